@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Waymark",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "WaymarkPostgres", targets: ["WaymarkPostgres"]),
+        .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
+        .executable(name: "waymark", targets: ["waymark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "WaymarkPostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "WaymarkEventStore",
+            dependencies: [
+                "WaymarkPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "waymark",
+            dependencies: [
+                "WaymarkPostgres",
+                "WaymarkEventStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "WaymarkTestSupport",
+            dependencies: [
+                "WaymarkPostgres",
+                "WaymarkEventStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "WaymarkPostgresTests",
+            dependencies: ["WaymarkPostgres", "WaymarkTestSupport"]
+        ),
+        .testTarget(
+            name: "WaymarkEventStoreTests",
+            dependencies: ["WaymarkEventStore", "WaymarkPostgres", "WaymarkTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

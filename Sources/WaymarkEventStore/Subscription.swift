@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WaymarkPostgres
+
+/// Which events a subscription follows.
+public enum SubscriptionSource: Sendable, Equatable {
+    case all
+    case category(String)
+}
+
+/// A durable subscriber: catches up from its stored checkpoint, then follows new events live.
+///
+/// Each batch runs in one transaction: the checkpoint row is locked, the events after it are read,
+/// `handler` does its work on the same connection, and the new checkpoint is written before the
+/// commit. The handler's writes and the checkpoint commit or roll back together, so after a crash
+/// the batch is delivered again, never lost; and two instances of one subscription never handle the
+/// same batch at once (the second waits on the checkpoint row).
+///
+/// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
+/// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
+/// delays delivery.
+public final class CatchUpSubscription: Service, Sendable {
+    public typealias Handler = @Sendable (_ events: [RecordedEvent], _ transaction: PostgresConnection) async throws -> Void
+
+    public let name: String
+    public let source: SubscriptionSource
+    let store: EventStore
+    let batchSize: Int
+    let pollInterval: Duration
+    let listen: Bool
+    let handler: Handler
+    let logger: Logger
+
+    public init(
+        store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
+        pollInterval: Duration = .seconds(1), listen: Bool = true, logger: Logger? = nil, handler: @escaping Handler
+    ) throws {
+        try EventStore.validateName(name, what: "subscription name")
+        if case .category(let category) = source { try EventStore.validateCategory(category) }
+        guard (1...10_000).contains(batchSize) else { throw EventStoreError(.invalidInput, "a subscription's batch size must be between 1 and 10000") }
+        self.store = store
+        self.name = name
+        self.source = source
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.listen = listen
+        self.handler = handler
+        self.logger = logger ?? store.logger
+    }
+
+    /// The stored checkpoint, `.start` when the subscription never ran.
+    public func checkpoint() async throws -> GlobalPosition {
+        let rows = try await store.pool.query("SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = $1", [name])
+        guard let row = rows.first else { return .start }
+        let (transactionId, sequence) = try row.decode(UInt64.self, Int64.self)
+        return GlobalPosition(transactionId: transactionId, sequence: sequence)
+    }
+
+    /// Runs until cancelled or until graceful shutdown.
+    public func run() async throws {
+        var listener: PostgresListener?
+        if listen {
+            let signal = store.appended
+            let started = PostgresListener(configuration: store.pool.configuration, channels: [store.notificationChannel], logger: logger) { _ in
+                signal.bump()
+            }
+            started.start()
+            listener = started
+        }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.loop() }
+        } catch is CancellationError {
+        } catch {
+            await listener?.stop()
+            throw error
+        }
+        await listener?.stop()
+    }
+
+    private func loop() async throws {
+        var known = try await checkpoint()
+        var idleDelay = Duration.milliseconds(5)
+        var failures = 0
+        while !Task.isCancelled {
+            let generation = store.appended.generation
+            let handled: Int
+            do {
+                if try await hasEvents(after: known) {
+                    (handled, known) = try await handleBatch()
+                } else {
+                    handled = 0
+                }
+                failures = 0
+            } catch let error as PostgresError where Self.isTransient(error) {
+                failures += 1
+                let delay = Duration.milliseconds(min(50 << min(failures, 7), 5_000))
+                logger.warning("subscription batch failed, retrying", metadata: ["subscription": "\(name)", "error": "\(error)", "retry_in": "\(delay)"])
+                try await Task.sleep(for: delay)
+                continue
+            }
+            if handled == batchSize { continue }
+            if handled > 0 {
+                idleDelay = .milliseconds(5)
+                continue
+            }
+            // Nothing readable: wait for a wake-up; after one that yielded nothing (an older
+            // transaction still holds the horizon back), look again soon, backing off to pollInterval.
+            await store.appended.wait(after: generation, timeout: min(idleDelay, pollInterval))
+            if store.appended.generation != generation {
+                idleDelay = .milliseconds(5)
+            } else {
+                idleDelay = min(idleDelay * 2, pollInterval)
+            }
+        }
+    }
+
+    static func isTransient(_ error: PostgresError) -> Bool {
+        error.code == PostgresError.connectionFailure || error.isClass("08") || error.isClass("40") || error.isClass("57") || error.code == "55P03"
+    }
+
+    /// A cheap look outside any transaction, so an idle subscription takes no row lock per poll.
+    private func hasEvents(after position: GlobalPosition) async throws -> Bool {
+        try await store.pool.withConnection { connection in
+            try await !read(on: connection, after: position, limit: 1).events.isEmpty
+        }
+    }
+
+    private func read(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+        switch source {
+        case .all: return try await store.readAll(on: connection, after: position, limit: limit)
+        case .category(let category): return try await store.readCategory(on: connection, category, after: position, limit: limit)
+        }
+    }
+
+    /// Handles one batch in one transaction; returns how many events it handled and the checkpoint.
+    private func handleBatch() async throws -> (Int, GlobalPosition) {
+        try await store.pool.withTransaction { connection in
+            try await connection.query(
+                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES ($1, '0', 0) ON CONFLICT (subscription_name) DO NOTHING",
+                [name])
+            let row = try await connection.query(
+                "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = $1 FOR UPDATE", [name])[0]
+            let (transactionId, sequence) = try row.decode(UInt64.self, Int64.self)
+            let checkpoint = GlobalPosition(transactionId: transactionId, sequence: sequence)
+            let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
+            guard !slice.events.isEmpty else { return (0, checkpoint) }
+            try await handler(slice.events, connection)
+            try await connection.query(
+                "UPDATE subscription_checkpoints SET tx_id = $2::xid8, global_id = $3, updated_at = now() WHERE subscription_name = $1",
+                [name, slice.nextPosition.transactionId, slice.nextPosition.sequence])
+            return (slice.events.count, slice.nextPosition)
+        }
+    }
+}

@@ -1,0 +1,389 @@
+import CLibPQ
+import Foundation
+
+/// How to reach a PostgreSQL database.
+public struct PostgresConfiguration: Sendable {
+    /// A libpq connection URL (`postgresql://user@host:port/db?...`) or key=value string.
+    public var url: String
+    /// Schemas to put on the session's `search_path`, first one first. `nil` keeps the server default.
+    public var searchPath: [String]?
+    public var applicationName: String
+    public var connectTimeoutSeconds: Int
+
+    public init(url: String, searchPath: [String]? = nil, applicationName: String = "waymark", connectTimeoutSeconds: Int = 10) {
+        self.url = url
+        self.searchPath = searchPath
+        self.applicationName = applicationName
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+    }
+
+    /// The `options` connection parameter: session settings applied at connect time.
+    var sessionOptions: String {
+        var options = ["-c TimeZone=UTC", "-c DateStyle=ISO", "-c client_min_messages=warning"]
+        if let searchPath, !searchPath.isEmpty {
+            let joined = searchPath.map { PostgresIdentifier.quote($0) }.joined(separator: ",")
+            options.append("-c search_path=" + Self.escapeOptionValue(joined))
+        }
+        return options.joined(separator: " ")
+    }
+
+    private static func escapeOptionValue(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            if character == " " || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+}
+
+/// Quoting of SQL identifiers (schema, table, channel names), which cannot be sent as binds.
+public enum PostgresIdentifier {
+    /// Double-quotes `name`, doubling any embedded quote.
+    public static func quote(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Whether `name` is a plain lower-case identifier (letters, digits, `_`, at most 63 bytes).
+    public static func isPlain(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+        guard first == UInt8(ascii: "_") || (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z")) else { return false }
+        return name.utf8.allSatisfy { c in
+            c == UInt8(ascii: "_") || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+        }
+    }
+}
+
+public enum PostgresIsolation: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+/// One libpq connection.
+///
+/// Every libpq call runs on the owning `BlockingThreadPool`, never on Swift's cooperative pool. A
+/// connection serves one task at a time: the pool leases it out exclusively.
+public final class PostgresConnection: @unchecked Sendable {
+    // @unchecked Sendable: the PGconn and the statement cache are touched only by the task that
+    // holds the connection's lease, one call at a time, each call running to completion on a pool
+    // thread while that task awaits it. No two calls on one connection overlap.
+    private var pg: OpaquePointer?
+    private let threads: BlockingThreadPool
+    /// Prepared statements by SQL text: the parameter types they were prepared with, and their name.
+    private var statements: [String: [(types: [Oid], name: String)]] = [:]
+    private var statementCounter = 0
+
+    private init(pg: OpaquePointer, threads: BlockingThreadPool) {
+        self.pg = pg
+        self.threads = threads
+    }
+
+    deinit {
+        if let pg { PQfinish(pg) }
+    }
+
+    /// Opens a connection; the blocking connect runs on `threads`.
+    public static func connect(_ configuration: PostgresConfiguration, threads: BlockingThreadPool) async throws -> PostgresConnection {
+        let pointer = try await threads.run { () throws -> UnsafeSendablePointer in
+            try UnsafeSendablePointer(connectBlocking(configuration))
+        }
+        return PostgresConnection(pg: pointer.pointer, threads: threads)
+    }
+
+    static func connectBlocking(_ configuration: PostgresConfiguration) throws -> OpaquePointer {
+        let keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding"]
+        let values = [
+            configuration.url, configuration.applicationName, configuration.sessionOptions,
+            String(configuration.connectTimeoutSeconds), "UTF8",
+        ]
+        let cKeywords = keywords.map { strdup($0) } + [nil]
+        let cValues = values.map { strdup($0) } + [nil]
+        defer {
+            cKeywords.forEach { free($0) }
+            cValues.forEach { free($0) }
+        }
+        let conn = cKeywords.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
+            cValues.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
+                PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+            }
+        }
+        guard let conn else {
+            throw PostgresError(code: PostgresError.connectionFailure, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn)).trimmingWhitespace()
+            PQfinish(conn)
+            throw PostgresError(
+                code: PostgresError.connectionFailure,
+                message: "cannot connect to PostgreSQL at \(redactedURL(configuration.url)): \(message)")
+        }
+        return conn
+    }
+
+    /// The URL with any password replaced by `***`, for messages and logs.
+    public static func redactedURL(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].firstIndex(of: "@") else {
+            return url.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
+        }
+        let userInfo = url[schemeEnd.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
+    /// Whether libpq still considers the connection usable.
+    public var isHealthy: Bool {
+        guard let pg else { return false }
+        return PQstatus(pg) == CONNECTION_OK
+    }
+
+    /// Whether the connection is idle outside any transaction.
+    public var isIdle: Bool {
+        guard let pg else { return false }
+        return PQtransactionStatus(pg) == PQTRANS_IDLE
+    }
+
+    /// The server's backend process id.
+    public var backendPID: Int32 {
+        guard let pg else { return 0 }
+        return PQbackendPID(pg)
+    }
+
+    // MARK: Queries
+
+    /// Runs one parameterised statement (prepared once per connection and cached) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        let encoded = binds.map { $0.postgresBind }
+        let handle = try await threads.run { [self] in try self.executeBlocking(sql, encoded, prepare: true) }
+        return PostgresRows(handle: handle)
+    }
+
+    /// Runs one parameterised statement without preparing it (for one-off SQL) and returns its rows.
+    @discardableResult
+    public func queryUnprepared(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        let encoded = binds.map { $0.postgresBind }
+        let handle = try await threads.run { [self] in try self.executeBlocking(sql, encoded, prepare: false) }
+        return PostgresRows(handle: handle)
+    }
+
+    /// Runs one parameterised statement and returns the number of rows it touched.
+    @discardableResult
+    public func execute(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
+        try await query(sql, binds).affectedRows
+    }
+
+    /// Runs a script of one or more statements with the simple protocol. It takes no binds: use it
+    /// only for fixed SQL such as migrations and transaction control.
+    public func runScript(_ sql: String) async throws {
+        _ = try await threads.run { [self] in try self.simpleBlocking(sql) }
+    }
+
+    private func requireConnection() throws -> OpaquePointer {
+        guard let pg else { throw PostgresError(code: PostgresError.closed, message: "the connection is closed") }
+        return pg
+    }
+
+    private func simpleBlocking(_ sql: String) throws -> String {
+        let pg = try requireConnection()
+        guard let result = PQexec(pg, sql) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+        let handle = ResultHandle(result)
+        try check(handle, sql: sql)
+        return String(cString: PQcmdStatus(result))
+    }
+
+    private func check(_ handle: ResultHandle, sql: String) throws {
+        switch PQresultStatus(handle.pointer) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN:
+            return
+        default:
+            throw PostgresError.from(result: handle.pointer, connection: pg, statement: sql)
+        }
+    }
+
+    private func executeBlocking(_ sql: String, _ binds: [PostgresBind], prepare: Bool) throws -> ResultHandle {
+        let pg = try requireConnection()
+        // PostgreSQL text cannot hold NUL, and a C string would end at it: refuse rather than truncate.
+        for (index, bind) in binds.enumerated() where bind.text?.utf8.contains(0) == true {
+            throw PostgresError(
+                code: PostgresError.invalidArgument,
+                message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
+        }
+        let cValues: [UnsafeMutablePointer<CChar>?] = binds.map { bind in bind.text.map { strdup($0) } ?? nil }
+        defer { cValues.forEach { free($0) } }
+        let oids: [Oid] = binds.map { Oid($0.typeOID) }
+        let count = Int32(binds.count)
+
+        func run(_ statementName: String?) -> OpaquePointer? {
+            cValues.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
+                if let statementName {
+                    return PQexecPrepared(pg, statementName, count, values.baseAddress, nil, nil, 0)
+                }
+                return oids.withUnsafeBufferPointer { types in
+                    PQexecParams(pg, sql, count, types.baseAddress, values.baseAddress, nil, nil, 0)
+                }
+            }
+        }
+
+        guard prepare else {
+            guard let result = run(nil) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+            let handle = ResultHandle(result)
+            try check(handle, sql: sql)
+            return handle
+        }
+
+        var attempt = 0
+        while true {
+            attempt += 1
+            let name = try preparedName(sql: sql, oids: oids, pg: pg)
+            guard let result = run(name) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+            let handle = ResultHandle(result)
+            do {
+                try check(handle, sql: sql)
+                return handle
+            } catch let error as PostgresError where error.code == "0A000" && error.message.contains("cached plan") && attempt == 1 {
+                // The schema changed under a cached plan: prepare the statement again, once.
+                if PQtransactionStatus(pg) != PQTRANS_IDLE { throw error }
+                _ = try? simpleBlocking("DEALLOCATE \(name)")
+                statements[sql]?.removeAll { $0.name == name }
+            }
+        }
+    }
+
+    private func preparedName(sql: String, oids: [Oid], pg: OpaquePointer) throws -> String {
+        if let prepared = statements[sql], let match = prepared.first(where: { $0.types == oids }) { return match.name }
+        statementCounter += 1
+        let name = "wm_\(statementCounter)"
+        let result = oids.withUnsafeBufferPointer { types in
+            PQprepare(pg, name, sql, Int32(oids.count), types.baseAddress)
+        }
+        guard let result else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+        let handle = ResultHandle(result)
+        try check(handle, sql: sql)
+        statements[sql, default: []].append((oids, name))
+        return name
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    ///
+    /// If a statement failed inside `body` and `body` swallowed the error, the server has already
+    /// aborted the transaction; the COMMIT then turns into a rollback and this throws rather than
+    /// pretend the work was saved.
+    public func transaction<T>(
+        isolation: PostgresIsolation = .readCommitted,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await runScript(isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            try? await runScript("ROLLBACK")
+            throw error
+        }
+        let status = try await threads.run { [self] in try self.simpleBlocking("COMMIT") }
+        if status != "COMMIT" {
+            throw PostgresError(
+                code: "25P02",
+                message: "the transaction was rolled back at COMMIT because a statement inside it had failed")
+        }
+        return value
+    }
+
+    // MARK: COPY
+
+    /// Streams `rows` into `copyStatement` (a `COPY … FROM STDIN` in text format) and returns the
+    /// number of rows the server stored. `nil` fields are NULL.
+    @discardableResult
+    public func copyIn(_ copyStatement: String, rows: [[String?]]) async throws -> Int {
+        try await threads.run { [self] in try self.copyInBlocking(copyStatement, rows: rows) }
+    }
+
+    private func copyInBlocking(_ sql: String, rows: [[String?]]) throws -> Int {
+        let pg = try requireConnection()
+        guard let start = PQexec(pg, sql) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+        let startHandle = ResultHandle(start)
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            try check(startHandle, sql: sql)
+            throw PostgresError(code: PostgresError.invalidArgument, message: "copyIn needs a COPY … FROM STDIN statement", statement: sql)
+        }
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(1 << 16)
+        var failure: PostgresError?
+        func flush() {
+            guard !buffer.isEmpty, failure == nil else { return }
+            let sent = buffer.withUnsafeBufferPointer { bytes in
+                bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    PQputCopyData(pg, $0, Int32(bytes.count))
+                }
+            }
+            if sent != 1 { failure = PostgresError.from(result: nil, connection: pg, statement: sql) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for row in rows {
+            for (index, field) in row.enumerated() {
+                if index > 0 { buffer.append(UInt8(ascii: "\t")) }
+                guard let field else {
+                    buffer.append(UInt8(ascii: "\\"))
+                    buffer.append(UInt8(ascii: "N"))
+                    continue
+                }
+                for byte in field.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                    case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                    case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                    case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                    default: buffer.append(byte)
+                    }
+                }
+            }
+            buffer.append(UInt8(ascii: "\n"))
+            if buffer.count >= 1 << 16 { flush() }
+        }
+        flush()
+        let ended = failure == nil ? PQputCopyEnd(pg, nil) : PQputCopyEnd(pg, "client failed to send data")
+        var stored = 0
+        var serverError: PostgresError?
+        while let result = PQgetResult(pg) {
+            let handle = ResultHandle(result)
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                stored = Int(String(cString: PQcmdTuples(result))) ?? 0
+            } else if serverError == nil {
+                serverError = PostgresError.from(result: handle.pointer, connection: pg, statement: sql)
+            }
+        }
+        if let failure { throw failure }
+        if let serverError { throw serverError }
+        if ended != 1 { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+        return stored
+    }
+
+    // MARK: NOTIFY
+
+    /// Sends a notification on `channel` (delivered when the current transaction, if any, commits).
+    public func notify(channel: String, payload: String = "") async throws {
+        try await query("SELECT pg_notify($1, $2)", [channel, payload])
+    }
+
+    /// Closes the connection.
+    public func close() async {
+        _ = try? await threads.run { [self] in self.closeBlocking() }
+    }
+
+    func closeBlocking() {
+        if let pg {
+            PQfinish(pg)
+            self.pg = nil
+        }
+    }
+}
+
+/// Carries a libpq pointer out of a pool thread.
+struct UnsafeSendablePointer: @unchecked Sendable {
+    // @unchecked Sendable: handed from the thread that created it to the one owner that keeps it.
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}

@@ -1,0 +1,104 @@
+import CLibPQ
+
+/// Owns a `PGresult`; freed when the last reference goes.
+final class ResultHandle: @unchecked Sendable {
+    // @unchecked Sendable: a PGresult is never mutated after libpq hands it over, and libpq's
+    // accessors on a finished result are read-only, so reading it from any thread is safe.
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQclear(pointer) }
+}
+
+/// The rows a query returned, in text format, decoded on access.
+public struct PostgresRows: Sendable, RandomAccessCollection {
+    let handle: ResultHandle?
+    public let count: Int
+    public let columnNames: [String]
+    /// Rows touched by an INSERT/UPDATE/DELETE/COPY, or returned by a SELECT.
+    public let affectedRows: Int
+
+    init(handle: ResultHandle?) {
+        self.handle = handle
+        guard let pointer = handle?.pointer else {
+            count = 0
+            columnNames = []
+            affectedRows = 0
+            return
+        }
+        count = Int(PQntuples(pointer))
+        columnNames = (0..<PQnfields(pointer)).map { String(cString: PQfname(pointer, $0)) }
+        let tuples = String(cString: PQcmdTuples(pointer))
+        affectedRows = Int(tuples) ?? count
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+    public subscript(position: Int) -> PostgresRow {
+        PostgresRow(handle: handle!, row: Int32(position), columnNames: columnNames)
+    }
+}
+
+/// One result row. Columns are addressed by position or name.
+public struct PostgresRow: Sendable {
+    let handle: ResultHandle
+    let row: Int32
+    let columnNames: [String]
+
+    public var columnCount: Int { columnNames.count }
+
+    /// Decodes column `index` (0-based) as `T`; `Optional` types accept NULL.
+    @inlinable
+    public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, at index: Int) throws -> T {
+        try decodeColumn(type, index)
+    }
+
+    /// Decodes the column named `column` as `T`.
+    public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, column: String) throws -> T {
+        guard let index = columnNames.firstIndex(of: column) else {
+            throw PostgresError(code: PostgresError.decodingFailure, message: "the result has no column named \"\(column)\"")
+        }
+        return try decodeColumn(type, index)
+    }
+
+    /// Decodes the leading columns as a tuple: `let (id, name) = try row.decode(Int64.self, String.self)`.
+    public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type) throws -> (repeat each T) {
+        var index = 0
+        func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
+            defer { index += 1 }
+            return try decodeColumn(type, index)
+        }
+        return (repeat try next(each types))
+    }
+
+    /// Whether column `index` is NULL.
+    public func isNull(at index: Int) -> Bool {
+        PQgetisnull(handle.pointer, row, Int32(index)) == 1
+    }
+
+    @usableFromInline
+    func decodeColumn<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
+        guard index >= 0, index < columnNames.count else {
+            throw PostgresError(code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnNames.count) columns)")
+        }
+        let column = Int32(index)
+        if PQgetisnull(handle.pointer, row, column) == 1 {
+            do { return try T.decodeNull() } catch var error as PostgresError {
+                error.message += " in column \"\(columnNames[index])\""
+                throw error
+            }
+        }
+        let length = Int(PQgetlength(handle.pointer, row, column))
+        let raw = PQgetvalue(handle.pointer, row, column)!
+        return try raw.withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
+            do {
+                return try T.decode(postgresText: UnsafeBufferPointer(start: pointer, count: length))
+            } catch let mismatch as DecodingMismatch {
+                let text = String(decoding: UnsafeBufferPointer(start: pointer, count: min(length, 64)), as: UTF8.self)
+                throw PostgresError(
+                    code: PostgresError.decodingFailure,
+                    message: "cannot decode column \"\(columnNames[index])\" value '\(text)' as \(T.self): \(mismatch.message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+import Foundation
+
+/// A bind value in PostgreSQL's text format with the type the server should give it.
+///
+/// Values always travel as binds, separate from the SQL text. `typeOID` 0 lets the server infer the
+/// type from the statement (used for strings, so that one `String` can feed a `text`, `jsonb` or
+/// `uuid` parameter).
+public struct PostgresBind: Sendable, Equatable {
+    public var text: String?
+    public var typeOID: UInt32
+
+    public init(text: String?, typeOID: UInt32 = 0) {
+        self.text = text
+        self.typeOID = typeOID
+    }
+
+    public static let null = PostgresBind(text: nil)
+}
+
+/// A Swift value that can be sent as a bind.
+public protocol PostgresEncodable: Sendable {
+    var postgresBind: PostgresBind { get }
+}
+
+extension PostgresBind: PostgresEncodable {
+    public var postgresBind: PostgresBind { self }
+}
+
+extension String: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: self) }
+}
+extension Substring: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self)) }
+}
+extension Int: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: 20) }
+}
+extension Int64: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: 20) }
+}
+extension Int32: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: 23) }
+}
+extension Int16: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self), typeOID: 21) }
+}
+extension UInt64: PostgresEncodable {
+    /// Sent untyped so that it can feed `numeric`, `int8` or `xid8` parameters.
+    public var postgresBind: PostgresBind { PostgresBind(text: String(self)) }
+}
+extension Bool: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: self ? "t" : "f", typeOID: 16) }
+}
+extension Double: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: "\(self)", typeOID: 701) }
+}
+extension UUID: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(text: uuidString, typeOID: 2950) }
+}
+extension Date: PostgresEncodable {
+    /// Sent as an ISO timestamp with an explicit UTC offset, typed `timestamptz`, to the microsecond.
+    public var postgresBind: PostgresBind {
+        let totalMicros = Int64((timeIntervalSince1970 * 1_000_000).rounded())
+        var seconds = totalMicros / 1_000_000
+        var micros = totalMicros % 1_000_000
+        if micros < 0 {
+            micros += 1_000_000
+            seconds -= 1
+        }
+        var days = seconds / 86400
+        var secondOfDay = seconds % 86400
+        if secondOfDay < 0 {
+            secondOfDay += 86400
+            days -= 1
+        }
+        // Civil from days (Howard Hinnant's algorithm), proleptic Gregorian.
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        let text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))+00"
+        return PostgresBind(text: text, typeOID: 1184)
+    }
+}
+extension Data: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        let hexDigits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(2 + count * 2)
+        bytes.append(UInt8(ascii: "\\"))
+        bytes.append(UInt8(ascii: "x"))
+        for byte in self {
+            bytes.append(hexDigits[Int(byte >> 4)])
+            bytes.append(hexDigits[Int(byte & 0x0f)])
+        }
+        return PostgresBind(text: String(decoding: bytes, as: UTF8.self), typeOID: 17)
+    }
+}
+extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        switch self {
+        case .none: return .null
+        case .some(let value): return value.postgresBind
+        }
+    }
+}
+
+/// An array bind in PostgreSQL's array text format, untyped: cast it in SQL (`$1::uuid[]`).
+///
+/// Every element is double-quoted and escaped, so commas, braces, quotes and backslashes inside
+/// elements are safe; `nil` elements are SQL NULLs.
+public struct PostgresArray: PostgresEncodable {
+    public var elements: [String?]
+
+    public init(_ elements: [String?]) { self.elements = elements }
+    public init(_ elements: [String]) { self.elements = elements }
+    public init<T: PostgresEncodable>(values: [T]) { self.elements = values.map { $0.postgresBind.text } }
+
+    public var postgresBind: PostgresBind {
+        var out = [UInt8]()
+        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
+        out.append(UInt8(ascii: "{"))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            guard let element else {
+                out.append(contentsOf: "NULL".utf8)
+                continue
+            }
+            out.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+        return PostgresBind(text: String(decoding: out, as: UTF8.self))
+    }
+}
+
+/// A Swift type that a text-format result column can be decoded into.
+public protocol PostgresDecodable: Sendable {
+    /// Decodes a non-NULL column value from its text form.
+    static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Self
+    /// The value for a NULL column; throws unless the type can represent NULL.
+    static func decodeNull() throws -> Self
+}
+
+extension PostgresDecodable {
+    public static func decodeNull() throws -> Self {
+        throw PostgresError(code: PostgresError.decodingFailure, message: "unexpected NULL for a non-optional \(Self.self)")
+    }
+}
+
+struct DecodingMismatch: Error {
+    var message: String
+}
+
+@inline(__always)
+func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var index = 0
+    var negative = false
+    guard bytes.count > 0 else { return nil }
+    if bytes[0] == UInt8(ascii: "-") {
+        negative = true
+        index = 1
+    }
+    guard index < bytes.count else { return nil }
+    var value: Int64 = 0
+    while index < bytes.count {
+        let digit = bytes[index] &- UInt8(ascii: "0")
+        guard digit < 10 else { return nil }
+        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+        let (a, o2) = negative ? m.subtractingReportingOverflow(Int64(digit)) : m.addingReportingOverflow(Int64(digit))
+        if o1 || o2 { return nil }
+        value = a
+        index += 1
+    }
+    return value
+}
+
+extension String: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+}
+extension Int64: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Int64 {
+        guard let value = parseInteger(bytes) else { throw DecodingMismatch(message: "not an integer") }
+        return value
+    }
+}
+extension Int: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Int {
+        Int(try Int64.decode(postgresText: bytes))
+    }
+}
+extension Int32: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Int32 {
+        guard let value = Int32(exactly: try Int64.decode(postgresText: bytes)) else { throw DecodingMismatch(message: "out of Int32 range") }
+        return value
+    }
+}
+extension UInt64: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> UInt64 {
+        guard !bytes.isEmpty else { throw DecodingMismatch(message: "not an unsigned integer") }
+        var value: UInt64 = 0
+        for byte in bytes {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { throw DecodingMismatch(message: "not an unsigned integer") }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(digit))
+            guard !o1, !o2 else { throw DecodingMismatch(message: "out of UInt64 range") }
+            value = a
+        }
+        return value
+    }
+}
+extension Bool: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Bool {
+        guard bytes.count == 1 else { throw DecodingMismatch(message: "not a boolean") }
+        switch bytes[0] {
+        case UInt8(ascii: "t"): return true
+        case UInt8(ascii: "f"): return false
+        default: throw DecodingMismatch(message: "not a boolean")
+        }
+    }
+}
+extension Double: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Double {
+        guard let value = Double(String(decoding: bytes, as: UTF8.self)) else { throw DecodingMismatch(message: "not a number") }
+        return value
+    }
+}
+extension UUID: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> UUID {
+        guard let value = UUID(uuidString: String(decoding: bytes, as: UTF8.self)) else { throw DecodingMismatch(message: "not a UUID") }
+        return value
+    }
+}
+extension Data: PostgresDecodable {
+    /// Decodes `bytea` in the default hex output format.
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Data {
+        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "\\"), bytes[1] == UInt8(ascii: "x"), bytes.count % 2 == 0 else {
+            throw DecodingMismatch(message: "not a hex-format bytea")
+        }
+        func nibble(_ c: UInt8) throws -> UInt8 {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: throw DecodingMismatch(message: "not a hex digit")
+            }
+        }
+        var data = Data(capacity: (bytes.count - 2) / 2)
+        var index = 2
+        while index < bytes.count {
+            data.append(try nibble(bytes[index]) << 4 | nibble(bytes[index + 1]))
+            index += 2
+        }
+        return data
+    }
+}
+extension Date: PostgresDecodable {
+    /// Decodes a `timestamptz` printed as ISO (`2026-11-23 16:12:22.123456+00`), any offset.
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Date {
+        guard let date = parseTimestamp(bytes) else { throw DecodingMismatch(message: "not an ISO timestamptz") }
+        return date
+    }
+}
+extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> Wrapped? {
+        try Wrapped.decode(postgresText: bytes)
+    }
+    public static func decodeNull() throws -> Wrapped? { nil }
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]`.
+func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
+    var i = 0
+    func number(_ width: Int) -> Int? {
+        guard i + width <= b.count else { return nil }
+        var value = 0
+        for k in 0..<width {
+            let d = b[i + k] &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            value = value * 10 + Int(d)
+        }
+        i += width
+        return value
+    }
+    func expect(_ c: Character) -> Bool {
+        guard i < b.count, b[i] == c.asciiValue! else { return false }
+        i += 1
+        return true
+    }
+    guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
+        expect(" ") || expect("T"), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
+        let second = number(2)
+    else { return nil }
+    var micros = 0
+    if i < b.count, b[i] == UInt8(ascii: ".") {
+        i += 1
+        var digits = 0
+        while i < b.count, b[i] &- UInt8(ascii: "0") < 10 {
+            if digits < 6 { micros = micros * 10 + Int(b[i] - UInt8(ascii: "0")) }
+            digits += 1
+            i += 1
+        }
+        for _ in digits..<6 where digits < 6 { micros *= 10 }
+    }
+    var offsetSeconds = 0
+    if i < b.count {
+        let sign: Int
+        if b[i] == UInt8(ascii: "+") { sign = 1 } else if b[i] == UInt8(ascii: "-") { sign = -1 } else { return nil }
+        i += 1
+        guard let oh = number(2) else { return nil }
+        var om = 0
+        var os = 0
+        if expect(":") { guard let m = number(2) else { return nil }; om = m }
+        if expect(":") { guard let s = number(2) else { return nil }; os = s }
+        offsetSeconds = sign * (oh * 3600 + om * 60 + os)
+    }
+    guard i == b.count else { return nil }
+    // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian.
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (month + 9) % 12
+    let doy = (153 * mp + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146097 + doe - 719468
+    let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds
+    return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+}

@@ -1,0 +1,221 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import WaymarkEventStore
+import WaymarkPostgres
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self])
+}
+
+/// Appends through the event store beside the same rows written as plain INSERTs into an
+/// equivalent table (same columns, defaults and indexes, no append logic), in the same run.
+struct BenchAppend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Single-event appends at 1 and 16 writers, 100-event batches and global reads, against plain INSERTs.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Single-event operations per scenario and side.")
+    var events: Int = 4_000
+
+    @Option(help: "100-event batches per scenario and side.")
+    var batches: Int = 256
+
+    @Option(help: "Full passes over the log for the global read figure.")
+    var readPasses: Int = 3
+
+    @Option(help: "Milliseconds between the coalesced NOTIFYs that announce appends to other processes.")
+    var announceMs: Int = 20
+
+    func validate() throws {
+        guard events >= 128, batches >= 128, readPasses >= 1 else { throw ValidationError("--events and --batches must be ≥ 128, --read-passes ≥ 1") }
+    }
+
+    func run() async throws {
+        var logger = database.logger
+        logger.logLevel = max(logger.logLevel, .warning)
+        let quiet = logger
+        try await withDatabase(database) { url in
+            let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+            _ = try await migrate(url: url, schema: schema, logger: quiet, directory: nil)
+            let store = try EventStore.connect(url: url, schema: schema, maxConnections: 18, logger: quiet, announceInterval: .milliseconds(announceMs))
+            do {
+                try await runBench(store)
+            } catch {
+                _ = try? await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+                await store.close()
+                throw error
+            }
+            try await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+            await store.close()
+        }
+    }
+
+    struct Figures {
+        var eventsPerSecond: Double
+        var p50: Duration
+        var p99: Duration
+    }
+
+    /// Runs `operation` `count` times split over `writers` concurrent tasks.
+    func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void) async throws -> (Duration, [Duration]) {
+        let clock = ContinuousClock()
+        let perWriter = count / writers
+        var latencies: [Duration] = []
+        let start = clock.now
+        try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    var mine: [Duration] = []
+                    mine.reserveCapacity(perWriter)
+                    for index in 0..<perWriter {
+                        let began = clock.now
+                        try await operation(writer, index)
+                        mine.append(clock.now - began)
+                    }
+                    return mine
+                }
+            }
+            for try await mine in group { latencies += mine }
+        }
+        return (clock.now - start, latencies)
+    }
+
+    /// Alternates the two sides over several rounds, so drift (table growth, checkpoints,
+    /// autovacuum) hits both alike.
+    func compare(
+        writers: Int, count: Int, eventsPerOperation: Int,
+        waymark: @escaping @Sendable (Int, Int) async throws -> Void, plain: @escaping @Sendable (Int, Int) async throws -> Void
+    ) async throws -> (waymark: Figures, plain: Figures) {
+        var time: [Bool: Duration] = [true: .zero, false: .zero]
+        var latencies: [Bool: [Duration]] = [true: [], false: []]
+        let rounds = 8
+        for round in 0..<rounds {
+            for isWaymark in round % 2 == 0 ? [false, true] : [true, false] {
+                let offset = round * count
+                let (elapsed, lat) = try await measure(writers: writers, count: count / rounds, eventsPerOperation: eventsPerOperation) { writer, index in
+                    try await (isWaymark ? waymark : plain)(writer, offset + index)
+                }
+                time[isWaymark]! += elapsed
+                latencies[isWaymark]! += lat
+            }
+        }
+        func figures(_ side: Bool) -> Figures {
+            let sorted = latencies[side]!.sorted()
+            let seconds = Double(time[side]!.components.seconds) + Double(time[side]!.components.attoseconds) / 1e18
+            return Figures(
+                eventsPerSecond: Double(sorted.count * eventsPerOperation) / seconds,
+                p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
+        }
+        return (figures(true), figures(false))
+    }
+
+    static func payload(_ writer: Int, _ index: Int) -> String {
+        #"{"journeyId":"j-\#(writer)-\#(index)","milestone":"kickoff-held","department":"onboarding","tier":"gold","attributes":{"region":"emea","channel":"partner","owner":"ana.silva"}}"#
+    }
+
+    static let metadata = EventMetadata(correlationId: "bench-correlation", causationId: "bench-command", actor: "bench", sourceSystem: "bench")
+
+    func runBench(_ store: EventStore) async throws {
+        let pool = store.pool
+        try await pool.query("CREATE TABLE plain_events (LIKE events INCLUDING ALL)")
+        let settings = try await pool.query(
+            "SELECT version(), current_setting('fsync'), current_setting('synchronous_commit'), current_setting('shared_buffers')")[0]
+        let (version, fsync, syncCommit, sharedBuffers) = try settings.decode(String.self, String.self, String.self, String.self)
+        print("waymark bench append")
+        print("  \(version.split(separator: ",").first ?? "")")
+        print("  fsync=\(fsync) synchronous_commit=\(syncCommit) shared_buffers=\(sharedBuffers); \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("  plain side: the same rows INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions\n")
+
+        let metadataJSON = #"{"actor": "bench", "causation_id": "bench-command", "source_system": "bench", "correlation_id": "bench-correlation"}"#
+        let plainSingle = """
+            INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
+            VALUES ($1, $2, $3::uuid, $4, $5::jsonb, $6::jsonb) RETURNING tx_id, global_id
+            """
+        let plainBatch = """
+            INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
+            SELECT $1, $2 + u.ord, u.id, u.t, u.d, u.m
+            FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, d, m, ord)
+            RETURNING tx_id, global_id
+            """
+        // Each writer cycles over 10 streams of its own; versions are tracked per side and scenario.
+        let versions = Mutex<[String: Int64]>([:])
+        @Sendable func nextVersion(_ key: String, by count: Int64) -> Int64 {
+            versions.withLock { table in
+                let current = table[key, default: 0]
+                table[key] = current + count
+                return current
+            }
+        }
+
+        /// Appends of `size` events by `writers` writers, each cycling over 10 streams of its own.
+        /// One event goes to the plain side as a one-row INSERT … VALUES, more as INSERT … unnest.
+        func scenario(size: Int, writers: Int) async throws -> (Figures, Figures) {
+            let tag = "\(size)x\(writers)"
+            return try await compare(
+                writers: writers, count: size == 1 ? events : batches, eventsPerOperation: size,
+                waymark: { writer, index in
+                    let stream = "bench\(tag)-w\(writer)x\(index % 10)"
+                    let expected = nextVersion("w:" + stream, by: Int64(size))
+                    let batch = (0..<size).map { EventData(type: "MilestoneReached", data: Self.payload(writer, index * size + $0), metadata: Self.metadata) }
+                    try await store.append(to: stream, expected: .exact(expected), events: batch)
+                },
+                plain: { writer, index in
+                    let stream = "bench\(tag)-w\(writer)x\(index % 10)"
+                    let base = nextVersion("p:" + stream, by: Int64(size))
+                    if size == 1 {
+                        try await pool.query(plainSingle, [stream, base + 1, UUID().uuidString, "MilestoneReached", Self.payload(writer, index), metadataJSON])
+                    } else {
+                        try await pool.query(plainBatch, [
+                            stream, base, PostgresArray((0..<size).map { _ in UUID().uuidString }), PostgresArray(Array(repeating: "MilestoneReached", count: size)),
+                            PostgresArray((0..<size).map { Self.payload(writer, index * size + $0) }), PostgresArray(Array(repeating: metadataJSON, count: size)),
+                        ])
+                    }
+                })
+        }
+
+        // Warm-up: prepare statements and fill caches on both sides.
+        for index in 0..<40 {
+            try await store.append(to: "warmup-\(index % 4)", events: [EventData(type: "Warm", data: "{}")])
+            try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID().uuidString, "Warm", "{}", "{}"])
+        }
+
+        func record(_ label: String, _ result: (Figures, Figures), target: Double) {
+            let (w, p) = result
+            print(label.padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f (target ≥ %.1f) %@",
+                w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
+                p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, w.eventsPerSecond / p.eventsPerSecond, target,
+                (w.eventsPerSecond / p.eventsPerSecond >= target ? "ok" : "BELOW TARGET") as NSString))
+        }
+        record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
+        record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)
+        record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8)
+        record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8)
+
+        // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
+        let clock = ContinuousClock()
+        var read = 0
+        let started = clock.now
+        for _ in 0..<readPasses {
+            var position = GlobalPosition.start
+            while true {
+                let page = try await store.readAll(after: position, limit: 1000)
+                read += page.events.count
+                position = page.nextPosition
+                if page.isEnd { break }
+            }
+        }
+        let elapsed = clock.now - started
+        let readRate = Double(read) / elapsed.seconds
+        print("global read".padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
+            readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+}

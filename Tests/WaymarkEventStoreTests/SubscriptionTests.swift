@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkTestSupport
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A table the subscribers below write their effects into, in the subscription's transaction.
+/// The primary key makes a duplicate delivery fail loudly.
+func makeSeenTable(_ store: EventStore) async throws {
+    try await store.pool.query("CREATE TABLE seen (event_id uuid PRIMARY KEY, subscriber text NOT NULL, stream_name text NOT NULL, stream_version bigint NOT NULL)")
+}
+
+func seenCount(_ store: EventStore) async throws -> Int {
+    try await store.pool.query("SELECT count(*) FROM seen")[0].decode(Int.self, at: 0)
+}
+
+func recordSeen(_ events: [RecordedEvent], by subscriber: String, on connection: PostgresConnection) async throws {
+    try await connection.query(
+        "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[])",
+        [
+            PostgresArray(events.map { $0.id.uuidString }), PostgresArray(events.map { _ in subscriber }),
+            PostgresArray(events.map(\.streamName)), PostgresArray(events.map { String($0.streamVersion) }),
+        ])
+}
+
+@Suite("Subscriptions")
+struct SubscriptionTests {
+    @Test("catches up from the checkpoint, goes live, and resumes where it stopped")
+    func catchUpThenLive() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        try await makeSeenTable(store)
+        for index in 0..<30 { try await store.append(to: "journey-\(index % 5)", events: [event()]) }
+        try await store.append(to: "customer-1", events: [event()])
+
+        let delivered = Locked<[RecordedEvent]>([])
+        let subscription = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), batchSize: 7, logger: TestDatabase.quietLogger) { events, connection in
+            try await recordSeen(events, by: "milestones", on: connection)
+            delivered.withLock { $0 += events }
+        }
+        let running = Task { try await subscription.run() }
+        #expect(try await eventually { try await seenCount(store) == 30 })
+        for index in 0..<10 { try await store.append(to: "journey-live\(index)", events: [event()]) }
+        #expect(try await eventually { try await seenCount(store) == 40 })
+        running.cancel()
+        try await running.value
+        let events = delivered.value
+        #expect(events.allSatisfy { $0.category == "journey" })
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.position < $1.position })
+        #expect(try await subscription.checkpoint() == events.last!.position)
+
+        // A new instance under the same name resumes after the checkpoint: nothing is redelivered.
+        try await store.append(to: "journey-after", events: [event(), event()])
+        let resumed = Locked<[RecordedEvent]>([])
+        let second = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), logger: TestDatabase.quietLogger) { events, connection in
+            try await recordSeen(events, by: "milestones", on: connection)
+            resumed.withLock { $0 += events }
+        }
+        let runningAgain = Task { try await second.run() }
+        #expect(try await eventually { try await seenCount(store) == 42 })
+        runningAgain.cancel()
+        try await runningAgain.value
+        #expect(resumed.value.map(\.streamName) == ["journey-after", "journey-after"])
+    }
+
+    @Test("a failing handler rolls back its writes with the checkpoint; the batch comes again")
+    func checkpointIsAtomicWithEffects() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        try await makeSeenTable(store)
+        try await store.append(to: "journey-1", events: [event("Fine"), event("Poison"), event("Fine")])
+        struct Poisoned: Error {}
+        let failing = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, connection in
+            try await recordSeen(events, by: "sla", on: connection)  // written, then rolled back
+            if events.contains(where: { $0.type == "Poison" }) { throw Poisoned() }
+        }
+        await #expect(throws: Poisoned.self) { try await failing.run() }
+        #expect(try await seenCount(store) == 0)
+        #expect(try await failing.checkpoint() == .start)
+
+        let healthy = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, connection in
+            try await recordSeen(events, by: "sla", on: connection)
+        }
+        let running = Task { try await healthy.run() }
+        #expect(try await eventually { try await seenCount(store) == 3 })
+        running.cancel()
+        try await running.value
+    }
+
+    @Test("appends from another process wake a listening subscription without waiting for its poll")
+    func crossProcessWakeUp() async throws {
+        let writer = try await TestDatabase.freshStore()
+        defer { Task { await writer.close() } }
+        try await makeSeenTable(writer)
+        // A second store with its own pool stands for another process: it shares no in-process signal.
+        let pool = PostgresPool(configuration: writer.pool.configuration, maxConnections: 3, logger: TestDatabase.quietLogger)
+        let reader = try EventStore(pool: pool, schema: writer.schema, logger: TestDatabase.quietLogger)
+        defer { Task { await reader.close() } }
+        let subscription = try CatchUpSubscription(
+            store: reader, name: "remote", pollInterval: .seconds(300), logger: TestDatabase.quietLogger
+        ) { events, connection in
+            try await recordSeen(events, by: "remote", on: connection)
+        }
+        let running = Task { try await subscription.run() }
+        try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
+        for round in 1...3 {
+            try await writer.append(to: "journey-\(round)", events: [event()])
+            #expect(try await eventually(timeout: .seconds(20)) { try await seenCount(writer) == round }, "round \(round) was not delivered")
+        }
+        running.cancel()
+        try await running.value
+    }
+
+    @Test("two instances of one subscription never handle the same event twice")
+    func competingInstances() async throws {
+        let store = try await TestDatabase.freshStore(maxConnections: 8)
+        defer { Task { await store.close() } }
+        try await makeSeenTable(store)
+        for index in 0..<200 { try await store.append(to: "journey-\(index % 9)", events: [event()]) }
+        let instances = try (0..<2).map { instance in
+            try CatchUpSubscription(store: store, name: "shared", batchSize: 13, logger: TestDatabase.quietLogger) { events, connection in
+                try await recordSeen(events, by: "instance-\(instance)", on: connection)
+            }
+        }
+        let tasks = instances.map { instance in Task { try await instance.run() } }
+        #expect(try await eventually { try await seenCount(store) == 200 })
+        for task in tasks { task.cancel() }
+        for task in tasks { try await task.value }
+        #expect(try await seenCount(store) == 200)
+    }
+}

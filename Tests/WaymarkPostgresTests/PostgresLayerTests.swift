@@ -1,0 +1,237 @@
+import Foundation
+import Synchronization
+import Testing
+import WaymarkPostgres
+import WaymarkTestSupport
+
+@Suite("PostgreSQL layer")
+struct PostgresLayerTests {
+    @Test("binds round-trip every supported type, and a hostile string stays a value")
+    func bindsRoundTrip() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let hostile = "x'); DROP TABLE t; --\"\\ \u{00e9}\u{1F600}"
+        let id = UUID()
+        let date = Date(timeIntervalSince1970: 1_700_000_000.123456)
+        let blob = Data([0, 1, 2, 254, 255])
+        let row = try await pool.query(
+            "SELECT $1::text, $2::int8, $3::int4, $4::bool, $5::float8, $6::uuid, $7::timestamptz, $8::bytea, $9::text, $10::int8",
+            [hostile, Int64.max, Int32(-42), true, 3.25, id, date, blob, String?.none, Int?.none])[0]
+        let (text, big, small, flag, double, uuid, timestamp, bytes, nullText, nullInt) = try row.decode(
+            String.self, Int64.self, Int32.self, Bool.self, Double.self, UUID.self, Date.self, Data.self, String?.self, Int?.self)
+        #expect(text == hostile)
+        #expect(big == Int64.max)
+        #expect(small == -42)
+        #expect(flag)
+        #expect(double == 3.25)
+        #expect(uuid == id)
+        #expect(abs(timestamp.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000_002)
+        #expect(bytes == blob)
+        #expect(nullText == nil)
+        #expect(nullInt == nil)
+        #expect(try row.decode(String.self, column: "text") == hostile)
+    }
+
+    @Test("dates before 1970 and far ahead survive a round trip")
+    func dateEdges() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        for seconds in [-86_400.5, 0, 951_782_400 /* 2000-02-29 */, 4_102_444_800.25] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let row = try await pool.query("SELECT $1::timestamptz, extract(epoch FROM $1::timestamptz)::float8", [date])[0]
+            #expect(try row.decode(Date.self, at: 0).timeIntervalSince1970 == seconds)
+            #expect(try row.decode(Double.self, at: 1) == seconds)
+        }
+    }
+
+    @Test("a bind with a NUL character is refused, not truncated")
+    func nulBind() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        do {
+            try await pool.query("SELECT $1::text", ["before\u{0}after"])
+            Issue.record("a NUL in a bind must be refused")
+        } catch let error as PostgresError {
+            #expect(error.code == PostgresError.invalidArgument)
+            #expect(error.message.contains("$1"))
+        }
+    }
+
+    @Test("arrays escape quotes, commas, braces, backslashes and NULL")
+    func arrays() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let values: [String?] = ["a,b", "{c}", "quote\"d", "back\\slash", nil, "NULL", ""]
+        let rows = try await pool.query("SELECT x, x IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n", [PostgresArray(values)])
+        #expect(try rows.map { try $0.decode(String?.self, at: 0) } == values)
+    }
+
+    @Test("a NULL into a non-optional and a bad column are clear decoding errors")
+    func decodingErrors() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let row = try await pool.query("SELECT NULL::int8 AS n, 'abc'::text AS t")[0]
+        #expect(throws: PostgresError.self) { try row.decode(Int64.self, at: 0) }
+        do {
+            _ = try row.decode(Int64.self, column: "t")
+            Issue.record("decoding text as an integer should fail")
+        } catch let error as PostgresError {
+            #expect(error.code == PostgresError.decodingFailure)
+            #expect(error.message.contains("\"t\""))
+        }
+    }
+
+    @Test("server errors carry SQLSTATE, message and constraint")
+    func serverErrors() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE items (id int PRIMARY KEY)")
+        try await pool.query("INSERT INTO items VALUES ($1)", [1])
+        do {
+            try await pool.query("INSERT INTO items VALUES ($1)", [1])
+            Issue.record("duplicate insert should fail")
+        } catch let error as PostgresError {
+            #expect(error.code == "23505")
+            #expect(error.constraint == "items_pkey")
+            #expect(error.message.contains("duplicate key"))
+        }
+        do {
+            try await pool.query("SELEC 1")
+            Issue.record("syntax error should fail")
+        } catch let error as PostgresError {
+            #expect(error.code == "42601")
+        }
+        // The connection is still usable afterwards.
+        #expect(try await pool.query("SELECT count(*) FROM items")[0].decode(Int.self, at: 0) == 1)
+    }
+
+    @Test("transactions commit, roll back, and refuse to pretend a failed one committed")
+    func transactions() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE items (id int PRIMARY KEY)")
+        try await pool.withTransaction { try await $0.query("INSERT INTO items VALUES (1)") }
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await pool.withTransaction { connection in
+                try await connection.query("INSERT INTO items VALUES (2)")
+                throw Boom()
+            }
+        }
+        do {
+            try await pool.withTransaction { connection in
+                try await connection.query("INSERT INTO items VALUES (3)")
+                _ = try? await connection.query("INSERT INTO items VALUES (1)")  // fails, error swallowed
+            }
+            Issue.record("commit of an aborted transaction should throw")
+        } catch let error as PostgresError {
+            #expect(error.code == "25P02")
+        }
+        let ids = try await pool.query("SELECT id FROM items ORDER BY id").map { try $0.decode(Int.self, at: 0) }
+        #expect(ids == [1])
+    }
+
+    @Test("the pool bounds connections and serves many more tasks than it has connections")
+    func poolBounds() async throws {
+        let (pool, schema) = try await TestDatabase.freshPool(maxConnections: 3)
+        defer { Task { await pool.close() } }
+        let peak = Locked((current: 0, peak: 0))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        peak.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) }
+                        try await connection.query("SELECT pg_sleep(0.005)")
+                        peak.withLock { $0.current -= 1 }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(peak.withLock { $0.peak } <= 3)
+        let backends = try await pool.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'waymark' AND query LIKE '%' || $1 || '%'", [schema])
+        #expect(try backends[0].decode(Int.self, at: 0) <= 3)
+    }
+
+    @Test("blocking calls run on the pool's own threads, not Swift's cooperative pool")
+    func blockingCallsAreOffTheCooperativePool() async throws {
+        let (pool, _) = try await TestDatabase.freshPool(maxConnections: 8)
+        defer { Task { await pool.close() } }
+        // Warm up all 8 connections.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { try await pool.query("SELECT pg_sleep(0.05)") } }
+            try await group.waitForAll()
+        }
+        // Eight 0.6 s sleeps at once: on a 2-core cooperative pool they would run two at a time
+        // (2.4 s); on dedicated threads they overlap.
+        let clock = ContinuousClock()
+        let elapsed = try await clock.measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { try await pool.query("SELECT pg_sleep(0.6)") } }
+                try await group.waitForAll()
+            }
+        }
+        #expect(elapsed < .milliseconds(2_000), "8 concurrent pg_sleep(0.6) took \(elapsed)")
+    }
+
+    @Test("COPY FROM STDIN stores tabs, newlines, backslashes and NULLs intact")
+    func copyIn() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE lines (n int, body text)")
+        let rows: [[String?]] = (1...2_000).map { ["\($0)", $0 % 7 == 0 ? nil : "line\t\($0)\nwith \\ and \r"] }
+        let stored = try await pool.withConnection { try await $0.copyIn("COPY lines (n, body) FROM STDIN", rows: rows) }
+        #expect(stored == 2_000)
+        let back = try await pool.query("SELECT n, body FROM lines ORDER BY n")
+        #expect(back.count == 2_000)
+        for (index, row) in back.enumerated() {
+            #expect(try row.decode(String?.self, at: 1) == rows[index][1])
+        }
+        do {
+            _ = try await pool.withConnection { try await $0.copyIn("COPY lines (n, body) FROM STDIN", rows: [["not a number", "x"]]) }
+            Issue.record("bad COPY data should fail")
+        } catch let error as PostgresError {
+            #expect(error.code == "22P02")
+        }
+        #expect(try await pool.query("SELECT count(*) FROM lines")[0].decode(Int.self, at: 0) == 2_000)
+    }
+
+    @Test("LISTEN/NOTIFY delivers notifications to a listener")
+    func listenNotify() async throws {
+        let (pool, schema) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let channel = "ch_" + schema
+        let received = Locked<[String]>([])
+        let (events, continuation) = AsyncStream<PostgresListenerEvent>.makeStream()
+        let listener = PostgresListener(configuration: pool.configuration, channels: [channel], logger: TestDatabase.quietLogger) { event in
+            if case .notification(_, let payload) = event { received.withLock { $0.append(payload) } }
+            continuation.yield(event)
+        }
+        listener.start()
+        var iterator = events.makeAsyncIterator()
+        #expect(await iterator.next() == .listening)
+        try await pool.withConnection { try await $0.notify(channel: channel, payload: "first") }
+        try await pool.withTransaction { connection in try await connection.notify(channel: channel, payload: "second") }
+        #expect(await iterator.next() == .notification(channel: channel, payload: "first"))
+        #expect(await iterator.next() == .notification(channel: channel, payload: "second"))
+        await listener.stop()
+        #expect(received.withLock { $0 } == ["first", "second"])
+    }
+
+    @Test("an unreachable server is a clear connection error")
+    func connectionFailure() async throws {
+        let pool = PostgresPool(configuration: PostgresConfiguration(url: "postgresql://nobody:secret@127.0.0.1:1/none", connectTimeoutSeconds: 2), maxConnections: 1)
+        defer { Task { await pool.close() } }
+        do {
+            try await pool.query("SELECT 1")
+            Issue.record("connecting to port 1 should fail")
+        } catch let error as PostgresError {
+            #expect(error.code == PostgresError.connectionFailure)
+            #expect(error.message.contains("127.0.0.1"))
+            #expect(!error.message.contains("secret"))
+        }
+        // The failed slot is returned: a second try fails the same way instead of hanging.
+        await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+    }
+}

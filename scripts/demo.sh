@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the Waymark demo: starts a private PostgreSQL in .waymark/postgres (loopback only), applies
+# the migrations, appends and reads customer-journey events, then stops the server.
+# Pass --database-url URL (or set WAYMARK_DATABASE_URL) to use an existing database instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-deps.sh
+swift build --product waymark
+exec .build/debug/waymark demo "$@"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on real PostgreSQL. With no WAYMARK_TEST_DATABASE_URL the test process
+# starts its own private cluster (initdb into a temporary folder, loopback only) and removes it at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-deps.sh
+
+cleanup() {
+    # A test process killed before its exit handler ran leaves its server behind: stop those.
+    for pidfile in "${TMPDIR:-/tmp}"/waymark-test-*/data/postmaster.pid; do
+        [ -f "$pidfile" ] || continue
+        pid=$(head -n 1 "$pidfile")
+        kill -INT "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+swift build --build-tests
+log=$(mktemp)
+status=0
+swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+
+# One plain closing line with the counts, after the XCTest and Swift Testing summaries.
+total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
+failed=$(grep -Ec '^✘ Test ".*" failed' "$log" || true)
+rm -f "$log"
+if [ -n "$total" ]; then
+    echo "$((total - failed)) passed, $failed failed"
+fi
+if [ "$status" -eq 0 ] && [ -z "$total" ]; then
+    echo "no tests ran" >&2
+    exit 1
+fi
+exit "$status"

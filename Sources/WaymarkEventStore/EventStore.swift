@@ -15,6 +15,8 @@ public final class EventStore: Sendable {
     public let notificationChannel: String
     private let notifier: Mutex<NotifierState>
     private let announceInterval: Duration
+    /// Versions this process has seen streams reach; lets `.exact` appends skip the version look-up.
+    let versions: StreamVersionCache
 
     private struct NotifierState {
         var running = false
@@ -29,7 +31,13 @@ public final class EventStore: Sendable {
     ///   - pool: connections whose `search_path` starts with `schema`.
     ///   - announceInterval: appends are announced on `notificationChannel` at most this often,
     ///     from a separate short transaction, never inside the append.
-    public init(pool: PostgresPool, schema: String, logger: Logger = Logger(label: "waymark.eventstore"), announceInterval: Duration = .milliseconds(20)) throws {
+    ///   - knownStreamVersions: how many streams' versions to remember (0: none). An `.exact(n)`
+    ///     append to a stream this process saw reach n (by appending or reading it) skips the look-up
+    ///     of the stream's version; see `StreamVersionCache`.
+    public init(
+        pool: PostgresPool, schema: String, logger: Logger = Logger(label: "waymark.eventstore"), announceInterval: Duration = .milliseconds(20),
+        knownStreamVersions: Int = 100_000
+    ) throws {
         guard PostgresIdentifier.isPlain(schema) else {
             throw EventStoreError(.invalidInput, "schema name '\(schema)' is not a plain identifier (lower-case letters, digits and _)")
         }
@@ -42,6 +50,7 @@ public final class EventStore: Sendable {
         self.notificationChannel = String("waymark_events_\(schema)".prefix(63))
         self.notifier = Mutex(NotifierState())
         self.announceInterval = announceInterval
+        self.versions = StreamVersionCache(capacity: max(0, knownStreamVersions))
     }
 
     /// Opens a pool on `url` with `schema` as its search path.
@@ -66,6 +75,8 @@ public final class EventStore: Sendable {
 
     static func validateName(_ name: String, what: String) throws {
         if name.isEmpty { throw EventStoreError(.invalidInput, "\(what) must not be empty") }
+        // The common case, printable ASCII within the limit, needs one pass over the bytes.
+        if name.utf8.count <= maxNameLength, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) { return }
         var length = 0
         for scalar in name.unicodeScalars {
             length += 1
@@ -97,7 +108,7 @@ public final class EventStore: Sendable {
         for (index, event) in events.enumerated() {
             try Self.validateName(event.type, what: "event type (event \(index + 1) of the batch)")
             if event.data.isEmpty { throw EventStoreError(.invalidEventData, "event \(event.id) (\(event.type)) has empty data; send JSON such as {}") }
-            if event.data.utf8.contains(0) {
+            if event.data.containsNUL {
                 throw EventStoreError(.invalidEventData, "event \(event.id) (\(event.type)) data contains a NUL character; JSON text cannot hold one")
             }
             if events.count > 1 && !ids.insert(event.id).inserted {
@@ -131,47 +142,108 @@ public final class EventStore: Sendable {
     /// call `announceAppend()`.
     public func append(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try validate(stream: stream, events: events, expected: expected)
-        // Built only when needed: a one-event append on the fast path sends scalars instead.
-        func batchBinds() -> [any PostgresEncodable] {
-            [
-                stream, expected.sqlKind, expected.sqlVersion,
-                PostgresArray(events.map { $0.id.uuidString }),
-                PostgresArray(events.map(\.type)),
-                PostgresArray(events.map(\.data)),
-                PostgresArray(events.map { $0.metadata.json }),
-            ]
-        }
         do {
-            // Outside a transaction: one INSERT that checks the expected version against the
-            // stream's current one. It inserts nothing when the check fails, and fails on a unique
-            // index when a concurrent writer took the versions or the ids were stored before; either
-            // way the append function then sorts out conflict, retry or race. Inside the caller's
-            // transaction a unique violation would abort that transaction, so the function (which
-            // catches it in a subtransaction) runs directly.
-            if connection.isIdle {
-                do {
-                    let rows: PostgresRows
-                    if events.count == 1 {
-                        let only = events[0]
-                        rows = try await connection.query(
-                            Self.fastAppendOne, [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json])
-                    } else {
-                        rows = try await connection.query(Self.fastAppend, batchBinds())
-                    }
-                    if rows.count == events.count {
-                        return try Self.fastAppendResult(stream, events, rows)
-                    }
-                } catch let error as PostgresError where error.code == "23505" {
-                    // Fall through to the function.
-                }
+            // Outside a transaction, one INSERT does the append (see `fastAppend`). Inside the
+            // caller's transaction a unique violation would abort that transaction, so the function,
+            // which catches it in a subtransaction, runs directly.
+            if connection.isIdle, let result = try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
+                return result
             }
             let rows = try await connection.query(
                 "SELECT event_id, stream_version, tx_id, global_id, replayed FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])",
-                batchBinds())
+                [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
             return try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
         } catch let error as PostgresError {
             throw translate(error, stream: stream, expected: expected, events: events)
         }
+    }
+
+    /// The one-statement append on an idle connection (autocommit), or nil when it stored nothing
+    /// and `append_events` must sort out a conflict, a retry or a race.
+    ///
+    /// When the stream's version before the append is known, the INSERT writes versions from it
+    /// directly: for `.noStream` (0), and for `.exact(n)` when this process saw the stream reach n
+    /// (`StreamVersionCache`, whose bound the same statement has the server confirm). Otherwise the
+    /// INSERT first looks the version up on the (stream, version) index and checks the expectation.
+    /// Either way the unique indexes refuse versions or ids taken by another writer (SQLSTATE 23505).
+    private func fastAppend(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult? {
+        var base: Int64?
+        var relied: StreamVersionCache.Origin?
+        switch expected {
+        case .noStream, .exact(0):
+            base = 0
+        case .exact(let version):
+            if let bound = versions.bound(for: stream, atLeast: version) {
+                base = version
+                relied = bound.origin
+            }
+        case .any, .streamExists:
+            break
+        }
+        let rows: PostgresRows
+        do {
+            if let base {
+                let check: [any PostgresEncodable] = [relied?.serverStartTime, relied?.tableOID]
+                if events.count == 1 {
+                    let only = events[0]
+                    rows = try await connection.query(Self.knownVersionAppendOne, [stream, base, only.id, only.type, only.data, only.metadata.json] + check)
+                } else {
+                    rows = try await connection.query(Self.knownVersionAppend, [stream, base] + Self.arrayBinds(events) + check)
+                }
+            } else if events.count == 1 {
+                let only = events[0]
+                rows = try await connection.query(
+                    Self.fastAppendOne, [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json])
+            } else {
+                rows = try await connection.query(Self.fastAppend, [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
+            }
+        } catch let error as PostgresError where error.code == "23505" {
+            return nil
+        }
+        guard rows.count == events.count else {
+            if relied != nil {
+                // The server is not the one (or the table not the one) the bound was learned on.
+                logger.info("stream version bounds dropped: the server or the events table changed", metadata: ["stream": "\(stream)"])
+                versions.removeAll()
+                connection.forgetServerStartTime()
+            }
+            return nil
+        }
+        let result = try Self.fastAppendResult(stream, events, rows)
+        try await learn(stream, version: result.streamVersion, tableOID: rows[0].decode(Int64.self, at: 3), on: connection)
+        return result
+    }
+
+    /// Remembers that `stream` reached `version`, as read from a committed state on `connection`.
+    private func learn(_ stream: String, version: Int64, tableOID: Int64, on connection: PostgresConnection) async throws {
+        guard version > 0, versions.capacity > 0 else { return }
+        let origin = StreamVersionCache.Origin(serverStartTime: try await connection.serverStartTime(), tableOID: tableOID)
+        versions.record(stream, version: version, origin: origin)
+    }
+
+    /// The four array binds of a batch: ids, types, data and metadata.
+    private static func arrayBinds(_ events: [EventData]) -> [any PostgresEncodable] {
+        [
+            PostgresArray(events.map { $0.id.lowercasedText }),
+            PostgresArray(events.map(\.type)),
+            PostgresArray(events.map(\.data)),
+            PostgresArray(metadataJSON(events)),
+        ]
+    }
+
+    /// The metadata column of each event. A batch usually carries one metadata value for all its
+    /// events: each run of equal values is encoded once.
+    static func metadataJSON(_ events: [EventData]) -> [String] {
+        var out: [String] = []
+        out.reserveCapacity(events.count)
+        for (index, event) in events.enumerated() {
+            if index > 0, event.metadata == events[index - 1].metadata {
+                out.append(out[index - 1])
+            } else {
+                out.append(event.metadata.json)
+            }
+        }
+        return out
     }
 
     /// Stream $1's version: its last event's, found by one backward step on the unique
@@ -181,8 +253,8 @@ public final class EventStore: Sendable {
         coalesce((SELECT stream_version FROM events WHERE stream_name = $1 ORDER BY stream_version DESC LIMIT 1), 0)
         """
 
-    /// The expected-version check of both fast paths: `c.version` is the stream's current version,
-    /// $2 the kind of expectation and $3 the exact version.
+    /// The expected-version check of both look-up fast paths: `c.version` is the stream's current
+    /// version, $2 the kind of expectation and $3 the exact version.
     static let expectedVersionHolds = """
         CASE $2::text
             WHEN 'any' THEN true
@@ -192,23 +264,50 @@ public final class EventStore: Sendable {
         END
         """
 
-    /// The fast path of a one-event append, with scalar binds.
+    /// What every fast path returns per event; `tableoid` tags what the cache learns.
+    static let fastReturning = "RETURNING stream_version, tx_id, global_id, tableoid::int8"
+
+    /// The fast path of a one-event append that looks the stream's version up, with scalar binds.
     static let fastAppendOne = """
         INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
         SELECT $1, c.version + 1, $4::uuid, $5, $6::jsonb, $7::jsonb
         FROM (SELECT \(currentVersion) AS version) AS c
         WHERE \(expectedVersionHolds)
-        RETURNING stream_version, tx_id, global_id
+        \(fastReturning)
         """
 
-    /// The fast path of an append: the version check and the insert in one statement.
+    /// The fast path of a batch append that looks the stream's version up.
     static let fastAppend = """
         INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
         SELECT $1, c.version + u.ord, u.id, u.t, u.d, u.m
         FROM (SELECT \(currentVersion) AS version) AS c,
              unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[]) WITH ORDINALITY AS u(id, t, d, m, ord)
         WHERE \(expectedVersionHolds)
-        RETURNING stream_version, tx_id, global_id
+        \(fastReturning)
+        """
+
+    /// The condition under which a known version may be used: none when it needs no bound ($a NULL,
+    /// for `.noStream`), else the bound's origin, which the server confirms: the same server process
+    /// and the same events table. Evaluated once per statement.
+    static func originHolds(_ startTime: Int, _ tableOID: Int) -> String {
+        "$\(startTime)::text IS NULL OR (pg_postmaster_start_time() = $\(startTime)::timestamptz AND 'events'::regclass::oid::int8 = $\(tableOID)::int8)"
+    }
+
+    /// The fast path of a one-event append whose base version ($2) is known.
+    static let knownVersionAppendOne = """
+        INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
+        SELECT $1, $2::int8 + 1, $3::uuid, $4, $5::jsonb, $6::jsonb
+        WHERE \(originHolds(7, 8))
+        \(fastReturning)
+        """
+
+    /// The fast path of a batch append whose base version ($2) is known.
+    static let knownVersionAppend = """
+        INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
+        SELECT $1, $2::int8 + u.ord, u.id, u.t, u.d, u.m
+        FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, d, m, ord)
+        WHERE \(originHolds(7, 8))
+        \(fastReturning)
         """
 
     /// The fast path inserted the batch in order at consecutive versions: pair its rows with the ids.
@@ -304,6 +403,9 @@ public final class EventStore: Sendable {
         metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8
         """
 
+    /// How many columns `eventColumns` selects.
+    static let eventColumnCount = 13
+
     static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(rows.count)
@@ -333,7 +435,12 @@ public final class EventStore: Sendable {
     /// The stream's version: the number of events in it, 0 when it does not exist.
     public func streamVersion(_ stream: String) async throws -> Int64 {
         try Self.validateStreamName(stream)
-        return try await pool.query("SELECT \(Self.currentVersion)", [stream])[0].decode(Int64.self, at: 0)
+        return try await pool.withConnection { connection in
+            let (version, tableOID) = try await connection.query("SELECT \(Self.currentVersion), 'events'::regclass::oid::int8", [stream])[0]
+                .decode(Int64.self, Int64.self)
+            try await self.learn(stream, version: version, tableOID: tableOID, on: connection)
+            return version
+        }
     }
 
     /// Reads a page of `stream`. Forward reads start at `version` (default: the first event);
@@ -341,18 +448,25 @@ public final class EventStore: Sendable {
     public func readStream(_ stream: String, from version: Int64? = nil, direction: ReadDirection = .forward, limit: Int = 500) async throws -> StreamSlice {
         try Self.validateStreamName(stream)
         try Self.checkLimit(limit)
-        let rows: PostgresRows
-        switch direction {
-        case .forward:
-            rows = try await pool.query(
-                "SELECT \(Self.eventColumns) FROM events WHERE stream_name = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
-                [stream, max(version ?? 1, 1), limit])
-        case .backward:
-            rows = try await pool.query(
-                "SELECT \(Self.eventColumns) FROM events WHERE stream_name = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3",
-                [stream, version ?? Int64.max, limit])
+        let events = try await pool.withConnection { connection in
+            // The table's oid comes along to tag the version this read proves the stream reached.
+            let rows: PostgresRows
+            switch direction {
+            case .forward:
+                rows = try await connection.query(
+                    "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
+                    [stream, max(version ?? 1, 1), limit])
+            case .backward:
+                rows = try await connection.query(
+                    "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3",
+                    [stream, version ?? Int64.max, limit])
+            }
+            let events = try Self.decodeEvents(rows)
+            if let highest = direction == .forward ? events.last : events.first {
+                try await self.learn(stream, version: highest.streamVersion, tableOID: rows[0].decode(Int64.self, at: Self.eventColumnCount), on: connection)
+            }
+            return events
         }
-        let events = try Self.decodeEvents(rows)
         var next: Int64?
         if events.count == limit, let last = events.last {
             next = direction == .forward ? last.streamVersion + 1 : (last.streamVersion > 1 ? last.streamVersion - 1 : nil)

@@ -95,26 +95,39 @@ public struct EventMetadata: Sendable, Equatable, Codable {
 
     /// The stored JSON object.
     var json: String {
-        var fields: [String] = []
-        let known: [(String, String?)] = [
-            ("correlation_id", correlationId), ("causation_id", causationId), ("actor", actor), ("source_system", sourceSystem),
-        ]
-        for (key, value) in known {
-            if let value { fields.append(JSONText.quote(key) + ":" + JSONText.quote(value)) }
+        var out = "{"
+        func field(_ key: String, _ value: String?) {
+            guard let value else { return }
+            if out.utf8.count > 1 { out += "," }
+            out += key
+            out += JSONText.quote(value)
         }
+        field(#""correlation_id":"#, correlationId)
+        field(#""causation_id":"#, causationId)
+        field(#""actor":"#, actor)
+        field(#""source_system":"#, sourceSystem)
         if !extra.isEmpty {
-            let pairs = extra.sorted { $0.key < $1.key }.map { JSONText.quote($0.key) + ":" + JSONText.quote($0.value) }
-            fields.append("\"extra\":{" + pairs.joined(separator: ",") + "}")
+            if out.utf8.count > 1 { out += "," }
+            out += #""extra":{"#
+            for (index, pair) in extra.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { out += "," }
+                out += JSONText.quote(pair.key) + ":" + JSONText.quote(pair.value)
+            }
+            out += "}"
         }
-        return "{" + fields.joined(separator: ",") + "}"
+        return out + "}"
     }
 }
 
 enum JSONText {
     /// A JSON string literal for `text`.
     static func quote(_ text: String) -> String {
+        // Most metadata values need no escaping: copy them whole.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
+        out.reserveCapacity(text.utf8.count + 8)
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -136,14 +149,15 @@ enum JSONText {
 
 /// An event to append.
 public struct EventData: Sendable, Equatable {
-    /// The event's unique id; resending the same id makes an append idempotent.
+    /// The event's unique id; resending the same id makes an append idempotent. New events get a
+    /// time-ordered (version 7) UUID unless the caller brings its own id.
     public var id: UUID
     public var type: String
     /// The event body as JSON text.
     public var data: String
     public var metadata: EventMetadata
 
-    public init(id: UUID = UUID(), type: String, data: String, metadata: EventMetadata = EventMetadata()) {
+    public init(id: UUID = .timeOrdered(), type: String, data: String, metadata: EventMetadata = EventMetadata()) {
         self.id = id
         self.type = type
         self.data = data
@@ -151,7 +165,7 @@ public struct EventData: Sendable, Equatable {
     }
 
     /// Encodes `payload` with `JSONEncoder` (dates as ISO 8601).
-    public init<Payload: Encodable>(id: UUID = UUID(), type: String, payload: Payload, metadata: EventMetadata = EventMetadata()) throws {
+    public init<Payload: Encodable>(id: UUID = .timeOrdered(), type: String, payload: Payload, metadata: EventMetadata = EventMetadata()) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]

@@ -42,9 +42,11 @@ public final class LocalPostgresCluster: Sendable {
     public static let durableSettings: [String: String] = ["max_connections": "200", "shared_buffers": "256MB"]
 
     /// Starts (creating if need be) the cluster in `dataDirectory`. If a server already runs there,
-    /// it is reused and `startedHere` is false.
+    /// it is reused and `startedHere` is false. The server listens on `port` when given (for example
+    /// to come back where clients expect it after a restart), else on a free one.
     public static func start(
-        dataDirectory: String, settings: [String: String] = durableSettings, logger: Logger = Logger(label: "waymark.local-postgres")
+        dataDirectory: String, settings: [String: String] = durableSettings, port fixedPort: Int? = nil,
+        logger: Logger = Logger(label: "waymark.local-postgres")
     ) throws -> LocalPostgresCluster {
         let binDirectory = try findBinDirectory()
         let runAsUser: String? = geteuid() == 0 ? "postgres" : nil
@@ -71,8 +73,8 @@ public final class LocalPostgresCluster: Sendable {
         }
 
         var lastError: Error?
-        for _ in 0..<3 {
-            let port = try freeLoopbackPort()
+        for _ in 0..<(fixedPort == nil ? 3 : 1) {
+            let port = try fixedPort ?? freeLoopbackPort()
             var options = [
                 "-c listen_addresses=127.0.0.1", "-c port=\(port)", "-c unix_socket_directories=''",
             ]
@@ -87,14 +89,18 @@ public final class LocalPostgresCluster: Sendable {
                 return cluster
             } catch {
                 lastError = error
-                logger.warning("the private PostgreSQL server did not start, retrying on another port", metadata: ["error": "\(error)"])
+                if fixedPort == nil {
+                    logger.warning("the private PostgreSQL server did not start, retrying on another port", metadata: ["error": "\(error)"])
+                }
             }
         }
         throw lastError!
     }
 
     /// Creates a fresh temporary directory (under `$TMPDIR` or /tmp) and starts a cluster there.
-    public static func startTemporary(prefix: String = "waymark-pg", settings: [String: String] = testSettings, logger: Logger = Logger(label: "waymark.local-postgres")) throws -> LocalPostgresCluster {
+    public static func startTemporary(
+        prefix: String = "waymark-pg", settings: [String: String] = testSettings, port: Int? = nil, logger: Logger = Logger(label: "waymark.local-postgres")
+    ) throws -> LocalPostgresCluster {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         var template = Array((base + "/\(prefix)-XXXXXX").utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -106,7 +112,7 @@ public final class LocalPostgresCluster: Sendable {
             chmod(temporary, 0o755)
         }
         let directory = temporary + "/data"
-        return try start(dataDirectory: directory, settings: settings, logger: logger)
+        return try start(dataDirectory: directory, settings: settings, port: port, logger: logger)
     }
 
     /// Stops the server if this object started it. With `removeData`, deletes its folder too.

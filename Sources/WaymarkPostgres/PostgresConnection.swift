@@ -73,6 +73,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Prepared statements by SQL text: the parameter types they were prepared with, and their name.
     private var statements: [String: [(types: [Oid], name: String)]] = [:]
     private var statementCounter = 0
+    private var cachedServerStartTime: String?
 
     private init(pg: OpaquePointer, threads: BlockingThreadPool) {
         self.pg = pg
@@ -149,6 +150,23 @@ public final class PostgresConnection: @unchecked Sendable {
         return PQbackendPID(pg)
     }
 
+    /// When the server process behind this connection started (`pg_postmaster_start_time()`, as
+    /// text), asked once per connection. It identifies the server incarnation: a restart, a
+    /// failover to another server or a restore from backup changes it. Callers that keep facts
+    /// learned from the database (a cache) tag them with it and can have the server check the tag.
+    public func serverStartTime() async throws -> String {
+        if let cachedServerStartTime { return cachedServerStartTime }
+        let value = try await query("SELECT pg_postmaster_start_time()::text")[0].decode(String.self, at: 0)
+        cachedServerStartTime = value
+        return value
+    }
+
+    /// Forgets the cached `serverStartTime()`, for example after the server refused a tag made from
+    /// it (a connection pooler between us and the server may have moved us to another one).
+    public func forgetServerStartTime() {
+        cachedServerStartTime = nil
+    }
+
     // MARK: Queries
 
     /// Runs one parameterised statement (prepared once per connection and cached) and returns its rows.
@@ -204,7 +222,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private func executeBlocking(_ sql: String, _ binds: [PostgresBind], prepare: Bool) throws -> ResultHandle {
         let pg = try requireConnection()
         // PostgreSQL text cannot hold NUL, and a C string would end at it: refuse rather than truncate.
-        for (index, bind) in binds.enumerated() where bind.text?.utf8.contains(0) == true {
+        for (index, bind) in binds.enumerated() where bind.text?.containsNUL == true {
             throw PostgresError(
                 code: PostgresError.invalidArgument,
                 message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)

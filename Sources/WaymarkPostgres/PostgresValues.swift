@@ -55,7 +55,7 @@ extension Double: PostgresEncodable {
     public var postgresBind: PostgresBind { PostgresBind(text: "\(self)", typeOID: 701) }
 }
 extension UUID: PostgresEncodable {
-    public var postgresBind: PostgresBind { PostgresBind(text: uuidString, typeOID: 2950) }
+    public var postgresBind: PostgresBind { PostgresBind(text: lowercasedText, typeOID: 2950) }
 }
 extension Date: PostgresEncodable {
     /// Sent as an ISO timestamp with an explicit UTC offset, typed `timestamptz`, to the microsecond.
@@ -243,7 +243,7 @@ extension Double: PostgresDecodable {
 }
 extension UUID: PostgresDecodable {
     public static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> UUID {
-        guard let value = UUID(uuidString: String(decoding: bytes, as: UTF8.self)) else { throw DecodingMismatch(message: "not a UUID") }
+        guard let value = UUID(postgresText: bytes) else { throw DecodingMismatch(message: "not a UUID") }
         return value
     }
 }
@@ -341,4 +341,16 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
     let days = era * 146097 + doe - 719468
     let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds
     return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+}
+
+extension String {
+    /// Whether the text holds a NUL character, which PostgreSQL text cannot store (memchr over the
+    /// UTF-8 bytes: every bind and every event body is checked).
+    public var containsNUL: Bool {
+        var copy = self
+        return copy.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
+            return memchr(base, 0, bytes.count) != nil
+        }
+    }
 }

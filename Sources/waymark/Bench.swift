@@ -19,10 +19,10 @@ struct BenchAppend: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     @Option(help: "Single-event operations per scenario and side.")
-    var events: Int = 4_000
+    var events: Int = 8_000
 
     @Option(help: "100-event batches per scenario and side.")
-    var batches: Int = 256
+    var batches: Int = 512
 
     @Option(help: "Full passes over the log for the global read figure.")
     var readPasses: Int = 3
@@ -58,6 +58,13 @@ struct BenchAppend: AsyncParsableCommand {
         var eventsPerSecond: Double
         var p50: Duration
         var p99: Duration
+        var clientCPU: Double
+    }
+
+    static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Runs `operation` `count` times split over `writers` concurrent tasks.
@@ -84,31 +91,55 @@ struct BenchAppend: AsyncParsableCommand {
         return (clock.now - start, latencies)
     }
 
-    /// Alternates the two sides over several rounds, so drift (table growth, checkpoints,
-    /// autovacuum) hits both alike.
+    /// Runs both sides `count` times each and returns their figures. One writer alternates the two
+    /// sides operation by operation (which goes first alternates too), so both meet the same disk
+    /// and machine at the same moments; nothing else runs meanwhile, so each side's time is the sum
+    /// of its own operations. Several writers cannot share the machine fairly that way (each side
+    /// would slow the other down), so each side runs alone in turn, over up to 16 rounds ordered ABBA,
+    /// and drift (table growth, checkpoints, autovacuum, a noisy neighbour) hits both alike.
     func compare(
         writers: Int, count: Int, eventsPerOperation: Int,
         waymark: @escaping @Sendable (Int, Int) async throws -> Void, plain: @escaping @Sendable (Int, Int) async throws -> Void
     ) async throws -> (waymark: Figures, plain: Figures) {
         var time: [Bool: Duration] = [true: .zero, false: .zero]
         var latencies: [Bool: [Duration]] = [true: [], false: []]
-        let rounds = 8
-        for round in 0..<rounds {
-            for isWaymark in round % 2 == 0 ? [false, true] : [true, false] {
-                let offset = round * count
-                let (elapsed, lat) = try await measure(writers: writers, count: count / rounds, eventsPerOperation: eventsPerOperation) { writer, index in
-                    try await (isWaymark ? waymark : plain)(writer, offset + index)
+        var cpu: [Bool: Double] = [true: 0, false: 0]
+        if writers == 1 {
+            let clock = ContinuousClock()
+            for index in 0..<count {
+                for isWaymark in index % 2 == 0 ? [false, true] : [true, false] {
+                    let cpuBefore = Self.processCPU()
+                    let began = clock.now
+                    try await (isWaymark ? waymark : plain)(0, index)
+                    let took = clock.now - began
+                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
+                    time[isWaymark]! += took
+                    latencies[isWaymark]!.append(took)
                 }
-                time[isWaymark]! += elapsed
-                latencies[isWaymark]! += lat
+            }
+        } else {
+            // Up to 16 rounds, each long enough for every writer to do at least 8 operations.
+            let rounds = max(2, min(16, count / (writers * 8)) / 2 * 2)
+            for round in 0..<rounds {
+                // plain, waymark, waymark, plain, plain, …
+                for isWaymark in round % 2 == 0 ? [false, true] : [true, false] {
+                    let offset = round * count
+                    let cpuBefore = Self.processCPU()
+                    let (elapsed, lat) = try await measure(writers: writers, count: count / rounds, eventsPerOperation: eventsPerOperation) { writer, index in
+                        try await (isWaymark ? waymark : plain)(writer, offset + index)
+                    }
+                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
+                    time[isWaymark]! += elapsed
+                    latencies[isWaymark]! += lat
+                }
             }
         }
         func figures(_ side: Bool) -> Figures {
             let sorted = latencies[side]!.sorted()
-            let seconds = Double(time[side]!.components.seconds) + Double(time[side]!.components.attoseconds) / 1e18
             return Figures(
-                eventsPerSecond: Double(sorted.count * eventsPerOperation) / seconds,
-                p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
+                eventsPerSecond: Double(sorted.count * eventsPerOperation) / time[side]!.seconds,
+                p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
+                clientCPU: cpu[side]! / Double(sorted.count) * 1e6)
         }
         return (figures(true), figures(false))
     }
@@ -128,7 +159,7 @@ struct BenchAppend: AsyncParsableCommand {
         print("waymark bench append")
         print("  \(version.split(separator: ",").first ?? "")")
         print("  fsync=\(fsync) synchronous_commit=\(syncCommit) shared_buffers=\(sharedBuffers); \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  plain side: the same rows INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions\n")
+        print("  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions\n")
 
         let metadataJSON = #"{"actor": "bench", "causation_id": "bench-command", "source_system": "bench", "correlation_id": "bench-correlation"}"#
         let plainSingle = """
@@ -167,10 +198,10 @@ struct BenchAppend: AsyncParsableCommand {
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
                     let base = nextVersion("p:" + stream, by: Int64(size))
                     if size == 1 {
-                        try await pool.query(plainSingle, [stream, base + 1, UUID().uuidString, "MilestoneReached", Self.payload(writer, index), metadataJSON])
+                        try await pool.query(plainSingle, [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON])
                     } else {
                         try await pool.query(plainBatch, [
-                            stream, base, PostgresArray((0..<size).map { _ in UUID().uuidString }), PostgresArray(Array(repeating: "MilestoneReached", count: size)),
+                            stream, base, PostgresArray((0..<size).map { _ in UUID.timeOrdered().lowercasedText }), PostgresArray(Array(repeating: "MilestoneReached", count: size)),
                             PostgresArray((0..<size).map { Self.payload(writer, index * size + $0) }), PostgresArray(Array(repeating: metadataJSON, count: size)),
                         ])
                     }
@@ -180,15 +211,15 @@ struct BenchAppend: AsyncParsableCommand {
         // Warm-up: prepare statements and fill caches on both sides.
         for index in 0..<40 {
             try await store.append(to: "warmup-\(index % 4)", events: [EventData(type: "Warm", data: "{}")])
-            try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID().uuidString, "Warm", "{}", "{}"])
+            try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"])
         }
 
         func record(_ label: String, _ result: (Figures, Figures), target: Double) {
             let (w, p) = result
-            print(label.padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f (target ≥ %.1f) %@",
+            print(label.padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f (target ≥ %.1f) %@ | client CPU µs/op %.1f vs %.1f",
                 w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
                 p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, w.eventsPerSecond / p.eventsPerSecond, target,
-                (w.eventsPerSecond / p.eventsPerSecond >= target ? "ok" : "BELOW TARGET") as NSString))
+                (w.eventsPerSecond / p.eventsPerSecond >= target ? "ok" : "BELOW TARGET") as NSString, w.clientCPU, p.clientCPU))
         }
         record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
         record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)

@@ -86,6 +86,29 @@ struct AppendAndReadTests {
         #expect(try await store.readStream("journey-none").events.isEmpty)
     }
 
+    @Test("new events get time-ordered version 7 ids that PostgreSQL stores as they are")
+    func timeOrderedIds() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        let start = Date()
+        let ids = (0..<200).map { index in UUID.timeOrdered(now: start.addingTimeInterval(Double(index) * 0.002)) }
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            let text = id.lowercasedText
+            #expect(text[text.index(text.startIndex, offsetBy: 14)] == "7")  // version 7
+            #expect("89ab".contains(text[text.index(text.startIndex, offsetBy: 19)]))  // RFC 9562 variant
+        }
+        // Made a few milliseconds apart, they sort in the order they were made, as text and as uuid.
+        #expect(ids.map(\.lowercasedText) == ids.map(\.lowercasedText).sorted())
+        let millis = try await store.pool.query(
+            "SELECT ('x' || substr(replace($1::uuid::text, '-', ''), 1, 12))::bit(48)::int8", [ids[0]])[0].decode(Int64.self, at: 0)
+        #expect(abs(Double(millis) - start.timeIntervalSince1970 * 1000) < 1.5)
+        let appended = try await store.append(to: "journey-ids", events: [EventData(type: "JourneyStarted", data: "{}")])
+        let stored = try await store.readStream("journey-ids").events[0]
+        #expect(stored.id == appended.events[0].id)
+        #expect(stored.id.lowercasedText.dropFirst(14).first == "7")
+    }
+
     @Test("expected version: any, no stream, stream exists and exact, with typed conflicts")
     func expectedVersions() async throws {
         let store = try await TestDatabase.freshStore()

@@ -32,6 +32,30 @@ struct PostgresLayerTests {
         #expect(try row.decode(String.self, column: "text") == hostile)
     }
 
+    @Test("UUIDs travel in PostgreSQL's text form both ways, and malformed ones are refused")
+    func uuidText() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let ids = (0..<64).map { _ in UUID() } + [UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!]
+        for id in ids {
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+            let (asText, back) = try await pool.query("SELECT $1::uuid::text, $1::uuid", [id])[0].decode(String.self, UUID.self)
+            #expect(asText == id.lowercasedText)
+            #expect(back == id)
+        }
+        func parse(_ text: String) -> UUID? {
+            Array(text.utf8).withUnsafeBufferPointer { UUID(postgresText: $0) }
+        }
+        #expect(parse("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11") == UUID(uuidString: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"))
+        for bad in ["", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "a0eebc99x9c0b-4ef8-bb6d-6bb9bd380a11",
+                    "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc999c0b-4ef8-bb6d-6bb9bd380a11-"] {
+            #expect(parse(bad) == nil, "\(bad)")
+        }
+        await #expect(throws: PostgresError.self) {
+            try await pool.query("SELECT 'not-a-uuid'::text")[0].decode(UUID.self, at: 0)
+        }
+    }
+
     @Test("dates before 1970 and far ahead survive a round trip")
     func dateEdges() async throws {
         let (pool, _) = try await TestDatabase.freshPool()

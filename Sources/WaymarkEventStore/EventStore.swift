@@ -146,13 +146,22 @@ public final class EventStore: Sendable {
             // Outside a transaction, one INSERT does the append (see `fastAppend`). Inside the
             // caller's transaction a unique violation would abort that transaction, so the function,
             // which catches it in a subtransaction, runs directly.
-            if connection.isIdle, let result = try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
+            let autocommit = connection.isIdle
+            if autocommit, let result = try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
                 return result
             }
             let rows = try await connection.query(
-                "SELECT event_id, stream_version, tx_id, global_id, replayed FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])",
+                """
+                SELECT event_id, stream_version, tx_id, global_id, replayed, 'events'::regclass::oid::int8
+                FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])
+                """,
                 [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
-            return try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
+            let result = try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
+            if autocommit, !rows.isEmpty {
+                // Committed: the versions it returns are the stream's from now on.
+                try await learn(stream, version: result.streamVersion, tableOID: rows[0].decode(Int64.self, at: 5), on: connection)
+            }
+            return result
         } catch let error as PostgresError {
             throw translate(error, stream: stream, expected: expected, events: events)
         }
@@ -161,29 +170,31 @@ public final class EventStore: Sendable {
     /// The one-statement append on an idle connection (autocommit), or nil when it stored nothing
     /// and `append_events` must sort out a conflict, a retry or a race.
     ///
-    /// When the stream's version before the append is known, the INSERT writes versions from it
-    /// directly: for `.noStream` (0), and for `.exact(n)` when this process saw the stream reach n
-    /// (`StreamVersionCache`, whose bound the same statement has the server confirm). Otherwise the
-    /// INSERT first looks the version up on the (stream, version) index and checks the expectation.
-    /// Either way the unique indexes refuse versions or ids taken by another writer (SQLSTATE 23505).
+    /// When the stream's version before the append is known, the INSERT writes the versions after
+    /// it directly; otherwise it first looks the version up on the (stream, version) index and
+    /// checks the expectation. Either way the unique indexes refuse versions or ids that another
+    /// writer took (SQLSTATE 23505). The version is known for `.noStream` (0), and from a bound this
+    /// process learned (`StreamVersionCache`, whose origin the statement has the server confirm):
+    /// `.exact(n)` when the bound is at least n, `.any` and `.streamExists` by taking the bound as the
+    /// current version, which the unique index proves right or wrong. A stream on which such a guess
+    /// lost to another writer is marked contended, and `.any` looks its version up from then on.
     private func fastAppend(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult? {
         var base: Int64?
-        var relied: StreamVersionCache.Origin?
+        var bound: StreamVersionCache.Entry?
         switch expected {
         case .noStream, .exact(0):
             base = 0
         case .exact(let version):
-            if let bound = versions.bound(for: stream, atLeast: version) {
-                base = version
-                relied = bound.origin
-            }
+            bound = versions.bound(for: stream, atLeast: version)
+            if bound != nil { base = version }
         case .any, .streamExists:
-            break
+            bound = versions.bound(for: stream, atLeast: 1, guessing: true)
+            base = bound?.version
         }
         let rows: PostgresRows
         do {
             if let base {
-                let check: [any PostgresEncodable] = [relied?.serverStartTime, relied?.tableOID]
+                let check: [any PostgresEncodable] = [bound?.origin.serverStartTime, bound?.origin.tableOID]
                 if events.count == 1 {
                     let only = events[0]
                     rows = try await connection.query(Self.knownVersionAppendOne, [stream, base, only.id, only.type, only.data, only.metadata.json] + check)
@@ -198,10 +209,13 @@ public final class EventStore: Sendable {
                 rows = try await connection.query(Self.fastAppend, [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
             }
         } catch let error as PostgresError where error.code == "23505" {
+            if expected == .any || expected == .streamExists, bound != nil {
+                versions.markContended(stream)
+            }
             return nil
         }
         guard rows.count == events.count else {
-            if relied != nil {
+            if bound != nil {
                 // The server is not the one (or the table not the one) the bound was learned on.
                 logger.info("stream version bounds dropped: the server or the events table changed", metadata: ["stream": "\(stream)"])
                 versions.removeAll()

@@ -7,7 +7,8 @@ import Synchronization
 /// direction. An append that expects `.exact(n)` with a known lower bound ≥ n needs no look-up of the
 /// stream's version: the stream has at least n events, and the unique (stream, version) index
 /// refuses version n + 1 if it has more, so the insert of n + 1 succeeds exactly when the stream
-/// held n events.
+/// held n events. For the same reason an append that expects `.any` can try the bound as the
+/// current version: it lands right after it or is refused, never leaves a gap.
 ///
 /// The bound holds only for the same table on the same server. A failover to a replica that missed
 /// the last commits, a restore from backup or a dropped and re-created schema can each leave a
@@ -24,6 +25,9 @@ final class StreamVersionCache: Sendable {
     struct Entry: Sendable {
         var version: Int64
         var origin: Origin
+        /// Another writer appended to the stream after this process learned its version, at least
+        /// once: an append that does not state the version it expects should look it up.
+        var contended = false
     }
 
     private struct State {
@@ -38,10 +42,11 @@ final class StreamVersionCache: Sendable {
         self.capacity = capacity
     }
 
-    /// The bound for `stream` if one is known and at least `version`.
-    func bound(for stream: String, atLeast version: Int64) -> Entry? {
+    /// The bound for `stream` if one is known and at least `version`. With `guessing` (the caller
+    /// will take the bound as the current version), none for a contended stream.
+    func bound(for stream: String, atLeast version: Int64, guessing: Bool = false) -> Entry? {
         state.withLock { state in
-            guard let entry = state.entries[stream], entry.version >= version else { return nil }
+            guard let entry = state.entries[stream], entry.version >= version, !(guessing && entry.contended) else { return nil }
             state.hits &+= 1
             return entry
         }
@@ -52,14 +57,27 @@ final class StreamVersionCache: Sendable {
     func record(_ stream: String, version: Int64, origin: Origin) {
         guard version > 0, capacity > 0 else { return }
         state.withLock { state in
-            if let old = state.entries[stream], old.origin == origin, old.version >= version { return }
+            var contended = false
+            if let old = state.entries[stream], old.origin == origin {
+                if old.version >= version { return }
+                contended = old.contended
+            }
             if state.entries.count >= capacity && state.entries[stream] == nil {
                 // Full: start again rather than track recency on every append. A forgotten bound
                 // costs one look-up of the stream's version, never correctness.
                 state.entries.removeAll(keepingCapacity: true)
             }
-            state.entries[stream] = Entry(version: version, origin: origin)
+            state.entries[stream] = Entry(version: version, origin: origin, contended: contended)
         }
+    }
+
+    /// Notes that a guess at `stream`'s version lost to another writer.
+    func markContended(_ stream: String) {
+        state.withLock { state in state.entries[stream]?.contended = true }
+    }
+
+    func isContended(_ stream: String) -> Bool {
+        state.withLock { $0.entries[stream]?.contended ?? false }
     }
 
     /// Forgets every bound (the server refused an origin).

@@ -159,7 +159,9 @@ struct BenchAppend: AsyncParsableCommand {
         print("waymark bench append")
         print("  \(version.split(separator: ",").first ?? "")")
         print("  fsync=\(fsync) synchronous_commit=\(syncCommit) shared_buffers=\(sharedBuffers); \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions\n")
+        print("  waymark side: EventStore.append with .exact(n), n from the writer's own last append")
+        print("  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions")
+        print("  one writer alternates the sides operation by operation; 16 writers alternate them in ABBA rounds\n")
 
         let metadataJSON = #"{"actor": "bench", "causation_id": "bench-command", "source_system": "bench", "correlation_id": "bench-correlation"}"#
         let plainSingle = """
@@ -182,17 +184,27 @@ struct BenchAppend: AsyncParsableCommand {
             }
         }
 
+        // The same store without a memory of stream versions: every append looks the version up.
+        var quiet = Logger(label: "waymark.bench")
+        quiet.logLevel = .warning
+        let forgetful = try EventStore(pool: pool, schema: store.schema, logger: quiet, knownStreamVersions: 0)
+
         /// Appends of `size` events by `writers` writers, each cycling over 10 streams of its own.
-        /// One event goes to the plain side as a one-row INSERT … VALUES, more as INSERT … unnest.
-        func scenario(size: Int, writers: Int) async throws -> (Figures, Figures) {
-            let tag = "\(size)x\(writers)"
+        /// The waymark side expects `.exact(n)`, n being the version its own last append returned,
+        /// as a writer that tracks its streams does. With `lookUp`, the store remembers no versions,
+        /// so that every append looks the stream's version up in the database (what a process pays
+        /// for a stream it has not seen). One event goes to the plain side as a one-row
+        /// INSERT … VALUES, more as INSERT … unnest.
+        func scenario(size: Int, writers: Int, lookUp: Bool = false) async throws -> (Figures, Figures) {
+            let tag = "\(size)x\(writers)\(lookUp ? "l" : "")"
+            let appender = lookUp ? forgetful : store
             return try await compare(
                 writers: writers, count: size == 1 ? events : batches, eventsPerOperation: size,
                 waymark: { writer, index in
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
                     let expected = nextVersion("w:" + stream, by: Int64(size))
                     let batch = (0..<size).map { EventData(type: "MilestoneReached", data: Self.payload(writer, index * size + $0), metadata: Self.metadata) }
-                    try await store.append(to: stream, expected: .exact(expected), events: batch)
+                    try await appender.append(to: stream, expected: .exact(expected), events: batch)
                 },
                 plain: { writer, index in
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
@@ -214,17 +226,21 @@ struct BenchAppend: AsyncParsableCommand {
             try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"])
         }
 
-        func record(_ label: String, _ result: (Figures, Figures), target: Double) {
+        func record(_ label: String, _ result: (Figures, Figures), target: Double?) {
             let (w, p) = result
-            print(label.padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f (target ≥ %.1f) %@ | client CPU µs/op %.1f vs %.1f",
+            let ratio = w.eventsPerSecond / p.eventsPerSecond
+            let verdict = target.map { String(format: "(target ≥ %.1f) %@", $0, ratio >= $0 ? "ok" : "BELOW TARGET") } ?? "(no target)"
+            print(label.padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f %@ | client CPU µs/op %.1f vs %.1f",
                 w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
-                p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, w.eventsPerSecond / p.eventsPerSecond, target,
-                (w.eventsPerSecond / p.eventsPerSecond >= target ? "ok" : "BELOW TARGET") as NSString, w.clientCPU, p.clientCPU))
+                p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, ratio, verdict as NSString, w.clientCPU, p.clientCPU))
         }
         record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
         record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)
         record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8)
         record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8)
+        print("with no remembered versions, every append looks the stream's version up:")
+        record("single event, 1 writer, look-up", try await scenario(size: 1, writers: 1, lookUp: true), target: nil)
+        record("single event, 16 writers, look-up", try await scenario(size: 1, writers: 16, lookUp: true), target: nil)
 
         // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
         let clock = ContinuousClock()
@@ -241,7 +257,7 @@ struct BenchAppend: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let readRate = Double(read) / elapsed.seconds
-        print("global read".padding(toLength: 30, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
+        print("global read".padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
             readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
     }
 }

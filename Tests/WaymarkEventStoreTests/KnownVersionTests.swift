@@ -50,6 +50,39 @@ struct KnownVersionTests {
         #expect(try await store.streamVersion("journey-2") == 2)
     }
 
+    @Test("an .any append takes the remembered version as a guess; a stream where that lost is looked up from then on")
+    func anyGuesses() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        let other = try EventStore(
+            pool: PostgresPool(configuration: store.pool.configuration, maxConnections: 2, logger: TestDatabase.quietLogger),
+            schema: store.schema, logger: TestDatabase.quietLogger)
+        defer { Task { await other.close() } }
+
+        try await store.append(to: "service-1", events: [event(), event()])  // looked up: a new stream
+        var hits = store.versions.hits
+        #expect(try await store.append(to: "service-1", expected: .any, events: [event()]).streamVersion == 3)
+        #expect(try await store.append(to: "service-1", expected: .streamExists, events: [event(), event()]).streamVersion == 5)
+        #expect(store.versions.hits == hits + 2)
+        #expect(!store.versions.isContended("service-1"))
+
+        // Another instance moves the stream on: the guess (version 6) is refused, the append lands
+        // after the other writer's events all the same, and the stream counts as contended.
+        try await other.append(to: "service-1", expected: .any, events: [event(), event(), event()])
+        #expect(try await store.append(to: "service-1", expected: .any, events: [event()]).streamVersion == 9)
+        #expect(store.versions.isContended("service-1"))
+        hits = store.versions.hits
+        #expect(try await store.append(to: "service-1", expected: .any, events: [event()]).streamVersion == 10)
+        #expect(store.versions.hits == hits)  // looked up, not guessed
+        // `.exact` still uses the bound, which the fallback kept up to date.
+        #expect(try await store.append(to: "service-1", expected: .exact(10), events: [event()]).streamVersion == 11)
+        #expect(store.versions.hits == hits + 1)
+        await #expect(throws: WrongExpectedVersionError(streamName: "service-2", expected: .streamExists, actualVersion: 0)) {
+            try await store.append(to: "service-2", expected: .streamExists, events: [event()])
+        }
+        #expect(try await store.readStream("service-1").events.map(\.streamVersion) == Array(1...11))
+    }
+
     @Test("a remembered version from another server or table is refused by the server and forgotten")
     func foreignOriginRefused() async throws {
         let store = try await TestDatabase.freshStore()

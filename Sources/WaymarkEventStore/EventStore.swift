@@ -130,16 +130,16 @@ public final class EventStore: Sendable {
     /// `replayed == true` and writes nothing.
     @discardableResult
     public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
-        let result = try await pool.withConnection { connection in
+        try await pool.withConnection { connection in
             try await self.append(on: connection, to: stream, expected: expected, events: events)
         }
-        if !result.replayed { announceAppend() }
-        return result
     }
 
     /// Appends inside a transaction the caller runs on `connection` (for example a subscriber that
-    /// emits events together with its checkpoint). Wake-ups are the caller's to send once it commits:
-    /// call `announceAppend()`.
+    /// emits events together with its checkpoint), or on its own when the connection is idle.
+    /// Subscribers are woken once the caller's transaction commits when it runs under
+    /// `PostgresConnection.transaction` (or `PostgresPool.withTransaction`); after a transaction begun
+    /// by hand, call `announceAppend()` after the commit.
     public func append(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try validate(stream: stream, events: events, expected: expected)
         do {
@@ -148,6 +148,7 @@ public final class EventStore: Sendable {
             // which catches it in a subtransaction, runs directly.
             let autocommit = connection.isIdle
             if autocommit, let result = try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
+                announceAppend()
                 return result
             }
             let rows = try await connection.query(
@@ -157,9 +158,12 @@ public final class EventStore: Sendable {
                 """,
                 [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
             let result = try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
-            if autocommit, !rows.isEmpty {
+            if autocommit {
                 // Committed: the versions it returns are the stream's from now on.
                 try await learn(stream, version: result.streamVersion, tableOID: rows[0].decode(Int64.self, at: 5), on: connection)
+                if !result.replayed { announceAppend() }
+            } else if !result.replayed {
+                connection.afterCommit { [self] in announceAppend() }
             }
             return result
         } catch let error as PostgresError {

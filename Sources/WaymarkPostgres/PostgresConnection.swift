@@ -74,6 +74,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var statements: [String: [(types: [Oid], name: String)]] = [:]
     private var statementCounter = 0
     private var cachedServerStartTime: String?
+    /// Set while `transaction(_:)` runs its body; what to do once that transaction has committed.
+    private var managedTransaction = false
+    private var commitHooks: [@Sendable () -> Void] = []
 
     private init(pg: OpaquePointer, threads: BlockingThreadPool) {
         self.pg = pg
@@ -294,6 +297,12 @@ public final class PostgresConnection: @unchecked Sendable {
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await runScript(isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        managedTransaction = true
+        commitHooks = []
+        defer {
+            managedTransaction = false
+            commitHooks = []
+        }
         let value: T
         do {
             value = try await body(self)
@@ -307,7 +316,20 @@ public final class PostgresConnection: @unchecked Sendable {
                 code: "25P02",
                 message: "the transaction was rolled back at COMMIT because a statement inside it had failed")
         }
+        let hooks = commitHooks
+        commitHooks = []
+        for hook in hooks { hook() }
         return value
+    }
+
+    /// Runs `hook` once the transaction that `transaction(_:)` is running on this connection has
+    /// committed; never if it rolls back. Returns false, and keeps nothing, when no such transaction
+    /// runs (outside one, or in one begun by hand with `runScript("BEGIN")`).
+    @discardableResult
+    public func afterCommit(_ hook: @escaping @Sendable () -> Void) -> Bool {
+        guard managedTransaction else { return false }
+        commitHooks.append(hook)
+        return true
     }
 
     // MARK: COPY

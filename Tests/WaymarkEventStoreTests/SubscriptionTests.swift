@@ -121,6 +121,74 @@ struct SubscriptionTests {
         try await running.value
     }
 
+    @Test("events a handler appends in its batch transaction wake other subscribers once it commits")
+    func handlerAppendsWakeOthers() async throws {
+        let store = try await TestDatabase.freshStore(maxConnections: 8)
+        defer { Task { await store.close() } }
+        let other = try EventStore(
+            pool: PostgresPool(configuration: store.pool.configuration, maxConnections: 3, logger: TestDatabase.quietLogger),
+            schema: store.schema, logger: TestDatabase.quietLogger)
+        defer { Task { await other.close() } }
+        // A process manager: for each journey event it emits a notice, in the batch's transaction.
+        // It polls often: the journey events below are written so that nothing announces them.
+        let manager = try CatchUpSubscription(
+            store: store, name: "manager", source: .category("journey"), pollInterval: .milliseconds(50), logger: TestDatabase.quietLogger
+        ) {
+            events, connection in
+            for journeyEvent in events {
+                try await store.append(
+                    on: connection, to: "notice-\(journeyEvent.streamName)", expected: .any,
+                    events: [EventData(type: "NoticeRequested", data: "{}", metadata: .causedBy(journeyEvent))])
+            }
+        }
+        // Downstream subscribers that poll only every five minutes: one in this process, one in another.
+        let local = Locked(0)
+        let remote = Locked(0)
+        let downstream = try [(store, local), (other, remote)].enumerated().map { index, pair in
+            try CatchUpSubscription(store: pair.0, name: "notices-\(index)", source: .category("notice"), pollInterval: .seconds(300), logger: TestDatabase.quietLogger) {
+                events, _ in pair.1.withLock { $0 += events.count }
+            }
+        }
+        let tasks = ([manager] + downstream).map { subscription in Task { try await subscription.run() } }
+        // An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … up to its poll interval: after
+        // 6 s of nothing its next look is some 4 s away, so only a wake-up delivers within 3 s.
+        try await Task.sleep(for: .seconds(6))
+        for round in 1...2 {
+            // A transaction begun by hand: no after-commit hook, so this append wakes nobody, and
+            // only the manager's own appends can wake the downstream subscribers before their poll.
+            try await store.pool.withConnection { connection in
+                try await connection.runScript("BEGIN")
+                try await store.append(on: connection, to: "journey-\(round)", events: [event("HandoffStalled")])
+                try await connection.runScript("COMMIT")
+            }
+            #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { try await task.value }
+    }
+
+    @Test("an after-commit hook runs after COMMIT only, never after a rollback")
+    func afterCommitHooks() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let ran = Locked<[String]>([])
+        try await pool.withConnection { connection in
+            #expect(!connection.afterCommit { ran.withLock { $0.append("outside") } })
+            try await connection.transaction { connection in
+                #expect(connection.afterCommit { ran.withLock { $0.append("committed") } })
+                #expect(ran.withLock { $0 }.isEmpty)
+            }
+            await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    connection.afterCommit { ran.withLock { $0.append("rolled back") } }
+                    try await connection.query("SELECT 1/0")
+                }
+            }
+            try await connection.transaction { _ in }
+        }
+        #expect(ran.withLock { $0 } == ["committed"])
+    }
+
     @Test("two instances of one subscription never handle the same event twice")
     func competingInstances() async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 8)

@@ -49,6 +49,13 @@ public enum TestDatabase {
         return (pool, schema)
     }
 
+    /// Another event store on `store`'s tables, with a pool, a wake-up signal and a memory of stream
+    /// versions of its own: what another process running Waymark looks like.
+    public static func anotherProcess(sharing store: EventStore, maxConnections: Int = 3, knownStreamVersions: Int = 100_000) throws -> EventStore {
+        let pool = PostgresPool(configuration: store.pool.configuration, maxConnections: maxConnections, logger: quietLogger)
+        return try EventStore(pool: pool, schema: store.schema, logger: quietLogger, knownStreamVersions: knownStreamVersions)
+    }
+
     /// An event store on a new, migrated schema.
     public static func freshStore(maxConnections: Int = 6) async throws -> EventStore {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections)

@@ -14,9 +14,7 @@ struct KnownVersionTests {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
         // A second instance on the same tables, with a memory of its own.
-        let other = try EventStore(
-            pool: PostgresPool(configuration: store.pool.configuration, maxConnections: 2, logger: TestDatabase.quietLogger),
-            schema: store.schema, logger: TestDatabase.quietLogger)
+        let other = try TestDatabase.anotherProcess(sharing: store)
         defer { Task { await other.close() } }
 
         try await store.append(to: "journey-1", expected: .noStream, events: [event(), event(), event()])
@@ -54,9 +52,7 @@ struct KnownVersionTests {
     func anyGuesses() async throws {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
-        let other = try EventStore(
-            pool: PostgresPool(configuration: store.pool.configuration, maxConnections: 2, logger: TestDatabase.quietLogger),
-            schema: store.schema, logger: TestDatabase.quietLogger)
+        let other = try TestDatabase.anotherProcess(sharing: store)
         defer { Task { await other.close() } }
 
         try await store.append(to: "service-1", events: [event(), event()])  // looked up: a new stream
@@ -184,9 +180,7 @@ struct KnownVersionTests {
     func disabled() async throws {
         let base = try await TestDatabase.freshStore()
         defer { Task { await base.close() } }
-        let store = try EventStore(
-            pool: PostgresPool(configuration: base.pool.configuration, maxConnections: 2, logger: TestDatabase.quietLogger),
-            schema: base.schema, logger: TestDatabase.quietLogger, knownStreamVersions: 0)
+        let store = try TestDatabase.anotherProcess(sharing: base, knownStreamVersions: 0)
         defer { Task { await store.close() } }
         try await store.append(to: "order-3", expected: .noStream, events: [event()])
         try await store.append(to: "order-3", expected: .exact(1), events: [event()])

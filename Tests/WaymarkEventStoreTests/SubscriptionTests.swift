@@ -103,8 +103,7 @@ struct SubscriptionTests {
         defer { Task { await writer.close() } }
         try await makeSeenTable(writer)
         // A second store with its own pool stands for another process: it shares no in-process signal.
-        let pool = PostgresPool(configuration: writer.pool.configuration, maxConnections: 3, logger: TestDatabase.quietLogger)
-        let reader = try EventStore(pool: pool, schema: writer.schema, logger: TestDatabase.quietLogger)
+        let reader = try TestDatabase.anotherProcess(sharing: writer)
         defer { Task { await reader.close() } }
         let subscription = try CatchUpSubscription(
             store: reader, name: "remote", pollInterval: .seconds(300), logger: TestDatabase.quietLogger
@@ -125,9 +124,7 @@ struct SubscriptionTests {
     func handlerAppendsWakeOthers() async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
         defer { Task { await store.close() } }
-        let other = try EventStore(
-            pool: PostgresPool(configuration: store.pool.configuration, maxConnections: 3, logger: TestDatabase.quietLogger),
-            schema: store.schema, logger: TestDatabase.quietLogger)
+        let other = try TestDatabase.anotherProcess(sharing: store)
         defer { Task { await other.close() } }
         // A process manager: for each journey event it emits a notice, in the batch's transaction.
         // It polls often: the journey events below are written so that nothing announces them.

@@ -73,10 +73,12 @@ public final class EventStore: Sendable {
 
     // MARK: Validation
 
-    static func validateName(_ name: String, what: String) throws {
+    static func validateName(_ name: String, what describe: @autoclosure () -> String) throws {
+        // The common case, printable ASCII within the limit, needs one pass over the bytes and no
+        // description.
+        if !name.isEmpty, name.utf8.count <= maxNameLength, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) { return }
+        let what = describe()
         if name.isEmpty { throw EventStoreError(.invalidInput, "\(what) must not be empty") }
-        // The common case, printable ASCII within the limit, needs one pass over the bytes.
-        if name.utf8.count <= maxNameLength, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) { return }
         var length = 0
         for scalar in name.unicodeScalars {
             length += 1
@@ -140,6 +142,7 @@ public final class EventStore: Sendable {
     /// Subscribers are woken once the caller's transaction commits when it runs under
     /// `PostgresConnection.transaction` (or `PostgresPool.withTransaction`); after a transaction begun
     /// by hand, call `announceAppend()` after the commit.
+    @discardableResult
     public func append(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try validate(stream: stream, events: events, expected: expected)
         do {

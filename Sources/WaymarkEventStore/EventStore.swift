@@ -15,7 +15,7 @@ public final class EventStore: Sendable {
     public let notificationChannel: String
     private let notifier: Mutex<NotifierState>
     private let announceInterval: Duration
-    /// Versions this process has seen streams reach; lets `.exact` appends skip the version look-up.
+    /// Versions this process has seen streams reach; lets appends skip the version look-up.
     let versions: StreamVersionCache
 
     private struct NotifierState {
@@ -31,9 +31,9 @@ public final class EventStore: Sendable {
     ///   - pool: connections whose `search_path` starts with `schema`.
     ///   - announceInterval: appends are announced on `notificationChannel` at most this often,
     ///     from a separate short transaction, never inside the append.
-    ///   - knownStreamVersions: how many streams' versions to remember (0: none). An `.exact(n)`
-    ///     append to a stream this process saw reach n (by appending or reading it) skips the look-up
-    ///     of the stream's version; see `StreamVersionCache`.
+    ///   - knownStreamVersions: how many streams' versions to remember (0: none). An append to a
+    ///     stream whose version this process saw (by appending to it or reading it) skips the look-up
+    ///     of that version; see `fastAppend` and `StreamVersionCache`.
     public init(
         pool: PostgresPool, schema: String, logger: Logger = Logger(label: "waymark.eventstore"), announceInterval: Duration = .milliseconds(20),
         knownStreamVersions: Int = 100_000
@@ -156,7 +156,7 @@ public final class EventStore: Sendable {
             }
             let rows = try await connection.query(
                 """
-                SELECT event_id, stream_version, tx_id, global_id, replayed, 'events'::regclass::oid::int8
+                SELECT event_id, stream_version, tx_id, global_id, replayed, \(Self.eventsTableOID)
                 FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])
                 """,
                 [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
@@ -285,6 +285,10 @@ public final class EventStore: Sendable {
         END
         """
 
+    /// The oid of the events table the statement's search path finds; with the server's start time
+    /// it tags what `StreamVersionCache` learns.
+    static let eventsTableOID = "'events'::regclass::oid::int8"
+
     /// What every fast path returns per event; `tableoid` tags what the cache learns.
     static let fastReturning = "RETURNING stream_version, tx_id, global_id, tableoid::int8"
 
@@ -311,7 +315,7 @@ public final class EventStore: Sendable {
     /// for `.noStream`), else the bound's origin, which the server confirms: the same server process
     /// and the same events table. Evaluated once per statement.
     static func originHolds(_ startTime: Int, _ tableOID: Int) -> String {
-        "$\(startTime)::text IS NULL OR (pg_postmaster_start_time() = $\(startTime)::timestamptz AND 'events'::regclass::oid::int8 = $\(tableOID)::int8)"
+        "$\(startTime)::text IS NULL OR (pg_postmaster_start_time() = $\(startTime)::timestamptz AND \(eventsTableOID) = $\(tableOID)::int8)"
     }
 
     /// The fast path of a one-event append whose base version ($2) is known.
@@ -457,7 +461,7 @@ public final class EventStore: Sendable {
     public func streamVersion(_ stream: String) async throws -> Int64 {
         try Self.validateStreamName(stream)
         return try await pool.withConnection { connection in
-            let (version, tableOID) = try await connection.query("SELECT \(Self.currentVersion), 'events'::regclass::oid::int8", [stream])[0]
+            let (version, tableOID) = try await connection.query("SELECT \(Self.currentVersion), \(Self.eventsTableOID)", [stream])[0]
                 .decode(Int64.self, Int64.self)
             try await self.learn(stream, version: version, tableOID: tableOID, on: connection)
             return version

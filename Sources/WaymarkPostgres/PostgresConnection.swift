@@ -65,9 +65,10 @@ public enum PostgresIsolation: String, Sendable {
 /// Every libpq call runs on the owning `BlockingThreadPool`, never on Swift's cooperative pool. A
 /// connection serves one task at a time: the pool leases it out exclusively.
 public final class PostgresConnection: @unchecked Sendable {
-    // @unchecked Sendable: the PGconn and the statement cache are touched only by the task that
-    // holds the connection's lease, one call at a time, each call running to completion on a pool
-    // thread while that task awaits it. No two calls on one connection overlap.
+    // @unchecked Sendable: the PGconn, the statement cache and the session state beside it (the
+    // server's start time, the after-commit hooks) are touched only by the task that holds the
+    // connection's lease, one call at a time, each call running to completion on a pool thread
+    // while that task awaits it. No two calls on one connection overlap.
     private var pg: OpaquePointer?
     private let threads: BlockingThreadPool
     /// Prepared statements by SQL text: the parameter types they were prepared with, and their name.

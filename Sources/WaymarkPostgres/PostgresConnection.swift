@@ -317,9 +317,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 code: "25P02",
                 message: "the transaction was rolled back at COMMIT because a statement inside it had failed")
         }
-        let hooks = commitHooks
-        commitHooks = []
-        for hook in hooks { hook() }
+        // The transaction is over: a hook that asks for another after-commit hook is told so.
+        managedTransaction = false
+        for hook in commitHooks { hook() }
         return value
     }
 

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "WaymarkPostgres", targets: ["WaymarkPostgres"]),
         .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
+        .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -46,7 +47,7 @@ let package = Package(
             ]
         ),
         .target(
-            name: "WaymarkTestSupport",
+            name: "WaymarkTesting",
             dependencies: [
                 "WaymarkPostgres",
                 "WaymarkEventStore",
@@ -55,11 +56,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkPostgresTests",
-            dependencies: ["WaymarkPostgres", "WaymarkTestSupport"]
+            dependencies: ["WaymarkPostgres", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkEventStoreTests",
-            dependencies: ["WaymarkEventStore", "WaymarkPostgres", "WaymarkTestSupport"]
+            dependencies: ["WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting"]
         ),
     ],
     swiftLanguageModes: [.v6]

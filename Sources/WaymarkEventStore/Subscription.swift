@@ -12,16 +12,23 @@ public enum SubscriptionSource: Sendable, Equatable {
 /// A durable subscriber: catches up from its stored checkpoint, then follows new events live.
 ///
 /// Each batch runs in one transaction: the checkpoint row is locked, the events after it are read,
-/// `handler` does its work on the same connection, and the new checkpoint is written before the
+/// `handler` does its work in the same `Transaction`, and the new checkpoint is written before the
 /// commit. The handler's writes and the checkpoint commit or roll back together, so after a crash
 /// the batch is delivered again, never lost; and two instances of one subscription never handle the
 /// same batch at once (the second waits on the checkpoint row).
+///
+/// The batch's transaction holds a transaction id from the start (its lock on the checkpoint row).
+/// When the handler appends to a stream that a newer transaction wrote meanwhile, the order rule
+/// refuses the append and the whole batch runs again at once in a new transaction, so a handler
+/// may see a batch more than once before it commits. Database effects in the transaction happen
+/// exactly once; anything else belongs in `Transaction.afterCommit`, which runs only for the
+/// attempt that committed.
 ///
 /// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
 /// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
 /// delays delivery.
 public final class CatchUpSubscription: Service, Sendable {
-    public typealias Handler = @Sendable (_ events: [RecordedEvent], _ transaction: PostgresConnection) async throws -> Void
+    public typealias Handler = @Sendable (_ events: [RecordedEvent], _ transaction: Transaction) async throws -> Void
 
     public let name: String
     public let source: SubscriptionSource
@@ -55,6 +62,33 @@ public final class CatchUpSubscription: Service, Sendable {
         guard let row = rows.first else { return .start }
         let (transactionId, sequence) = try row.decode(UInt64.self, Int64.self)
         return GlobalPosition(transactionId: transactionId, sequence: sequence)
+    }
+
+    /// Waits until this subscription has handled every event of its source up to `head` (default:
+    /// the log's head now), whichever instance handles it; returns false after `timeout`.
+    /// Tools and tests use it to wait for a subscription to catch up.
+    public func waitUntilCaughtUp(to head: LogHead? = nil, timeout: Duration = .seconds(30)) async throws -> Bool {
+        var target = head
+        if target == nil { target = try await store.head() }
+        guard let last = target?.lastPosition else { return true }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let generation = store.appended.generation
+            let checkpoint = try await checkpoint()
+            if checkpoint >= last { return true }
+            if case .category(let category) = source {
+                // The checkpoint stops at the category's last event; none may lie beyond it up to `last`.
+                let pending = try await store.pool.query(
+                    """
+                    SELECT EXISTS (SELECT 1 FROM events
+                        WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id, global_id) <= ($1, $4::xid8, $5))
+                    """,
+                    [category, checkpoint.transactionId, checkpoint.sequence, last.transactionId, last.sequence])[0].decode(Bool.self, at: 0)
+                if !pending { return true }
+            }
+            if ContinuousClock.now >= deadline { return false }
+            await store.appended.wait(after: generation, timeout: .milliseconds(20))
+        }
     }
 
     /// Runs until cancelled or until graceful shutdown.
@@ -92,7 +126,13 @@ public final class CatchUpSubscription: Service, Sendable {
                     handled = 0
                 }
                 failures = 0
-            } catch let error as PostgresError where Self.isTransient(error) {
+            } catch where EventStore.isRetryable(error) && failures < Self.immediateRetries {
+                // Refused by the order rule, a serialization failure or a deadlock: a new
+                // transaction can succeed right away.
+                failures += 1
+                logger.debug("subscription batch runs again", metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)"])
+                continue
+            } catch where Self.isTransient(error) {
                 failures += 1
                 let delay = Duration.milliseconds(min(50 << min(failures, 7), 5_000))
                 logger.warning("subscription batch failed, retrying", metadata: ["subscription": "\(name)", "error": "\(error)", "retry_in": "\(delay)"])
@@ -115,8 +155,14 @@ public final class CatchUpSubscription: Service, Sendable {
         }
     }
 
-    static func isTransient(_ error: PostgresError) -> Bool {
-        error.code == PostgresError.connectionFailure || error.isClass("08") || error.isClass("40") || error.isClass("57") || error.code == "55P03"
+    /// Retryable failures in a row that are retried at once; then with the backoff of other
+    /// transient failures.
+    static let immediateRetries = 10
+
+    static func isTransient(_ error: any Error) -> Bool {
+        if EventStore.isRetryable(error) { return true }
+        guard let error = error as? PostgresError else { return false }
+        return error.code == PostgresError.connectionFailure || error.isClass("08") || error.isClass("40") || error.isClass("57") || error.code == "55P03"
     }
 
     /// A cheap look outside any transaction, so an idle subscription takes no row lock per poll.
@@ -145,7 +191,7 @@ public final class CatchUpSubscription: Service, Sendable {
             let checkpoint = GlobalPosition(transactionId: transactionId, sequence: sequence)
             let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
             guard !slice.events.isEmpty else { return (0, checkpoint) }
-            try await handler(slice.events, connection)
+            try await handler(slice.events, Transaction(store: store, connection: connection))
             try await connection.query(
                 "UPDATE subscription_checkpoints SET tx_id = $2::xid8, global_id = $3, updated_at = now() WHERE subscription_name = $1",
                 [name, slice.nextPosition.transactionId, slice.nextPosition.sequence])

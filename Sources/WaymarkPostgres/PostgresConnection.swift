@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
 /// How to reach a PostgreSQL database.
 public struct PostgresConfiguration: Sendable {
@@ -9,12 +10,19 @@ public struct PostgresConfiguration: Sendable {
     public var searchPath: [String]?
     public var applicationName: String
     public var connectTimeoutSeconds: Int
+    /// Further session settings (`name` → value) applied at connect time, such as planner settings
+    /// that the owner of the connections relies on.
+    public var settings: [String: String]
 
-    public init(url: String, searchPath: [String]? = nil, applicationName: String = "waymark", connectTimeoutSeconds: Int = 10) {
+    public init(
+        url: String, searchPath: [String]? = nil, applicationName: String = "waymark", connectTimeoutSeconds: Int = 10,
+        settings: [String: String] = [:]
+    ) {
         self.url = url
         self.searchPath = searchPath
         self.applicationName = applicationName
         self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.settings = settings
     }
 
     /// The `options` connection parameter: session settings applied at connect time.
@@ -23,6 +31,9 @@ public struct PostgresConfiguration: Sendable {
         if let searchPath, !searchPath.isEmpty {
             let joined = searchPath.map { PostgresIdentifier.quote($0) }.joined(separator: ",")
             options.append("-c search_path=" + Self.escapeOptionValue(joined))
+        }
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            options.append("-c " + Self.escapeOptionValue(name) + "=" + Self.escapeOptionValue(value))
         }
         return options.joined(separator: " ")
     }
@@ -78,10 +89,19 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Set while `transaction(_:)` runs its body; what to do once that transaction has committed.
     private var managedTransaction = false
     private var commitHooks: [@Sendable () -> Void] = []
+    /// Notices and warnings the server sent; libpq's default would print them to stderr.
+    private let notices = NoticeLog()
 
     private init(pg: OpaquePointer, threads: BlockingThreadPool) {
         self.pg = pg
         self.threads = threads
+        PQsetNoticeReceiver(pg, { context, result in
+            guard let context, let result else { return }
+            let log = Unmanaged<NoticeLog>.fromOpaque(context).takeUnretainedValue()
+            let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
+            log.append(PostgresNotice(severity: severity, message: message))
+        }, Unmanaged.passUnretained(notices).toOpaque())
     }
 
     deinit {
@@ -163,6 +183,12 @@ public final class PostgresConnection: @unchecked Sendable {
         let value = try await query("SELECT pg_postmaster_start_time()::text")[0].decode(String.self, at: 0)
         cachedServerStartTime = value
         return value
+    }
+
+    /// Takes the notices (NOTICE, WARNING, …) the server sent on this connection since the last call,
+    /// oldest first; at most the latest 1,000 are kept.
+    public func takeNotices() -> [PostgresNotice] {
+        notices.take()
     }
 
     /// Forgets the cached `serverStartTime()`, for example after the server refused a tag made from
@@ -418,6 +444,32 @@ public final class PostgresConnection: @unchecked Sendable {
         if let pg {
             PQfinish(pg)
             self.pg = nil
+        }
+    }
+}
+
+/// A notice or warning the server sent outside any error.
+public struct PostgresNotice: Sendable, Equatable {
+    /// NOTICE, WARNING, INFO, LOG or DEBUG.
+    public var severity: String
+    public var message: String
+}
+
+/// The notices a connection received. libpq calls the receiver on the thread running the call.
+final class NoticeLog: Sendable {
+    private let entries = Mutex<[PostgresNotice]>([])
+
+    func append(_ notice: PostgresNotice) {
+        entries.withLock { entries in
+            if entries.count >= 1_000 { entries.removeFirst(entries.count - 999) }
+            entries.append(notice)
+        }
+    }
+
+    func take() -> [PostgresNotice] {
+        entries.withLock { entries in
+            defer { entries = [] }
+            return entries
         }
     }
 }

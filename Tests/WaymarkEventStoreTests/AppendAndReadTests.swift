@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WaymarkEventStore
 import WaymarkPostgres
-import WaymarkTestSupport
+import WaymarkTesting
 
 func event(_ type: String = "MilestoneReached", _ data: String = #"{"n":1}"#, id: UUID = UUID(), metadata: EventMetadata = EventMetadata()) -> EventData {
     EventData(id: id, type: type, data: data, metadata: metadata)
@@ -155,8 +155,8 @@ struct AppendAndReadTests {
         #expect(try await store.streamVersion("order-7") == 4)
         #expect(try await eventCount(store) == 4)
         // Inside a caller's transaction too.
-        let inTransaction = try await store.pool.withTransaction { connection in
-            try await store.append(on: connection, to: "order-7", expected: .exact(1), events: batch)
+        let inTransaction = try await store.transaction { transaction in
+            try await transaction.append(to: "order-7", expected: .exact(1), events: batch)
         }
         #expect(inTransaction.replayed)
         #expect(inTransaction.events == original.events)
@@ -278,8 +278,8 @@ struct AppendAndReadTests {
         let release = AsyncStream<Void>.makeStream()
         // Transaction T1 appends first (older transaction id) but commits last.
         let slow = Task {
-            try await store.pool.withTransaction { connection in
-                try await store.append(on: connection, to: "journey-slow", events: [event("Slow")])
+            try await store.transaction { transaction in
+                try await transaction.append(to: "journey-slow", events: [event("Slow")])
                 slowOpen.continuation.yield()
                 var waiter = release.stream.makeAsyncIterator()
                 await waiter.next()

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WaymarkEventStore
 import WaymarkPostgres
-import WaymarkTestSupport
+import WaymarkTesting
 
 @Suite("Concurrency")
 struct ConcurrencyTests {
@@ -17,8 +17,8 @@ struct ConcurrencyTests {
         try await makeSeenTable(store)
 
         let delivered = Locked<[RecordedEvent]>([])
-        let subscriber = try CatchUpSubscription(store: store, name: "audit", batchSize: 64, logger: TestDatabase.quietLogger) { events, connection in
-            try await recordSeen(events, by: "audit", on: connection)
+        let subscriber = try CatchUpSubscription(store: store, name: "audit", batchSize: 64, logger: TestDatabase.quietLogger) { events, transaction in
+            try await recordSeen(events, by: "audit", on: transaction)
             delivered.withLock { $0 += events }
         }
         let subscription = Task { try await subscriber.run() }
@@ -103,8 +103,8 @@ struct ConcurrencyTests {
             for _ in 0..<8 {
                 group.addTask {
                     do {
-                        try await store.pool.withTransaction { connection in
-                            try await store.append(on: connection, to: "journey-race", expected: .exact(480), events: [event()])
+                        try await store.transaction { transaction in
+                            try await transaction.append(to: "journey-race", expected: .exact(480), events: [event()])
                         }
                         outcomes.withLock { $0.append(true) }
                     } catch let conflict as WrongExpectedVersionError {

@@ -2,17 +2,7 @@ import Foundation
 import Testing
 import WaymarkEventStore
 import WaymarkPostgres
-import WaymarkTestSupport
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
+import WaymarkTesting
 
 /// A table the subscribers below write their effects into, in the subscription's transaction.
 /// The primary key makes a duplicate delivery fail loudly.
@@ -24,8 +14,8 @@ func seenCount(_ store: EventStore) async throws -> Int {
     try await store.pool.query("SELECT count(*) FROM seen")[0].decode(Int.self, at: 0)
 }
 
-func recordSeen(_ events: [RecordedEvent], by subscriber: String, on connection: PostgresConnection) async throws {
-    try await connection.query(
+func recordSeen(_ events: [RecordedEvent], by subscriber: String, on transaction: Transaction) async throws {
+    try await transaction.connection.query(
         "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[])",
         [
             PostgresArray(events.map { $0.id.uuidString }), PostgresArray(events.map { _ in subscriber }),
@@ -44,8 +34,8 @@ struct SubscriptionTests {
         try await store.append(to: "customer-1", events: [event()])
 
         let delivered = Locked<[RecordedEvent]>([])
-        let subscription = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), batchSize: 7, logger: TestDatabase.quietLogger) { events, connection in
-            try await recordSeen(events, by: "milestones", on: connection)
+        let subscription = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), batchSize: 7, logger: TestDatabase.quietLogger) { events, transaction in
+            try await recordSeen(events, by: "milestones", on: transaction)
             delivered.withLock { $0 += events }
         }
         let running = Task { try await subscription.run() }
@@ -62,8 +52,8 @@ struct SubscriptionTests {
         // A new instance under the same name resumes after the checkpoint: nothing is redelivered.
         try await store.append(to: "journey-after", events: [event(), event()])
         let resumed = Locked<[RecordedEvent]>([])
-        let second = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), logger: TestDatabase.quietLogger) { events, connection in
-            try await recordSeen(events, by: "milestones", on: connection)
+        let second = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), logger: TestDatabase.quietLogger) { events, transaction in
+            try await recordSeen(events, by: "milestones", on: transaction)
             resumed.withLock { $0 += events }
         }
         let runningAgain = Task { try await second.run() }
@@ -80,16 +70,16 @@ struct SubscriptionTests {
         try await makeSeenTable(store)
         try await store.append(to: "journey-1", events: [event("Fine"), event("Poison"), event("Fine")])
         struct Poisoned: Error {}
-        let failing = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, connection in
-            try await recordSeen(events, by: "sla", on: connection)  // written, then rolled back
+        let failing = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, transaction in
+            try await recordSeen(events, by: "sla", on: transaction)  // written, then rolled back
             if events.contains(where: { $0.type == "Poison" }) { throw Poisoned() }
         }
         await #expect(throws: Poisoned.self) { try await failing.run() }
         #expect(try await seenCount(store) == 0)
         #expect(try await failing.checkpoint() == .start)
 
-        let healthy = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, connection in
-            try await recordSeen(events, by: "sla", on: connection)
+        let healthy = try CatchUpSubscription(store: store, name: "sla", batchSize: 10, logger: TestDatabase.quietLogger) { events, transaction in
+            try await recordSeen(events, by: "sla", on: transaction)
         }
         let running = Task { try await healthy.run() }
         #expect(try await eventually { try await seenCount(store) == 3 })
@@ -107,8 +97,8 @@ struct SubscriptionTests {
         defer { Task { await reader.close() } }
         let subscription = try CatchUpSubscription(
             store: reader, name: "remote", pollInterval: .seconds(300), logger: TestDatabase.quietLogger
-        ) { events, connection in
-            try await recordSeen(events, by: "remote", on: connection)
+        ) { events, transaction in
+            try await recordSeen(events, by: "remote", on: transaction)
         }
         let running = Task { try await subscription.run() }
         try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
@@ -131,10 +121,10 @@ struct SubscriptionTests {
         let manager = try CatchUpSubscription(
             store: store, name: "manager", source: .category("journey"), pollInterval: .milliseconds(50), logger: TestDatabase.quietLogger
         ) {
-            events, connection in
+            events, transaction in
             for journeyEvent in events {
-                try await store.append(
-                    on: connection, to: "notice-\(journeyEvent.streamName)", expected: .any,
+                try await transaction.append(
+                    to: "notice-\(journeyEvent.streamName)", expected: .any,
                     events: [EventData(type: "NoticeRequested", data: "{}", metadata: .causedBy(journeyEvent))])
             }
         }
@@ -151,13 +141,11 @@ struct SubscriptionTests {
         // 6 s of nothing its next look is some 4 s away, so only a wake-up delivers within 3 s.
         try await Task.sleep(for: .seconds(6))
         for round in 1...2 {
-            // A transaction begun by hand: no after-commit hook, so this append wakes nobody, and
-            // only the manager's own appends can wake the downstream subscribers before their poll.
-            try await store.pool.withConnection { connection in
-                try await connection.runScript("BEGIN")
-                try await store.append(on: connection, to: "journey-\(round)", events: [event("HandoffStalled")])
-                try await connection.runScript("COMMIT")
-            }
+            // An append by a SQL client: it announces nothing, so only the manager's own appends
+            // can wake the downstream subscribers before their poll.
+            try await store.pool.query(
+                "SELECT * FROM append_events($1, 'any', NULL, ARRAY[$2::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])",
+                ["journey-\(round)", UUID()])
             #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
         }
         for task in tasks { task.cancel() }
@@ -193,8 +181,8 @@ struct SubscriptionTests {
         try await makeSeenTable(store)
         for index in 0..<200 { try await store.append(to: "journey-\(index % 9)", events: [event()]) }
         let instances = try (0..<2).map { instance in
-            try CatchUpSubscription(store: store, name: "shared", batchSize: 13, logger: TestDatabase.quietLogger) { events, connection in
-                try await recordSeen(events, by: "instance-\(instance)", on: connection)
+            try CatchUpSubscription(store: store, name: "shared", batchSize: 13, logger: TestDatabase.quietLogger) { events, transaction in
+                try await recordSeen(events, by: "instance-\(instance)", on: transaction)
             }
         }
         let tasks = instances.map { instance in Task { try await instance.run() } }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WaymarkPostgres
-import WaymarkTestSupport
+import WaymarkTesting
 
 @Suite("Migrations")
 struct MigratorTests {

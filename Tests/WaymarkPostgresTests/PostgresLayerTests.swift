@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import WaymarkPostgres
-import WaymarkTestSupport
+import WaymarkTesting
 
 @Suite("PostgreSQL layer")
 struct PostgresLayerTests {

@@ -3,9 +3,14 @@ import Logging
 import WaymarkEventStore
 import WaymarkPostgres
 
-/// The database the tests run on: `$WAYMARK_TEST_DATABASE_URL` when set, otherwise a private cluster
+/// The database tests run on: `$WAYMARK_TEST_DATABASE_URL` when set, otherwise a private cluster
 /// that the test process starts once (initdb into a temporary folder, loopback only) and stops when
 /// it exits. Every test gets a schema of its own.
+///
+/// Services built on Waymark use it the way Waymark's own tests do: `try await
+/// TestDatabase.freshStore()` gives an event store on a new, migrated schema of a private
+/// PostgreSQL, and `anotherProcess(sharing:)` a second store on the same tables. The server
+/// binaries come from Debian's `postgresql` package (or `$WAYMARK_PG_BIN`).
 public enum TestDatabase {
     private static let cluster: Result<(url: String, cluster: LocalPostgresCluster?), Error> = Result {
         if let url = ProcessInfo.processInfo.environment["WAYMARK_TEST_DATABASE_URL"], !url.isEmpty {
@@ -40,11 +45,13 @@ public enum TestDatabase {
         return logger
     }
 
-    /// A pool whose search path is a new, empty schema.
-    public static func freshPool(maxConnections: Int = 6) async throws -> (pool: PostgresPool, schema: String) {
+    /// A pool whose search path is a new, empty schema; with `forEventStore`, configured as an event
+    /// store's pool must be (`EventStore.poolConfiguration`).
+    public static func freshPool(maxConnections: Int = 6, forEventStore: Bool = false) async throws -> (pool: PostgresPool, schema: String) {
         let schema = uniqueSchemaName()
-        let pool = PostgresPool(
-            configuration: PostgresConfiguration(url: try url(), searchPath: [schema]), maxConnections: maxConnections, logger: quietLogger)
+        let configuration =
+            forEventStore ? EventStore.poolConfiguration(url: try url(), schema: schema) : PostgresConfiguration(url: try url(), searchPath: [schema])
+        let pool = PostgresPool(configuration: configuration, maxConnections: maxConnections, logger: quietLogger)
         try await pool.query("CREATE SCHEMA \(PostgresIdentifier.quote(schema))")
         return (pool, schema)
     }
@@ -58,8 +65,18 @@ public enum TestDatabase {
 
     /// An event store on a new, migrated schema.
     public static func freshStore(maxConnections: Int = 6) async throws -> EventStore {
-        let (pool, schema) = try await freshPool(maxConnections: maxConnections)
+        let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)
         try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: schema, logger: quietLogger).migrate(pool)
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
 }

@@ -1,0 +1,163 @@
+import Foundation
+import WaymarkPostgres
+
+extension EventStore {
+    static let eventColumns = """
+        event_id, stream_name, stream_version, tx_id, global_id, event_type, data, \
+        metadata->>'correlation_id', metadata->>'causation_id', metadata->>'actor', metadata->>'source_system', \
+        metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8
+        """
+
+    /// How many columns `eventColumns` selects.
+    static let eventColumnCount = 13
+
+    static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(rows.count)
+        for row in rows {
+            let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros) = try row.decode(
+                UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
+                String?.self, String?.self, String?.self, String?.self, String?.self, Int64.self)
+            var extraValues: [String: String] = [:]
+            if let extra, let object = try? JSONSerialization.jsonObject(with: Data(extra.utf8)) as? [String: Any] {
+                for (key, value) in object { extraValues[key] = value as? String ?? "\(value)" }
+            }
+            events.append(
+                RecordedEvent(
+                    id: id, streamName: stream, streamVersion: version,
+                    position: GlobalPosition(transactionId: transactionId, sequence: sequence),
+                    type: type, data: data,
+                    metadata: EventMetadata(correlationId: correlation, causationId: causation, actor: actor, sourceSystem: source, extra: extraValues),
+                    recordedAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000)))
+        }
+        return events
+    }
+
+    private static func checkLimit(_ limit: Int) throws {
+        guard (1...10_000).contains(limit) else { throw EventStoreError(.invalidInput, "a read's limit must be between 1 and 10000, not \(limit)") }
+    }
+
+    /// The stream's version: the number of events in it, 0 when it does not exist.
+    public func streamVersion(_ stream: String) async throws -> Int64 {
+        try await pool.withConnection { try await self.streamVersion(on: $0, stream, learn: true) }
+    }
+
+    /// With `learn`, the version is remembered as a lower bound (the read saw committed state).
+    func streamVersion(on connection: PostgresConnection, _ stream: String, learn: Bool) async throws -> Int64 {
+        try Self.validateStreamName(stream)
+        let (version, tableOID) = try await connection.query("SELECT \(Self.currentVersion), \(Self.eventsTableOID)", [stream])[0]
+            .decode(Int64.self, Int64.self)
+        if learn { try await self.learn(stream, version: version, tableOID: tableOID, on: connection) }
+        return version
+    }
+
+    /// Reads a page of `stream`. Forward reads start at `version` (default: the first event);
+    /// backward reads start at `version` (default: the last event) and go down.
+    public func readStream(_ stream: String, from version: Int64? = nil, direction: ReadDirection = .forward, limit: Int = 500) async throws -> StreamSlice {
+        try await pool.withConnection { connection in
+            try await self.readStream(on: connection, stream, from: version, direction: direction, limit: limit, learn: true)
+        }
+    }
+
+    func readStream(
+        on connection: PostgresConnection, _ stream: String, from version: Int64?, direction: ReadDirection, limit: Int, learn: Bool
+    ) async throws -> StreamSlice {
+        try Self.validateStreamName(stream)
+        try Self.checkLimit(limit)
+        // The table's oid comes along to tag the version this read proves the stream reached.
+        let rows: PostgresRows
+        switch direction {
+        case .forward:
+            rows = try await connection.query(
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
+                [stream, max(version ?? 1, 1), limit])
+        case .backward:
+            rows = try await connection.query(
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3",
+                [stream, version ?? Int64.max, limit])
+        }
+        let events = try Self.decodeEvents(rows)
+        if learn, let highest = direction == .forward ? events.last : events.first {
+            try await self.learn(stream, version: highest.streamVersion, tableOID: rows[0].decode(Int64.self, at: Self.eventColumnCount), on: connection)
+        }
+        var next: Int64?
+        if events.count == limit, let last = events.last {
+            next = direction == .forward ? last.streamVersion + 1 : (last.streamVersion > 1 ? last.streamVersion - 1 : nil)
+        }
+        return StreamSlice(streamName: stream, events: events, nextVersion: next)
+    }
+
+    /// Reads the global log after `position`, oldest first. Every stream's events come in version
+    /// order (see `append_events`, the order rule).
+    public func readAll(after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
+        try await pool.withConnection { try await self.readAll(on: $0, after: position, limit: limit) }
+    }
+
+    /// Reads the events of streams in `category` after `position`, in global order.
+    public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
+        try await pool.withConnection { try await self.readCategory(on: $0, category, after: position, limit: limit) }
+    }
+
+    /// Only transactions below the snapshot's xmin have all finished; later ones are held back so
+    /// that an event committing late is never skipped.
+    static let horizon = "pg_snapshot_xmin(pg_current_snapshot())"
+
+    /// A page of the global log: a range scan of the primary key (tx_id, global_id) that starts at
+    /// the position and stops at the horizon.
+    static let readAllPage = """
+        SELECT \(eventColumns) FROM events
+        WHERE (tx_id, global_id) > ($1::xid8, $2) AND tx_id < \(horizon)
+        ORDER BY tx_id, global_id LIMIT $3
+        """
+
+    /// A page of a category: a range scan of (category, tx_id, global_id) bounded by two row
+    /// comparisons, so the index descends straight to the position and stops at the horizon, at
+    /// the same cost at any depth. (With `category = $1` beside a row comparison, the scan would
+    /// start at the category's first entry and step through it to the position; and with the
+    /// category a known constant, the planner may prefer the primary key filtered by category.)
+    static let readCategoryPage = """
+        SELECT \(eventColumns) FROM events
+        WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id) < ($1, \(horizon))
+        ORDER BY category, tx_id, global_id LIMIT $4
+        """
+
+    func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+        try Self.checkLimit(limit)
+        let rows = try await connection.query(Self.readAllPage, [position.transactionId, position.sequence, limit])
+        return try Self.slice(rows, after: position, limit: limit)
+    }
+
+    func readCategory(on connection: PostgresConnection, _ category: String, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+        try Self.validateCategory(category)
+        try Self.checkLimit(limit)
+        let rows = try await connection.query(Self.readCategoryPage, [category, position.transactionId, position.sequence, limit])
+        return try Self.slice(rows, after: position, limit: limit)
+    }
+
+    private static func slice(_ rows: PostgresRows, after position: GlobalPosition, limit: Int) throws -> GlobalSlice {
+        let events = try decodeEvents(rows)
+        return GlobalSlice(events: events, nextPosition: events.last?.position ?? position, isEnd: events.count < limit)
+    }
+
+    /// The newest committed event's position and the readers' horizon, from one snapshot. A reader
+    /// whose short page ended before `lastPosition` is held back by an open transaction
+    /// (`isHeldBack`); one that reached it has seen every event committed when this was asked.
+    public func head() async throws -> LogHead {
+        let row = try await pool.query(
+            """
+            SELECT e.tx_id, e.global_id, \(Self.horizon)
+            FROM (VALUES (1)) AS one
+            LEFT JOIN LATERAL (SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC LIMIT 1) AS e ON true
+            """)[0]
+        let (transactionId, sequence, horizon) = try row.decode(UInt64?.self, Int64?.self, UInt64.self)
+        let last = transactionId.flatMap { id in sequence.map { GlobalPosition(transactionId: id, sequence: $0) } }
+        return LogHead(lastPosition: last, horizon: horizon)
+    }
+
+    /// The stored event with id `id`, or nil when none is: whether a batch whose reply was lost
+    /// landed, and where. Finds committed events that readers still hold back as well.
+    public func event(withId id: UUID) async throws -> RecordedEvent? {
+        let rows = try await pool.query("SELECT \(Self.eventColumns) FROM events WHERE event_id = $1", [id])
+        return try Self.decodeEvents(rows).first
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import WaymarkPostgres
+
+/// A unit of work on the event store: appends, reads and SQL beside them (read models, side
+/// tables) that commit together or not at all. `EventStore.transaction` hands one to its body, and
+/// subscription handlers receive one with the batch's checkpoint handled for them.
+///
+/// Appends follow the same expected-version and idempotency rules as autocommit appends, and wake
+/// subscribers once the transaction commits. The body may run more than once: when an append is
+/// refused because the transaction is older than the stream's last writer (the order rule, see
+/// `append_events`), or the server reports a serialization failure or deadlock, the whole
+/// transaction rolls back and runs again. Keep effects outside the database for `afterCommit`.
+public struct Transaction: Sendable {
+    public let store: EventStore
+    /// The connection the transaction runs on, for SQL beside the events.
+    public let connection: PostgresConnection
+
+    init(store: EventStore, connection: PostgresConnection) {
+        self.store = store
+        self.connection = connection
+    }
+
+    /// Appends `events` to `stream` in this transaction; see `EventStore.append(to:expected:events:)`.
+    /// Throws `EventStoreError` `retryTransaction` when the stream's last event was written by a
+    /// newer transaction; `EventStore.transaction` and subscription batches then run again.
+    @discardableResult
+    public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
+        try await store.append(on: connection, to: stream, expected: expected, events: events)
+    }
+
+    /// The stream's version as this transaction sees it.
+    public func streamVersion(_ stream: String) async throws -> Int64 {
+        try await store.streamVersion(on: connection, stream, learn: false)
+    }
+
+    /// Reads a page of `stream` as this transaction sees it (its own appends included).
+    public func readStream(_ stream: String, from version: Int64? = nil, direction: ReadDirection = .forward, limit: Int = 500) async throws -> StreamSlice {
+        try await store.readStream(on: connection, stream, from: version, direction: direction, limit: limit, learn: false)
+    }
+
+    /// Reads the global log after `position`; see `EventStore.readAll`.
+    public func readAll(after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
+        try await store.readAll(on: connection, after: position, limit: limit)
+    }
+
+    /// Reads a category after `position`; see `EventStore.readCategory`.
+    public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
+        try await store.readCategory(on: connection, category, after: position, limit: limit)
+    }
+
+    /// Runs `hook` once this transaction has committed; never if it rolls back or runs again.
+    public func afterCommit(_ hook: @escaping @Sendable () -> Void) {
+        connection.afterCommit(hook)
+    }
+}
+
+extension EventStore {
+    /// How many times `transaction` runs its body when it keeps failing in a retryable way.
+    public static let defaultTransactionAttempts = 10
+
+    /// Runs `body` in one transaction and commits it; rolls back when `body` throws. When the
+    /// failure is retryable (`EventStore.isRetryable`: the order rule, a serialization failure, a
+    /// deadlock), the transaction runs again, up to `maxAttempts` times in all, so `body` must be
+    /// safe to run again: keep effects outside the database for `Transaction.afterCommit`.
+    public func transaction<T: Sendable>(
+        isolation: PostgresIsolation = .readCommitted, maxAttempts: Int = EventStore.defaultTransactionAttempts,
+        _ body: (Transaction) async throws -> T
+    ) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await pool.withTransaction(isolation: isolation) { connection in
+                    try await body(Transaction(store: self, connection: connection))
+                }
+            } catch where Self.isRetryable(error) && attempt < max(1, maxAttempts) {
+                attempt += 1
+                logger.debug("transaction retried", metadata: ["waymark.attempt": "\(attempt)", "waymark.error": "\(error)"])
+            }
+        }
+    }
+}

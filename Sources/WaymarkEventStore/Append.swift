@@ -14,17 +14,37 @@ extension EventStore {
     /// `replayed == true` and writes nothing, also while the original is still committing.
     @discardableResult
     public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
-        try validate(stream: stream, events: events, expected: expected)
-        return try await pool.withConnection { connection in
-            try await self.appendValidated(on: connection, to: stream, expected: expected, events: events)
+        try await counted {
+            try validate(stream: stream, events: events, expected: expected)
+            return try await pool.withConnection { connection in
+                try await self.appendValidated(on: connection, to: stream, expected: expected, events: events)
+            }
         }
     }
 
     /// Appends on `connection`: in its own transaction when the connection is idle, else inside the
     /// transaction running there (`Transaction.append`).
     func append(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult {
-        try validate(stream: stream, events: events, expected: expected)
-        return try await appendValidated(on: connection, to: stream, expected: expected, events: events)
+        try await counted(in: connection.isIdle ? nil : connection) {
+            try validate(stream: stream, events: events, expected: expected)
+            return try await appendValidated(on: connection, to: stream, expected: expected, events: events)
+        }
+    }
+
+    /// Counts the append's outcome; one inside a caller's transaction counts once that commits.
+    private func counted(in transaction: PostgresConnection? = nil, _ append: () async throws -> AppendResult) async throws -> AppendResult {
+        do {
+            let result = try await append()
+            if let transaction {
+                transaction.afterCommit { [metrics] in metrics.record(result) }
+            } else {
+                metrics.record(result)
+            }
+            return result
+        } catch {
+            metrics.record(error)
+            throw error
+        }
     }
 
     private func appendValidated(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult {
@@ -54,6 +74,7 @@ extension EventStore {
                 // The function's own retry ran in a transaction that had become older than the
                 // stream's last writer: a new transaction gets a newer id.
                 attempt += 1
+                metrics.orderRetries.increment()
             }
         }
     }

@@ -17,6 +17,7 @@ public final class EventStore: Sendable {
     let announceInterval: Duration
     /// Versions this process has seen streams reach; lets appends skip the version look-up.
     let versions: StreamVersionCache
+    let metrics: EventStoreMetrics
 
     struct NotifierState {
         var running = false
@@ -54,6 +55,7 @@ public final class EventStore: Sendable {
         self.notifier = Mutex(NotifierState())
         self.announceInterval = announceInterval
         self.versions = StreamVersionCache(capacity: max(0, knownStreamVersions))
+        self.metrics = EventStoreMetrics(schema: schema)
     }
 
     /// Session settings the store's statements rely on. Every statement the store runs is an index

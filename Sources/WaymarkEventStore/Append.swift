@@ -55,11 +55,24 @@ extension EventStore {
             if !result.replayed { connection.afterCommit { [self] in announceAppend() } }
             return result
         }
-        // Outside a transaction, one INSERT does the append (see `fastAppend`).
+        // Outside a transaction, one INSERT does the append (see `fastAppend`). With `.any` or
+        // `.streamExists`, a version another writer took first is simply tried again: each INSERT
+        // is a transaction of its own that gets its id after the winner committed, so it lands in
+        // order, and a copy of the same batch shows up as a taken event id, which the function
+        // sorts out.
         do {
-            if let result = try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
-                announceAppend()
-                return result
+            var tries = 0
+            retrying: while true {
+                tries += 1
+                switch try await fastAppend(on: connection, to: stream, expected: expected, events: events) {
+                case .appended(let result):
+                    announceAppend()
+                    return result
+                case .versionTaken where (expected == .any || expected == .streamExists) && tries < Self.maxFastAttempts:
+                    continue retrying
+                case .versionTaken, .undecided:
+                    break retrying
+                }
             }
         } catch let error as PostgresError {
             throw translate(error, stream: stream, expected: expected, events: events)
@@ -104,8 +117,8 @@ extension EventStore {
         }
     }
 
-    /// The one-statement append on an idle connection (autocommit), or nil when it stored nothing
-    /// and `append_events` must sort out a conflict, a retry or a race.
+    /// The one-statement append on an idle connection (autocommit). When it stores nothing,
+    /// `append_events` must sort out a conflict, a retry or a race.
     ///
     /// When the stream's version before the append is known, the INSERT writes the versions after
     /// it directly; otherwise it first looks the version up on the (stream, version) index and
@@ -115,7 +128,7 @@ extension EventStore {
     /// `.exact(n)` when the bound is at least n, `.any` and `.streamExists` by taking the bound as the
     /// current version, which the unique index proves right or wrong. A stream on which such a guess
     /// lost to another writer is marked contended, and `.any` looks its version up from then on.
-    private func fastAppend(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult? {
+    private func fastAppend(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> FastAppend {
         var base: Int64?
         var bound: StreamVersionCache.Entry?
         switch expected {
@@ -149,7 +162,7 @@ extension EventStore {
             if expected == .any || expected == .streamExists, bound != nil {
                 versions.markContended(stream)
             }
-            return nil
+            return error.constraint == "events_stream_version_key" ? .versionTaken : .undecided
         }
         guard rows.count == events.count else {
             if bound != nil {
@@ -158,12 +171,25 @@ extension EventStore {
                 versions.removeAll()
                 connection.forgetServerStartTime()
             }
-            return nil
+            return .undecided
         }
         let result = try Self.fastAppendResult(stream, events, rows)
         try await learn(stream, version: result.streamVersion, tableOID: rows[0].decode(Int64.self, at: 3), on: connection)
-        return result
+        return .appended(result)
     }
+
+    enum FastAppend {
+        case appended(AppendResult)
+        /// Another writer committed the version first (the unique (stream, version) index).
+        case versionTaken
+        /// Nothing stored: the expectation does not hold, an event id is taken, or a remembered
+        /// version's origin did not match; `append_events` decides.
+        case undecided
+    }
+
+    /// How many one-statement tries an `.any` append makes on a contended stream before it leaves
+    /// the race to `append_events`.
+    static let maxFastAttempts = 50
 
     /// Remembers that `stream` reached `version`, as read from a committed state on `connection`.
     func learn(_ stream: String, version: Int64, tableOID: Int64, on connection: PostgresConnection) async throws {

@@ -1,265 +1,53 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Synchronization
+import Metrics
+import MetricsTestKit
 import WaymarkEventStore
 import WaymarkPostgres
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self])
+
+    /// The bench process's metrics backend: the store's counters, read back for the figures.
+    static let metrics: TestMetrics = {
+        let metrics = TestMetrics()
+        MetricsSystem.bootstrap(metrics)
+        return metrics
+    }()
 }
 
-/// Appends through the event store beside the same rows written as plain INSERTs into an
-/// equivalent table (same columns, defaults and indexes, no append logic), in the same run.
-struct BenchAppend: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "append",
-        abstract: "Single-event appends at 1 and 16 writers, 100-event batches and global reads, against plain INSERTs.")
-
-    @OptionGroup var database: DatabaseOptions
-
-    @Option(help: "Single-event operations per scenario and side.")
-    var events: Int = 8_000
-
-    @Option(help: "100-event batches per scenario and side.")
-    var batches: Int = 512
-
-    @Option(help: "Full passes over the log for the global read figure.")
-    var readPasses: Int = 3
-
-    @Option(help: "Milliseconds between the coalesced NOTIFYs that announce appends to other processes.")
-    var announceMs: Int = 20
-
-    func validate() throws {
-        guard events >= 128, batches >= 128, readPasses >= 1 else { throw ValidationError("--events and --batches must be ≥ 128, --read-passes ≥ 1") }
-    }
-
-    func run() async throws {
-        var logger = database.logger
-        logger.logLevel = max(logger.logLevel, .warning)
-        let quiet = logger
-        try await withDatabase(database) { url in
-            let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-            _ = try await migrate(url: url, schema: schema, logger: quiet, directory: nil)
-            let store = try EventStore.connect(url: url, schema: schema, maxConnections: 18, logger: quiet, announceInterval: .milliseconds(announceMs))
-            do {
-                try await runBench(store)
-            } catch {
-                _ = try? await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
-                await store.close()
-                throw error
-            }
-            try await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+/// Runs `body` on an event store in a new schema of the resolved database, and drops the schema
+/// afterwards, also when `body` fails.
+func withBenchStore(
+    _ database: DatabaseOptions, maxConnections: Int = 18, announceInterval: Duration = .milliseconds(20), _ body: (EventStore) async throws -> Void
+) async throws {
+    var logger = database.logger
+    logger.logLevel = max(logger.logLevel, .warning)
+    _ = Bench.metrics
+    try await withDatabase(database) { url in
+        let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        _ = try await migrate(url: url, schema: schema, logger: logger, directory: nil)
+        let store = try EventStore.connect(url: url, schema: schema, maxConnections: maxConnections, logger: logger, announceInterval: announceInterval)
+        do {
+            try await body(store)
+        } catch {
+            _ = try? await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
             await store.close()
+            throw error
         }
+        try await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+        await store.close()
     }
+}
 
-    struct Figures {
-        var eventsPerSecond: Double
-        var p50: Duration
-        var p99: Duration
-        var clientCPU: Double
-    }
-
-    static func processCPU() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// Runs `operation` `count` times split over `writers` concurrent tasks.
-    func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void) async throws -> (Duration, [Duration]) {
-        let clock = ContinuousClock()
-        let perWriter = count / writers
-        var latencies: [Duration] = []
-        let start = clock.now
-        try await withThrowingTaskGroup(of: [Duration].self) { group in
-            for writer in 0..<writers {
-                group.addTask {
-                    var mine: [Duration] = []
-                    mine.reserveCapacity(perWriter)
-                    for index in 0..<perWriter {
-                        let began = clock.now
-                        try await operation(writer, index)
-                        mine.append(clock.now - began)
-                    }
-                    return mine
-                }
-            }
-            for try await mine in group { latencies += mine }
-        }
-        return (clock.now - start, latencies)
-    }
-
-    /// Runs both sides `count` times each and returns their figures. One writer alternates the two
-    /// sides operation by operation (which goes first alternates too), so both meet the same disk
-    /// and machine at the same moments; nothing else runs meanwhile, so each side's time is the sum
-    /// of its own operations. Several writers cannot share the machine fairly that way (each side
-    /// would slow the other down), so each side runs alone in turn, over up to 16 rounds ordered ABBA,
-    /// and drift (table growth, checkpoints, autovacuum, a noisy neighbour) hits both alike.
-    func compare(
-        writers: Int, count: Int, eventsPerOperation: Int,
-        waymark: @escaping @Sendable (Int, Int) async throws -> Void, plain: @escaping @Sendable (Int, Int) async throws -> Void
-    ) async throws -> (waymark: Figures, plain: Figures) {
-        var time: [Bool: Duration] = [true: .zero, false: .zero]
-        var latencies: [Bool: [Duration]] = [true: [], false: []]
-        var cpu: [Bool: Double] = [true: 0, false: 0]
-        if writers == 1 {
-            let clock = ContinuousClock()
-            for index in 0..<count {
-                for isWaymark in index % 2 == 0 ? [false, true] : [true, false] {
-                    let cpuBefore = Self.processCPU()
-                    let began = clock.now
-                    try await (isWaymark ? waymark : plain)(0, index)
-                    let took = clock.now - began
-                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
-                    time[isWaymark]! += took
-                    latencies[isWaymark]!.append(took)
-                }
-            }
-        } else {
-            // Up to 16 rounds, each long enough for every writer to do at least 8 operations.
-            let rounds = max(2, min(16, count / (writers * 8)) / 2 * 2)
-            for round in 0..<rounds {
-                // plain, waymark, waymark, plain, plain, …
-                for isWaymark in round % 2 == 0 ? [false, true] : [true, false] {
-                    let offset = round * count
-                    let cpuBefore = Self.processCPU()
-                    let (elapsed, lat) = try await measure(writers: writers, count: count / rounds, eventsPerOperation: eventsPerOperation) { writer, index in
-                        try await (isWaymark ? waymark : plain)(writer, offset + index)
-                    }
-                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
-                    time[isWaymark]! += elapsed
-                    latencies[isWaymark]! += lat
-                }
-            }
-        }
-        func figures(_ side: Bool) -> Figures {
-            let sorted = latencies[side]!.sorted()
-            return Figures(
-                eventsPerSecond: Double(sorted.count * eventsPerOperation) / time[side]!.seconds,
-                p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
-                clientCPU: cpu[side]! / Double(sorted.count) * 1e6)
-        }
-        return (figures(true), figures(false))
-    }
-
-    static func payload(_ writer: Int, _ index: Int) -> String {
-        #"{"journeyId":"j-\#(writer)-\#(index)","milestone":"kickoff-held","department":"onboarding","tier":"gold","attributes":{"region":"emea","channel":"partner","owner":"ana.silva"}}"#
-    }
-
-    static let metadata = EventMetadata(correlationId: "bench-correlation", causationId: "bench-command", actor: "bench", sourceSystem: "bench")
-
-    func runBench(_ store: EventStore) async throws {
-        let pool = store.pool
-        try await pool.query("CREATE TABLE plain_events (LIKE events INCLUDING ALL)")
-        let settings = try await pool.query(
-            "SELECT version(), current_setting('fsync'), current_setting('synchronous_commit'), current_setting('shared_buffers')")[0]
-        let (version, fsync, syncCommit, sharedBuffers) = try settings.decode(String.self, String.self, String.self, String.self)
-        print("waymark bench append")
-        print("  \(version.split(separator: ",").first ?? "")")
-        print("  fsync=\(fsync) synchronous_commit=\(syncCommit) shared_buffers=\(sharedBuffers); \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("  waymark side: EventStore.append with .exact(n), n from the writer's own last append")
-        print("  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions")
-        print("  one writer alternates the sides operation by operation; 16 writers alternate them in ABBA rounds\n")
-
-        let metadataJSON = #"{"actor": "bench", "causation_id": "bench-command", "source_system": "bench", "correlation_id": "bench-correlation"}"#
-        let plainSingle = """
-            INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
-            VALUES ($1, $2, $3::uuid, $4, $5::jsonb, $6::jsonb) RETURNING tx_id, global_id
-            """
-        let plainBatch = """
-            INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
-            SELECT $1, $2 + u.ord, u.id, u.t, u.d, u.m
-            FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, t, d, m, ord)
-            RETURNING tx_id, global_id
-            """
-        // Each writer cycles over 10 streams of its own; versions are tracked per side and scenario.
-        let versions = Mutex<[String: Int64]>([:])
-        @Sendable func nextVersion(_ key: String, by count: Int64) -> Int64 {
-            versions.withLock { table in
-                let current = table[key, default: 0]
-                table[key] = current + count
-                return current
-            }
-        }
-
-        // The same store without a memory of stream versions: every append looks the version up.
-        var quiet = Logger(label: "waymark.bench")
-        quiet.logLevel = .warning
-        let forgetful = try EventStore(pool: pool, schema: store.schema, logger: quiet, knownStreamVersions: 0)
-
-        /// Appends of `size` events by `writers` writers, each cycling over 10 streams of its own.
-        /// The waymark side expects `.exact(n)`, n being the version its own last append returned,
-        /// as a writer that tracks its streams does. With `lookUp`, the store remembers no versions,
-        /// so that every append looks the stream's version up in the database (what a process pays
-        /// for a stream it has not seen). One event goes to the plain side as a one-row
-        /// INSERT … VALUES, more as INSERT … unnest.
-        func scenario(size: Int, writers: Int, lookUp: Bool = false) async throws -> (Figures, Figures) {
-            let tag = "\(size)x\(writers)\(lookUp ? "l" : "")"
-            let appender = lookUp ? forgetful : store
-            return try await compare(
-                writers: writers, count: size == 1 ? events : batches, eventsPerOperation: size,
-                waymark: { writer, index in
-                    let stream = "bench\(tag)-w\(writer)x\(index % 10)"
-                    let expected = nextVersion("w:" + stream, by: Int64(size))
-                    let batch = (0..<size).map { EventData(type: "MilestoneReached", data: Self.payload(writer, index * size + $0), metadata: Self.metadata) }
-                    try await appender.append(to: stream, expected: .exact(expected), events: batch)
-                },
-                plain: { writer, index in
-                    let stream = "bench\(tag)-w\(writer)x\(index % 10)"
-                    let base = nextVersion("p:" + stream, by: Int64(size))
-                    if size == 1 {
-                        try await pool.query(plainSingle, [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON])
-                    } else {
-                        try await pool.query(plainBatch, [
-                            stream, base, PostgresArray((0..<size).map { _ in UUID.timeOrdered().lowercasedText }), PostgresArray(Array(repeating: "MilestoneReached", count: size)),
-                            PostgresArray((0..<size).map { Self.payload(writer, index * size + $0) }), PostgresArray(Array(repeating: metadataJSON, count: size)),
-                        ])
-                    }
-                })
-        }
-
-        // Warm-up: prepare statements and fill caches on both sides.
-        for index in 0..<40 {
-            try await store.append(to: "warmup-\(index % 4)", events: [EventData(type: "Warm", data: "{}")])
-            try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"])
-        }
-
-        func record(_ label: String, _ result: (Figures, Figures), target: Double?) {
-            let (w, p) = result
-            let ratio = w.eventsPerSecond / p.eventsPerSecond
-            let verdict = target.map { String(format: "(target ≥ %.1f) %@", $0, ratio >= $0 ? "ok" : "BELOW TARGET") } ?? "(no target)"
-            print(label.padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f %@ | client CPU µs/op %.1f vs %.1f",
-                w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
-                p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, ratio, verdict as NSString, w.clientCPU, p.clientCPU))
-        }
-        record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
-        record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)
-        record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8)
-        record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8)
-        print("with no remembered versions, every append looks the stream's version up:")
-        record("single event, 1 writer, look-up", try await scenario(size: 1, writers: 1, lookUp: true), target: nil)
-        record("single event, 16 writers, look-up", try await scenario(size: 1, writers: 16, lookUp: true), target: nil)
-
-        // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
-        let clock = ContinuousClock()
-        var read = 0
-        let started = clock.now
-        for _ in 0..<readPasses {
-            var position = GlobalPosition.start
-            while true {
-                let page = try await store.readAll(after: position, limit: 1000)
-                read += page.events.count
-                position = page.nextPosition
-                if page.isEnd { break }
-            }
-        }
-        let elapsed = clock.now - started
-        let readRate = Double(read) / elapsed.seconds
-        print("global read".padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
-            readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
-    }
+/// The server's version and durability settings, for the head of a bench's output.
+func printServer(_ store: EventStore) async throws {
+    let settings = try await store.pool.query(
+        "SELECT version(), current_setting('fsync'), current_setting('synchronous_commit'), current_setting('shared_buffers')")[0]
+    let (version, fsync, syncCommit, sharedBuffers) = try settings.decode(String.self, String.self, String.self, String.self)
+    print("  \(version.split(separator: ",").first ?? "")")
+    print("  fsync=\(fsync) synchronous_commit=\(syncCommit) shared_buffers=\(sharedBuffers); \(ProcessInfo.processInfo.activeProcessorCount) cores")
 }
 
 extension Duration {

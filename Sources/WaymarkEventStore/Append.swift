@@ -100,12 +100,7 @@ extension EventStore {
         on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData], autocommit: Bool
     ) async throws -> AppendResult {
         do {
-            let rows = try await connection.query(
-                """
-                SELECT event_id, stream_version, tx_id, global_id, replayed, \(Self.eventsTableOID)
-                FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])
-                """,
-                [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
+            let rows = try await connection.query(PostgresQuery(sql: Self.appendEvents, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
             let result = try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
             if autocommit {
                 // Committed: the versions it returns are the stream's from now on.
@@ -147,16 +142,16 @@ extension EventStore {
                 let check: [any PostgresEncodable] = [bound?.origin.serverStartTime, bound?.origin.tableOID]
                 if events.count == 1 {
                     let only = events[0]
-                    rows = try await connection.query(Self.knownVersionAppendOne, [stream, base, only.id, only.type, only.data, only.metadata.json] + check)
+                    rows = try await connection.query(PostgresQuery(sql: Self.knownVersionAppendOne, binds: [stream, base, only.id, only.type, only.data, only.metadata.json] + check))
                 } else {
-                    rows = try await connection.query(Self.knownVersionAppend, [stream, base] + Self.arrayBinds(events) + check)
+                    rows = try await connection.query(PostgresQuery(sql: Self.knownVersionAppend, binds: [stream, base] + Self.arrayBinds(events) + check))
                 }
             } else if events.count == 1 {
                 let only = events[0]
                 rows = try await connection.query(
-                    Self.fastAppendOne, [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json])
+                    PostgresQuery(sql: Self.fastAppendOne, binds: [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json]))
             } else {
-                rows = try await connection.query(Self.fastAppend, [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events))
+                rows = try await connection.query(PostgresQuery(sql: Self.fastAppend, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
             }
         } catch let error as PostgresError where error.code == "23505" {
             if expected == .any || expected == .streamExists, bound != nil {
@@ -239,6 +234,12 @@ extension EventStore {
             WHEN 'exists' THEN c.version > 0
             ELSE c.version = $3::int8
         END
+        """
+
+    /// The append through the function, which sorts out conflicts, replays, races and the order rule.
+    static let appendEvents = """
+        SELECT event_id, stream_version, tx_id, global_id, replayed, \(eventsTableOID)
+        FROM append_events($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[])
         """
 
     /// The oid of the events table the statement's search path finds; with the server's start time

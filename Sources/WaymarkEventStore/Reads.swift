@@ -2,7 +2,7 @@ import Foundation
 import WaymarkPostgres
 
 extension EventStore {
-    static let eventColumns = """
+    static let eventColumns: PostgresQuery = """
         event_id, stream_name, stream_version, tx_id, global_id, event_type, data, \
         metadata->>'correlation_id', metadata->>'causation_id', metadata->>'actor', metadata->>'source_system', \
         metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8
@@ -45,7 +45,8 @@ extension EventStore {
     /// With `learn`, the version is remembered as a lower bound (the read saw committed state).
     func streamVersion(on connection: PostgresConnection, _ stream: String, learn: Bool) async throws -> Int64 {
         try Self.validateStreamName(stream)
-        let (version, tableOID) = try await connection.query("SELECT \(Self.currentVersion), \(Self.eventsTableOID)", [stream])[0]
+        let (version, tableOID) = try await connection.query(
+            PostgresQuery(sql: "SELECT \(Self.currentVersion), \(Self.eventsTableOID)", binds: [stream]))[0]
             .decode(Int64.self, Int64.self)
         if learn { try await self.learn(stream, version: version, tableOID: tableOID, on: connection) }
         return version
@@ -69,12 +70,10 @@ extension EventStore {
         switch direction {
         case .forward:
             rows = try await connection.query(
-                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
-                [stream, max(version ?? 1, 1), limit])
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version >= \(max(version ?? 1, 1)) ORDER BY stream_version LIMIT \(limit)")
         case .backward:
             rows = try await connection.query(
-                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = $1 AND stream_version <= $2 ORDER BY stream_version DESC LIMIT $3",
-                [stream, version ?? Int64.max, limit])
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version <= \(version ?? Int64.max) ORDER BY stream_version DESC LIMIT \(limit)")
         }
         let events = try Self.decodeEvents(rows)
         if learn, let highest = direction == .forward ? events.last : events.first {
@@ -105,7 +104,7 @@ extension EventStore {
     /// A page of the global log: a range scan of the primary key (tx_id, global_id) that starts at
     /// the position and stops at the horizon.
     static let readAllPage = """
-        SELECT \(eventColumns) FROM events
+        SELECT \(eventColumns.sql) FROM events
         WHERE (tx_id, global_id) > ($1::xid8, $2) AND tx_id < \(horizon)
         ORDER BY tx_id, global_id LIMIT $3
         """
@@ -116,21 +115,21 @@ extension EventStore {
     /// start at the category's first entry and step through it to the position; and with the
     /// category a known constant, the planner may prefer the primary key filtered by category.)
     static let readCategoryPage = """
-        SELECT \(eventColumns) FROM events
+        SELECT \(eventColumns.sql) FROM events
         WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id) < ($1, \(horizon))
         ORDER BY category, tx_id, global_id LIMIT $4
         """
 
     func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         try Self.checkLimit(limit)
-        let rows = try await connection.query(Self.readAllPage, [position.transactionId, position.sequence, limit])
+        let rows = try await connection.query(PostgresQuery(sql: Self.readAllPage, binds: [position.transactionId, position.sequence, limit]))
         return try Self.slice(rows, after: position, limit: limit)
     }
 
     func readCategory(on connection: PostgresConnection, _ category: String, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         try Self.validateCategory(category)
         try Self.checkLimit(limit)
-        let rows = try await connection.query(Self.readCategoryPage, [category, position.transactionId, position.sequence, limit])
+        let rows = try await connection.query(PostgresQuery(sql: Self.readCategoryPage, binds: [category, position.transactionId, position.sequence, limit]))
         return try Self.slice(rows, after: position, limit: limit)
     }
 
@@ -144,11 +143,12 @@ extension EventStore {
     /// (`isHeldBack`); one that reached it has seen every event committed when this was asked.
     public func head() async throws -> LogHead {
         let row = try await pool.query(
-            """
+            PostgresQuery(
+                sql: """
             SELECT e.tx_id, e.global_id, \(Self.horizon)
             FROM (VALUES (1)) AS one
             LEFT JOIN LATERAL (SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC LIMIT 1) AS e ON true
-            """)[0]
+            """))[0]
         let (transactionId, sequence, horizon) = try row.decode(UInt64?.self, Int64?.self, UInt64.self)
         let last = transactionId.flatMap { id in sequence.map { GlobalPosition(transactionId: id, sequence: $0) } }
         return LogHead(lastPosition: last, horizon: horizon)
@@ -157,7 +157,7 @@ extension EventStore {
     /// The stored event with id `id`, or nil when none is: whether a batch whose reply was lost
     /// landed, and where. Finds committed events that readers still hold back as well.
     public func event(withId id: UUID) async throws -> RecordedEvent? {
-        let rows = try await pool.query("SELECT \(Self.eventColumns) FROM events WHERE event_id = $1", [id])
+        let rows = try await pool.query("SELECT \(Self.eventColumns) FROM events WHERE event_id = \(id)")
         return try Self.decodeEvents(rows).first
     }
 }

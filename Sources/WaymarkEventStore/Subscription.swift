@@ -58,10 +58,8 @@ public final class CatchUpSubscription: Service, Sendable {
 
     /// The stored checkpoint, `.start` when the subscription never ran.
     public func checkpoint() async throws -> GlobalPosition {
-        let rows = try await store.pool.query("SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = $1", [name])
-        guard let row = rows.first else { return .start }
-        let (transactionId, sequence) = try row.decode(UInt64.self, Int64.self)
-        return GlobalPosition(transactionId: transactionId, sequence: sequence)
+        let rows = try await store.pool.query("SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)")
+        return try rows.first.map { try GlobalPosition($0) } ?? .start
     }
 
     /// Waits until this subscription has handled every event of its source up to `head` (default:
@@ -81,9 +79,9 @@ public final class CatchUpSubscription: Service, Sendable {
                 let pending = try await store.pool.query(
                     """
                     SELECT EXISTS (SELECT 1 FROM events
-                        WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id, global_id) <= ($1, $4::xid8, $5))
-                    """,
-                    [category, checkpoint.transactionId, checkpoint.sequence, last.transactionId, last.sequence])[0].decode(Bool.self, at: 0)
+                        WHERE (category, tx_id, global_id) > (\(category), \(checkpoint.transactionId)::xid8, \(checkpoint.sequence))
+                          AND (category, tx_id, global_id) <= (\(category), \(last.transactionId)::xid8, \(last.sequence)))
+                    """)[0].decode(Bool.self, at: 0)
                 if !pending { return true }
             }
             if ContinuousClock.now >= deadline { return false }
@@ -183,18 +181,15 @@ public final class CatchUpSubscription: Service, Sendable {
     private func handleBatch() async throws -> (Int, GlobalPosition) {
         try await store.pool.withTransaction { connection in
             try await connection.query(
-                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES ($1, '0', 0) ON CONFLICT (subscription_name) DO NOTHING",
-                [name])
+                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING")
             let row = try await connection.query(
-                "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = $1 FOR UPDATE", [name])[0]
-            let (transactionId, sequence) = try row.decode(UInt64.self, Int64.self)
-            let checkpoint = GlobalPosition(transactionId: transactionId, sequence: sequence)
+                "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name) FOR UPDATE")[0]
+            let checkpoint = try GlobalPosition(row)
             let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
             guard !slice.events.isEmpty else { return (0, checkpoint) }
             try await handler(slice.events, Transaction(store: store, connection: connection))
             try await connection.query(
-                "UPDATE subscription_checkpoints SET tx_id = $2::xid8, global_id = $3, updated_at = now() WHERE subscription_name = $1",
-                [name, slice.nextPosition.transactionId, slice.nextPosition.sequence])
+                "UPDATE subscription_checkpoints SET tx_id = \(slice.nextPosition.transactionId)::xid8, global_id = \(slice.nextPosition.sequence), updated_at = now() WHERE subscription_name = \(name)")
             return (slice.events.count, slice.nextPosition)
         }
     }

@@ -80,19 +80,20 @@ public struct Migrator: Sendable {
     }
 
     private var table: String { PostgresIdentifier.quote(schema) + ".schema_migrations" }
+    private var tableName: PostgresQuery { "\(identifier: schema).schema_migrations" }
 
     /// Applies pending migrations; returns the ones applied now. Concurrent migrators of the same
     /// schema wait for each other.
     @discardableResult
     public func migrate(_ pool: PostgresPool) async throws -> [Migration] {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(7461, hashtext($1))", [schema])
+            try await connection.query("SELECT pg_advisory_lock(7461, hashtext(\(schema)))")
             do {
                 let applied = try await migrateLocked(connection)
-                try await connection.query("SELECT pg_advisory_unlock(7461, hashtext($1))", [schema])
+                try await connection.query("SELECT pg_advisory_unlock(7461, hashtext(\(schema)))")
                 return applied
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(7461, hashtext($1))", [schema])
+                _ = try? await connection.query("SELECT pg_advisory_unlock(7461, hashtext(\(schema)))")
                 throw error
             }
         }
@@ -101,7 +102,7 @@ public struct Migrator: Sendable {
     /// Each migration with the time it was applied, if it was. Also verifies checksums.
     public func status(_ pool: PostgresPool) async throws -> [MigrationStatus] {
         try await pool.withConnection { connection in
-            let exists = try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table])
+            let exists = try await connection.query("SELECT to_regclass(\(table)) IS NOT NULL")
             guard try exists[0].decode(Bool.self, at: 0) else {
                 return migrations.map { MigrationStatus(migration: $0, appliedAt: nil) }
             }
@@ -134,8 +135,7 @@ public struct Migrator: Sendable {
                     throw error
                 }
                 try await connection.query(
-                    "INSERT INTO \(table) (version, name, checksum) VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))",
-                    [migration.version, migration.name, migration.sql])
+                    "INSERT INTO \(tableName) (version, name, checksum) VALUES (\(migration.version), \(migration.name), encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex'))")
             }
             applied.append(migration)
         }
@@ -147,12 +147,12 @@ public struct Migrator: Sendable {
         let rows = try await connection.query(
             """
             SELECT m.version, m.name, m.checksum, m.applied_at, f.checksum
-            FROM \(table) m
-            LEFT JOIN unnest($1::int[], $2::text[]) AS f_raw(version, sql) ON f_raw.version = m.version
+            FROM \(tableName) m
+            LEFT JOIN unnest(\(PostgresArray(migrations.map { String($0.version) }))::int[], \(PostgresArray(migrations.map(\.sql)))::text[])
+                AS f_raw(version, sql) ON f_raw.version = m.version
             LEFT JOIN LATERAL (SELECT encode(sha256(convert_to(f_raw.sql, 'UTF8')), 'hex') AS checksum) f ON true
             ORDER BY m.version
-            """,
-            [PostgresArray(migrations.map { String($0.version) }), PostgresArray(migrations.map(\.sql))])
+            """)
         var recorded: [Int: Date] = [:]
         for row in rows {
             let (version, name, checksum, appliedAt, fileChecksum) = try row.decode(Int.self, String.self, String.self, Date.self, String?.self)

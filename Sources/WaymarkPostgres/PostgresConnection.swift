@@ -199,26 +199,28 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Queries
 
-    /// Runs one parameterised statement (prepared once per connection and cached) and returns its rows.
+    /// Runs one statement (prepared once per connection and cached) and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        let encoded = binds.map { $0.postgresBind }
-        let handle = try await threads.run { [self] in try self.executeBlocking(sql, encoded, prepare: true) }
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        if let problem = query.problem { throw problem }
+        let (sql, binds) = (query.sql, query.binds)
+        let handle = try await threads.run { [self] in try self.executeBlocking(sql, binds, prepare: true) }
         return PostgresRows(handle: handle)
     }
 
-    /// Runs one parameterised statement without preparing it (for one-off SQL) and returns its rows.
+    /// Runs one statement without preparing it (for one-off SQL) and returns its rows.
     @discardableResult
-    public func queryUnprepared(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        let encoded = binds.map { $0.postgresBind }
-        let handle = try await threads.run { [self] in try self.executeBlocking(sql, encoded, prepare: false) }
+    public func queryUnprepared(_ query: PostgresQuery) async throws -> PostgresRows {
+        if let problem = query.problem { throw problem }
+        let (sql, binds) = (query.sql, query.binds)
+        let handle = try await threads.run { [self] in try self.executeBlocking(sql, binds, prepare: false) }
         return PostgresRows(handle: handle)
     }
 
-    /// Runs one parameterised statement and returns the number of rows it touched.
+    /// Runs one statement and returns the number of rows it touched.
     @discardableResult
-    public func execute(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        try await query(sql, binds).affectedRows
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await self.query(query).affectedRows
     }
 
     /// Runs a script of one or more statements with the simple protocol. It takes no binds: use it
@@ -432,7 +434,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Sends a notification on `channel` (delivered when the current transaction, if any, commits).
     public func notify(channel: String, payload: String = "") async throws {
-        try await query("SELECT pg_notify($1, $2)", [channel, payload])
+        try await query("SELECT pg_notify(\(channel), \(payload))")
     }
 
     /// Closes the connection.

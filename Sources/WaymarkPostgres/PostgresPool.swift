@@ -63,8 +63,8 @@ public final class PostgresPool: Sendable {
 
     /// Shortcut: one statement on a leased connection.
     @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        try await withConnection { try await $0.query(sql, binds) }
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await withConnection { try await $0.query(query) }
     }
 
     /// Opens a connection outside the pool's accounting, on the pool's threads. The caller owns it.

@@ -85,7 +85,13 @@ public struct PostgresQuery: Sendable, Equatable, ExpressibleByStringInterpolati
                 appendBind(fragment.binds[index])
             }
             sql += String(decoding: utf8, as: UTF8.self)
-            if fragment.placeholders.isEmpty { binds += fragment.binds }
+            if fragment.placeholders.isEmpty && !fragment.binds.isEmpty {
+                problem =
+                    problem
+                    ?? PostgresError(
+                        code: PostgresError.invalidArgument,
+                        message: "a query written with $n placeholders (PostgresQuery(sql:binds:)) cannot be spliced into another")
+            }
         }
 
         private mutating func appendBind(_ bind: PostgresBind) {

@@ -52,7 +52,7 @@ public enum TestDatabase {
         let configuration =
             forEventStore ? EventStore.poolConfiguration(url: try url(), schema: schema) : PostgresConfiguration(url: try url(), searchPath: [schema])
         let pool = PostgresPool(configuration: configuration, maxConnections: maxConnections, logger: quietLogger)
-        try await pool.query("CREATE SCHEMA \(PostgresIdentifier.quote(schema))")
+        try await pool.query("CREATE SCHEMA \(identifier: schema)")
         return (pool, schema)
     }
 

@@ -32,11 +32,11 @@ func withBenchStore(
         do {
             try await body(store)
         } catch {
-            _ = try? await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+            _ = try? await store.pool.query("DROP SCHEMA \(identifier: schema) CASCADE")
             await store.close()
             throw error
         }
-        try await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(schema)) CASCADE")
+        try await store.pool.query("DROP SCHEMA \(identifier: schema) CASCADE")
         await store.close()
     }
 }

@@ -186,12 +186,17 @@ struct BenchAppend: AsyncParsableCommand {
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
                     let base = nextVersion("p:" + stream, by: Int64(size))
                     if size == 1 {
-                        try await pool.query(plainSingle, [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON])
+                        try await pool.query(PostgresQuery(sql: plainSingle, binds: [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
                     } else {
-                        try await pool.query(plainBatch, [
-                            stream, base, PostgresArray((0..<size).map { _ in UUID.timeOrdered().lowercasedText }), PostgresArray(Array(repeating: "MilestoneReached", count: size)),
-                            PostgresArray((0..<size).map { Self.payload(writer, index * size + $0) }), PostgresArray(Array(repeating: metadataJSON, count: size)),
-                        ])
+                        try await pool.query(
+                            PostgresQuery(
+                                sql: plainBatch,
+                                binds: [
+                                    stream, base, PostgresArray((0..<size).map { _ in UUID.timeOrdered().lowercasedText }),
+                                    PostgresArray(Array(repeating: "MilestoneReached", count: size)),
+                                    PostgresArray((0..<size).map { Self.payload(writer, index * size + $0) }),
+                                    PostgresArray(Array(repeating: metadataJSON, count: size)),
+                                ]))
                     }
                 })
         }
@@ -199,7 +204,7 @@ struct BenchAppend: AsyncParsableCommand {
         // Warm-up: prepare statements and fill caches on both sides.
         for index in 0..<40 {
             try await store.append(to: "warmup-\(index % 4)", events: [EventData(type: "Warm", data: "{}")])
-            try await pool.query(plainSingle, ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"])
+            try await pool.query(PostgresQuery(sql: plainSingle, binds: ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"]))
         }
 
         func record(_ label: String, _ result: (Figures, Figures), target: Double?) {
@@ -241,7 +246,7 @@ struct BenchAppend: AsyncParsableCommand {
             plain: { writer, index in
                 while true {
                     do {
-                        try await pool.query(plainHot, ["benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON])
+                        try await pool.query(PostgresQuery(sql: plainHot, binds: ["benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
                         return
                     } catch let error as PostgresError where error.code == "23505" {
                         plainRetries.withLock { $0 += 1 }

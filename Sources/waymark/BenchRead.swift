@@ -111,13 +111,11 @@ struct BenchRead: AsyncParsableCommand {
         let rows: PostgresRows
         if let category {
             rows = try await store.pool.query(
-                "SELECT tx_id, global_id FROM events WHERE category = $1 ORDER BY category DESC, tx_id DESC, global_id DESC OFFSET $2 LIMIT 1",
-                [category, offsetFromEnd])
+                "SELECT tx_id, global_id FROM events WHERE category = \(category) ORDER BY category DESC, tx_id DESC, global_id DESC OFFSET \(offsetFromEnd) LIMIT 1")
         } else {
-            rows = try await store.pool.query("SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC OFFSET $1 LIMIT 1", [offsetFromEnd])
+            rows = try await store.pool.query("SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC OFFSET \(offsetFromEnd) LIMIT 1")
         }
-        let (transactionId, sequence) = try rows[0].decode(UInt64.self, Int64.self)
-        return GlobalPosition(transactionId: transactionId, sequence: sequence)
+        return try GlobalPosition(rows[0])
     }
 
     /// Reads `pages` pages of 1000 from `start`; returns events per second.

@@ -101,7 +101,7 @@ struct AppendAndReadTests {
         // Made a few milliseconds apart, they sort in the order they were made, as text and as uuid.
         #expect(ids.map(\.lowercasedText) == ids.map(\.lowercasedText).sorted())
         let millis = try await store.pool.query(
-            "SELECT ('x' || substr(replace($1::uuid::text, '-', ''), 1, 12))::bit(48)::int8", [ids[0]])[0].decode(Int64.self, at: 0)
+            "SELECT ('x' || substr(replace(\(ids[0])::uuid::text, '-', ''), 1, 12))::bit(48)::int8")[0].decode(Int64.self, at: 0)
         #expect(abs(Double(millis) - start.timeIntervalSince1970 * 1000) < 1.5)
         let appended = try await store.append(to: "journey-ids", events: [EventData(type: "JourneyStarted", data: "{}")])
         let stored = try await store.readStream("journey-ids").events[0]
@@ -228,7 +228,7 @@ struct AppendAndReadTests {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
         try await store.append(to: "consent-1", events: [event("ConsentGranted", #"{"purpose":"marketing"}"#)])
-        for sql in ["UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events", "DELETE FROM events WHERE false"] {
+        for sql: PostgresQuery in ["UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events", "DELETE FROM events WHERE false"] {
             do {
                 try await store.pool.query(sql)
                 Issue.record("\(sql) must fail")

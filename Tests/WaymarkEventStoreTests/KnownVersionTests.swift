@@ -112,8 +112,8 @@ struct KnownVersionTests {
         try await store.append(to: "customer-9", expected: .noStream, events: [event(), event(), event(), event()])
         #expect(store.versions.count == 1)
 
-        try await store.pool.query("DROP SCHEMA \(PostgresIdentifier.quote(store.schema)) CASCADE")
-        try await store.pool.query("CREATE SCHEMA \(PostgresIdentifier.quote(store.schema))")
+        try await store.pool.query("DROP SCHEMA \(identifier: store.schema) CASCADE")
+        try await store.pool.query("CREATE SCHEMA \(identifier: store.schema)")
         try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: store.schema, logger: TestDatabase.quietLogger)
             .migrate(store.pool)
 

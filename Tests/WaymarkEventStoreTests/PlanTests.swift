@@ -40,7 +40,7 @@ struct PlanTests {
     /// Shared buffers (hit or read) that `EXPLAIN (ANALYZE, BUFFERS)` reports for one execution of
     /// the prepared statement `name` with `arguments` (SQL literals), and the plan's text.
     static func buffers(_ connection: PostgresConnection, _ name: String, _ arguments: String) async throws -> (Int, String) {
-        let rows = try await connection.query("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE \(name)(\(arguments))")
+        let rows = try await connection.query(PostgresQuery(sql: "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE \(name)(\(arguments))"))
         let json = try rows[0].decode(String.self, at: 0)
         let plan = try #require((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])?.first?["Plan"] as? [String: Any])
         let hit = plan["Shared Hit Blocks"] as? Int ?? 0
@@ -65,7 +65,7 @@ struct PlanTests {
                 """
             ).map { try $0.decode(String.self, Int64.self) }
             #expect(positions.count == 3)
-            try await connection.query("PREPARE category_page(text, xid8, int8, int8) AS \(EventStore.readCategoryPage)")
+            try await connection.query(PostgresQuery(sql: "PREPARE category_page(text, xid8, int8, int8) AS \(EventStore.readCategoryPage)"))
             // The shape this replaced: an equality on the category beside the row comparison.
             try await connection.query(
                 """
@@ -75,7 +75,7 @@ struct PlanTests {
                 ORDER BY category, tx_id, global_id LIMIT $4
                 """)
             for mode in ["force_custom_plan", "force_generic_plan"] {
-                try await connection.query("SELECT set_config('plan_cache_mode', $1, false)", [mode])
+                try await connection.query("SELECT set_config('plan_cache_mode', \(mode), false)")
                 var costs: [Int] = []
                 for (transactionId, sequence) in positions {
                     let (cost, plan) = try await Self.buffers(connection, "category_page", "'journey', '\(transactionId)', \(sequence), 100")
@@ -117,9 +117,9 @@ struct PlanTests {
                 ),
             ]
             for (signature, sql, arguments) in statements {
-                try await connection.query("PREPARE \(signature) AS \(sql)")
+                try await connection.query(PostgresQuery(sql: "PREPARE \(signature) AS \(sql)"))
                 let name = String(signature.prefix { $0 != "(" })
-                let plan = try await connection.query("EXPLAIN EXECUTE \(name)(\(arguments))").map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+                let plan = try await connection.query(PostgresQuery(sql: "EXPLAIN EXECUTE \(name)(\(arguments))")).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
                 #expect(!plan.contains("Seq Scan on events"), "\(name): \(plan)")
                 #expect(plan.contains("Index"), "\(name): \(plan)")
             }
@@ -142,8 +142,7 @@ struct PlanTests {
         _ = connection.takeNotices()
         func append(_ stream: String, _ expected: String, _ version: Int64?, _ id: UUID) async throws {
             try await connection.query(
-                "SELECT * FROM append_events($1, $2, $3, ARRAY[$4::uuid], ARRAY['Happened'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])",
-                [stream, expected, version, id])
+                "SELECT * FROM append_events(\(stream), \(expected), \(version), ARRAY[\(id)::uuid], ARRAY['Happened'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
         }
         var notices: [PostgresNotice] = []
         for index in 0..<12 {

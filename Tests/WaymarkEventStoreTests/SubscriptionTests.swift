@@ -16,11 +16,7 @@ func seenCount(_ store: EventStore) async throws -> Int {
 
 func recordSeen(_ events: [RecordedEvent], by subscriber: String, on transaction: Transaction) async throws {
     try await transaction.connection.query(
-        "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[])",
-        [
-            PostgresArray(events.map { $0.id.uuidString }), PostgresArray(events.map { _ in subscriber }),
-            PostgresArray(events.map(\.streamName)), PostgresArray(events.map { String($0.streamVersion) }),
-        ])
+        "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[], \(PostgresArray(events.map { _ in subscriber }))::text[], \(PostgresArray(events.map(\.streamName)))::text[], \(PostgresArray(events.map { String($0.streamVersion) }))::int8[])")
 }
 
 @Suite("Subscriptions")
@@ -144,8 +140,7 @@ struct SubscriptionTests {
             // An append by a SQL client: it announces nothing, so only the manager's own appends
             // can wake the downstream subscribers before their poll.
             try await store.pool.query(
-                "SELECT * FROM append_events($1, 'any', NULL, ARRAY[$2::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])",
-                ["journey-\(round)", UUID()])
+                "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
             #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
         }
         for task in tasks { task.cancel() }

@@ -15,8 +15,7 @@ struct PostgresLayerTests {
         let date = Date(timeIntervalSince1970: 1_700_000_000.123456)
         let blob = Data([0, 1, 2, 254, 255])
         let row = try await pool.query(
-            "SELECT $1::text, $2::int8, $3::int4, $4::bool, $5::float8, $6::uuid, $7::timestamptz, $8::bytea, $9::text, $10::int8",
-            [hostile, Int64.max, Int32(-42), true, 3.25, id, date, blob, String?.none, Int?.none])[0]
+            "SELECT \(hostile)::text, \(Int64.max)::int8, \(Int32(-42))::int4, \(true)::bool, \(3.25)::float8, \(id)::uuid, \(date)::timestamptz, \(blob)::bytea, \(String?.none)::text, \(Int?.none)::int8")[0]
         let (text, big, small, flag, double, uuid, timestamp, bytes, nullText, nullInt) = try row.decode(
             String.self, Int64.self, Int32.self, Bool.self, Double.self, UUID.self, Date.self, Data.self, String?.self, Int?.self)
         #expect(text == hostile)
@@ -39,7 +38,7 @@ struct PostgresLayerTests {
         let ids = (0..<64).map { _ in UUID() } + [UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!]
         for id in ids {
             #expect(id.lowercasedText == id.uuidString.lowercased())
-            let (asText, back) = try await pool.query("SELECT $1::uuid::text, $1::uuid", [id])[0].decode(String.self, UUID.self)
+            let (asText, back) = try await pool.query("SELECT \(id)::uuid::text, \(id)::uuid")[0].decode(String.self, UUID.self)
             #expect(asText == id.lowercasedText)
             #expect(back == id)
         }
@@ -62,7 +61,7 @@ struct PostgresLayerTests {
         defer { Task { await pool.close() } }
         for seconds in [-86_400.5, 0, 951_782_400 /* 2000-02-29 */, 4_102_444_800.25] {
             let date = Date(timeIntervalSince1970: seconds)
-            let row = try await pool.query("SELECT $1::timestamptz, extract(epoch FROM $1::timestamptz)::float8", [date])[0]
+            let row = try await pool.query("SELECT \(date)::timestamptz, extract(epoch FROM \(date)::timestamptz)::float8")[0]
             #expect(try row.decode(Date.self, at: 0).timeIntervalSince1970 == seconds)
             #expect(try row.decode(Double.self, at: 1) == seconds)
         }
@@ -73,7 +72,7 @@ struct PostgresLayerTests {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
         do {
-            try await pool.query("SELECT $1::text", ["before\u{0}after"])
+            try await pool.query("SELECT \("before\u{0}after")::text")
             Issue.record("a NUL in a bind must be refused")
         } catch let error as PostgresError {
             #expect(error.code == PostgresError.invalidArgument)
@@ -86,7 +85,7 @@ struct PostgresLayerTests {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
         let values: [String?] = ["a,b", "{c}", "quote\"d", "back\\slash", nil, "NULL", ""]
-        let rows = try await pool.query("SELECT x, x IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n", [PostgresArray(values)])
+        let rows = try await pool.query("SELECT x, x IS NULL FROM unnest(\(PostgresArray(values))::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n")
         #expect(try rows.map { try $0.decode(String?.self, at: 0) } == values)
     }
 
@@ -110,9 +109,9 @@ struct PostgresLayerTests {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
         try await pool.query("CREATE TABLE items (id int PRIMARY KEY)")
-        try await pool.query("INSERT INTO items VALUES ($1)", [1])
+        try await pool.query("INSERT INTO items VALUES (\(1))")
         do {
-            try await pool.query("INSERT INTO items VALUES ($1)", [1])
+            try await pool.query("INSERT INTO items VALUES (\(1))")
             Issue.record("duplicate insert should fail")
         } catch let error as PostgresError {
             #expect(error.code == "23505")
@@ -174,7 +173,7 @@ struct PostgresLayerTests {
         }
         #expect(peak.withLock { $0.peak } <= 3)
         let backends = try await pool.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'waymark' AND query LIKE '%' || $1 || '%'", [schema])
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'waymark' AND query LIKE '%' || \(schema) || '%'")
         #expect(try backends[0].decode(Int.self, at: 0) <= 3)
     }
 

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+@Suite("Queries with interpolated binds")
+struct QueryTests {
+    @Test("each interpolation is a bind, identifiers are quoted, fragments are spliced with their binds renumbered")
+    func interpolation() async throws {
+        let name = "journey-1'; DROP TABLE x; --"
+        let version: Int64 = 3
+        let filter: PostgresQuery = "stream_version > \(version) AND stream_name = \(name)"
+        let query: PostgresQuery = "SELECT \(identifier: "my \"table\"").* FROM \(identifier: "my \"table\"") WHERE \(filter) AND note = \(String?.none)"
+        #expect(query.sql == #"SELECT "my ""table""".* FROM "my ""table""" WHERE stream_version > $1 AND stream_name = $2 AND note = $3"#)
+        #expect(query.binds.map(\.text) == ["3", name, nil])
+        #expect(!query.description.contains("DROP TABLE"), "descriptions never show bind values")
+        let twice: PostgresQuery = "SELECT \(1) WHERE \(filter) OR \(filter)"
+        #expect(twice.sql == "SELECT $1 WHERE stream_version > $2 AND stream_name = $3 OR stream_version > $4 AND stream_name = $5")
+        #expect(twice.binds.count == 5)
+
+        let (pool, schema) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE \(identifier: "odd \"name\"") (stream_name text, stream_version int8, note text)")
+        try await pool.query("INSERT INTO \(identifier: schema).\(identifier: "odd \"name\"") VALUES (\(name), \(version + 1), NULL), ('other', 9, 'x')")
+        let rows = try await pool.query("SELECT stream_name, stream_version FROM \(identifier: "odd \"name\"") WHERE \(filter) AND note IS NULL")
+        #expect(rows.count == 1)
+        #expect(try rows[0].decode(String.self, column: "stream_name") == name)
+        #expect(try rows[0].decode(Int64.self, column: "stream_version") == 4)
+    }
+
+    @Test("an empty identifier or a raw-SQL fragment with binds is refused when the query runs, naming the problem")
+    func problems() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        await #expect {
+            try await pool.query("SELECT * FROM \(identifier: "")")
+        } throws: { error in
+            (error as? PostgresError)?.code == PostgresError.invalidArgument && "\(error)".contains("identifier")
+        }
+        let raw = PostgresQuery(sql: "stream_name = $1", binds: ["x"])
+        await #expect {
+            try await pool.query("SELECT 1 WHERE \(raw)")
+        } throws: { error in
+            (error as? PostgresError)?.code == PostgresError.invalidArgument && "\(error)".contains("$n placeholders")
+        }
+        #expect(try await pool.query(PostgresQuery(sql: "SELECT $1::text", binds: ["raw"]))[0].decode(String.self, at: 0) == "raw")
+    }
+}

@@ -12,8 +12,7 @@ import WaymarkPostgres
 /// transaction rolls back and runs again. Keep effects outside the database for `afterCommit`.
 public struct Transaction: Sendable {
     public let store: EventStore
-    /// The connection the transaction runs on, for SQL beside the events.
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
 
     init(store: EventStore, connection: PostgresConnection) {
         self.store = store
@@ -46,6 +45,26 @@ public struct Transaction: Sendable {
     /// Reads a category after `position`; see `EventStore.readCategory`.
     public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
         try await store.readCategory(on: connection, category, after: position, limit: limit)
+    }
+
+    /// Runs one statement in this transaction and returns its rows: read models, side tables,
+    /// anything that must commit with the events. Interpolated values are binds.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await connection.query(query)
+    }
+
+    /// Runs one statement in this transaction and returns the number of rows it touched.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await connection.execute(query)
+    }
+
+    /// Streams `rows` into a `COPY … FROM STDIN` (text format) in this transaction: the set-based
+    /// way to load a batch into a staging table.
+    @discardableResult
+    public func copyIn(_ copyStatement: String, rows: [[String?]]) async throws -> Int {
+        try await connection.copyIn(copyStatement, rows: rows)
     }
 
     /// Runs `hook` once this transaction has committed; never if it rolls back or runs again.

@@ -106,7 +106,7 @@ struct GlobalOrderTests {
                 return count
             }
             // The batch's transaction already holds an id: the checkpoint row lock took one.
-            let assigned = try await transaction.connection.query("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")[0].decode(Bool.self, at: 0)
+            let assigned = try await transaction.query("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")[0].decode(Bool.self, at: 0)
             idsAssigned.withLock { $0.append(assigned) }
             try await recordSeen(events, by: "manager", on: transaction)
             if attempt == 1 {

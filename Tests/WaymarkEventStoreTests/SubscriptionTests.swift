@@ -15,7 +15,7 @@ func seenCount(_ store: EventStore) async throws -> Int {
 }
 
 func recordSeen(_ events: [RecordedEvent], by subscriber: String, on transaction: Transaction) async throws {
-    try await transaction.connection.query(
+    try await transaction.query(
         "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[], \(PostgresArray(events.map { _ in subscriber }))::text[], \(PostgresArray(events.map(\.streamName)))::text[], \(PostgresArray(events.map { String($0.streamVersion) }))::int8[])")
 }
 

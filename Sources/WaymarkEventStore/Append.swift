@@ -153,7 +153,7 @@ extension EventStore {
             } else {
                 rows = try await connection.query(PostgresQuery(sql: Self.fastAppend, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
             }
-        } catch let error as PostgresError where error.code == "23505" {
+        } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
             if expected == .any || expected == .streamExists, bound != nil {
                 versions.markContended(stream)
             }
@@ -318,24 +318,22 @@ extension EventStore {
 
     private func translate(_ error: PostgresError, stream: String, expected: ExpectedVersion, events: [EventData]) -> Error {
         switch error.code {
-        case "WM001":
+        case SQLState.wrongExpectedVersion:
             return WrongExpectedVersionError(streamName: stream, expected: expected, actualVersion: Int64(error.detail ?? "") ?? 0)
-        case "WM002":
+        case SQLState.idempotencyConflict:
             return EventStoreError(.idempotencyConflict, error.message)
-        case "40001":
+        case SQLState.serializationFailure:
             // The order rule, a snapshot too old to see the winning writer, or endless contention.
             return EventStoreError(.retryTransaction, error.message)
-        case "WM003", "23514":
+        case SQLState.invalidAppend, SQLState.checkViolation:
             return EventStoreError(.invalidInput, error.message)
-        case "22P02", "22P05", "22025", "22021":
+        case SQLState.invalidTextRepresentation, SQLState.untranslatableCharacter, SQLState.invalidEscapeSequence, SQLState.characterNotInRepertoire, SQLState.invalidJSONText:
             // Invalid JSON (or text PostgreSQL cannot store): find the event to name it.
             for event in events where (try? JSONSerialization.jsonObject(with: Data(event.data.utf8), options: [.fragmentsAllowed])) == nil {
-                return EventStoreError(.invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.message)")
+                return EventStoreError(.invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.safeMessage)")
             }
             let which = events.count == 1 ? "event \(events[0].id) (\(events[0].type))" : "the batch"
-            return EventStoreError(
-                .invalidEventData,
-                "\(which) for stream \(stream) holds JSON that cannot be stored as jsonb: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")
+            return EventStoreError(.invalidEventData, "\(which) for stream \(stream) holds JSON that cannot be stored as jsonb: \(error.safeMessage)")
         default:
             return error
         }

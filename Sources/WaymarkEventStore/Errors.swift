@@ -55,7 +55,7 @@ extension EventStore {
     public static func isRetryable(_ error: any Error) -> Bool {
         switch error {
         case let error as EventStoreError: return error.code == .retryTransaction
-        case let error as PostgresError: return error.isClass("40")
+        case let error as PostgresError: return error.isClass(SQLState.transactionRollbackClass)
         default: return false
         }
     }

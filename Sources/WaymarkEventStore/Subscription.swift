@@ -160,7 +160,8 @@ public final class CatchUpSubscription: Service, Sendable {
     static func isTransient(_ error: any Error) -> Bool {
         if EventStore.isRetryable(error) { return true }
         guard let error = error as? PostgresError else { return false }
-        return error.code == PostgresError.connectionFailure || error.isClass("08") || error.isClass("40") || error.isClass("57") || error.code == "55P03"
+        return error.code == PostgresError.connectionFailure || error.isClass(SQLState.connectionExceptionClass) || error.isClass(SQLState.transactionRollbackClass)
+            || error.isClass(SQLState.operatorInterventionClass) || error.code == SQLState.lockNotAvailable
     }
 
     /// A cheap look outside any transaction, so an idle subscription takes no row lock per poll.

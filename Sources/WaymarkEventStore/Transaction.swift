@@ -51,13 +51,13 @@ public struct Transaction: Sendable {
     /// anything that must commit with the events. Interpolated values are binds.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await connection.query(query)
+        try await EventStore.surfacingStoreErrors { try await connection.query(query) }
     }
 
     /// Runs one statement in this transaction and returns the number of rows it touched.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await connection.execute(query)
+        try await EventStore.surfacingStoreErrors { try await connection.execute(query) }
     }
 
     /// Streams `rows` into a `COPY … FROM STDIN` (text format) in this transaction: the set-based
@@ -74,6 +74,22 @@ public struct Transaction: Sendable {
 }
 
 extension EventStore {
+    /// Runs one statement in a transaction of its own and returns its rows; see `Transaction.query`.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await Self.surfacingStoreErrors { try await pool.query(query) }
+    }
+
+    /// Runs `body`, turning the server's refusal to change an event (SQLSTATE WM004) into the
+    /// store's typed error.
+    static func surfacingStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PostgresError where error.code == SQLState.eventsImmutable {
+            throw EventStoreError(.immutable, error.message)
+        }
+    }
+
     /// How many times `transaction` runs its body when it keeps failing in a retryable way.
     public static let defaultTransactionAttempts = 10
 

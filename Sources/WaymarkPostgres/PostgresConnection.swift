@@ -291,7 +291,7 @@ public final class PostgresConnection: @unchecked Sendable {
             do {
                 try check(handle, sql: sql)
                 return handle
-            } catch let error as PostgresError where error.code == "0A000" && error.message.contains("cached plan") && attempt == 1 {
+            } catch let error as PostgresError where error.code == SQLState.featureNotSupported && error.message.contains("cached plan") && attempt == 1 {
                 // The schema changed under a cached plan: prepare the statement again, once.
                 if PQtransactionStatus(pg) != PQTRANS_IDLE { throw error }
                 _ = try? simpleBlocking("DEALLOCATE \(name)")
@@ -342,7 +342,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let status = try await threads.run { [self] in try self.simpleBlocking("COMMIT") }
         if status != "COMMIT" {
             throw PostgresError(
-                code: "25P02",
+                code: SQLState.inFailedTransaction,
                 message: "the transaction was rolled back at COMMIT because a statement inside it had failed")
         }
         // The transaction is over: a hook that asks for another after-commit hook is told so.

@@ -5,7 +5,7 @@ import CLibPQ
 /// `code` is the server's SQLSTATE for errors the server raised (for example `23505` for a unique
 /// violation, `40001` for a serialization failure) and one of the `WMPG…` codes below for errors
 /// raised on the client side.
-public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible, Equatable {
     /// SQLSTATE from the server, or a `WMPG…` client code.
     public var code: String
     /// The primary human-readable message.
@@ -43,11 +43,33 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable
     /// The argument given to the layer was not valid (bad URL, bad identifier…).
     public static let invalidArgument = "WMPG5"
 
+    /// What happened, without the values of rows or binds, which can be personal data: the code,
+    /// the message (for data exceptions, whose messages quote the offending value, only the part
+    /// before the value) and the hint. `detail` (which names key values), the statement and the full
+    /// message are in `debugDescription`.
     public var description: String {
+        var text = "PostgreSQL error \(code): \(safeMessage)"
+        if let constraint { text += " (constraint \(constraint))" }
+        if let hint { text += " (hint: \(hint))" }
+        return text
+    }
+
+    /// Everything the server said, values included, for debugging.
+    public var debugDescription: String {
         var text = "PostgreSQL error \(code): \(message)"
         if let detail { text += " (detail: \(detail))" }
         if let hint { text += " (hint: \(hint))" }
+        if let constraint { text += " (constraint: \(constraint))" }
+        if let table { text += " (table: \(table))" }
+        if let column { text += " (column: \(column))" }
+        if let statement { text += " (statement: \(statement))" }
         return text
+    }
+
+    /// The message without a value it quotes: data exceptions put the value after the first ": ".
+    public var safeMessage: String {
+        guard isClass(SQLState.dataExceptionClass), let colon = message.range(of: ": ") else { return message }
+        return String(message[..<colon.lowerBound])
     }
 
     /// Whether the server raised this with the given SQLSTATE class (first two characters).

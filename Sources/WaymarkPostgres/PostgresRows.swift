@@ -97,7 +97,8 @@ public struct PostgresRow: Sendable {
                 let text = String(decoding: UnsafeBufferPointer(start: pointer, count: min(length, 64)), as: UTF8.self)
                 throw PostgresError(
                     code: PostgresError.decodingFailure,
-                    message: "cannot decode column \"\(columnNames[index])\" value '\(text)' as \(T.self): \(mismatch.message)")
+                    message: "cannot decode column \"\(columnNames[index])\" as \(T.self): \(mismatch.message)",
+                    detail: "value '\(text)'")
             }
         }
     }

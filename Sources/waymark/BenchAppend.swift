@@ -248,7 +248,7 @@ struct BenchAppend: AsyncParsableCommand {
                     do {
                         try await pool.query(PostgresQuery(sql: plainHot, binds: ["benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
                         return
-                    } catch let error as PostgresError where error.code == "23505" {
+                    } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
                         plainRetries.withLock { $0 += 1 }
                     }
                 }

@@ -20,9 +20,10 @@ public final class EventStore: Sendable {
     let metrics: EventStoreMetrics
 
     struct NotifierState {
-        var running = false
         var pending = false
     }
+    /// Bumped when an append asks the store service to announce it to other processes.
+    let announcementRequested = ChangeSignal()
 
     /// Limits on a single append.
     public static let maxBatchSize = 10_000

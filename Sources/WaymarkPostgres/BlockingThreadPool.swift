@@ -43,6 +43,11 @@ public final class BlockingThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Queues `job` without waiting for it; false when the pool was shut down.
+    func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+        submit(job)
+    }
+
     private func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
         condition.lock()
         defer { condition.unlock() }

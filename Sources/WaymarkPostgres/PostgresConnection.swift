@@ -2,75 +2,6 @@ import CLibPQ
 import Foundation
 import Synchronization
 
-/// How to reach a PostgreSQL database.
-public struct PostgresConfiguration: Sendable {
-    /// A libpq connection URL (`postgresql://user@host:port/db?...`) or key=value string.
-    public var url: String
-    /// Schemas to put on the session's `search_path`, first one first. `nil` keeps the server default.
-    public var searchPath: [String]?
-    public var applicationName: String
-    public var connectTimeoutSeconds: Int
-    /// Further session settings (`name` → value) applied at connect time, such as planner settings
-    /// that the owner of the connections relies on.
-    public var settings: [String: String]
-
-    public init(
-        url: String, searchPath: [String]? = nil, applicationName: String = "waymark", connectTimeoutSeconds: Int = 10,
-        settings: [String: String] = [:]
-    ) {
-        self.url = url
-        self.searchPath = searchPath
-        self.applicationName = applicationName
-        self.connectTimeoutSeconds = connectTimeoutSeconds
-        self.settings = settings
-    }
-
-    /// The `options` connection parameter: session settings applied at connect time.
-    var sessionOptions: String {
-        var options = ["-c TimeZone=UTC", "-c DateStyle=ISO", "-c client_min_messages=warning"]
-        if let searchPath, !searchPath.isEmpty {
-            let joined = searchPath.map { PostgresIdentifier.quote($0) }.joined(separator: ",")
-            options.append("-c search_path=" + Self.escapeOptionValue(joined))
-        }
-        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
-            options.append("-c " + Self.escapeOptionValue(name) + "=" + Self.escapeOptionValue(value))
-        }
-        return options.joined(separator: " ")
-    }
-
-    private static func escapeOptionValue(_ value: String) -> String {
-        var out = ""
-        for character in value {
-            if character == " " || character == "\\" { out.append("\\") }
-            out.append(character)
-        }
-        return out
-    }
-}
-
-/// Quoting of SQL identifiers (schema, table, channel names), which cannot be sent as binds.
-public enum PostgresIdentifier {
-    /// Double-quotes `name`, doubling any embedded quote.
-    public static func quote(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    /// Whether `name` is a plain lower-case identifier (letters, digits, `_`, at most 63 bytes).
-    public static func isPlain(_ name: String) -> Bool {
-        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
-        guard first == UInt8(ascii: "_") || (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z")) else { return false }
-        return name.utf8.allSatisfy { c in
-            c == UInt8(ascii: "_") || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
-        }
-    }
-}
-
-public enum PostgresIsolation: String, Sendable {
-    case readCommitted = "READ COMMITTED"
-    case repeatableRead = "REPEATABLE READ"
-    case serializable = "SERIALIZABLE"
-}
-
 /// One libpq connection.
 ///
 /// Every libpq call runs on the owning `BlockingThreadPool`, never on Swift's cooperative pool. A
@@ -91,10 +22,12 @@ public final class PostgresConnection: @unchecked Sendable {
     private var commitHooks: [@Sendable () -> Void] = []
     /// Notices and warnings the server sent; libpq's default would print them to stderr.
     private let notices = NoticeLog()
+    private let canceller: QueryCanceller
 
     private init(pg: OpaquePointer, threads: BlockingThreadPool) {
         self.pg = pg
         self.threads = threads
+        self.canceller = QueryCanceller(pg)
         PQsetNoticeReceiver(pg, { context, result in
             guard let context, let result else { return }
             let log = Unmanaged<NoticeLog>.fromOpaque(context).takeUnretainedValue()
@@ -162,6 +95,10 @@ public final class PostgresConnection: @unchecked Sendable {
         return PQstatus(pg) == CONNECTION_OK
     }
 
+    /// Whether a statement on this connection was cancelled: a late cancel request could still
+    /// reach the server, so the connection is not reused.
+    public var wasCancelled: Bool { canceller.wasUsed }
+
     /// Whether the connection is idle outside any transaction.
     public var isIdle: Bool {
         guard let pg else { return false }
@@ -200,21 +137,39 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: Queries
 
     /// Runs one statement (prepared once per connection and cached) and returns its rows.
+    ///
+    /// Cancelling the calling task cancels the statement on the server (libpq's cancel request)
+    /// and throws `PostgresError.cancelled`.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        if let problem = query.problem { throw problem }
-        let (sql, binds) = (query.sql, query.binds)
-        let handle = try await threads.run { [self] in try self.executeBlocking(sql, binds, prepare: true) }
-        return PostgresRows(handle: handle)
+        try await run(query, prepare: true)
     }
 
     /// Runs one statement without preparing it (for one-off SQL) and returns its rows.
     @discardableResult
     public func queryUnprepared(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await run(query, prepare: false)
+    }
+
+    private func run(_ query: PostgresQuery, prepare: Bool) async throws -> PostgresRows {
         if let problem = query.problem { throw problem }
+        if Task.isCancelled { throw PostgresError.cancellation("before the statement was sent") }
         let (sql, binds) = (query.sql, query.binds)
-        let handle = try await threads.run { [self] in try self.executeBlocking(sql, binds, prepare: false) }
-        return PostgresRows(handle: handle)
+        let canceller = self.canceller
+        do {
+            let handle = try await withTaskCancellationHandler {
+                try await threads.run { [self] in
+                    canceller.begin()
+                    defer { canceller.end() }
+                    return try self.executeBlocking(sql, binds, prepare: prepare)
+                }
+            } onCancel: {
+                canceller.cancel()
+            }
+            return PostgresRows(handle: handle)
+        } catch let error as PostgresError where error.code == SQLState.queryCanceled && canceller.wasUsed {
+            throw PostgresError.cancellation("while the statement ran; the server cancelled it")
+        }
     }
 
     /// Runs one statement and returns the number of rows it touched.
@@ -446,32 +401,6 @@ public final class PostgresConnection: @unchecked Sendable {
         if let pg {
             PQfinish(pg)
             self.pg = nil
-        }
-    }
-}
-
-/// A notice or warning the server sent outside any error.
-public struct PostgresNotice: Sendable, Equatable {
-    /// NOTICE, WARNING, INFO, LOG or DEBUG.
-    public var severity: String
-    public var message: String
-}
-
-/// The notices a connection received. libpq calls the receiver on the thread running the call.
-final class NoticeLog: Sendable {
-    private let entries = Mutex<[PostgresNotice]>([])
-
-    func append(_ notice: PostgresNotice) {
-        entries.withLock { entries in
-            if entries.count >= 1_000 { entries.removeFirst(entries.count - 999) }
-            entries.append(notice)
-        }
-    }
-
-    func take() -> [PostgresNotice] {
-        entries.withLock { entries in
-            defer { entries = [] }
-            return entries
         }
     }
 }

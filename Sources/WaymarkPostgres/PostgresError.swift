@@ -42,6 +42,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public static let clientFailure = "WMPG4"
     /// The argument given to the layer was not valid (bad URL, bad identifier…).
     public static let invalidArgument = "WMPG5"
+    /// The task waiting for a connection or a statement was cancelled.
+    public static let cancelled = "WMPG6"
+
+    static func cancellation(_ when: String) -> PostgresError {
+        PostgresError(code: cancelled, message: "cancelled \(when)")
+    }
 
     /// What happened, without the values of rows or binds, which can be personal data: the code,
     /// the message (for data exceptions, whose messages quote the offending value, only the part

@@ -1,18 +1,22 @@
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// A bounded pool of connections with their own blocking threads.
 ///
 /// Callers lease a connection with `withConnection` or `withTransaction`; when all connections are
-/// busy they wait in FIFO order. A connection that comes back broken, or still inside a
-/// transaction, is closed and replaced on demand.
+/// busy they wait in FIFO order, and a cancelled task stops waiting with `PostgresError.cancelled`.
+/// A connection that comes back broken, still inside a transaction, or after a cancelled statement
+/// is closed and replaced on demand. `close()` refuses new leases, waits for leased connections to
+/// come back and closes every connection; nothing the pool starts outlives it.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     public let maxConnections: Int
     let threads: BlockingThreadPool
     let logger: Logger
     private let state: Mutex<State>
+    private let metrics: PoolMetrics
 
     private enum Grant {
         case connection(PostgresConnection)
@@ -21,19 +25,25 @@ public final class PostgresPool: Sendable {
 
     private struct State {
         var idle: [PostgresConnection] = []
+        /// Connections open or being opened, leased or idle.
         var open = 0
+        var leased = 0
         var waiters: [(id: UInt64, continuation: CheckedContinuation<Grant, Error>)] = []
         var nextWaiter: UInt64 = 0
         var closed = false
+        /// Who waits in `close()` for the last connection to close.
+        var drained: [CheckedContinuation<Void, Never>] = []
     }
 
-    public init(configuration: PostgresConfiguration, maxConnections: Int = 8, logger: Logger = Logger(label: "waymark.postgres")) {
+    /// - Parameter label: names the pool in its metrics (`waymark_pool_…{pool=label}`).
+    public init(configuration: PostgresConfiguration, maxConnections: Int = 8, label: String = "waymark", logger: Logger = Logger(label: "waymark.postgres")) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.configuration = configuration
         self.maxConnections = maxConnections
         self.threads = BlockingThreadPool(size: maxConnections, name: "waymark-pg")
         self.logger = logger
         self.state = Mutex(State())
+        self.metrics = PoolMetrics(label: label)
     }
 
     /// Leases a connection for the duration of `body`.
@@ -76,111 +86,187 @@ public final class PostgresPool: Sendable {
         enum Decision {
             case use(PostgresConnection)
             case open
-            case wait
+            case wait(UInt64)
             case closed
         }
+        let waitStarted = ContinuousClock.now
+        defer { metrics.waits.record(duration: ContinuousClock.now - waitStarted) }
         while true {
+            if Task.isCancelled { throw PostgresError.cancellation("while waiting for a pooled connection") }
             let decision: Decision = state.withLock { state in
                 if state.closed { return .closed }
-                if let connection = state.idle.popLast() { return .use(connection) }
+                if let connection = state.idle.popLast() {
+                    state.leased += 1
+                    return .use(connection)
+                }
                 if state.open < maxConnections {
                     state.open += 1
+                    state.leased += 1
                     return .open
                 }
-                return .wait
+                state.nextWaiter += 1
+                return .wait(state.nextWaiter)
             }
             var grant: Grant
             switch decision {
             case .closed:
-                throw PostgresError(code: PostgresError.closed, message: "the connection pool is closed")
+                throw Self.closedError
             case .use(let connection):
                 grant = .connection(connection)
             case .open:
                 grant = .openNew
-            case .wait:
-                grant = try await withCheckedThrowingContinuation { continuation in
-                    let closed = state.withLock { state -> Bool in
-                        if state.closed { return true }
-                        state.nextWaiter += 1
-                        state.waiters.append((state.nextWaiter, continuation))
-                        return false
+            case .wait(let id):
+                grant = try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { continuation in
+                        let refusal: PostgresError? = state.withLock { state in
+                            if state.closed { return Self.closedError }
+                            if Task.isCancelled { return PostgresError.cancellation("while waiting for a pooled connection") }
+                            state.waiters.append((id, continuation))
+                            return nil
+                        }
+                        if let refusal { continuation.resume(throwing: refusal) }
                     }
-                    if closed {
-                        continuation.resume(throwing: PostgresError(code: PostgresError.closed, message: "the connection pool is closed"))
+                } onCancel: {
+                    let waiter = state.withLock { state -> CheckedContinuation<Grant, Error>? in
+                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        return state.waiters.remove(at: index).continuation
                     }
+                    waiter?.resume(throwing: PostgresError.cancellation("while waiting for a pooled connection"))
                 }
             }
+            metrics.inUse.record(state.withLock { $0.leased })
             switch grant {
             case .connection(let connection):
                 if connection.isHealthy { return connection }
                 await connection.close()
-                if let next = dropSlot() { next.resume(returning: .openNew) }
+                slotFreed()
                 continue
             case .openNew:
                 do {
                     return try await PostgresConnection.connect(configuration, threads: threads)
                 } catch {
                     // Give the slot back; a waiter, if any, tries its own connect and sees its own error.
-                    if let next = dropSlot() { next.resume(returning: .openNew) }
+                    slotFreed()
                     throw error
                 }
             }
         }
     }
 
-    /// Frees one open slot; returns a waiter that may now open a connection in its place.
-    private func dropSlot() -> CheckedContinuation<Grant, Error>? {
-        state.withLock { state in
-            if !state.waiters.isEmpty {
-                return state.waiters.removeFirst().continuation  // the slot passes to the waiter
+    private static let closedError = PostgresError(code: PostgresError.closed, message: "the connection pool is closed")
+
+    /// A leased slot's connection is gone (closed or never opened): a waiter may open one in its
+    /// place, or the slot is freed.
+    private func slotFreed() {
+        let (waiter, drained) = state.withLock { state -> (CheckedContinuation<Grant, Error>?, [CheckedContinuation<Void, Never>]) in
+            if !state.closed, !state.waiters.isEmpty {
+                return (state.waiters.removeFirst().continuation, [])  // the slot passes to the waiter
             }
             state.open -= 1
-            return nil
+            state.leased -= 1
+            if state.closed && state.open == 0 {
+                defer { state.drained = [] }
+                return (nil, state.drained)
+            }
+            return (nil, [])
         }
+        waiter?.resume(returning: .openNew)
+        for continuation in drained { continuation.resume() }
     }
 
     private func release(_ connection: PostgresConnection) {
-        guard connection.isHealthy, connection.isIdle else {
-            logger.debug("discarding a pooled connection that came back broken or inside a transaction")
-            Task { await connection.close() }
-            if let next = dropSlot() { next.resume(returning: .openNew) }
+        guard connection.isHealthy, connection.isIdle, !connection.wasCancelled else {
+            logger.debug("discarding a pooled connection that came back broken, inside a transaction or after a cancel")
+            closeOnThreads(connection)
             return
         }
         let waiter: CheckedContinuation<Grant, Error>? = state.withLock { state in
-            if state.closed {
-                state.open -= 1
-                return nil
-            }
+            if state.closed { return nil }
             if !state.waiters.isEmpty { return state.waiters.removeFirst().continuation }
+            state.leased -= 1
             state.idle.append(connection)
             return nil
         }
         if let waiter {
             waiter.resume(returning: .connection(connection))
         } else if state.withLock({ $0.closed }) {
-            Task { await connection.close() }
+            closeOnThreads(connection)
+        }
+        metrics.inUse.record(state.withLock { $0.leased })
+    }
+
+    /// Closes a leased connection on the pool's own threads, then frees its slot.
+    private func closeOnThreads(_ connection: PostgresConnection) {
+        let accepted = threads.enqueue { [self] in
+            connection.closeBlocking()
+            slotFreed()
+        }
+        if !accepted {
+            // The threads are gone (the pool was closed without draining): libpq closes the
+            // connection when the last reference goes.
+            slotFreed()
         }
     }
 
-    /// Closes idle connections, fails waiters, and refuses new leases. Leased connections close
-    /// when they come back.
-    public func close() async {
+    /// Refuses new leases and fails waiters, closes idle connections, waits up to `drainTimeout` for
+    /// leased ones to come back (they close as they do), then stops the pool's threads.
+    public func close(drainTimeout: Duration = .seconds(30)) async {
         let (idle, waiters) = state.withLock { state in
             state.closed = true
             let idle = state.idle
-            state.open -= idle.count
             state.idle = []
             let waiters = state.waiters
             state.waiters = []
             return (idle, waiters)
         }
-        for waiter in waiters {
-            waiter.continuation.resume(throwing: PostgresError(code: PostgresError.closed, message: "the connection pool is closed"))
+        for waiter in waiters { waiter.continuation.resume(throwing: Self.closedError) }
+        for connection in idle {
+            await connection.close()
+            state.withLock { state in
+                state.open -= 1
+            }
         }
-        for connection in idle { await connection.close() }
-        let threads = self.threads
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let done = self.state.withLock { state -> Bool in
+                        if state.open <= 0 { return true }
+                        state.drained.append(continuation)
+                        return false
+                    }
+                    if done { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: drainTimeout) }
+            await group.next()
+            group.cancelAll()
+            // Whoever still waits for the drain (after the timeout) is let go.
+            for continuation in self.state.withLock({ state -> [CheckedContinuation<Void, Never>] in
+                defer { state.drained = [] }
+                return state.drained
+            }) {
+                continuation.resume()
+            }
+        }
+        if state.withLock({ $0.open }) > 0 {
+            logger.warning("closing the pool with connections still leased", metadata: ["waymark.pool.leased": "\(state.withLock { $0.open })"])
+        }
         // Let in-flight closes finish on the threads before they exit.
         _ = try? await threads.run {}
         threads.shutdown()
+    }
+
+    /// Connections leased right now.
+    public var leasedConnections: Int { state.withLock { $0.leased } }
+}
+
+/// The pool's metrics: how long leases waited, and how many connections are leased.
+struct PoolMetrics: Sendable {
+    let waits: Timer
+    let inUse: Gauge
+
+    init(label: String) {
+        waits = Timer(label: "waymark_pool_wait_seconds", dimensions: [("pool", label)])
+        inUse = Gauge(label: "waymark_pool_connections_in_use", dimensions: [("pool", label)])
     }
 }

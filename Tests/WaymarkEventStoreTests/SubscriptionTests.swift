@@ -96,14 +96,14 @@ struct SubscriptionTests {
         ) { events, transaction in
             try await recordSeen(events, by: "remote", on: transaction)
         }
-        let running = Task { try await subscription.run() }
-        try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
-        for round in 1...3 {
-            try await writer.append(to: "journey-\(round)", events: [event()])
-            #expect(try await eventually(timeout: .seconds(20)) { try await seenCount(writer) == round }, "round \(round) was not delivered")
+        // The writer's store service announces its appends; the subscription runs beside it.
+        try await withServices([writer, subscription]) {
+            try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
+            for round in 1...3 {
+                try await writer.append(to: "journey-\(round)", events: [event()])
+                #expect(try await eventually(timeout: .seconds(20)) { try await seenCount(reader) == round }, "round \(round) was not delivered")
+            }
         }
-        running.cancel()
-        try await running.value
     }
 
     @Test("events a handler appends in its batch transaction wake other subscribers once it commits")
@@ -132,19 +132,19 @@ struct SubscriptionTests {
                 events, _ in pair.1.withLock { $0 += events.count }
             }
         }
-        let tasks = ([manager] + downstream).map { subscription in Task { try await subscription.run() } }
-        // An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … up to its poll interval: after
-        // 6 s of nothing its next look is some 4 s away, so only a wake-up delivers within 3 s.
-        try await Task.sleep(for: .seconds(6))
-        for round in 1...2 {
-            // An append by a SQL client: it announces nothing, so only the manager's own appends
-            // can wake the downstream subscribers before their poll.
-            try await store.pool.query(
-                "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
-            #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
+        // The store service announces the manager's appends to the other process.
+        try await withServices([store, manager] + downstream) {
+            // An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … up to its poll interval: after
+            // 6 s of nothing its next look is some 4 s away, so only a wake-up delivers within 3 s.
+            try await Task.sleep(for: .seconds(6))
+            for round in 1...2 {
+                // An append by a SQL client: it announces nothing, so only the manager's own appends
+                // can wake the downstream subscribers before their poll.
+                try await other.query(
+                    "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
+                #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
+            }
         }
-        for task in tasks { task.cancel() }
-        for task in tasks { try await task.value }
     }
 
     @Test("an after-commit hook runs after COMMIT only, never after a rollback")

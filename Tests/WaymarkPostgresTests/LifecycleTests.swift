@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+@Suite("Cancellation and shutdown")
+struct LifecycleTests {
+    static func pool(_ name: String, maxConnections: Int) throws -> PostgresPool {
+        PostgresPool(
+            configuration: PostgresConfiguration(url: try TestDatabase.url(), applicationName: name), maxConnections: maxConnections,
+            logger: TestDatabase.quietLogger)
+    }
+
+    static func backends(named name: String) async throws -> Int {
+        let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
+        defer { Task { await observer.close() } }
+        return try await observer.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name)")[0].decode(Int.self, at: 0)
+    }
+
+    @Test("a task cancelled while it waits for a pooled connection stops waiting with a clear error")
+    func cancelWhileWaiting() async throws {
+        let pool = try Self.pool("wm-wait-\(UUID().uuidString.prefix(8))", maxConnections: 1)
+        defer { Task { await pool.close() } }
+        let holding = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                holding.continuation.yield()
+                var waiter = release.stream.makeAsyncIterator()
+                await waiter.next()
+            }
+        }
+        var held = holding.stream.makeAsyncIterator()
+        await held.next()
+        let waiting = Task { try await pool.query("SELECT 1") }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        await #expect {
+            try await waiting.value
+        } throws: { error in
+            (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("waiting for a pooled connection")
+        }
+        release.continuation.yield()
+        try await holder.value
+        #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2, "the pool still serves")
+    }
+
+    @Test("cancelling a task cancels its running statement on the server, and the connection is not reused")
+    func cancelRunningQuery() async throws {
+        let name = "wm-cancel-\(UUID().uuidString.prefix(8))"
+        let pool = try Self.pool(name, maxConnections: 1)
+        defer { Task { await pool.close() } }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let sleeping = Task { try await pool.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(300))
+        sleeping.cancel()
+        await #expect {
+            try await sleeping.value
+        } throws: { error in
+            (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("server cancelled it")
+        }
+        #expect(clock.now - started < .seconds(10), "the statement stopped long before its 30 s")
+        #expect(try await pool.query("SELECT 3")[0].decode(Int.self, at: 0) == 3)
+        #expect(try await eventually(timeout: .seconds(5)) { try await Self.backends(named: name) == 1 }, "the cancelled connection was closed, one new one serves")
+    }
+
+    @Test("close waits for leased connections to come back, then closes every one")
+    func closeDrains() async throws {
+        let name = "wm-drain-\(UUID().uuidString.prefix(8))"
+        let pool = try Self.pool(name, maxConnections: 3)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 { group.addTask { try await pool.query("SELECT pg_sleep(0.05)") } }
+            try await group.waitForAll()
+        }
+        let leased = AsyncStream<Void>.makeStream()
+        let returned = Locked(false)
+        let user = Task {
+            try await pool.withConnection { connection in
+                leased.continuation.yield()
+                try await connection.query("SELECT pg_sleep(0.4)")
+                returned.withLock { $0 = true }
+            }
+        }
+        var isLeased = leased.stream.makeAsyncIterator()
+        await isLeased.next()
+        await pool.close()
+        #expect(returned.value, "close returned only after the leased connection came back")
+        try await user.value
+        #expect(try await Self.backends(named: name) == 0)
+        await #expect {
+            try await pool.query("SELECT 1")
+        } throws: { ($0 as? PostgresError)?.code == PostgresError.closed }
+    }
+}

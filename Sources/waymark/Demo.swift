@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import WaymarkEventStore
 import WaymarkPostgres
@@ -20,8 +21,12 @@ struct Demo: AsyncParsableCommand {
             let applied = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
             print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
             let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 4, logger: database.logger)
-            defer { Task { await store.close() } }
-            try await runDemo(store)
+            do {
+                try await runDemo(store)
+            } catch {
+                await store.close()
+                throw error
+            }
         }
     }
 
@@ -98,18 +103,22 @@ struct Demo: AsyncParsableCommand {
 
         print("\n7. A durable subscription catches up from its checkpoint")
         let counted = Counter()
-        let subscription = try CatchUpSubscription(store: store, name: "demo-milestones", source: .category("journey"), logger: database.logger) { events, _ in
-            counted.add(events.filter { $0.type == "MilestoneReached" }.count)
+        let subscription = try CatchUpSubscription(store: store, name: "demo-milestones", source: .category("journey"), logger: database.logger) {
+            events, transaction in
+            let milestones = events.filter { $0.type == "MilestoneReached" }.count
+            transaction.afterCommit { counted.add(milestones) }
         }
         let before = try await subscription.checkpoint()
-        let task = Task { try await subscription.run() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await subscription.checkpoint() < position, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        // The store and the subscription run as services; graceful shutdown stops the subscription,
+        // then the store, which closes its pool.
+        let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: subscription)], logger: database.logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(10))
+            print("   checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); milestones seen in this run: \(counted.value)")
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
-        task.cancel()
-        try await task.value
-        print("   checkpoint \(before) -> \(try await subscription.checkpoint()); milestones seen in this run: \(counted.value)")
         print("\ndone.")
     }
 }

@@ -162,7 +162,7 @@ extension EventStore {
         guard rows.count == events.count else {
             if bound != nil {
                 // The server is not the one (or the table not the one) the bound was learned on.
-                logger.info("stream version bounds dropped: the server or the events table changed", metadata: ["stream": "\(stream)"])
+                logger.info("stream version bounds dropped: the server or the events table changed", metadata: ["waymark.stream": "\(stream)"])
                 versions.removeAll()
                 connection.forgetServerStartTime()
             }

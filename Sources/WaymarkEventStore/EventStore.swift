@@ -37,7 +37,7 @@ public final class EventStore: Sendable {
     ///     stream whose version this process saw (by appending to it or reading it) skips the look-up
     ///     of that version; see `fastAppend` and `StreamVersionCache`.
     public init(
-        pool: PostgresPool, schema: String, logger: Logger = Logger(label: "waymark.eventstore"), announceInterval: Duration = .milliseconds(20),
+        pool: PostgresPool, schema: String, logger: Logger, announceInterval: Duration = .milliseconds(20),
         knownStreamVersions: Int = 100_000
     ) throws {
         try Self.checkSchemaName(schema)
@@ -75,7 +75,7 @@ public final class EventStore: Sendable {
 
     /// Opens a pool on `url` with `schema` as its search path; the options are those of `init`.
     public static func connect(
-        url: String, schema: String = "waymark", maxConnections: Int = 10, logger: Logger = Logger(label: "waymark.eventstore"),
+        url: String, schema: String = "waymark", maxConnections: Int = 10, logger: Logger,
         announceInterval: Duration = .milliseconds(20), knownStreamVersions: Int = 100_000
     ) throws -> EventStore {
         try Self.checkSchemaName(schema)

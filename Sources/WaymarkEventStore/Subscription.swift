@@ -103,6 +103,9 @@ public final class CatchUpSubscription: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown { try await self.loop() }
         } catch is CancellationError {
+        } catch let error as PostgresError where error.code == PostgresError.cancelled {
+            // Cancellation or graceful shutdown stopped a statement or a wait for a connection:
+            // the batch rolled back and comes again next time.
         } catch {
             await listener?.stop()
             throw error
@@ -133,7 +136,7 @@ public final class CatchUpSubscription: Service, Sendable {
             } catch where Self.isTransient(error) {
                 failures += 1
                 let delay = Duration.milliseconds(min(50 << min(failures, 7), 5_000))
-                logger.warning("subscription batch failed, retrying", metadata: ["subscription": "\(name)", "error": "\(error)", "retry_in": "\(delay)"])
+                logger.warning("subscription batch failed, retrying", metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
                 try await Task.sleep(for: delay)
                 continue
             }

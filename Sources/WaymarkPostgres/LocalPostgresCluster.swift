@@ -46,7 +46,7 @@ public final class LocalPostgresCluster: Sendable {
     /// to come back where clients expect it after a restart), else on a free one.
     public static func start(
         dataDirectory: String, settings: [String: String] = durableSettings, port fixedPort: Int? = nil,
-        logger: Logger = Logger(label: "waymark.local-postgres")
+        logger: Logger
     ) throws -> LocalPostgresCluster {
         let binDirectory = try findBinDirectory()
         let runAsUser: String? = geteuid() == 0 ? "postgres" : nil
@@ -60,7 +60,7 @@ public final class LocalPostgresCluster: Sendable {
                 try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             }
             if let runAsUser { try changeOwner(directory, to: runAsUser) }
-            logger.info("creating a private PostgreSQL cluster", metadata: ["data_directory": "\(directory)"])
+            logger.info("creating a private PostgreSQL cluster", metadata: ["waymark.postgres.data_directory": "\(directory)"])
             try run(
                 binDirectory + "/initdb",
                 ["-D", directory, "-U", "waymark", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"],
@@ -68,7 +68,7 @@ public final class LocalPostgresCluster: Sendable {
         }
 
         if let port = runningPort(dataDirectory: directory, binDirectory: binDirectory, as: runAsUser) {
-            logger.info("reusing the private PostgreSQL server already running", metadata: ["port": "\(port)"])
+            logger.info("reusing the private PostgreSQL server already running", metadata: ["waymark.postgres.port": "\(port)"])
             return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: false, runAsUser: runAsUser)
         }
 
@@ -84,13 +84,13 @@ public final class LocalPostgresCluster: Sendable {
                     binDirectory + "/pg_ctl",
                     ["-D", directory, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options.joined(separator: " "), "start"],
                     as: runAsUser)
-                logger.info("started a private PostgreSQL server", metadata: ["port": "\(port)", "data_directory": "\(directory)"])
+                logger.info("started a private PostgreSQL server", metadata: ["waymark.postgres.port": "\(port)", "waymark.postgres.data_directory": "\(directory)"])
                 let cluster = LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser)
                 return cluster
             } catch {
                 lastError = error
                 if fixedPort == nil {
-                    logger.warning("the private PostgreSQL server did not start, retrying on another port", metadata: ["error": "\(error)"])
+                    logger.warning("the private PostgreSQL server did not start, retrying on another port", metadata: ["waymark.postgres.error": "\(error)"])
                 }
             }
         }
@@ -99,7 +99,7 @@ public final class LocalPostgresCluster: Sendable {
 
     /// Creates a fresh temporary directory (under `$TMPDIR` or /tmp) and starts a cluster there.
     public static func startTemporary(
-        prefix: String = "waymark-pg", settings: [String: String] = testSettings, port: Int? = nil, logger: Logger = Logger(label: "waymark.local-postgres")
+        prefix: String = "waymark-pg", settings: [String: String] = testSettings, port: Int? = nil, logger: Logger
     ) throws -> LocalPostgresCluster {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         var template = Array((base + "/\(prefix)-XXXXXX").utf8CString)

@@ -30,7 +30,7 @@ public struct Migrator: Sendable {
     public let schema: String
     let logger: Logger
 
-    public init(migrations: [Migration], schema: String, logger: Logger = Logger(label: "waymark.migrate")) throws {
+    public init(migrations: [Migration], schema: String, logger: Logger) throws {
         guard PostgresIdentifier.isPlain(schema) else {
             throw PostgresError(
                 code: PostgresError.invalidArgument,
@@ -125,7 +125,7 @@ public struct Migrator: Sendable {
         let recorded = try await verify(connection)
         var applied: [Migration] = []
         for migration in migrations where recorded[migration.version] == nil {
-            logger.info("applying migration", metadata: ["file": "\(migration.fileName)", "schema": "\(schema)"])
+            logger.info("applying migration", metadata: ["waymark.migration": "\(migration.fileName)", "waymark.schema": "\(schema)"])
             try await connection.transaction { connection in
                 try await connection.runScript("SET LOCAL search_path TO \(PostgresIdentifier.quote(schema))")
                 do {

@@ -71,7 +71,7 @@ public final class PostgresListener: Sendable {
             do {
                 pg = try PostgresConnection.connectBlocking(configuration)
             } catch {
-                logger.warning("listener cannot connect, retrying", metadata: ["error": "\(error)", "retry_ms": "\(backoffMillis)"])
+                logger.warning("listener cannot connect, retrying", metadata: ["waymark.error": "\(error)", "waymark.retry_ms": "\(backoffMillis)"])
                 sleepUnlessStopped(milliseconds: backoffMillis)
                 backoffMillis = min(backoffMillis * 2, 5_000)
                 continue
@@ -99,7 +99,7 @@ public final class PostgresListener: Sendable {
                 if ready < 0 && errno != EINTR { break }
                 if ready <= 0 { continue }
                 guard PQconsumeInput(pg) == 1 else {
-                    logger.warning("listener connection lost, reconnecting", metadata: ["error": "\(String(cString: PQerrorMessage(pg)))"])
+                    logger.warning("listener connection lost, reconnecting", metadata: ["waymark.error": "\(String(cString: PQerrorMessage(pg)))"])
                     break
                 }
                 while let notify = PQnotifies(pg) {

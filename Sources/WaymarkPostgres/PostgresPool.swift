@@ -36,7 +36,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// - Parameter label: names the pool in its metrics (`waymark_pool_…{pool=label}`).
-    public init(configuration: PostgresConfiguration, maxConnections: Int = 8, label: String = "waymark", logger: Logger = Logger(label: "waymark.postgres")) {
+    public init(configuration: PostgresConfiguration, maxConnections: Int = 8, label: String = "waymark", logger: Logger) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.configuration = configuration
         self.maxConnections = maxConnections

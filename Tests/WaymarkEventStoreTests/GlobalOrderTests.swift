@@ -293,7 +293,7 @@ struct GlobalOrderTests {
         let (pool, schema) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
         #expect {
-            try EventStore(pool: pool, schema: schema)
+            try EventStore(pool: pool, schema: schema, logger: TestDatabase.quietLogger)
         } throws: { error in
             (error as? EventStoreError)?.code == .invalidInput && "\(error)".contains("enable_seqscan")
         }

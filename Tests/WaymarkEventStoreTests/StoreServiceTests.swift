@@ -19,10 +19,22 @@ struct StoreServiceTests {
         try await withServices([store]) {
             try await store.append(to: "journey-1", events: [event()])
             #expect(try await eventually(timeout: .seconds(5)) { heard.value >= 1 })
-            // Many appends in a burst are announced a few times, not once each.
-            for index in 0..<50 { try await store.append(to: "journey-burst\(index)", events: [event()]) }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(heard.value < 20, "announcements are coalesced: \(heard.value) for 51 appends")
+            // Appends in a burst are announced at most once per announce interval (20 ms), not once each.
+            let before = heard.value
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<4 {
+                    group.addTask {
+                        for index in 0..<50 { try await store.append(to: "journey-burst\(writer)x\(index)", events: [event()]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let allowed = Int((clock.now - started) / .milliseconds(20)) + 2
+            #expect(heard.value - before <= allowed, "\(heard.value - before) announcements for 200 appends, at most \(allowed) expected")
+            #expect(heard.value - before < 200)
         }
         await listener.stop()
         await #expect {

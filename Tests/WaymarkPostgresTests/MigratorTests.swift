@@ -36,12 +36,12 @@ struct MigratorTests {
         defer { Task { await pool.close() } }
         let directory = try writeMigrations(["0001_create.sql": "CREATE TABLE things (id int PRIMARY KEY);"])
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema).migrate(pool)
+        try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
 
         try "CREATE TABLE things (id bigint PRIMARY KEY);".write(to: directory.appendingPathComponent("0001_create.sql"), atomically: true, encoding: .utf8)
         try "CREATE TABLE others (id int);".write(to: directory.appendingPathComponent("0002_others.sql"), atomically: true, encoding: .utf8)
         do {
-            try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema).migrate(pool)
+            try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
             Issue.record("an edited migration must be refused")
         } catch let error as PostgresError {
             #expect(error.message.contains("0001_create.sql was edited after it was applied"))
@@ -60,7 +60,7 @@ struct MigratorTests {
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
         do {
-            try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema).migrate(pool)
+            try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
             Issue.record("a broken migration must fail")
         } catch let error as PostgresError {
             #expect(error.code == "42P01")
@@ -78,6 +78,6 @@ struct MigratorTests {
         let duplicate = try writeMigrations(["0001_a.sql": "SELECT 1;", "1_b.sql": "SELECT 2;"])
         defer { try? FileManager.default.removeItem(at: duplicate) }
         #expect(throws: PostgresError.self) { try Migrator.load(directory: duplicate) }
-        #expect(throws: PostgresError.self) { try Migrator(migrations: [], schema: "Bad Schema") }
+        #expect(throws: PostgresError.self) { try Migrator(migrations: [], schema: "Bad Schema", logger: TestDatabase.quietLogger) }
     }
 }

@@ -244,7 +244,7 @@ struct PostgresLayerTests {
 
     @Test("an unreachable server is a clear connection error")
     func connectionFailure() async throws {
-        let pool = PostgresPool(configuration: PostgresConfiguration(url: "postgresql://nobody:secret@127.0.0.1:1/none", connectTimeoutSeconds: 2), maxConnections: 1)
+        let pool = PostgresPool(configuration: PostgresConfiguration(url: "postgresql://nobody:secret@127.0.0.1:1/none", connectTimeoutSeconds: 2), maxConnections: 1, logger: TestDatabase.quietLogger)
         defer { Task { await pool.close() } }
         do {
             try await pool.query("SELECT 1")

@@ -33,6 +33,8 @@ extension EventStore {
 
     /// Counts the append's outcome; one inside a caller's transaction counts once that commits.
     private func counted(in transaction: PostgresConnection? = nil, _ append: () async throws -> AppendResult) async throws -> AppendResult {
+        let started = ContinuousClock.now
+        defer { metrics.appendDuration.record(duration: ContinuousClock.now - started) }
         do {
             let result = try await append()
             if let transaction {

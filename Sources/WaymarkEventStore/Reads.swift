@@ -79,6 +79,7 @@ extension EventStore {
         if learn, let highest = direction == .forward ? events.last : events.first {
             try await self.learn(stream, version: highest.streamVersion, tableOID: rows[0].decode(Int64.self, at: Self.eventColumnCount), on: connection)
         }
+        metrics.recordRead(.stream, events: events.count)
         var next: Int64?
         if events.count == limit, let last = events.last {
             next = direction == .forward ? last.streamVersion + 1 : (last.streamVersion > 1 ? last.streamVersion - 1 : nil)
@@ -123,6 +124,7 @@ extension EventStore {
     func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         try Self.checkLimit(limit)
         let rows = try await connection.query(PostgresQuery(sql: Self.readAllPage, binds: [position.transactionId, position.sequence, limit]))
+        metrics.recordRead(.all, events: rows.count)
         return try Self.slice(rows, after: position, limit: limit)
     }
 
@@ -130,6 +132,7 @@ extension EventStore {
         try Self.validateCategory(category)
         try Self.checkLimit(limit)
         let rows = try await connection.query(PostgresQuery(sql: Self.readCategoryPage, binds: [category, position.transactionId, position.sequence, limit]))
+        metrics.recordRead(.category, events: rows.count)
         return try Self.slice(rows, after: position, limit: limit)
     }
 

@@ -38,6 +38,7 @@ public final class CatchUpSubscription: Service, Sendable {
     let listen: Bool
     let handler: Handler
     let logger: Logger
+    let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
@@ -54,6 +55,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.listen = listen
         self.handler = handler
         self.logger = logger ?? store.logger
+        self.metrics = EventStoreMetrics.Subscription(name: name)
     }
 
     /// The stored checkpoint, `.start` when the subscription never ran.
@@ -192,6 +194,14 @@ public final class CatchUpSubscription: Service, Sendable {
             let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
             guard !slice.events.isEmpty else { return (0, checkpoint) }
             try await handler(slice.events, Transaction(store: store, connection: connection))
+            if let newest = slice.events.last?.recordedAt {
+                let metrics = self.metrics
+                let count = slice.events.count
+                connection.afterCommit {
+                    metrics.handled.increment(by: count)
+                    metrics.lag.record(Date().timeIntervalSince(newest))
+                }
+            }
             try await connection.query(
                 "UPDATE subscription_checkpoints SET tx_id = \(slice.nextPosition.transactionId)::xid8, global_id = \(slice.nextPosition.sequence), updated_at = now() WHERE subscription_name = \(name)")
             return (slice.events.count, slice.nextPosition)

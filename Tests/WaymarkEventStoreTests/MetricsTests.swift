@@ -43,4 +43,44 @@ struct MetricsTests {
         #expect(try count("refused") == 1)
         #expect(try count("retry_transaction") == 1)
     }
+
+    @Test("reads, subscription progress and lag, and pool waits and connections in use are measured")
+    func readsSubscriptionsAndPool() async throws {
+        let metrics = ProcessMetrics.shared
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        for index in 0..<5 { try await store.append(to: "journey-\(index)", events: [event()]) }
+        _ = try await store.readStream("journey-1")
+        _ = try await readUntil(store, expected: 5)
+        _ = try await readUntil(store, category: "journey", expected: 5)
+        func counter(_ label: String, _ dimensions: [(String, String)]) throws -> Int64 {
+            try metrics.expectCounter(label, dimensions).totalValue
+        }
+        #expect(try counter("waymark_reads_total", [("schema", store.schema), ("kind", "stream")]) == 1)
+        #expect(try counter("waymark_read_events_total", [("schema", store.schema), ("kind", "stream")]) == 1)
+        #expect(try counter("waymark_read_events_total", [("schema", store.schema), ("kind", "all")]) == 5)
+        #expect(try counter("waymark_read_events_total", [("schema", store.schema), ("kind", "category")]) == 5)
+        #expect(try metrics.expectTimer("waymark_append_duration_seconds", [("schema", store.schema)]).values.count == 5)
+
+        let name = "lag-\(store.schema)"
+        let subscription = try CatchUpSubscription(store: store, name: name, logger: TestDatabase.quietLogger) { _, _ in }
+        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(20)) }
+        #expect(caughtUp)
+        #expect(try counter("waymark_subscription_events_total", [("subscription", name)]) == 5)
+        let lag = try #require(try metrics.expectGauge("waymark_subscription_lag_seconds", [("subscription", name)]).lastValue)
+        #expect(lag >= 0 && lag < 60)
+
+        let pool = PostgresPool(
+            configuration: store.pool.configuration, maxConnections: 2, label: "metrics-\(store.schema)", logger: TestDatabase.quietLogger)
+        defer { Task { await pool.close() } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { try await pool.query("SELECT pg_sleep(0.05)") } }
+            try await group.waitForAll()
+        }
+        let waits = try metrics.expectTimer("waymark_pool_wait_seconds", [("pool", "metrics-\(store.schema)")]).values
+        #expect(waits.count == 4)
+        #expect(waits.contains { $0 > 20_000_000 }, "two of four waited for a connection: \(waits)")
+        let inUse = try metrics.expectGauge("waymark_pool_connections_in_use", [("pool", "metrics-\(store.schema)")]).values
+        #expect(inUse.max() == 2)
+    }
 }

@@ -15,6 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Style first: the toolchain's formatter, with the repository's .swift-format, must find nothing.
+swift format lint --strict --recursive Sources Tests Package.swift
+
 swift build --build-tests
 log=$(mktemp)
 status=0

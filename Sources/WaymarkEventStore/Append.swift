@@ -49,7 +49,9 @@ extension EventStore {
         }
     }
 
-    private func appendValidated(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> AppendResult {
+    private func appendValidated(on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData]) async throws
+        -> AppendResult
+    {
         guard connection.isIdle else {
             // Inside the caller's transaction a unique violation would abort that transaction, so
             // the function, which catches it in a subtransaction, runs directly.
@@ -102,7 +104,8 @@ extension EventStore {
         on connection: PostgresConnection, to stream: String, expected: ExpectedVersion, events: [EventData], autocommit: Bool
     ) async throws -> AppendResult {
         do {
-            let rows = try await connection.query(PostgresQuery(sql: Self.appendEvents, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
+            let rows = try await connection.query(
+                PostgresQuery(sql: Self.appendEvents, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
             let result = try Self.appendResult(stream, rows, replayed: rows.count > 0 ? try rows[0].decode(Bool.self, at: 4) : false)
             if autocommit {
                 // Committed: the versions it returns are the stream's from now on.
@@ -144,16 +147,19 @@ extension EventStore {
                 let check: [any PostgresEncodable] = [bound?.origin.serverStartTime, bound?.origin.tableOID]
                 if events.count == 1 {
                     let only = events[0]
-                    rows = try await connection.query(PostgresQuery(sql: Self.knownVersionAppendOne, binds: [stream, base, only.id, only.type, only.data, only.metadata.json] + check))
+                    rows = try await connection.query(
+                        PostgresQuery(sql: Self.knownVersionAppendOne, binds: [stream, base, only.id, only.type, only.data, only.metadata.json] + check))
                 } else {
                     rows = try await connection.query(PostgresQuery(sql: Self.knownVersionAppend, binds: [stream, base] + Self.arrayBinds(events) + check))
                 }
             } else if events.count == 1 {
                 let only = events[0]
                 rows = try await connection.query(
-                    PostgresQuery(sql: Self.fastAppendOne, binds: [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json]))
+                    PostgresQuery(
+                        sql: Self.fastAppendOne, binds: [stream, expected.sqlKind, expected.sqlVersion, only.id, only.type, only.data, only.metadata.json]))
             } else {
-                rows = try await connection.query(PostgresQuery(sql: Self.fastAppend, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
+                rows = try await connection.query(
+                    PostgresQuery(sql: Self.fastAppend, binds: [stream, expected.sqlKind, expected.sqlVersion] + Self.arrayBinds(events)))
             }
         } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
             if expected == .any || expected == .streamExists, bound != nil {
@@ -228,15 +234,11 @@ extension EventStore {
         """
 
     /// The expected-version check of both look-up fast paths: `c.version` is the stream's current
-    /// version, $2 the kind of expectation and $3 the exact version.
-    static let expectedVersionHolds = """
-        CASE $2::text
-            WHEN 'any' THEN true
-            WHEN 'no_stream' THEN c.version = 0
-            WHEN 'exists' THEN c.version > 0
-            ELSE c.version = $3::int8
-        END
-        """
+    /// version, $2 the kind of expectation and $3 the exact version. The rule itself lives in SQL,
+    /// once (migration 0003), for these statements and for `append_events`. The version subquery
+    /// carries `OFFSET 0` so that it stays a column: PostgreSQL inlines the rule only when its
+    /// arguments are that simple, and otherwise runs the function as a call planned each time.
+    static let expectedVersionHolds = "expected_version_holds($2::text, $3::int8, c.version)"
 
     /// The append through the function, which sorts out conflicts, replays, races and the order rule.
     static let appendEvents = """
@@ -255,7 +257,7 @@ extension EventStore {
     static let fastAppendOne = """
         INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
         SELECT $1, c.version + 1, $4::uuid, $5, $6::jsonb, $7::jsonb
-        FROM (SELECT \(currentVersion) AS version) AS c
+        FROM (SELECT \(currentVersion) AS version OFFSET 0) AS c
         WHERE \(expectedVersionHolds)
         \(fastReturning)
         """
@@ -264,7 +266,7 @@ extension EventStore {
     static let fastAppend = """
         INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
         SELECT $1, c.version + u.ord, u.id, u.t, u.d, u.m
-        FROM (SELECT \(currentVersion) AS version) AS c,
+        FROM (SELECT \(currentVersion) AS version OFFSET 0) AS c,
              unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[]) WITH ORDINALITY AS u(id, t, d, m, ord)
         WHERE \(expectedVersionHolds)
         \(fastReturning)
@@ -329,10 +331,12 @@ extension EventStore {
             return EventStoreError(.retryTransaction, error.message)
         case SQLState.invalidAppend, SQLState.checkViolation:
             return EventStoreError(.invalidInput, error.message)
-        case SQLState.invalidTextRepresentation, SQLState.untranslatableCharacter, SQLState.invalidEscapeSequence, SQLState.characterNotInRepertoire, SQLState.invalidJSONText:
+        case SQLState.invalidTextRepresentation, SQLState.untranslatableCharacter, SQLState.invalidEscapeSequence, SQLState.characterNotInRepertoire,
+            SQLState.invalidJSONText:
             // Invalid JSON (or text PostgreSQL cannot store): find the event to name it.
             for event in events where (try? JSONSerialization.jsonObject(with: Data(event.data.utf8), options: [.fragmentsAllowed])) == nil {
-                return EventStoreError(.invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.safeMessage)")
+                return EventStoreError(
+                    .invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.safeMessage)")
             }
             let which = events.count == 1 ? "event \(events[0].id) (\(events[0].type))" : "the batch"
             return EventStoreError(.invalidEventData, "\(which) for stream \(stream) holds JSON that cannot be stored as jsonb: \(error.safeMessage)")

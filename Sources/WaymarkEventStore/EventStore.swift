@@ -47,7 +47,8 @@ public final class EventStore: Sendable {
         for (name, value) in Self.sessionSettings where pool.configuration.settings[name] != value {
             throw EventStoreError(
                 .invalidInput,
-                "the pool's connections must set \(name) = \(value) (see EventStore.sessionSettings); build its configuration with EventStore.poolConfiguration(url:schema:)")
+                "the pool's connections must set \(name) = \(value) (see EventStore.sessionSettings); build its configuration with EventStore.poolConfiguration(url:schema:)"
+            )
         }
         self.pool = pool
         self.schema = schema
@@ -85,8 +86,10 @@ public final class EventStore: Sendable {
     }
 
     static func checkSchemaName(_ schema: String) throws {
-        guard PostgresIdentifier.isPlain(schema) else {
-            throw EventStoreError(.invalidInput, "schema name '\(schema)' is not a plain identifier (lower-case letters, digits and _)")
+        do {
+            try PostgresIdentifier.checkSchemaName(schema)
+        } catch let error as PostgresError {
+            throw EventStoreError(.invalidInput, error.message)
         }
     }
 

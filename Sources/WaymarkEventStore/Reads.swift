@@ -70,10 +70,12 @@ extension EventStore {
         switch direction {
         case .forward:
             rows = try await connection.query(
-                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version >= \(max(version ?? 1, 1)) ORDER BY stream_version LIMIT \(limit)")
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version >= \(max(version ?? 1, 1)) ORDER BY stream_version LIMIT \(limit)"
+            )
         case .backward:
             rows = try await connection.query(
-                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version <= \(version ?? Int64.max) ORDER BY stream_version DESC LIMIT \(limit)")
+                "SELECT \(Self.eventColumns), tableoid::int8 FROM events WHERE stream_name = \(stream) AND stream_version <= \(version ?? Int64.max) ORDER BY stream_version DESC LIMIT \(limit)"
+            )
         }
         let events = try Self.decodeEvents(rows)
         if learn, let highest = direction == .forward ? events.last : events.first {
@@ -148,10 +150,10 @@ extension EventStore {
         let row = try await pool.query(
             PostgresQuery(
                 sql: """
-            SELECT e.tx_id, e.global_id, \(Self.horizon)
-            FROM (VALUES (1)) AS one
-            LEFT JOIN LATERAL (SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC LIMIT 1) AS e ON true
-            """))[0]
+                    SELECT e.tx_id, e.global_id, \(Self.horizon)
+                    FROM (VALUES (1)) AS one
+                    LEFT JOIN LATERAL (SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC LIMIT 1) AS e ON true
+                    """))[0]
         let (transactionId, sequence, horizon) = try row.decode(UInt64?.self, Int64?.self, UInt64.self)
         let last = transactionId.flatMap { id in sequence.map { GlobalPosition(transactionId: id, sequence: $0) } }
         return LogHead(lastPosition: last, horizon: horizon)

@@ -129,16 +129,18 @@ public final class CatchUpSubscription: Service, Sendable {
                     handled = 0
                 }
                 failures = 0
-            } catch where EventStore.isRetryable(error) && failures < Self.immediateRetries {
+            } catch  where EventStore.isRetryable(error) && failures < Self.immediateRetries {
                 // Refused by the order rule, a serialization failure or a deadlock: a new
                 // transaction can succeed right away.
                 failures += 1
                 logger.debug("subscription batch runs again", metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)"])
                 continue
-            } catch where Self.isTransient(error) {
+            } catch  where Self.isTransient(error) {
                 failures += 1
                 let delay = Duration.milliseconds(min(50 << min(failures, 7), 5_000))
-                logger.warning("subscription batch failed, retrying", metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
+                logger.warning(
+                    "subscription batch failed, retrying",
+                    metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
                 try await Task.sleep(for: delay)
                 continue
             }
@@ -165,7 +167,8 @@ public final class CatchUpSubscription: Service, Sendable {
     static func isTransient(_ error: any Error) -> Bool {
         if EventStore.isRetryable(error) { return true }
         guard let error = error as? PostgresError else { return false }
-        return error.code == PostgresError.connectionFailure || error.isClass(SQLState.connectionExceptionClass) || error.isClass(SQLState.transactionRollbackClass)
+        return error.code == PostgresError.connectionFailure || error.isClass(SQLState.connectionExceptionClass)
+            || error.isClass(SQLState.transactionRollbackClass)
             || error.isClass(SQLState.operatorInterventionClass) || error.code == SQLState.lockNotAvailable
     }
 
@@ -187,7 +190,8 @@ public final class CatchUpSubscription: Service, Sendable {
     private func handleBatch() async throws -> (Int, GlobalPosition) {
         try await store.pool.withTransaction { connection in
             try await connection.query(
-                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING")
+                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING"
+            )
             let row = try await connection.query(
                 "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name) FOR UPDATE")[0]
             let checkpoint = try GlobalPosition(row)
@@ -203,7 +207,8 @@ public final class CatchUpSubscription: Service, Sendable {
                 }
             }
             try await connection.query(
-                "UPDATE subscription_checkpoints SET tx_id = \(slice.nextPosition.transactionId)::xid8, global_id = \(slice.nextPosition.sequence), updated_at = now() WHERE subscription_name = \(name)")
+                "UPDATE subscription_checkpoints SET tx_id = \(slice.nextPosition.transactionId)::xid8, global_id = \(slice.nextPosition.sequence), updated_at = now() WHERE subscription_name = \(name)"
+            )
             return (slice.events.count, slice.nextPosition)
         }
     }

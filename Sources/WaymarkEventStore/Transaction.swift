@@ -107,7 +107,7 @@ extension EventStore {
                 return try await pool.withTransaction(isolation: isolation) { connection in
                     try await body(Transaction(store: self, connection: connection))
                 }
-            } catch where Self.isRetryable(error) && attempt < max(1, maxAttempts) {
+            } catch  where Self.isRetryable(error) && attempt < max(1, maxAttempts) {
                 attempt += 1
                 logger.debug("transaction retried", metadata: ["waymark.attempt": "\(attempt)", "waymark.error": "\(error)"])
             }

@@ -11,7 +11,8 @@ extension EventStore {
         for scalar in name.unicodeScalars {
             length += 1
             // ASCII names (the common case) need no Unicode property lookup.
-            let forbidden = scalar.isASCII ? (scalar.value <= 0x20 || scalar.value == 0x7f) : scalar.properties.isWhitespace || (0x80...0x9f).contains(scalar.value)
+            let forbidden =
+                scalar.isASCII ? (scalar.value <= 0x20 || scalar.value == 0x7f) : scalar.properties.isWhitespace || (0x80...0x9f).contains(scalar.value)
             if forbidden { throw EventStoreError(.invalidInput, "\(what) '\(name)' must not contain whitespace or control characters") }
         }
         if length > maxNameLength { throw EventStoreError(.invalidInput, "\(what) '\(name.prefix(40))…' is longer than \(maxNameLength) characters") }
@@ -24,13 +25,17 @@ extension EventStore {
 
     static func validateCategory(_ name: String) throws {
         try validateName(name, what: "category")
-        if name.contains("-") { throw EventStoreError(.invalidInput, "category '\(name)' must not contain '-': a category is the stream-name prefix before the first '-'") }
+        if name.contains("-") {
+            throw EventStoreError(.invalidInput, "category '\(name)' must not contain '-': a category is the stream-name prefix before the first '-'")
+        }
     }
 
     func validate(stream: String, events: [EventData], expected: ExpectedVersion) throws {
         try Self.validateStreamName(stream)
         if events.isEmpty { throw EventStoreError(.invalidInput, "an append to stream \(stream) needs at least one event") }
-        if events.count > Self.maxBatchSize { throw EventStoreError(.invalidInput, "an append holds at most \(Self.maxBatchSize) events; this one has \(events.count)") }
+        if events.count > Self.maxBatchSize {
+            throw EventStoreError(.invalidInput, "an append holds at most \(Self.maxBatchSize) events; this one has \(events.count)")
+        }
         if case .exact(let version) = expected, version < 0 {
             throw EventStoreError(.invalidInput, "expected version \(version) is negative; versions count events from 0 (no stream)")
         }

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A private PostgreSQL server on loopback, in a folder of its own: what the demo, the benchmark
@@ -84,7 +84,8 @@ public final class LocalPostgresCluster: Sendable {
                     binDirectory + "/pg_ctl",
                     ["-D", directory, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options.joined(separator: " "), "start"],
                     as: runAsUser)
-                logger.info("started a private PostgreSQL server", metadata: ["waymark.postgres.port": "\(port)", "waymark.postgres.data_directory": "\(directory)"])
+                logger.info(
+                    "started a private PostgreSQL server", metadata: ["waymark.postgres.port": "\(port)", "waymark.postgres.data_directory": "\(directory)"])
                 let cluster = LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser)
                 return cluster
             } catch {
@@ -166,7 +167,8 @@ public final class LocalPostgresCluster: Sendable {
         guard let entry = getpwnam(user) else {
             throw PostgresError(
                 code: PostgresError.invalidArgument,
-                message: "running as root, PostgreSQL needs the '\(user)' system user to run the server; install the postgresql package or run as a normal user")
+                message: "running as root, PostgreSQL needs the '\(user)' system user to run the server; install the postgresql package or run as a normal user"
+            )
         }
         guard chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid) == 0 else {
             throw PostgresError(code: PostgresError.invalidArgument, message: "cannot hand \(path) to user \(user): \(String(cString: strerror(errno)))")
@@ -233,7 +235,9 @@ public final class LocalPostgresCluster: Sendable {
         guard exited && exitCode == 0 else {
             throw PostgresError(
                 code: PostgresError.invalidArgument,
-                message: "\((executable as NSString).lastPathComponent) failed (\(exited ? "exit \(exitCode)" : "signal \(status & 0x7f)")): \(text.trimmingWhitespace())")
+                message:
+                    "\((executable as NSString).lastPathComponent) failed (\(exited ? "exit \(exitCode)" : "signal \(status & 0x7f)")): \(text.trimmingWhitespace())"
+            )
         }
         return text
     }

@@ -31,11 +31,7 @@ public struct Migrator: Sendable {
     let logger: Logger
 
     public init(migrations: [Migration], schema: String, logger: Logger) throws {
-        guard PostgresIdentifier.isPlain(schema) else {
-            throw PostgresError(
-                code: PostgresError.invalidArgument,
-                message: "schema name '\(schema)' is not a plain identifier (lower-case letters, digits and _, starting with a letter or _, at most 63 bytes)")
-        }
+        try PostgresIdentifier.checkSchemaName(schema)
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.schema = schema
         self.logger = logger
@@ -135,7 +131,8 @@ public struct Migrator: Sendable {
                     throw error
                 }
                 try await connection.query(
-                    "INSERT INTO \(tableName) (version, name, checksum) VALUES (\(migration.version), \(migration.name), encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex'))")
+                    "INSERT INTO \(tableName) (version, name, checksum) VALUES (\(migration.version), \(migration.name), encode(sha256(convert_to(\(migration.sql), 'UTF8')), 'hex'))"
+                )
             }
             applied.append(migration)
         }
@@ -165,7 +162,9 @@ public struct Migrator: Sendable {
                 let file = migrations.first { $0.version == version }!.fileName
                 throw PostgresError(
                     code: PostgresError.invalidArgument,
-                    message: "migration \(file) was edited after it was applied to schema \(schema) (recorded checksum \(checksum.prefix(12))…, file now \(fileChecksum.prefix(12))…); a landed migration is never edited: restore it and add a new numbered migration instead")
+                    message:
+                        "migration \(file) was edited after it was applied to schema \(schema) (recorded checksum \(checksum.prefix(12))…, file now \(fileChecksum.prefix(12))…); a landed migration is never edited: restore it and add a new numbered migration instead"
+                )
             }
             recorded[version] = appliedAt
         }

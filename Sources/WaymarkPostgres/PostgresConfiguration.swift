@@ -51,6 +51,16 @@ public enum PostgresIdentifier {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
+    /// Checks that `name` can name a schema Waymark manages: a plain identifier (see `isPlain`),
+    /// so that it needs no quoting in configuration, channel names or logs.
+    public static func checkSchemaName(_ name: String) throws {
+        guard isPlain(name) else {
+            throw PostgresError(
+                code: PostgresError.invalidArgument,
+                message: "schema name '\(name)' is not a plain identifier (lower-case letters, digits and _, starting with a letter or _, at most 63 bytes)")
+        }
+    }
+
     /// Whether `name` is a plain lower-case identifier (letters, digits, `_`, at most 63 bytes).
     public static func isPlain(_ name: String) -> Bool {
         guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }

@@ -28,13 +28,15 @@ public final class PostgresConnection: @unchecked Sendable {
         self.pg = pg
         self.threads = threads
         self.canceller = QueryCanceller(pg)
-        PQsetNoticeReceiver(pg, { context, result in
-            guard let context, let result else { return }
-            let log = Unmanaged<NoticeLog>.fromOpaque(context).takeUnretainedValue()
-            let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"
-            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
-            log.append(PostgresNotice(severity: severity, message: message))
-        }, Unmanaged.passUnretained(notices).toOpaque())
+        PQsetNoticeReceiver(
+            pg,
+            { context, result in
+                guard let context, let result else { return }
+                let log = Unmanaged<NoticeLog>.fromOpaque(context).takeUnretainedValue()
+                let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"
+                let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
+                log.append(PostgresNotice(severity: severity, message: message))
+            }, Unmanaged.passUnretained(notices).toOpaque())
     }
 
     deinit {
@@ -105,12 +107,6 @@ public final class PostgresConnection: @unchecked Sendable {
         return PQtransactionStatus(pg) == PQTRANS_IDLE
     }
 
-    /// The server's backend process id.
-    public var backendPID: Int32 {
-        guard let pg else { return 0 }
-        return PQbackendPID(pg)
-    }
-
     /// When the server process behind this connection started (`pg_postmaster_start_time()`, as
     /// text), asked once per connection. It identifies the server incarnation: a restart, a
     /// failover to another server or a restore from backup changes it. Callers that keep facts
@@ -143,12 +139,6 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         try await run(query, prepare: true)
-    }
-
-    /// Runs one statement without preparing it (for one-off SQL) and returns its rows.
-    @discardableResult
-    public func queryUnprepared(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await run(query, prepare: false)
     }
 
     private func run(_ query: PostgresQuery, prepare: Bool) async throws -> PostgresRows {

@@ -255,9 +255,6 @@ public final class PostgresPool: Sendable {
         _ = try? await threads.run {}
         threads.shutdown()
     }
-
-    /// Connections leased right now.
-    public var leasedConnections: Int { state.withLock { $0.leased } }
 }
 
 /// The pool's metrics: how long leases waited, and how many connections are leased.

@@ -71,15 +71,11 @@ public struct PostgresRow: Sendable {
         return (repeat try next(each types))
     }
 
-    /// Whether column `index` is NULL.
-    public func isNull(at index: Int) -> Bool {
-        PQgetisnull(handle.pointer, row, Int32(index)) == 1
-    }
-
     @usableFromInline
     func decodeColumn<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
         guard index >= 0, index < columnNames.count else {
-            throw PostgresError(code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnNames.count) columns)")
+            throw PostgresError(
+                code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnNames.count) columns)")
         }
         let column = Int32(index)
         if PQgetisnull(handle.pointer, row, column) == 1 {

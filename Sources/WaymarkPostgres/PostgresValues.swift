@@ -87,20 +87,20 @@ extension Date: PostgresEncodable {
             let text = String(value)
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
         }
-        let text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))+00"
+        let text =
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))+00"
         return PostgresBind(text: text, typeOID: 1184)
     }
 }
 extension Data: PostgresEncodable {
     public var postgresBind: PostgresBind {
-        let hexDigits = Array("0123456789abcdef".utf8)
         var bytes = [UInt8]()
         bytes.reserveCapacity(2 + count * 2)
         bytes.append(UInt8(ascii: "\\"))
         bytes.append(UInt8(ascii: "x"))
         for byte in self {
-            bytes.append(hexDigits[Int(byte >> 4)])
-            bytes.append(hexDigits[Int(byte & 0x0f)])
+            bytes.append(Hex.digits[Int(byte >> 4)])
+            bytes.append(Hex.digits[Int(byte & 0x0f)])
         }
         return PostgresBind(text: String(decoding: bytes, as: UTF8.self), typeOID: 17)
     }
@@ -254,12 +254,8 @@ extension Data: PostgresDecodable {
             throw DecodingMismatch(message: "not a hex-format bytea")
         }
         func nibble(_ c: UInt8) throws -> UInt8 {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: throw DecodingMismatch(message: "not a hex digit")
-            }
+            guard let value = Hex.nibble(c) else { throw DecodingMismatch(message: "not a hex digit") }
+            return value
         }
         var data = Data(capacity: (bytes.count - 2) / 2)
         var index = 2
@@ -326,8 +322,14 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         guard let oh = number(2) else { return nil }
         var om = 0
         var os = 0
-        if expect(":") { guard let m = number(2) else { return nil }; om = m }
-        if expect(":") { guard let s = number(2) else { return nil }; os = s }
+        if expect(":") {
+            guard let m = number(2) else { return nil }
+            om = m
+        }
+        if expect(":") {
+            guard let s = number(2) else { return nil }
+            os = s
+        }
         offsetSeconds = sign * (oh * 3600 + om * 60 + os)
     }
     guard i == b.count else { return nil }

@@ -3,8 +3,6 @@ import Foundation
 /// UUIDs in PostgreSQL's text form (`8-4-4-4-12` lower-case hex), without Foundation's slower
 /// formatter and parser: every event id crosses this boundary on append and on read.
 extension UUID {
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// The lower-case `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` form PostgreSQL prints.
     public var lowercasedText: String {
         let bytes = uuid
@@ -17,8 +15,8 @@ extension UUID {
                         o += 1
                     }
                     let byte = raw[index]
-                    out[o] = Self.hexDigits[Int(byte >> 4)]
-                    out[o + 1] = Self.hexDigits[Int(byte & 0x0f)]
+                    out[o] = Hex.digits[Int(byte >> 4)]
+                    out[o + 1] = Hex.digits[Int(byte & 0x0f)]
                     o += 2
                 }
             }
@@ -31,20 +29,12 @@ extension UUID {
         guard text.count == 36, text[8] == UInt8(ascii: "-"), text[13] == UInt8(ascii: "-"), text[18] == UInt8(ascii: "-"),
             text[23] == UInt8(ascii: "-")
         else { return nil }
-        @inline(__always) func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c &- UInt8(ascii: "a") &+ 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c &- UInt8(ascii: "A") &+ 10
-            default: return nil
-            }
-        }
         var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
             var i = 0
             for index in 0..<16 {
                 if i == 8 || i == 13 || i == 18 || i == 23 { i += 1 }
-                guard let high = nibble(text[i]), let low = nibble(text[i + 1]) else { return false }
+                guard let high = Hex.nibble(text[i]), let low = Hex.nibble(text[i + 1]) else { return false }
                 out[index] = high << 4 | low
                 i += 2
             }

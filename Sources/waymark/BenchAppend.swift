@@ -48,7 +48,9 @@ struct BenchAppend: AsyncParsableCommand {
     }
 
     /// Runs `operation` `count` times split over `writers` concurrent tasks.
-    func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void) async throws -> (Duration, [Duration]) {
+    func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void)
+        async throws -> (Duration, [Duration])
+    {
         let clock = ContinuousClock()
         let perWriter = count / writers
         var latencies: [Duration] = []
@@ -136,7 +138,8 @@ struct BenchAppend: AsyncParsableCommand {
         print("waymark bench append")
         try await printServer(store)
         print("  waymark side: EventStore.append with .exact(n), n from the writer's own last append")
-        print("  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions")
+        print(
+            "  plain side: the same rows (time-ordered UUID ids, same JSON) INSERTed into plain_events (LIKE events INCLUDING ALL), RETURNING their positions")
         print("  one writer alternates the sides operation by operation; 16 writers alternate them in ABBA rounds\n")
 
         let metadataJSON = #"{"actor": "bench", "causation_id": "bench-command", "source_system": "bench", "correlation_id": "bench-correlation"}"#
@@ -186,7 +189,10 @@ struct BenchAppend: AsyncParsableCommand {
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
                     let base = nextVersion("p:" + stream, by: Int64(size))
                     if size == 1 {
-                        try await pool.query(PostgresQuery(sql: plainSingle, binds: [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
+                        try await pool.query(
+                            PostgresQuery(
+                                sql: plainSingle,
+                                binds: [stream, base + 1, UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
                     } else {
                         try await pool.query(
                             PostgresQuery(
@@ -204,16 +210,21 @@ struct BenchAppend: AsyncParsableCommand {
         // Warm-up: prepare statements and fill caches on both sides.
         for index in 0..<40 {
             try await store.append(to: "warmup-\(index % 4)", events: [EventData(type: "Warm", data: "{}")])
-            try await pool.query(PostgresQuery(sql: plainSingle, binds: ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"]))
+            try await pool.query(
+                PostgresQuery(sql: plainSingle, binds: ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"]))
         }
 
         func record(_ label: String, _ result: (Figures, Figures), target: Double?) {
             let (w, p) = result
             let ratio = w.eventsPerSecond / p.eventsPerSecond
             let verdict = target.map { String(format: "(target ≥ %.1f) %@", $0, ratio >= $0 ? "ok" : "BELOW TARGET") } ?? "(no target)"
-            print(label.padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f %@ | client CPU µs/op %.1f vs %.1f",
-                w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
-                p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, ratio, verdict as NSString, w.clientCPU, p.clientCPU))
+            print(
+                label.padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(
+                    format:
+                        "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | plain %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | ratio %.2f %@ | client CPU µs/op %.1f vs %.1f",
+                    w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
+                    p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, ratio, verdict as NSString, w.clientCPU, p.clientCPU))
         }
         record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
         record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)
@@ -246,7 +257,12 @@ struct BenchAppend: AsyncParsableCommand {
             plain: { writer, index in
                 while true {
                     do {
-                        try await pool.query(PostgresQuery(sql: plainHot, binds: ["benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON]))
+                        try await pool.query(
+                            PostgresQuery(
+                                sql: plainHot,
+                                binds: [
+                                    "benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON,
+                                ]))
                         return
                     } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
                         plainRetries.withLock { $0 += 1 }
@@ -255,7 +271,9 @@ struct BenchAppend: AsyncParsableCommand {
             })
         record("hot streams, 16 writers on 4, .any", hot, target: nil)
         let retried = (orderRetries?.totalValue ?? 0) - retriesBefore
-        print("  order rule: \(retried) of \(events) appends refused and run again in a new transaction (\(String(format: "%.1f", Double(retried) * 1000 / Double(events))) per 1000); plain side: \(plainRetries.withLock { $0 }) INSERTs retried after a unique violation")
+        print(
+            "  order rule: \(retried) of \(events) appends refused and run again in a new transaction (\(String(format: "%.1f", Double(retried) * 1000 / Double(events))) per 1000); plain side: \(plainRetries.withLock { $0 }) INSERTs retried after a unique violation"
+        )
 
         // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
         let clock = ContinuousClock()
@@ -272,8 +290,10 @@ struct BenchAppend: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let readRate = Double(read) / elapsed.seconds
-        print("global read".padding(toLength: 36, withPad: " ", startingAt: 0), String(format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
-            readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
+        print(
+            "global read".padding(toLength: 36, withPad: " ", startingAt: 0),
+            String(
+                format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
+                readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
     }
 }
-

@@ -44,8 +44,10 @@ struct BenchRead: AsyncParsableCommand {
         let clock = ContinuousClock()
         let loadStarted = clock.now
         try await load(store)
-        print(String(format: "  log: %d events in transactions of 10000, %d streams round-robin over 5 categories, written in %.0f s and analysed",
-            events, streams, (clock.now - loadStarted).seconds))
+        print(
+            String(
+                format: "  log: %d events in transactions of 10000, %d streams round-robin over 5 categories, written in %.0f s and analysed",
+                events, streams, (clock.now - loadStarted).seconds))
         print("  each place: \(pages) consecutive pages of 1000, read and decoded through the store, \(repeats) times after one warm-up pass\n")
 
         let category = Self.categories[0]
@@ -74,7 +76,10 @@ struct BenchRead: AsyncParsableCommand {
         let headRatio = rates["category page, head"]!.best / rates["global page, head"]!.best
         let depthRatio = rates["category page, head"]!.best / rates["category page, start"]!.best
         print(String(format: "\ncategory head / global head: %.2f (target ≥ 0.8) %@", headRatio, (headRatio >= 0.8 ? "ok" : "BELOW TARGET") as NSString))
-        print(String(format: "category head / category start: %.2f (target ≥ 0.8: the same cost at any depth) %@", depthRatio, (depthRatio >= 0.8 ? "ok" : "BELOW TARGET") as NSString))
+        print(
+            String(
+                format: "category head / category start: %.2f (target ≥ 0.8: the same cost at any depth) %@", depthRatio,
+                (depthRatio >= 0.8 ? "ok" : "BELOW TARGET") as NSString))
     }
 
     /// Writes the log straight in SQL: events of 5 categories round-robin over the streams, with
@@ -111,7 +116,8 @@ struct BenchRead: AsyncParsableCommand {
         let rows: PostgresRows
         if let category {
             rows = try await store.pool.query(
-                "SELECT tx_id, global_id FROM events WHERE category = \(category) ORDER BY category DESC, tx_id DESC, global_id DESC OFFSET \(offsetFromEnd) LIMIT 1")
+                "SELECT tx_id, global_id FROM events WHERE category = \(category) ORDER BY category DESC, tx_id DESC, global_id DESC OFFSET \(offsetFromEnd) LIMIT 1"
+            )
         } else {
             rows = try await store.pool.query("SELECT tx_id, global_id FROM events ORDER BY tx_id DESC, global_id DESC OFFSET \(offsetFromEnd) LIMIT 1")
         }

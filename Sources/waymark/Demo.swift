@@ -50,7 +50,12 @@ struct Demo: AsyncParsableCommand {
         for (type, data, source) in steps {
             let result = try await store.append(
                 to: journey, expected: .exact(version),
-                events: [EventData(type: type, data: data, metadata: EventMetadata(correlationId: journey, causationId: first.events[0].id.uuidString.lowercased(), actor: "demo", sourceSystem: source))])
+                events: [
+                    EventData(
+                        type: type, data: data,
+                        metadata: EventMetadata(
+                            correlationId: journey, causationId: first.events[0].id.uuidString.lowercased(), actor: "demo", sourceSystem: source))
+                ])
             version = result.streamVersion
         }
         try await store.append(to: customer, expected: .noStream, events: [EventData(type: "CustomerRegistered", data: #"{"name":"Acme GmbH","tier":"gold"}"#)])
@@ -84,7 +89,9 @@ struct Demo: AsyncParsableCommand {
 
         print("\n5. The stream, forward and backward")
         for event in try await store.readStream(journey).events {
-            print("   v\(event.streamVersion) \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(event.data)  [source: \(event.metadata.sourceSystem ?? "-")]")
+            print(
+                "   v\(event.streamVersion) \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(event.data)  [source: \(event.metadata.sourceSystem ?? "-")]"
+            )
         }
         let latest = try await store.readStream(journey, direction: .backward, limit: 2)
         print("   latest two: \(latest.events.map { "v\($0.streamVersion) \($0.type)" }.joined(separator: ", "))")

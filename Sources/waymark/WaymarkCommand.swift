@@ -34,8 +34,10 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Resolves the URL, starting the private server when needed. Returns it and the server to stop.
     func resolve(settings: [String: String] = LocalPostgresCluster.durableSettings) throws -> (url: String, cluster: LocalPostgresCluster?) {
-        guard PostgresIdentifier.isPlain(schema) else {
-            throw ValidationError("--schema '\(schema)' must be a plain identifier: lower-case letters, digits and _, starting with a letter or _")
+        do {
+            try PostgresIdentifier.checkSchemaName(schema)
+        } catch let error as PostgresError {
+            throw ValidationError("--schema: \(error.message)")
         }
         if let url = databaseURL ?? ProcessInfo.processInfo.environment["WAYMARK_DATABASE_URL"], !url.isEmpty {
             return (url, nil)
@@ -70,7 +72,9 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         try await withDatabase(database) { url in
             let applied = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: migrations)
-            print(applied.isEmpty ? "schema \(database.schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(database.schema)")
+            print(
+                applied.isEmpty
+                    ? "schema \(database.schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(database.schema)")
         }
     }
 }

@@ -41,11 +41,14 @@ struct AppendAndReadTests {
     func appendAndReadStream() async throws {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
-        let metadata = EventMetadata(correlationId: "corr-1", causationId: "cmd-9", actor: "agent:ann", sourceSystem: "crm", extra: ["tenant": "acme", "quote\"key": "line\nbreak"])
-        let first = try await store.append(to: "journey-42", expected: .noStream, events: [
-            event("JourneyStarted", #"{"customer":"c-1","tier":"gold"}"#, metadata: metadata),
-            event("MilestoneReached", #"{"milestone":"qualified"}"#, metadata: metadata),
-        ])
+        let metadata = EventMetadata(
+            correlationId: "corr-1", causationId: "cmd-9", actor: "agent:ann", sourceSystem: "crm", extra: ["tenant": "acme", "quote\"key": "line\nbreak"])
+        let first = try await store.append(
+            to: "journey-42", expected: .noStream,
+            events: [
+                event("JourneyStarted", #"{"customer":"c-1","tier":"gold"}"#, metadata: metadata),
+                event("MilestoneReached", #"{"milestone":"qualified"}"#, metadata: metadata),
+            ])
         #expect(first.events.map(\.streamVersion) == [1, 2])
         #expect(!first.replayed)
         let second = try await store.append(to: "journey-42", expected: .exact(2), events: (3...7).map { event("MilestoneReached", #"{"n":\#($0)}"#) })
@@ -61,7 +64,10 @@ struct AppendAndReadTests {
         #expect(started.category == "journey")
         #expect(started.metadata == metadata)
         #expect(abs(started.recordedAt.timeIntervalSinceNow) < 60)
-        struct Started: Decodable { var customer: String; var tier: String }
+        struct Started: Decodable {
+            var customer: String
+            var tier: String
+        }
         #expect(try started.decode(Started.self).tier == "gold")
         #expect(started.position == first.events[0].position)
 

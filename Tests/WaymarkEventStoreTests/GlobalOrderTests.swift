@@ -1,8 +1,9 @@
 import Foundation
 import Testing
-@testable import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
+
+@testable import WaymarkEventStore
 
 /// Every reader of the global log or of a category must get each stream's events in version
 /// order, whichever way they were appended.
@@ -297,7 +298,8 @@ struct GlobalOrderTests {
         } throws: { error in
             (error as? EventStoreError)?.code == .invalidInput && "\(error)".contains("enable_seqscan")
         }
-        let store = try EventStore.connect(url: try TestDatabase.url(), schema: schema, maxConnections: 2, logger: TestDatabase.quietLogger, knownStreamVersions: 0)
+        let store = try EventStore.connect(
+            url: try TestDatabase.url(), schema: schema, maxConnections: 2, logger: TestDatabase.quietLogger, knownStreamVersions: 0)
         defer { Task { await store.close() } }
         try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: schema, logger: TestDatabase.quietLogger)
             .migrate(store.pool)

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
-@testable import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
+
+@testable import WaymarkEventStore
 
 /// `.exact` appends to streams whose version this process has seen skip the look-up of the stream's
 /// version. These tests check that the shortcut never lets a stale or foreign figure through: every

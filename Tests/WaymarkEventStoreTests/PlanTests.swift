@@ -1,8 +1,9 @@
 import Foundation
 import Testing
-@testable import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
+
+@testable import WaymarkEventStore
 
 /// The store's statements must cost the same at any depth of the log and must not depend on the
 /// table's statistics of the moment. Checked on the plans PostgreSQL makes, by the buffers it
@@ -119,10 +120,15 @@ struct PlanTests {
             for (signature, sql, arguments) in statements {
                 try await connection.query(PostgresQuery(sql: "PREPARE \(signature) AS \(sql)"))
                 let name = String(signature.prefix { $0 != "(" })
-                let plan = try await connection.query(PostgresQuery(sql: "EXPLAIN EXECUTE \(name)(\(arguments))")).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+                let plan = try await connection.query(PostgresQuery(sql: "EXPLAIN EXECUTE \(name)(\(arguments))")).map { try $0.decode(String.self, at: 0) }
+                    .joined(separator: "\n")
                 #expect(!plan.contains("Seq Scan on events"), "\(name): \(plan)")
                 #expect(plan.contains("Index"), "\(name): \(plan)")
             }
+            // The expected-version rule is inlined into the append, not called as a function.
+            let verbose = try await connection.query("EXPLAIN VERBOSE EXECUTE append_one('journey-1', 'exact', 3, gen_random_uuid(), 'Happened', '{}', '{}')")
+                .map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+            #expect(!verbose.contains("expected_version_holds"), "\(verbose)")
             try await connection.query("DEALLOCATE ALL")
             try await connection.query("RESET plan_cache_mode")
         }
@@ -142,7 +148,8 @@ struct PlanTests {
         _ = connection.takeNotices()
         func append(_ stream: String, _ expected: String, _ version: Int64?, _ id: UUID) async throws {
             try await connection.query(
-                "SELECT * FROM append_events(\(stream), \(expected), \(version), ARRAY[\(id)::uuid], ARRAY['Happened'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
+                "SELECT * FROM append_events(\(stream), \(expected), \(version), ARRAY[\(id)::uuid], ARRAY['Happened'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
+            )
         }
         var notices: [PostgresNotice] = []
         for index in 0..<12 {

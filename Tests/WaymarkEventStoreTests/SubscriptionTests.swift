@@ -7,7 +7,8 @@ import WaymarkTesting
 /// A table the subscribers below write their effects into, in the subscription's transaction.
 /// The primary key makes a duplicate delivery fail loudly.
 func makeSeenTable(_ store: EventStore) async throws {
-    try await store.pool.query("CREATE TABLE seen (event_id uuid PRIMARY KEY, subscriber text NOT NULL, stream_name text NOT NULL, stream_version bigint NOT NULL)")
+    try await store.pool.query(
+        "CREATE TABLE seen (event_id uuid PRIMARY KEY, subscriber text NOT NULL, stream_name text NOT NULL, stream_version bigint NOT NULL)")
 }
 
 func seenCount(_ store: EventStore) async throws -> Int {
@@ -16,7 +17,8 @@ func seenCount(_ store: EventStore) async throws -> Int {
 
 func recordSeen(_ events: [RecordedEvent], by subscriber: String, on transaction: Transaction) async throws {
     try await transaction.query(
-        "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[], \(PostgresArray(events.map { _ in subscriber }))::text[], \(PostgresArray(events.map(\.streamName)))::text[], \(PostgresArray(events.map { String($0.streamVersion) }))::int8[])")
+        "INSERT INTO seen (event_id, subscriber, stream_name, stream_version) SELECT * FROM unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[], \(PostgresArray(events.map { _ in subscriber }))::text[], \(PostgresArray(events.map(\.streamName)))::text[], \(PostgresArray(events.map { String($0.streamVersion) }))::int8[])"
+    )
 }
 
 @Suite("Subscriptions")
@@ -30,7 +32,9 @@ struct SubscriptionTests {
         try await store.append(to: "customer-1", events: [event()])
 
         let delivered = Locked<[RecordedEvent]>([])
-        let subscription = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), batchSize: 7, logger: TestDatabase.quietLogger) { events, transaction in
+        let subscription = try CatchUpSubscription(
+            store: store, name: "milestones", source: .category("journey"), batchSize: 7, logger: TestDatabase.quietLogger
+        ) { events, transaction in
             try await recordSeen(events, by: "milestones", on: transaction)
             delivered.withLock { $0 += events }
         }
@@ -48,7 +52,8 @@ struct SubscriptionTests {
         // A new instance under the same name resumes after the checkpoint: nothing is redelivered.
         try await store.append(to: "journey-after", events: [event(), event()])
         let resumed = Locked<[RecordedEvent]>([])
-        let second = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), logger: TestDatabase.quietLogger) { events, transaction in
+        let second = try CatchUpSubscription(store: store, name: "milestones", source: .category("journey"), logger: TestDatabase.quietLogger) {
+            events, transaction in
             try await recordSeen(events, by: "milestones", on: transaction)
             resumed.withLock { $0 += events }
         }
@@ -128,7 +133,9 @@ struct SubscriptionTests {
         let local = Locked(0)
         let remote = Locked(0)
         let downstream = try [(store, local), (other, remote)].enumerated().map { index, pair in
-            try CatchUpSubscription(store: pair.0, name: "notices-\(index)", source: .category("notice"), pollInterval: .seconds(300), logger: TestDatabase.quietLogger) {
+            try CatchUpSubscription(
+                store: pair.0, name: "notices-\(index)", source: .category("notice"), pollInterval: .seconds(300), logger: TestDatabase.quietLogger
+            ) {
                 events, _ in pair.1.withLock { $0 += events.count }
             }
         }
@@ -141,7 +148,8 @@ struct SubscriptionTests {
                 // An append by a SQL client: it announces nothing, so only the manager's own appends
                 // can wake the downstream subscribers before their poll.
                 try await other.query(
-                    "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])")
+                    "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
+                )
                 #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
             }
         }

@@ -62,7 +62,8 @@ struct LifecycleTests {
         }
         #expect(clock.now - started < .seconds(10), "the statement stopped long before its 30 s")
         #expect(try await pool.query("SELECT 3")[0].decode(Int.self, at: 0) == 3)
-        #expect(try await eventually(timeout: .seconds(5)) { try await Self.backends(named: name) == 1 }, "the cancelled connection was closed, one new one serves")
+        #expect(
+            try await eventually(timeout: .seconds(5)) { try await Self.backends(named: name) == 1 }, "the cancelled connection was closed, one new one serves")
     }
 
     @Test("close waits for leased connections to come back, then closes every one")

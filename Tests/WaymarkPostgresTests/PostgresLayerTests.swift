@@ -15,7 +15,8 @@ struct PostgresLayerTests {
         let date = Date(timeIntervalSince1970: 1_700_000_000.123456)
         let blob = Data([0, 1, 2, 254, 255])
         let row = try await pool.query(
-            "SELECT \(hostile)::text, \(Int64.max)::int8, \(Int32(-42))::int4, \(true)::bool, \(3.25)::float8, \(id)::uuid, \(date)::timestamptz, \(blob)::bytea, \(String?.none)::text, \(Int?.none)::int8")[0]
+            "SELECT \(hostile)::text, \(Int64.max)::int8, \(Int32(-42))::int4, \(true)::bool, \(3.25)::float8, \(id)::uuid, \(date)::timestamptz, \(blob)::bytea, \(String?.none)::text, \(Int?.none)::int8"
+        )[0]
         let (text, big, small, flag, double, uuid, timestamp, bytes, nullText, nullInt) = try row.decode(
             String.self, Int64.self, Int32.self, Bool.self, Double.self, UUID.self, Date.self, Data.self, String?.self, Int?.self)
         #expect(text == hostile)
@@ -35,7 +36,10 @@ struct PostgresLayerTests {
     func uuidText() async throws {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
-        let ids = (0..<64).map { _ in UUID() } + [UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!]
+        let ids =
+            (0..<64).map { _ in UUID() } + [
+                UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!,
+            ]
         for id in ids {
             #expect(id.lowercasedText == id.uuidString.lowercased())
             let (asText, back) = try await pool.query("SELECT \(id)::uuid::text, \(id)::uuid")[0].decode(String.self, UUID.self)
@@ -46,8 +50,10 @@ struct PostgresLayerTests {
             Array(text.utf8).withUnsafeBufferPointer { UUID(postgresText: $0) }
         }
         #expect(parse("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11") == UUID(uuidString: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"))
-        for bad in ["", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "a0eebc99x9c0b-4ef8-bb6d-6bb9bd380a11",
-                    "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc999c0b-4ef8-bb6d-6bb9bd380a11-"] {
+        for bad in [
+            "", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "a0eebc99x9c0b-4ef8-bb6d-6bb9bd380a11",
+            "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc999c0b-4ef8-bb6d-6bb9bd380a11-",
+        ] {
             #expect(parse(bad) == nil, "\(bad)")
         }
         await #expect(throws: PostgresError.self) {
@@ -59,7 +65,8 @@ struct PostgresLayerTests {
     func dateEdges() async throws {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
-        for seconds in [-86_400.5, 0, 951_782_400 /* 2000-02-29 */, 4_102_444_800.25] {
+        // 951,782,400 is 2000-02-29.
+        for seconds in [-86_400.5, 0, 951_782_400, 4_102_444_800.25] {
             let date = Date(timeIntervalSince1970: seconds)
             let row = try await pool.query("SELECT \(date)::timestamptz, extract(epoch FROM \(date)::timestamptz)::float8")[0]
             #expect(try row.decode(Date.self, at: 0).timeIntervalSince1970 == seconds)
@@ -163,7 +170,10 @@ struct PostgresLayerTests {
             for _ in 0..<40 {
                 group.addTask {
                     try await pool.withConnection { connection in
-                        peak.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) }
+                        peak.withLock {
+                            $0.current += 1
+                            $0.peak = max($0.peak, $0.current)
+                        }
                         try await connection.query("SELECT pg_sleep(0.005)")
                         peak.withLock { $0.current -= 1 }
                     }
@@ -244,7 +254,9 @@ struct PostgresLayerTests {
 
     @Test("an unreachable server is a clear connection error")
     func connectionFailure() async throws {
-        let pool = PostgresPool(configuration: PostgresConfiguration(url: "postgresql://nobody:secret@127.0.0.1:1/none", connectTimeoutSeconds: 2), maxConnections: 1, logger: TestDatabase.quietLogger)
+        let pool = PostgresPool(
+            configuration: PostgresConfiguration(url: "postgresql://nobody:secret@127.0.0.1:1/none", connectTimeoutSeconds: 2), maxConnections: 1,
+            logger: TestDatabase.quietLogger)
         defer { Task { await pool.close() } }
         do {
             try await pool.query("SELECT 1")

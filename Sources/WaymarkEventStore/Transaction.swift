@@ -91,11 +91,11 @@ extension EventStore {
     }
 
     /// How many times `transaction` runs its body when it keeps failing in a retryable way.
-    public static let defaultTransactionAttempts = 10
+    public static let defaultTransactionAttempts = 20
 
     /// Runs `body` in one transaction and commits it; rolls back when `body` throws. When the
     /// failure is retryable (`EventStore.isRetryable`: the order rule, a serialization failure, a
-    /// deadlock), the transaction runs again, up to `maxAttempts` times in all, so `body` must be
+    /// deadlock), the transaction runs again after a short random pause (growing with the attempts, at most 50 ms), up to `maxAttempts` times in all, so `body` must be
     /// safe to run again: keep effects outside the database for `Transaction.afterCommit`.
     public func transaction<T: Sendable>(
         isolation: PostgresIsolation = .readCommitted, maxAttempts: Int = EventStore.defaultTransactionAttempts,
@@ -110,6 +110,9 @@ extension EventStore {
             } catch  where Self.isRetryable(error) && attempt < max(1, maxAttempts) {
                 attempt += 1
                 logger.debug("transaction retried", metadata: ["waymark.attempt": "\(attempt)", "waymark.error": "\(error)"])
+                // Writers that keep refusing each other take turns: a short random pause, growing
+                // with the attempts (at most 50 ms), spreads them out.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...min(50_000, 500 << min(attempt, 7)))))
             }
         }
     }

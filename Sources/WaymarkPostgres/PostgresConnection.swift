@@ -19,6 +19,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var cachedServerStartTime: String?
     /// Set while `transaction(_:)` runs its body; what to do once that transaction has committed.
     private var managedTransaction = false
+    /// The BEGIN of a transaction that `transaction(_:)` opened and that has not reached the server
+    /// yet: it travels with the transaction's first statement, in one round trip.
+    private var pendingBegin: String?
     private var commitHooks: [@Sendable () -> Void] = []
     /// Notices and warnings the server sent; libpq's default would print them to stderr.
     private let notices = NoticeLog()
@@ -103,7 +106,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Whether the connection is idle outside any transaction.
     public var isIdle: Bool {
-        guard let pg else { return false }
+        guard let pg, pendingBegin == nil else { return false }
         return PQtransactionStatus(pg) == PQTRANS_IDLE
     }
 
@@ -138,10 +141,6 @@ public final class PostgresConnection: @unchecked Sendable {
     /// and throws `PostgresError.cancelled`.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await run(query, prepare: true)
-    }
-
-    private func run(_ query: PostgresQuery, prepare: Bool) async throws -> PostgresRows {
         if let problem = query.problem { throw problem }
         if Task.isCancelled { throw PostgresError.cancellation("before the statement was sent") }
         let (sql, binds) = (query.sql, query.binds)
@@ -151,7 +150,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 try await threads.run { [self] in
                     canceller.begin()
                     defer { canceller.end() }
-                    return try self.executeBlocking(sql, binds, prepare: prepare)
+                    return try self.executeBlocking(sql, binds)
                 }
             } onCancel: {
                 canceller.cancel()
@@ -171,7 +170,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a script of one or more statements with the simple protocol. It takes no binds: use it
     /// only for fixed SQL such as migrations and transaction control.
     public func runScript(_ sql: String) async throws {
-        _ = try await threads.run { [self] in try self.simpleBlocking(sql) }
+        _ = try await threads.run { [self] in try self.simpleBlocking(self.takingPendingBegin(sql)) }
+    }
+
+    /// `sql` preceded by a transaction's pending BEGIN, if there is one.
+    private func takingPendingBegin(_ sql: String) -> String {
+        guard let begin = pendingBegin else { return sql }
+        pendingBegin = nil
+        return begin + "; " + sql
     }
 
     private func requireConnection() throws -> OpaquePointer {
@@ -196,42 +202,47 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    private func executeBlocking(_ sql: String, _ binds: [PostgresBind], prepare: Bool) throws -> ResultHandle {
+    private func executeBlocking(_ sql: String, _ binds: [PostgresBind]) throws -> ResultHandle {
         let pg = try requireConnection()
+        // One buffer holds every bind value, each ended by a NUL, instead of a copy per value.
         // PostgreSQL text cannot hold NUL, and a C string would end at it: refuse rather than truncate.
-        for (index, bind) in binds.enumerated() where bind.text?.containsNUL == true {
-            throw PostgresError(
-                code: PostgresError.invalidArgument,
-                message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
+        var buffer: [CChar] = []
+        buffer.reserveCapacity(binds.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) + 1 })
+        var offsets: [Int?] = []
+        offsets.reserveCapacity(binds.count)
+        for (index, bind) in binds.enumerated() {
+            guard let text = bind.text else {
+                offsets.append(nil)
+                continue
+            }
+            offsets.append(buffer.count)
+            for byte in text.utf8 {
+                if byte == 0 {
+                    throw PostgresError(
+                        code: PostgresError.invalidArgument,
+                        message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
+                }
+                buffer.append(CChar(bitPattern: byte))
+            }
+            buffer.append(0)
         }
-        let cValues: [UnsafeMutablePointer<CChar>?] = binds.map { bind in bind.text.map { strdup($0) } ?? nil }
-        defer { cValues.forEach { free($0) } }
         let oids: [Oid] = binds.map { Oid($0.typeOID) }
         let count = Int32(binds.count)
-
-        func run(_ statementName: String?) -> OpaquePointer? {
-            cValues.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
-                if let statementName {
-                    return PQexecPrepared(pg, statementName, count, values.baseAddress, nil, nil, 0)
-                }
-                return oids.withUnsafeBufferPointer { types in
-                    PQexecParams(pg, sql, count, types.baseAddress, values.baseAddress, nil, nil, 0)
-                }
-            }
-        }
-
-        guard prepare else {
-            guard let result = run(nil) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
-            let handle = ResultHandle(result)
-            try check(handle, sql: sql)
-            return handle
-        }
 
         var attempt = 0
         while true {
             attempt += 1
             let name = try preparedName(sql: sql, oids: oids, pg: pg)
-            guard let result = run(name) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+            let begin = pendingBegin
+            pendingBegin = nil
+            let result: OpaquePointer? = buffer.withUnsafeBufferPointer { base in
+                let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base.baseAddress! + $0 } }
+                return values.withUnsafeBufferPointer { values in
+                    if let begin { return Self.pipelined(pg, begin: begin, statement: name, count: count, values: values.baseAddress) }
+                    return PQexecPrepared(pg, name, count, values.baseAddress, nil, nil, 0)
+                }
+            }
+            guard let result else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
             let handle = ResultHandle(result)
             do {
                 try check(handle, sql: sql)
@@ -243,6 +254,54 @@ public final class PostgresConnection: @unchecked Sendable {
                 statements[sql]?.removeAll { $0.name == name }
             }
         }
+    }
+
+    /// Sends `begin` and the prepared `statement` in one round trip (libpq's pipeline mode) and
+    /// returns the statement's result, or `begin`'s when that failed.
+    private static func pipelined(
+        _ pg: OpaquePointer, begin: String, statement: String, count: Int32, values: UnsafePointer<UnsafePointer<CChar>?>?
+    ) -> OpaquePointer? {
+        guard PQenterPipelineMode(pg) == 1 else {
+            // Not possible here (the connection is busy?): one round trip each.
+            if let result = PQexec(pg, begin) {
+                let failed = PQresultStatus(result) != PGRES_COMMAND_OK
+                if failed { return result }
+                PQclear(result)
+            }
+            return PQexecPrepared(pg, statement, count, values, nil, nil, 0)
+        }
+        defer { PQexitPipelineMode(pg) }
+        guard PQsendQueryParams(pg, begin, 0, nil, nil, nil, nil, 0) == 1,
+            PQsendQueryPrepared(pg, statement, count, values, nil, nil, 0) == 1,
+            PQpipelineSync(pg) == 1
+        else { return nil }
+        // Each query's results end with a NULL; the sync's marker comes last.
+        var beginResult: OpaquePointer?
+        var statementResult: OpaquePointer?
+        var query = 0
+        while query < 3 {
+            guard let result = PQgetResult(pg) else {
+                query += 1
+                continue
+            }
+            switch (query, PQresultStatus(result)) {
+            case (_, PGRES_PIPELINE_SYNC):
+                PQclear(result)
+                query = 3
+            case (0, _) where beginResult == nil:
+                beginResult = result
+            case (1, _) where statementResult == nil:
+                statementResult = result
+            default:
+                PQclear(result)
+            }
+        }
+        if let beginResult, PQresultStatus(beginResult) != PGRES_COMMAND_OK {
+            if let statementResult { PQclear(statementResult) }
+            return beginResult
+        }
+        if let beginResult { PQclear(beginResult) }
+        return statementResult
     }
 
     private func preparedName(sql: String, oids: [Oid], pg: OpaquePointer) throws -> String {
@@ -270,21 +329,24 @@ public final class PostgresConnection: @unchecked Sendable {
         isolation: PostgresIsolation = .readCommitted,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await runScript(isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        _ = try requireConnection()
+        pendingBegin = isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)"
         managedTransaction = true
         commitHooks = []
         defer {
             managedTransaction = false
+            pendingBegin = nil
             commitHooks = []
         }
         let value: T
         do {
             value = try await body(self)
         } catch {
-            try? await runScript("ROLLBACK")
+            if pendingBegin == nil { try? await runScript("ROLLBACK") }
             throw error
         }
-        let status = try await threads.run { [self] in try self.simpleBlocking("COMMIT") }
+        // A body that sent nothing has nothing to commit.
+        let status = pendingBegin != nil ? "COMMIT" : try await threads.run { [self] in try self.simpleBlocking("COMMIT") }
         if status != "COMMIT" {
             throw PostgresError(
                 code: SQLState.inFailedTransaction,
@@ -312,7 +374,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// number of rows the server stored. `nil` fields are NULL.
     @discardableResult
     public func copyIn(_ copyStatement: String, rows: [[String?]]) async throws -> Int {
-        try await threads.run { [self] in try self.copyInBlocking(copyStatement, rows: rows) }
+        try await threads.run { [self] in
+            if let begin = pendingBegin {
+                pendingBegin = nil
+                _ = try simpleBlocking(begin)
+            }
+            return try self.copyInBlocking(copyStatement, rows: rows)
+        }
     }
 
     private func copyInBlocking(_ sql: String, rows: [[String?]]) throws -> Int {

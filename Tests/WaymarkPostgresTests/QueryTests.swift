@@ -45,4 +45,32 @@ struct QueryTests {
         }
         #expect(try await pool.query(PostgresQuery(sql: "SELECT $1::text", binds: ["raw"]))[0].decode(String.self, at: 0) == "raw")
     }
+
+    @Test("a transaction's BEGIN travels with its first statement, keeps its isolation level, and a failing first statement rolls back")
+    func pipelinedBegin() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE items (id int PRIMARY KEY)")
+        let (isolation, secondOnItsOwn) = try await pool.withTransaction(isolation: .repeatableRead) { connection in
+            #expect(!connection.isIdle, "a transaction is open even before its BEGIN reached the server")
+            let isolation = try await connection.query("SELECT current_setting('transaction_isolation')")[0].decode(String.self, at: 0)
+            let open = try await connection.query("SELECT pg_current_xact_id_if_assigned() IS NULL AND now() = statement_timestamp()")[0]
+                .decode(Bool.self, at: 0)
+            return (isolation, open)
+        }
+        #expect(isolation == "repeatable read")
+        #expect(!secondOnItsOwn, "the second statement ran in the same transaction as the first, not on its own")
+        await #expect(throws: PostgresError.self) {
+            try await pool.withTransaction { connection in
+                try await connection.query("INSERT INTO items VALUES (1), (1)")
+            }
+        }
+        try await pool.withTransaction { connection in
+            try await connection.query("INSERT INTO items VALUES (2)")
+            try await connection.runScript("INSERT INTO items VALUES (3)")
+        }
+        // A body that sends nothing opens and commits nothing.
+        try await pool.withTransaction { _ in }
+        #expect(try await pool.query("SELECT array_agg(id ORDER BY id)::text FROM items")[0].decode(String.self, at: 0) == "{2,3}")
+    }
 }

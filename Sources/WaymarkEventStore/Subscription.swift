@@ -189,12 +189,17 @@ public final class CatchUpSubscription: Service, Sendable {
     /// Handles one batch in one transaction; returns how many events it handled and the checkpoint.
     private func handleBatch() async throws -> (Int, GlobalPosition) {
         try await store.pool.withTransaction { connection in
-            try await connection.query(
-                "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING"
-            )
-            let row = try await connection.query(
-                "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name) FOR UPDATE")[0]
-            let checkpoint = try GlobalPosition(row)
+            // The row lock makes a second instance wait here. Its row exists after the first batch;
+            // only the very first one creates it.
+            let lockCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name) FOR UPDATE"
+            var rows = try await connection.query(lockCheckpoint)
+            if rows.isEmpty {
+                try await connection.query(
+                    "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING"
+                )
+                rows = try await connection.query(lockCheckpoint)
+            }
+            let checkpoint = try GlobalPosition(rows[0])
             let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
             guard !slice.events.isEmpty else { return (0, checkpoint) }
             try await handler(slice.events, Transaction(store: store, connection: connection))

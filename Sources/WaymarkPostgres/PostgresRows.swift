@@ -14,28 +14,28 @@ final class ResultHandle: @unchecked Sendable {
 public struct PostgresRows: Sendable, RandomAccessCollection {
     let handle: ResultHandle?
     public let count: Int
-    public let columnNames: [String]
-    /// Rows touched by an INSERT/UPDATE/DELETE/COPY, or returned by a SELECT.
-    public let affectedRows: Int
 
     init(handle: ResultHandle?) {
         self.handle = handle
-        guard let pointer = handle?.pointer else {
-            count = 0
-            columnNames = []
-            affectedRows = 0
-            return
-        }
-        count = Int(PQntuples(pointer))
-        columnNames = (0..<PQnfields(pointer)).map { String(cString: PQfname(pointer, $0)) }
-        let tuples = String(cString: PQcmdTuples(pointer))
-        affectedRows = Int(tuples) ?? count
+        count = handle.map { Int(PQntuples($0.pointer)) } ?? 0
+    }
+
+    /// The result's column names, in order (built on demand: most callers decode by position).
+    public var columnNames: [String] {
+        guard let pointer = handle?.pointer else { return [] }
+        return (0..<PQnfields(pointer)).map { String(cString: PQfname(pointer, $0)) }
+    }
+
+    /// Rows touched by an INSERT/UPDATE/DELETE/COPY, or returned by a SELECT.
+    public var affectedRows: Int {
+        guard let pointer = handle?.pointer else { return 0 }
+        return Int(String(cString: PQcmdTuples(pointer))) ?? count
     }
 
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
     public subscript(position: Int) -> PostgresRow {
-        PostgresRow(handle: handle!, row: Int32(position), columnNames: columnNames)
+        PostgresRow(handle: handle!, row: Int32(position))
     }
 }
 
@@ -43,9 +43,13 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 public struct PostgresRow: Sendable {
     let handle: ResultHandle
     let row: Int32
-    let columnNames: [String]
 
-    public var columnCount: Int { columnNames.count }
+    public var columnCount: Int { Int(PQnfields(handle.pointer)) }
+
+    /// The name of column `index`.
+    func columnName(_ index: Int) -> String {
+        String(cString: PQfname(handle.pointer, Int32(index)))
+    }
 
     /// Decodes column `index` (0-based) as `T`; `Optional` types accept NULL.
     @inlinable
@@ -55,7 +59,7 @@ public struct PostgresRow: Sendable {
 
     /// Decodes the column named `column` as `T`.
     public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, column: String) throws -> T {
-        guard let index = columnNames.firstIndex(of: column) else {
+        guard let index = (0..<columnCount).first(where: { columnName($0) == column }) else {
             throw PostgresError(code: PostgresError.decodingFailure, message: "the result has no column named \"\(column)\"")
         }
         return try decodeColumn(type, index)
@@ -73,14 +77,14 @@ public struct PostgresRow: Sendable {
 
     @usableFromInline
     func decodeColumn<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
-        guard index >= 0, index < columnNames.count else {
+        guard index >= 0, index < columnCount else {
             throw PostgresError(
-                code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnNames.count) columns)")
+                code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnCount) columns)")
         }
         let column = Int32(index)
         if PQgetisnull(handle.pointer, row, column) == 1 {
             do { return try T.decodeNull() } catch var error as PostgresError {
-                error.message += " in column \"\(columnNames[index])\""
+                error.message += " in column \"\(columnName(index))\""
                 throw error
             }
         }
@@ -93,7 +97,7 @@ public struct PostgresRow: Sendable {
                 let text = String(decoding: UnsafeBufferPointer(start: pointer, count: min(length, 64)), as: UTF8.self)
                 throw PostgresError(
                     code: PostgresError.decodingFailure,
-                    message: "cannot decode column \"\(columnNames[index])\" as \(T.self): \(mismatch.message)",
+                    message: "cannot decode column \"\(columnName(index))\" as \(T.self): \(mismatch.message)",
                     detail: "value '\(text)'")
             }
         }

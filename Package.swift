@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(
             name: "waymark",
             dependencies: [
+                "CLibPQ",
                 "WaymarkPostgres",
                 "WaymarkEventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -95,25 +95,13 @@ extension EventStore {
 
     /// Runs `body` in one transaction and commits it; rolls back when `body` throws. When the
     /// failure is retryable (`EventStore.isRetryable`: the order rule, a serialization failure, a
-    /// deadlock), the transaction runs again after a short random pause (growing with the attempts, at most 50 ms), up to `maxAttempts` times in all, so `body` must be
-    /// safe to run again: keep effects outside the database for `Transaction.afterCommit`.
+    /// deadlock), the transaction runs again after a short random pause (growing with the
+    /// attempts, at most 50 ms), up to `maxAttempts` times in all, so `body` must be safe to run
+    /// again: keep effects outside the database for `Transaction.afterCommit`.
     public func transaction<T: Sendable>(
         isolation: PostgresIsolation = .readCommitted, maxAttempts: Int = EventStore.defaultTransactionAttempts,
         _ body: (Transaction) async throws -> T
     ) async throws -> T {
-        var attempt = 1
-        while true {
-            do {
-                return try await pool.withTransaction(isolation: isolation) { connection in
-                    try await body(Transaction(store: self, connection: connection))
-                }
-            } catch  where Self.isRetryable(error) && attempt < max(1, maxAttempts) {
-                attempt += 1
-                logger.debug("transaction retried", metadata: ["waymark.attempt": "\(attempt)", "waymark.error": "\(error)"])
-                // Writers that keep refusing each other take turns: a short random pause, growing
-                // with the attempts (at most 50 ms), spreads them out.
-                try await Task.sleep(for: .microseconds(Int.random(in: 0...min(50_000, 500 << min(attempt, 7)))))
-            }
-        }
+        try await withSession { session in try await session.transaction(isolation: isolation, maxAttempts: maxAttempts, body) }
     }
 }

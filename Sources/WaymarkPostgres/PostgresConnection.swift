@@ -4,15 +4,18 @@ import Synchronization
 
 /// One libpq connection.
 ///
-/// Every libpq call runs on the owning `BlockingThreadPool`, never on Swift's cooperative pool. A
-/// connection serves one task at a time: the pool leases it out exclusively.
+/// Every libpq call runs on the connection's own thread (`executor`), never on Swift's cooperative
+/// pool: inline when the calling task already runs there (the pool arranges that while a task
+/// holds the connection), else handed over. A connection serves one task at a time: the pool
+/// leases it out exclusively.
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked Sendable: the PGconn, the statement cache and the session state beside it (the
     // server's start time, the after-commit hooks) are touched only by the task that holds the
-    // connection's lease, one call at a time, each call running to completion on a pool thread
-    // while that task awaits it. No two calls on one connection overlap.
+    // connection's lease, one call at a time, each call running to completion on the connection's
+    // thread while that task awaits it. No two calls on one connection overlap.
     private var pg: OpaquePointer?
-    private let threads: BlockingThreadPool
+    /// The thread that runs this connection's libpq calls; a task executor for its leaseholder.
+    public let executor: ConnectionThread
     /// Prepared statements by SQL text: the parameter types they were prepared with, and their name.
     private var statements: [String: [(types: [Oid], name: String)]] = [:]
     private var statementCounter = 0
@@ -27,9 +30,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private let notices = NoticeLog()
     private let canceller: QueryCanceller
 
-    private init(pg: OpaquePointer, threads: BlockingThreadPool) {
+    private init(pg: OpaquePointer, executor: ConnectionThread) {
         self.pg = pg
-        self.threads = threads
+        self.executor = executor
         self.canceller = QueryCanceller(pg)
         PQsetNoticeReceiver(
             pg,
@@ -44,17 +47,26 @@ public final class PostgresConnection: @unchecked Sendable {
 
     deinit {
         if let pg { PQfinish(pg) }
+        executor.shutdown()
     }
 
-    /// Opens a connection; the blocking connect runs on `threads`.
-    public static func connect(_ configuration: PostgresConfiguration, threads: BlockingThreadPool) async throws -> PostgresConnection {
-        let pointer = try await threads.run { () throws -> UnsafeSendablePointer in
-            try UnsafeSendablePointer(connectBlocking(configuration))
+    /// Opens a connection on a thread of its own, which runs the blocking connect.
+    public static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
+        let executor = ConnectionThread(name: "waymark-pg")
+        do {
+            let pointer = try await executor.run { () throws -> UnsafeSendablePointer in
+                try UnsafeSendablePointer(connectBlocking(configuration))
+            }
+            return PostgresConnection(pg: pointer.pointer, executor: executor)
+        } catch {
+            executor.shutdown()
+            throw error
         }
-        return PostgresConnection(pg: pointer.pointer, threads: threads)
     }
 
-    static func connectBlocking(_ configuration: PostgresConfiguration) throws -> OpaquePointer {
+    /// Opens a raw libpq connection on the calling thread, which it blocks; the caller owns it and
+    /// must `PQfinish` it. For tools that drive libpq directly (the listener, a benchmark baseline).
+    public static func connectBlocking(_ configuration: PostgresConfiguration) throws -> OpaquePointer {
         let keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding"]
         let values = [
             configuration.url, configuration.applicationName, configuration.sessionOptions,
@@ -147,7 +159,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let canceller = self.canceller
         do {
             let handle = try await withTaskCancellationHandler {
-                try await threads.run { [self] in
+                try await executor.run { [self] in
                     canceller.begin()
                     defer { canceller.end() }
                     return try self.executeBlocking(sql, binds)
@@ -170,7 +182,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a script of one or more statements with the simple protocol. It takes no binds: use it
     /// only for fixed SQL such as migrations and transaction control.
     public func runScript(_ sql: String) async throws {
-        _ = try await threads.run { [self] in try self.simpleBlocking(self.takingPendingBegin(sql)) }
+        _ = try await executor.run { [self] in try self.simpleBlocking(self.takingPendingBegin(sql)) }
     }
 
     /// `sql` preceded by a transaction's pending BEGIN, if there is one.
@@ -346,7 +358,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         // A body that sent nothing has nothing to commit.
-        let status = pendingBegin != nil ? "COMMIT" : try await threads.run { [self] in try self.simpleBlocking("COMMIT") }
+        let status = pendingBegin != nil ? "COMMIT" : try await executor.run { [self] in try self.simpleBlocking("COMMIT") }
         if status != "COMMIT" {
             throw PostgresError(
                 code: SQLState.inFailedTransaction,
@@ -374,7 +386,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// number of rows the server stored. `nil` fields are NULL.
     @discardableResult
     public func copyIn(_ copyStatement: String, rows: [[String?]]) async throws -> Int {
-        try await threads.run { [self] in
+        try await executor.run { [self] in
             if let begin = pendingBegin {
                 pendingBegin = nil
                 _ = try simpleBlocking(begin)
@@ -450,9 +462,21 @@ public final class PostgresConnection: @unchecked Sendable {
         try await query("SELECT pg_notify(\(channel), \(payload))")
     }
 
-    /// Closes the connection.
+    /// Closes the connection and stops its thread.
     public func close() async {
-        _ = try? await threads.run { [self] in self.closeBlocking() }
+        _ = try? await executor.run { [self] in self.closeBlocking() }
+        executor.shutdown()
+    }
+
+    /// Closes the connection on its own thread without waiting, stops the thread, then calls
+    /// `done` there.
+    func closeInBackground(then done: @escaping @Sendable () -> Void) {
+        let accepted = executor.submit { [self] in
+            closeBlocking()
+            executor.shutdown()
+            done()
+        }
+        if !accepted { done() }
     }
 
     func closeBlocking() {

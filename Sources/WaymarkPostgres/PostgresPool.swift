@@ -3,7 +3,7 @@ import Logging
 import Metrics
 import Synchronization
 
-/// A bounded pool of connections with their own blocking threads.
+/// A bounded pool of connections, each with a thread of its own for libpq's blocking calls.
 ///
 /// Callers lease a connection with `withConnection` or `withTransaction`; when all connections are
 /// busy they wait in FIFO order, and a cancelled task stops waiting with `PostgresError.cancelled`.
@@ -13,7 +13,6 @@ import Synchronization
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     public let maxConnections: Int
-    let threads: BlockingThreadPool
     let logger: Logger
     private let state: Mutex<State>
     private let metrics: PoolMetrics
@@ -40,18 +39,18 @@ public final class PostgresPool: Sendable {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.configuration = configuration
         self.maxConnections = maxConnections
-        self.threads = BlockingThreadPool(size: maxConnections, name: "waymark-pg")
         self.logger = logger
         self.state = Mutex(State())
         self.metrics = PoolMetrics(label: label)
     }
 
-    /// Leases a connection for the duration of `body`.
+    /// Leases a connection for the duration of `body`. The task runs `body` on the connection's
+    /// thread (a task executor preference), so its statements need no hand-over between threads.
     @discardableResult
     public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
         do {
-            let value = try await body(connection)
+            let value = try await withTaskExecutorPreference(connection.executor) { try await body(connection) }
             release(connection)
             return value
         } catch {
@@ -77,9 +76,9 @@ public final class PostgresPool: Sendable {
         try await withConnection { try await $0.query(query) }
     }
 
-    /// Opens a connection outside the pool's accounting, on the pool's threads. The caller owns it.
+    /// Opens a connection outside the pool's accounting. The caller owns it and closes it.
     public func openDedicatedConnection() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(configuration, threads: threads)
+        try await PostgresConnection.connect(configuration)
     }
 
     private func lease() async throws -> PostgresConnection {
@@ -143,7 +142,7 @@ public final class PostgresPool: Sendable {
                 continue
             case .openNew:
                 do {
-                    return try await PostgresConnection.connect(configuration, threads: threads)
+                    return try await PostgresConnection.connect(configuration)
                 } catch {
                     // Give the slot back; a waiter, if any, tries its own connect and sees its own error.
                     slotFreed()
@@ -195,21 +194,13 @@ public final class PostgresPool: Sendable {
         metrics.inUse.record(state.withLock { $0.leased })
     }
 
-    /// Closes a leased connection on the pool's own threads, then frees its slot.
+    /// Closes a leased connection on its own thread, then frees its slot.
     private func closeOnThreads(_ connection: PostgresConnection) {
-        let accepted = threads.enqueue { [self] in
-            connection.closeBlocking()
-            slotFreed()
-        }
-        if !accepted {
-            // The threads are gone (the pool was closed without draining): libpq closes the
-            // connection when the last reference goes.
-            slotFreed()
-        }
+        connection.closeInBackground { [self] in slotFreed() }
     }
 
     /// Refuses new leases and fails waiters, closes idle connections, waits up to `drainTimeout` for
-    /// leased ones to come back (they close as they do), then stops the pool's threads.
+    /// leased ones to come back (they close as they do).
     public func close(drainTimeout: Duration = .seconds(30)) async {
         let (idle, waiters) = state.withLock { state in
             state.closed = true
@@ -251,9 +242,6 @@ public final class PostgresPool: Sendable {
         if state.withLock({ $0.open }) > 0 {
             logger.warning("closing the pool with connections still leased", metadata: ["waymark.pool.leased": "\(state.withLock { $0.open })"])
         }
-        // Let in-flight closes finish on the threads before they exit.
-        _ = try? await threads.run {}
-        threads.shutdown()
     }
 }
 

@@ -23,6 +23,11 @@ struct BenchAppend: AsyncParsableCommand {
     @Option(help: "Full passes over the log for the global read figure.")
     var readPasses: Int = 3
 
+    @Option(help: "Run only these scenarios (repeatable): single1, single16, batch1, batch16, lookup1, lookup16, hot, read. Default: all.")
+    var only: [String] = []
+
+    func wanted(_ scenario: String) -> Bool { only.isEmpty || only.contains(scenario) }
+
     @Option(help: "Milliseconds between the coalesced NOTIFYs that announce appends to other processes.")
     var announceMs: Int = 20
 
@@ -126,6 +131,50 @@ struct BenchAppend: AsyncParsableCommand {
         return (figures(true), figures(false))
     }
 
+    /// Single-event appends by one writer that holds one session for both sides (its code runs on
+    /// that connection's thread), alternating the sides operation by operation as `compare` does
+    /// for one writer.
+    func sessionScenario(_ store: EventStore, plainSQL: String, metadataJSON: String) async throws -> (waymark: Figures, plain: Figures) {
+        try await store.withSession { session in
+            do {
+                let clock = ContinuousClock()
+                var time: [Bool: Duration] = [true: .zero, false: .zero]
+                var latencies: [Bool: [Duration]] = [true: [], false: []]
+                var cpu: [Bool: Double] = [true: 0, false: 0]
+                var version: Int64 = 0
+                for index in 0..<events {
+                    for isWaymark in index % 2 == 0 ? [false, true] : [true, false] {
+                        let cpuBefore = Self.processCPU()
+                        let began = clock.now
+                        if isWaymark {
+                            let event = EventData(type: "MilestoneReached", data: Self.payload(0, index), metadata: Self.metadata)
+                            version = try await session.append(to: "benchsession-w", expected: .exact(version), events: [event]).streamVersion
+                        } else {
+                            try await session.query(
+                                PostgresQuery(
+                                    sql: plainSQL,
+                                    binds: [
+                                        "benchsession-p", Int64(index + 1), UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(0, index),
+                                        metadataJSON,
+                                    ]))
+                        }
+                        let took = clock.now - began
+                        cpu[isWaymark]! += Self.processCPU() - cpuBefore
+                        time[isWaymark]! += took
+                        latencies[isWaymark]!.append(took)
+                    }
+                }
+                func figures(_ side: Bool) -> Figures {
+                    let sorted = latencies[side]!.sorted()
+                    return Figures(
+                        eventsPerSecond: Double(sorted.count) / time[side]!.seconds, p50: sorted[sorted.count / 2],
+                        p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], clientCPU: cpu[side]! / Double(sorted.count) * 1e6)
+                }
+                return (figures(true), figures(false))
+            }
+        }
+    }
+
     static func payload(_ writer: Int, _ index: Int) -> String {
         #"{"journeyId":"j-\#(writer)-\#(index)","milestone":"kickoff-held","department":"onboarding","tier":"gold","attributes":{"region":"emea","channel":"partner","owner":"ana.silva"}}"#
     }
@@ -226,74 +275,97 @@ struct BenchAppend: AsyncParsableCommand {
                     w.eventsPerSecond, w.p50.milliseconds, w.p99.milliseconds,
                     p.eventsPerSecond, p.p50.milliseconds, p.p99.milliseconds, ratio, verdict as NSString, w.clientCPU, p.clientCPU))
         }
-        record("single event, 1 writer", try await scenario(size: 1, writers: 1), target: 0.9)
-        record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9)
-        record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8)
-        record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8)
-        print("with no remembered versions, every append looks the stream's version up:")
-        record("single event, 1 writer, look-up", try await scenario(size: 1, writers: 1, lookUp: true), target: nil)
-        record("single event, 16 writers, look-up", try await scenario(size: 1, writers: 16, lookUp: true), target: nil)
-
-        // Hot streams: 16 writers on 4 streams with .any. The plain side is the least a correct
-        // contended append does: look the version up inside the INSERT and try again when another
-        // writer took it. The waymark side adds idempotency and the order rule: an append whose own
-        // retry inside append_events ran in a transaction older than the stream's last writer is
-        // refused and runs again in a new transaction; those retries are the order rule's cost.
-        let plainHot = """
-            INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
-            SELECT $1, coalesce((SELECT stream_version FROM plain_events WHERE stream_name = $1 ORDER BY stream_version DESC LIMIT 1), 0) + 1,
-                   $2::uuid, $3, $4::jsonb, $5::jsonb
-            RETURNING tx_id, global_id
-            """
-        let plainRetries = Mutex(0)
-        let orderRetries = try? Bench.metrics.expectCounter("waymark_append_order_retries_total", [("schema", store.schema)])
-        let retriesBefore = orderRetries?.totalValue ?? 0
-        let hot = try await compare(
-            writers: 16, count: events, eventsPerOperation: 1,
-            waymark: { writer, index in
-                let batch = [EventData(type: "MilestoneReached", data: Self.payload(writer, index), metadata: Self.metadata)]
-                try await store.append(to: "benchhot-\(index % 4)", expected: .any, events: batch)
-            },
-            plain: { writer, index in
-                while true {
-                    do {
-                        try await pool.query(
-                            PostgresQuery(
-                                sql: plainHot,
-                                binds: [
-                                    "benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index), metadataJSON,
-                                ]))
-                        return
-                    } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
-                        plainRetries.withLock { $0 += 1 }
-                    }
-                }
-            })
-        record("hot streams, 16 writers on 4, .any", hot, target: nil)
-        let retried = (orderRetries?.totalValue ?? 0) - retriesBefore
-        print(
-            "  order rule: \(retried) of \(events) appends refused and run again in a new transaction (\(String(format: "%.1f", Double(retried) * 1000 / Double(events))) per 1000); plain side: \(plainRetries.withLock { $0 }) INSERTs retried after a unique violation"
-        )
-
-        // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
-        let clock = ContinuousClock()
-        var read = 0
-        let started = clock.now
-        for _ in 0..<readPasses {
-            var position = GlobalPosition.start
-            while true {
-                let page = try await store.readAll(after: position, limit: 1000)
-                read += page.events.count
-                position = page.nextPosition
-                if page.isEnd { break }
-            }
+        if wanted("single1") {
+            let single = try await scenario(size: 1, writers: 1)
+            record("single event, 1 writer", single, target: 0.9)
+            // The same plain INSERT straight through libpq on one thread, as pgbench sends it.
+            let libpq = try await LibpqBaseline.run(
+                configuration: pool.configuration, sql: plainSingle, count: events, payload: { Self.payload(0, $0) }, metadataJSON: metadataJSON)
+            print(
+                "  libpq on one thread (pgbench's shape)".padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(
+                    format: "%9.0f ev/s  p50 %7.3f ms | client CPU µs/op %.1f | waymark / libpq %.2f, plain through the Swift layer / libpq %.2f",
+                    libpq.eventsPerSecond, libpq.p50.milliseconds, libpq.clientCPU, single.0.eventsPerSecond / libpq.eventsPerSecond,
+                    single.1.eventsPerSecond / libpq.eventsPerSecond))
+            // Both sides again on one held connection each (`EventStore.withSession`): the code
+            // runs on the connection's thread, so no statement is handed between threads.
+            let held = try await sessionScenario(store, plainSQL: plainSingle, metadataJSON: metadataJSON)
+            record("single event, 1 writer, session", held, target: 0.9)
+            print(
+                "  session / libpq on one thread".padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(format: "waymark %.2f, plain %.2f", held.0.eventsPerSecond / libpq.eventsPerSecond, held.1.eventsPerSecond / libpq.eventsPerSecond))
         }
-        let elapsed = clock.now - started
-        let readRate = Double(read) / elapsed.seconds
-        print(
-            "global read".padding(toLength: 36, withPad: " ", startingAt: 0),
-            String(
-                format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
-                readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
+        if wanted("single16") { record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9) }
+        if wanted("batch1") { record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8) }
+        if wanted("batch16") { record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8) }
+        if wanted("lookup1") || wanted("lookup16") { print("with no remembered versions, every append looks the stream's version up:") }
+        if wanted("lookup1") { record("single event, 1 writer, look-up", try await scenario(size: 1, writers: 1, lookUp: true), target: nil) }
+        if wanted("lookup16") { record("single event, 16 writers, look-up", try await scenario(size: 1, writers: 16, lookUp: true), target: nil) }
+
+        if wanted("hot") {
+            // Hot streams: 16 writers on 4 streams with .any. The plain side is the least a correct
+            // contended append does: look the version up inside the INSERT and try again when another
+            // writer took it. The waymark side adds idempotency and the order rule: an append whose own
+            // retry inside append_events ran in a transaction older than the stream's last writer is
+            // refused and runs again in a new transaction; those retries are the order rule's cost.
+            let plainHot = """
+                INSERT INTO plain_events (stream_name, stream_version, event_id, event_type, data, metadata)
+                SELECT $1, coalesce((SELECT stream_version FROM plain_events WHERE stream_name = $1 ORDER BY stream_version DESC LIMIT 1), 0) + 1,
+                       $2::uuid, $3, $4::jsonb, $5::jsonb
+                RETURNING tx_id, global_id
+                """
+            let plainRetries = Mutex(0)
+            let orderRetries = try? Bench.metrics.expectCounter("waymark_append_order_retries_total", [("schema", store.schema)])
+            let retriesBefore = orderRetries?.totalValue ?? 0
+            let hot = try await compare(
+                writers: 16, count: events, eventsPerOperation: 1,
+                waymark: { writer, index in
+                    let batch = [EventData(type: "MilestoneReached", data: Self.payload(writer, index), metadata: Self.metadata)]
+                    try await store.append(to: "benchhot-\(index % 4)", expected: .any, events: batch)
+                },
+                plain: { writer, index in
+                    while true {
+                        do {
+                            try await pool.query(
+                                PostgresQuery(
+                                    sql: plainHot,
+                                    binds: [
+                                        "benchhot-\(index % 4)", UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(writer, index),
+                                        metadataJSON,
+                                    ]))
+                            return
+                        } catch let error as PostgresError where error.code == SQLState.uniqueViolation {
+                            plainRetries.withLock { $0 += 1 }
+                        }
+                    }
+                })
+            record("hot streams, 16 writers on 4, .any", hot, target: nil)
+            let retried = (orderRetries?.totalValue ?? 0) - retriesBefore
+            print(
+                "  order rule: \(retried) of \(events) appends refused and run again in a new transaction (\(String(format: "%.1f", Double(retried) * 1000 / Double(events))) per 1000); plain side: \(plainRetries.withLock { $0 }) INSERTs retried after a unique violation"
+            )
+        }
+        if wanted("read") {
+            // Global reads: full passes over the event log in pages of 1000, decoded into RecordedEvent.
+            let clock = ContinuousClock()
+            var read = 0
+            let started = clock.now
+            for _ in 0..<readPasses {
+                var position = GlobalPosition.start
+                while true {
+                    let page = try await store.readAll(after: position, limit: 1000)
+                    read += page.events.count
+                    position = page.nextPosition
+                    if page.isEnd { break }
+                }
+            }
+            let elapsed = clock.now - started
+            let readRate = Double(read) / elapsed.seconds
+            print(
+                "global read".padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(
+                    format: "waymark %9.0f ev/s  (%d events in %d passes, pages of 1000, decoded) (target ≥ 100000) %@",
+                    readRate, read, readPasses, (readRate >= 100_000 ? "ok" : "BELOW TARGET") as NSString))
+        }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
-@testable import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
+
+@testable import WaymarkEventStore
 
 @Suite("Sessions")
 struct SessionTests {
@@ -31,4 +32,3 @@ struct SessionTests {
         #expect(try await store.streamVersion("journey-t") == 1)
     }
 }
-

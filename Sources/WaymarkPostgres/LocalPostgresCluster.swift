@@ -140,7 +140,8 @@ public final class LocalPostgresCluster: Sendable {
 
     // MARK: Helpers
 
-    static func findBinDirectory() throws -> String {
+    /// The folder of the PostgreSQL server binaries: `$WAYMARK_PG_BIN`, else the newest Debian install, else `PATH`.
+    public static func findBinDirectory() throws -> String {
         let fileManager = FileManager.default
         if let configured = ProcessInfo.processInfo.environment["WAYMARK_PG_BIN"] {
             guard fileManager.isExecutableFile(atPath: configured + "/initdb") else {

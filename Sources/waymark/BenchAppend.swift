@@ -175,6 +175,43 @@ struct BenchAppend: AsyncParsableCommand {
         }
     }
 
+    /// Single-event appends by `writers` writers, each holding a session for its whole run and
+    /// appending to 10 streams of its own with exact expected versions.
+    func sessionWriters(_ store: EventStore, writers: Int, count: Int, tag: String) async throws -> Figures {
+        let clock = ContinuousClock()
+        let perWriter = count / writers
+        let cpuBefore = Self.processCPU()
+        let started = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    try await store.withSession { session in
+                        var versions = [Int64](repeating: 0, count: 10)
+                        var mine: [Duration] = []
+                        mine.reserveCapacity(perWriter)
+                        for index in 0..<perWriter {
+                            let began = clock.now
+                            let event = EventData(type: "MilestoneReached", data: Self.payload(writer, index), metadata: Self.metadata)
+                            let result = try await session.append(
+                                to: "benchsessions\(tag)-w\(writer)x\(index % 10)", expected: .exact(versions[index % 10]), events: [event])
+                            versions[index % 10] = result.streamVersion
+                            mine.append(clock.now - began)
+                        }
+                        return mine
+                    }
+                }
+            }
+            var all: [Duration] = []
+            for try await mine in group { all += mine }
+            return all.sorted()
+        }
+        let elapsed = clock.now - started
+        let cpu = Self.processCPU() - cpuBefore
+        return Figures(
+            eventsPerSecond: Double(latencies.count) / elapsed.seconds, p50: latencies[latencies.count / 2],
+            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], clientCPU: cpu / Double(latencies.count) * 1e6)
+    }
+
     static func payload(_ writer: Int, _ index: Int) -> String {
         #"{"journeyId":"j-\#(writer)-\#(index)","milestone":"kickoff-held","department":"onboarding","tier":"gold","attributes":{"region":"emea","channel":"partner","owner":"ana.silva"}}"#
     }
@@ -263,6 +300,24 @@ struct BenchAppend: AsyncParsableCommand {
                 PostgresQuery(sql: plainSingle, binds: ["warmup-\(index % 4)", Int64(index / 4 + 1), UUID.timeOrdered().lowercasedText, "Warm", "{}", "{}"]))
         }
 
+        /// The same plain INSERT by `pgbench -M prepared`, right after the scenario it compares with.
+        func againstPgbench(_ waymark: Figures, size: Int, clients: Int) throws {
+            let pgbench = try PgbenchBaseline.run(
+                url: pool.configuration.url, schema: store.schema, table: "plain_events", size: size, clients: clients,
+                transactions: size == 1 ? events : batches, payload: Self.payload(0, 0), metadataJSON: metadataJSON)
+            let ratio = waymark.eventsPerSecond / pgbench.eventsPerSecond
+            var verdict = String(format: "waymark / pgbench %.2f (target ≥ 0.8) %@", ratio, (ratio >= 0.8 ? "ok" : "BELOW TARGET") as NSString)
+            if size == 1 {
+                verdict += String(
+                    format: "; waymark client CPU %.1f µs per append (target ≤ 45) %@", waymark.clientCPU,
+                    (waymark.clientCPU <= 45 ? "ok" : "ABOVE TARGET") as NSString)
+            }
+            print(
+                "  pgbench -M prepared, \(clients) client\(clients == 1 ? "" : "s")".padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(format: "%9.0f ev/s  latency %7.3f ms | pgbench CPU µs/tx %.1f | ", pgbench.eventsPerSecond, pgbench.latency, pgbench.clientCPU)
+                    + verdict)
+        }
+
         func record(_ label: String, _ result: (Figures, Figures), target: Double?) {
             let (w, p) = result
             let ratio = w.eventsPerSecond / p.eventsPerSecond
@@ -278,6 +333,7 @@ struct BenchAppend: AsyncParsableCommand {
         if wanted("single1") {
             let single = try await scenario(size: 1, writers: 1)
             record("single event, 1 writer", single, target: 0.9)
+            try againstPgbench(single.0, size: 1, clients: 1)
             // The same plain INSERT straight through libpq on one thread, as pgbench sends it.
             let libpq = try await LibpqBaseline.run(
                 configuration: pool.configuration, sql: plainSingle, count: events, payload: { Self.payload(0, $0) }, metadataJSON: metadataJSON)
@@ -295,9 +351,29 @@ struct BenchAppend: AsyncParsableCommand {
                 "  session / libpq on one thread".padding(toLength: 36, withPad: " ", startingAt: 0),
                 String(format: "waymark %.2f, plain %.2f", held.0.eventsPerSecond / libpq.eventsPerSecond, held.1.eventsPerSecond / libpq.eventsPerSecond))
         }
-        if wanted("single16") { record("single event, 16 writers", try await scenario(size: 1, writers: 16), target: 0.9) }
-        if wanted("batch1") { record("100-event batch, 1 writer", try await scenario(size: 100, writers: 1), target: 0.8) }
-        if wanted("batch16") { record("100-event batch, 16 writers", try await scenario(size: 100, writers: 16), target: 0.8) }
+        if wanted("single16") {
+            let figures = try await scenario(size: 1, writers: 16)
+            record("single event, 16 writers", figures, target: 0.9)
+            try againstPgbench(figures.0, size: 1, clients: 16)
+            // Writers that hold a session each: no hand-over between threads per append.
+            let sessions = try await sessionWriters(store, writers: 16, count: events, tag: "16")
+            print(
+                "  16 writers with a session each".padding(toLength: 36, withPad: " ", startingAt: 0),
+                String(
+                    format: "waymark %9.0f ev/s  p50 %7.3f ms  p99 %7.3f ms | client CPU µs/op %.1f", sessions.eventsPerSecond, sessions.p50.milliseconds,
+                    sessions.p99.milliseconds, sessions.clientCPU))
+            try againstPgbench(sessions, size: 1, clients: 16)
+        }
+        if wanted("batch1") {
+            let figures = try await scenario(size: 100, writers: 1)
+            record("100-event batch, 1 writer", figures, target: 0.8)
+            try againstPgbench(figures.0, size: 100, clients: 1)
+        }
+        if wanted("batch16") {
+            let figures = try await scenario(size: 100, writers: 16)
+            record("100-event batch, 16 writers", figures, target: 0.8)
+            try againstPgbench(figures.0, size: 100, clients: 16)
+        }
         if wanted("lookup1") || wanted("lookup16") { print("with no remembered versions, every append looks the stream's version up:") }
         if wanted("lookup1") { record("single event, 1 writer, look-up", try await scenario(size: 1, writers: 1, lookUp: true), target: nil) }
         if wanted("lookup16") { record("single event, 16 writers, look-up", try await scenario(size: 1, writers: 16, lookUp: true), target: nil) }

@@ -72,6 +72,10 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
+        .testTarget(
+            name: "WaymarkCLITests",
+            dependencies: ["waymark", "WaymarkPostgres", "WaymarkTesting"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -55,9 +55,15 @@ public final class LocalPostgresCluster: Sendable {
 
         if !fileManager.fileExists(atPath: directory + "/PG_VERSION") {
             let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
-            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            if !fileManager.fileExists(atPath: directory) {
-                try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            do {
+                try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                if !fileManager.fileExists(atPath: directory) {
+                    try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                }
+            } catch {
+                throw PostgresError(
+                    code: PostgresError.invalidArgument,
+                    message: "cannot create the data directory \(directory) for the private PostgreSQL server (\(Self.reason(error)))")
             }
             if let runAsUser { try changeOwner(directory, to: runAsUser) }
             logger.info("creating a private PostgreSQL cluster", metadata: ["waymark.postgres.data_directory": "\(directory)"])
@@ -96,6 +102,25 @@ public final class LocalPostgresCluster: Sendable {
             }
         }
         throw lastError!
+    }
+
+    /// The server running in `dataDirectory`, if one is. `stop()` on it stops that server, whoever
+    /// started it (`waymark local stop`).
+    public static func running(dataDirectory: String) throws -> LocalPostgresCluster? {
+        let binDirectory = try findBinDirectory()
+        let runAsUser: String? = geteuid() == 0 ? "postgres" : nil
+        let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        guard let port = runningPort(dataDirectory: directory, binDirectory: binDirectory, as: runAsUser) else { return nil }
+        return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser)
+    }
+
+    /// A short reason for a file-system error: the system's words, not Foundation's error domain.
+    static func reason(_ error: Error) -> String {
+        if let cocoa = error as? CocoaError, let underlying = cocoa.underlying as? POSIXError {
+            return String(cString: strerror(underlying.code.rawValue))
+        }
+        if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        return (error as NSError).localizedDescription
     }
 
     /// Creates a fresh temporary directory (under `$TMPDIR` or /tmp) and starts a cluster there.

@@ -17,6 +17,11 @@ struct Bench: AsyncParsableCommand {
     }()
 }
 
+/// Refuses a number below `minimum`, naming the option and the value.
+func requireAtLeast(_ minimum: Int, _ value: Int, _ option: String) throws {
+    guard value >= minimum else { throw ValidationError("\(option) \(value) is out of range: it must be at least \(minimum)") }
+}
+
 /// Runs `body` on an event store in a new schema of the resolved database, and drops the schema
 /// afterwards, also when `body` fails.
 func withBenchStore(

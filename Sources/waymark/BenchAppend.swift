@@ -14,13 +14,13 @@ struct BenchAppend: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Single-event operations per scenario and side.")
+    @Option(parsing: .unconditional, help: "Single-event operations per scenario and side.")
     var events: Int = 8_000
 
-    @Option(help: "100-event batches per scenario and side.")
+    @Option(parsing: .unconditional, help: "100-event batches per scenario and side.")
     var batches: Int = 512
 
-    @Option(help: "Full passes over the log for the global read figure.")
+    @Option(parsing: .unconditional, help: "Full passes over the log for the global read figure.")
     var readPasses: Int = 3
 
     @Option(help: "Run only these scenarios (repeatable): single1, single16, batch1, batch16, lookup1, lookup16, hot, read. Default: all.")
@@ -28,11 +28,18 @@ struct BenchAppend: AsyncParsableCommand {
 
     func wanted(_ scenario: String) -> Bool { only.isEmpty || only.contains(scenario) }
 
-    @Option(help: "Milliseconds between the coalesced NOTIFYs that announce appends to other processes.")
+    @Option(parsing: .unconditional, help: "Milliseconds between the coalesced NOTIFYs that announce appends to other processes.")
     var announceMs: Int = 20
 
     func validate() throws {
-        guard events >= 128, batches >= 128, readPasses >= 1 else { throw ValidationError("--events and --batches must be ≥ 128, --read-passes ≥ 1") }
+        try requireAtLeast(128, events, "--events")
+        try requireAtLeast(128, batches, "--batches")
+        try requireAtLeast(1, readPasses, "--read-passes")
+        try requireAtLeast(1, announceMs, "--announce-ms")
+        let scenarios = ["single1", "single16", "batch1", "batch16", "lookup1", "lookup16", "hot", "read"]
+        for name in only where !scenarios.contains(name) {
+            throw ValidationError("--only \(name): not a scenario; one of \(scenarios.joined(separator: ", "))")
+        }
     }
 
     func run() async throws {

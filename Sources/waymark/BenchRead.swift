@@ -13,22 +13,23 @@ struct BenchRead: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Events in the log (written in SQL before measuring).")
+    @Option(parsing: .unconditional, help: "Events in the log (written in SQL before measuring).")
     var events: Int = 5_000_000
 
-    @Option(help: "Streams the events are spread over, round-robin, in 5 categories.")
+    @Option(parsing: .unconditional, help: "Streams the events are spread over, round-robin, in 5 categories.")
     var streams: Int = 200_000
 
-    @Option(help: "Pages of 1000 events read at each place.")
+    @Option(parsing: .unconditional, help: "Pages of 1000 events read at each place.")
     var pages: Int = 40
 
-    @Option(help: "Times each place is read; the best and worst are printed.")
+    @Option(parsing: .unconditional, help: "Times each place is read; the best and worst are printed.")
     var repeats: Int = 3
 
     func validate() throws {
-        guard events >= 100_000, streams >= 5, pages >= 1, repeats >= 1 else {
-            throw ValidationError("--events must be ≥ 100000, --streams ≥ 5, --pages and --repeats ≥ 1")
-        }
+        try requireAtLeast(100_000, events, "--events")
+        try requireAtLeast(5, streams, "--streams")
+        try requireAtLeast(1, pages, "--pages")
+        try requireAtLeast(1, repeats, "--repeats")
         guard events / 5 >= 2 * pages * 1000 else { throw ValidationError("a category must hold at least 2 × --pages × 1000 events") }
     }
 

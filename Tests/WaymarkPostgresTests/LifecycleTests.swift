@@ -53,7 +53,15 @@ struct LifecycleTests {
         let clock = ContinuousClock()
         let started = clock.now
         let sleeping = Task { try await pool.query("SELECT pg_sleep(30)") }
-        try await Task.sleep(for: .milliseconds(300))
+        // Cancel once the server runs the statement (connecting can take a while on a busy machine).
+        let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
+        defer { Task { await observer.close() } }
+        #expect(
+            try await eventually(timeout: .seconds(20)) {
+                try await observer.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep(30)%'"
+                )[0].decode(Int.self, at: 0) == 1
+            })
         sleeping.cancel()
         await #expect {
             try await sleeping.value

@@ -398,8 +398,8 @@ struct BenchAppend: AsyncParsableCommand {
                 RETURNING tx_id, global_id
                 """
             let plainRetries = Mutex(0)
-            let orderRetries = try? Bench.metrics.expectCounter("waymark_append_order_retries_total", [("schema", store.schema)])
-            let retriesBefore = orderRetries?.totalValue ?? 0
+            let orderRetries = { Bench.metrics.total("waymark_append_order_retries_total", [("schema", store.schema)]) }
+            let retriesBefore = orderRetries()
             let hot = try await compare(
                 writers: 16, count: events, eventsPerOperation: 1,
                 waymark: { writer, index in
@@ -423,7 +423,7 @@ struct BenchAppend: AsyncParsableCommand {
                     }
                 })
             record("hot streams, 16 writers on 4, .any", hot, target: nil)
-            let retried = (orderRetries?.totalValue ?? 0) - retriesBefore
+            let retried = orderRetries() - retriesBefore
             print(
                 "  order rule: \(retried) of \(events) appends refused and run again in a new transaction (\(String(format: "%.1f", Double(retried) * 1000 / Double(events))) per 1000); plain side: \(plainRetries.withLock { $0 }) INSERTs retried after a unique violation"
             )

@@ -218,23 +218,24 @@ public final class PostgresConnection: @unchecked Sendable {
         let pg = try requireConnection()
         // One buffer holds every bind value, each ended by a NUL, instead of a copy per value.
         // PostgreSQL text cannot hold NUL, and a C string would end at it: refuse rather than truncate.
-        var buffer: [CChar] = []
+        var buffer: [UInt8] = []
         buffer.reserveCapacity(binds.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) + 1 })
         var offsets: [Int?] = []
         offsets.reserveCapacity(binds.count)
         for (index, bind) in binds.enumerated() {
-            guard let text = bind.text else {
+            guard var text = bind.text else {
                 offsets.append(nil)
                 continue
             }
             offsets.append(buffer.count)
-            for byte in text.utf8 {
-                if byte == 0 {
-                    throw PostgresError(
-                        code: PostgresError.invalidArgument,
-                        message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
-                }
-                buffer.append(CChar(bitPattern: byte))
+            let hasNUL = text.withUTF8 { bytes in
+                buffer.append(contentsOf: bytes)
+                return bytes.count > 0 && memchr(bytes.baseAddress!, 0, bytes.count) != nil
+            }
+            if hasNUL {
+                throw PostgresError(
+                    code: PostgresError.invalidArgument,
+                    message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
             }
             buffer.append(0)
         }
@@ -247,7 +248,8 @@ public final class PostgresConnection: @unchecked Sendable {
             let name = try preparedName(sql: sql, oids: oids, pg: pg)
             let begin = pendingBegin
             pendingBegin = nil
-            let result: OpaquePointer? = buffer.withUnsafeBufferPointer { base in
+            let result: OpaquePointer? = buffer.withUnsafeBytes { raw in
+                let base = raw.bindMemory(to: CChar.self)
                 let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base.baseAddress! + $0 } }
                 return values.withUnsafeBufferPointer { values in
                     if let begin { return Self.pipelined(pg, begin: begin, statement: name, count: count, values: values.baseAddress) }

@@ -21,31 +21,38 @@ enum PgbenchBaseline {
         guard FileManager.default.isExecutableFile(atPath: bin) else {
             throw PostgresError(code: PostgresError.invalidArgument, message: "pgbench was not found beside initdb in \(bin)")
         }
-        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
-        // Each transaction writes a new stream: pgbench has no per-client counter to track versions.
-        let sql =
-            size == 1
-            ? """
-            INSERT INTO \(table) (stream_name, stream_version, event_id, event_type, data, metadata) \
-            VALUES ('pgbench-' || gen_random_uuid(), 1, gen_random_uuid(), 'MilestoneReached', \(literal(payload))::jsonb, \(literal(metadataJSON))::jsonb) \
-            RETURNING tx_id, global_id;
-            """
-            : """
-            INSERT INTO \(table) (stream_name, stream_version, event_id, event_type, data, metadata) \
-            SELECT s.name, g, gen_random_uuid(), 'MilestoneReached', \(literal(payload))::jsonb, \(literal(metadataJSON))::jsonb \
-            FROM (SELECT 'pgbench-' || gen_random_uuid() AS name) AS s, generate_series(1, \(size)) AS g \
-            RETURNING tx_id, global_id;
-            """
+        // The payloads travel as pgbench variables, which `-M prepared` sends as bind parameters: the
+        // server parses every event's JSON on every execution, as it does for the other sides. Each
+        // transaction writes a new stream: pgbench has no per-client counter to track versions.
+        var variables = ["meta=\(metadataJSON)"]
+        let sql: String
+        if size == 1 {
+            variables.append("payload=\(payload)")
+            sql = """
+                INSERT INTO \(table) (stream_name, stream_version, event_id, event_type, data, metadata) \
+                VALUES ('pgbench-' || gen_random_uuid(), 1, gen_random_uuid(), 'MilestoneReached', :payload::jsonb, :meta::jsonb) \
+                RETURNING tx_id, global_id;
+                """
+        } else {
+            variables += (1...size).map { "p\($0)=\(payload)" }
+            let array = (1...size).map { ":p\($0)" }.joined(separator: ", ")
+            sql = """
+                INSERT INTO \(table) (stream_name, stream_version, event_id, event_type, data, metadata) \
+                SELECT s.name, u.ord, gen_random_uuid(), 'MilestoneReached', u.d, :meta::jsonb \
+                FROM (SELECT 'pgbench-' || gen_random_uuid() AS name) AS s, unnest(ARRAY[\(array)]::jsonb[]) WITH ORDINALITY AS u(d, ord) \
+                RETURNING tx_id, global_id;
+                """
+        }
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-pgbench-\(UUID().uuidString).sql")
         try (sql + "\n").write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bin)
-        process.arguments = [
-            "-n", "-M", "prepared", "-c", String(clients), "-j", String(min(clients, 2)), "-t", String(max(1, transactions / clients)), "-f", script.path,
-            url,
-        ]
+        process.arguments =
+            [
+                "-n", "-M", "prepared", "-c", String(clients), "-j", String(min(clients, 2)), "-t", String(max(1, transactions / clients)), "-f", script.path,
+            ] + variables.flatMap { ["-D", $0] } + [url]
         var environment = ProcessInfo.processInfo.environment
         environment["PGOPTIONS"] = "-c search_path=\(schema)"
         process.environment = environment

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "WaymarkPostgres", targets: ["WaymarkPostgres"]),
         .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
         .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
+        .library(name: "WaymarkDomain", targets: ["WaymarkDomain"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -15,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -37,6 +40,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "WaymarkDomain",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -70,6 +80,10 @@ let package = Package(
                 "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
+        ),
+        .testTarget(
+            name: "WaymarkDomainTests",
+            dependencies: ["WaymarkDomain"]
         ),
         .testTarget(
             name: "WaymarkCLITests",

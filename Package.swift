@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -83,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkDomainTests",
-            dependencies: ["WaymarkDomain"]
+            dependencies: ["WaymarkDomain", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "WaymarkCLITests",

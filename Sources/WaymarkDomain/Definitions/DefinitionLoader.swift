@@ -134,10 +134,26 @@ public enum DefinitionLoader {
             let idValue = try stage.required("id", in: value)
             let id = try idValue.name()
             if stages.contains(where: { $0.id == id }) { throw idValue.fail("stage '\(id)' is defined twice") }
+            // A milestone is a name, or {id, compensation} when reaching it leaves something to undo
+            // if the journey is cancelled.
+            var milestones: [String] = []
+            var compensations: [String: String] = [:]
+            for entry in try stage["milestones"]?.sequence() ?? [] {
+                let milestone: String
+                if entry.node.mapping != nil {
+                    let fields = try entry.mapping(allowed: ["id", "compensation"])
+                    milestone = try fields.required("id", in: entry).name()
+                    compensations[milestone] = try fields.required("compensation", in: entry).name()
+                } else {
+                    milestone = try entry.name()
+                }
+                if milestones.contains(milestone) { throw entry.fail("'\(milestone)' is listed twice") }
+                milestones.append(milestone)
+            }
             stages.append(
                 JourneyDefinition.Stage(
                     id: id, department: try stage.required("department", in: value).name(), maxDwell: try stage["max_dwell"]?.duration(),
-                    milestones: try stage["milestones"]?.names() ?? []))
+                    milestones: milestones, compensations: compensations))
         }
         let allMilestones = stages.flatMap(\.milestones)
         if let repeated = allMilestones.enumerated().first(where: { index, name in allMilestones[..<index].contains(name) }) {

@@ -24,6 +24,8 @@ public struct JourneyDefinition: Sendable, Equatable {
         public var maxDwell: BusinessDuration?
         /// Milestones that can be reached in this stage.
         public var milestones: [String]
+        /// What must be undone, by milestone, when a journey that reached it is cancelled.
+        public var compensations: [String: String]
     }
 
     public struct Transition: Sendable, Equatable {
@@ -88,6 +90,12 @@ public struct JourneyDefinition: Sendable, Equatable {
     }
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
+
+    /// The stage a milestone belongs to.
+    public func stage(ofMilestone milestone: String) -> Stage? { stages.first { $0.milestones.contains(milestone) } }
+
+    /// The compensation owed for `milestone` once reached, if the definition names one.
+    public func compensation(for milestone: String) -> String? { stage(ofMilestone: milestone)?.compensations[milestone] }
 
     /// The transition from `from` to `to`, if the definition allows it.
     public func transition(from: String, to: String) -> Transition? {

@@ -1,0 +1,20 @@
+/// Text about a person (a name, an e-mail address, a phone number, a free-text comment). It sits
+/// only in fields of this type, in a few event types, and never in stream names, ids or event
+/// types, so that per-subject encryption can find exactly these fields. Its description hides the
+/// value: logs and errors never show it.
+public struct PersonalData: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public init(from decoder: any Decoder) throws {
+        value = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+
+    public var description: String { "<personal data, \(value.count) characters>" }
+}

@@ -136,6 +136,13 @@ struct Local: ParsableCommand {
     struct Place: ParsableArguments {
         @Option(name: .customLong("data-dir"), help: "Folder of the private local server.")
         var dataDirectory: String = ".waymark/postgres"
+
+        /// The server running there, or nil after saying that none does.
+        func runningCluster() throws -> LocalPostgresCluster? {
+            let cluster = try LocalPostgresCluster.running(dataDirectory: dataDirectory)
+            if cluster == nil { print("no private PostgreSQL server runs in \(dataDirectory)") }
+            return cluster
+        }
     }
 
     struct Status: ParsableCommand {
@@ -143,10 +150,7 @@ struct Local: ParsableCommand {
         @OptionGroup var place: Place
 
         func run() throws {
-            guard let cluster = try LocalPostgresCluster.running(dataDirectory: place.dataDirectory) else {
-                print("no private PostgreSQL server runs in \(place.dataDirectory)")
-                throw ExitCode(3)
-            }
+            guard let cluster = try place.runningCluster() else { throw ExitCode(3) }
             print("running on 127.0.0.1:\(cluster.port), data in \(cluster.dataDirectory)")
             print("url: \(cluster.url)")
         }
@@ -157,10 +161,7 @@ struct Local: ParsableCommand {
         @OptionGroup var place: Place
 
         func run() throws {
-            guard let cluster = try LocalPostgresCluster.running(dataDirectory: place.dataDirectory) else {
-                print("no private PostgreSQL server runs in \(place.dataDirectory)")
-                return
-            }
+            guard let cluster = try place.runningCluster() else { return }
             cluster.stop()
             print("stopped the private PostgreSQL server on 127.0.0.1:\(cluster.port)")
         }

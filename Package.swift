@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
         .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
         .library(name: "WaymarkDomain", targets: ["WaymarkDomain"]),
+        .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -50,6 +51,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "WaymarkClient",
+            dependencies: [
+                "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "waymark",
             dependencies: [
@@ -85,6 +94,10 @@ let package = Package(
         .testTarget(
             name: "WaymarkDomainTests",
             dependencies: ["WaymarkDomain", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "WaymarkClientTests",
+            dependencies: ["WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkCLITests",

@@ -55,6 +55,12 @@ public struct AppendedEvent: Sendable, Equatable {
     public var id: UUID
     public var streamVersion: Int64
     public var position: GlobalPosition
+
+    public init(id: UUID, streamVersion: Int64, position: GlobalPosition) {
+        self.id = id
+        self.streamVersion = streamVersion
+        self.position = position
+    }
 }
 
 /// The outcome of an append.

@@ -162,7 +162,10 @@ extension EventStore {
     /// The stored event with id `id`, or nil when none is: whether a batch whose reply was lost
     /// landed, and where. Finds committed events that readers still hold back as well.
     public func event(withId id: UUID) async throws -> RecordedEvent? {
-        let rows = try await pool.query("SELECT \(Self.eventColumns) FROM events WHERE event_id = \(id)")
-        return try Self.decodeEvents(rows).first
+        try await pool.withConnection { try await self.event(on: $0, withId: id) }
+    }
+
+    func event(on connection: PostgresConnection, withId id: UUID) async throws -> RecordedEvent? {
+        try Self.decodeEvents(try await connection.query("SELECT \(Self.eventColumns) FROM events WHERE event_id = \(id)")).first
     }
 }

@@ -39,6 +39,11 @@ public struct Session: Sendable {
         try await store.readCategory(on: connection, category, after: position, limit: limit)
     }
 
+    /// The stored event with id `id`; see `EventStore.event(withId:)`.
+    public func event(withId id: UUID) async throws -> RecordedEvent? {
+        try await store.event(on: connection, withId: id)
+    }
+
     /// Runs one statement in a transaction of its own; see `EventStore.query`.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {

@@ -1,0 +1,20 @@
+import WaymarkDomain
+
+/// The journey definitions a client decides under: the current one of each journey type, and
+/// every version it was given, so a journey keeps being decided under the version it started with.
+public struct JourneyCatalog: Sendable {
+    private var current: [String: JourneyDefinition]
+    private var byVersion: [String: JourneyDefinition]
+
+    public init(_ configuration: JourneyConfiguration, earlierVersions: [JourneyDefinition] = []) {
+        current = configuration.definitions
+        byVersion = [:]
+        for definition in earlierVersions + Array(configuration.definitions.values) { byVersion[definition.version.description] = definition }
+    }
+
+    /// The definition a new journey of `journeyType` starts under.
+    public func current(_ journeyType: String) -> JourneyDefinition? { current[journeyType] }
+
+    /// The definition recorded as `version` on a journey.
+    public func definition(version: String) -> JourneyDefinition? { byVersion[version] }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Where a command came from and who sent it. Every command carries an id: the events it produces
+/// get ids derived from it, so sending it again returns the original result and writes nothing.
+public struct CommandContext: Sendable {
+    public var commandId: UUID
+    public var actor: String?
+    public var sourceSystem: String?
+
+    public init(commandId: UUID = UUID(), actor: String? = nil, sourceSystem: String? = nil) {
+        self.commandId = commandId
+        self.actor = actor
+        self.sourceSystem = sourceSystem
+    }
+}
+
+/// What a command wrote.
+public struct CommandResult: Sendable, Equatable {
+    public var streamName: String
+    public var events: [AppendedEvent]
+    /// The stored types of `events`, in order.
+    public var types: [String]
+    /// True when the command had been handled before and this call only returned what it wrote.
+    public var replayed: Bool
+    /// The stream's version after the command.
+    public var streamVersion: Int64 { events.last?.streamVersion ?? 0 }
+}
+
+/// A command that lost to other writers of the same journey more often than the client retries.
+public struct CommandConflictError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code = "concurrency_conflict"
+    public var streamName: String
+    public var attempts: Int
+    public var description: String {
+        "\(code): journey stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
+    }
+}
+
+/// A command the client cannot decide: its journey type or the definition version its journey
+/// started under is not loaded.
+public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case unknownJourneyType = "unknown_journey_type"
+        case unknownDefinitionVersion = "unknown_definition_version"
+        case invalidInput = "invalid_input"
+    }
+    public var code: Code
+    public var message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// What services import: commands to journeys (load, decide, append, retry on conflict,
+/// idempotent by command id), raw appends for integration events the domain does not model, and
+/// reads of a journey's timeline.
+public final class WaymarkClient: Sendable {
+    public let store: EventStore
+    public let catalog: JourneyCatalog
+    /// How often a command is decided again after another writer moved its journey on.
+    public let maxAttempts: Int
+    let logger: Logger
+
+    public init(store: EventStore, catalog: JourneyCatalog, maxAttempts: Int = 10, logger: Logger) {
+        self.store = store
+        self.catalog = catalog
+        self.maxAttempts = max(1, maxAttempts)
+        self.logger = logger
+    }
+
+    /// The stream of journey `journeyId`.
+    public static func streamName(journey journeyId: String) -> String { "journey-\(journeyId)" }
+
+    /// Decides `command` on journey `journeyId` and appends what it produces, with the loaded
+    /// version as the expected version; decides again when another writer got there first.
+    /// Throws the domain's `Rejection`, `CommandConflictError` after `maxAttempts`, or `ClientError`.
+    @discardableResult
+    public func send(_ command: JourneyCommand, to journeyId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
+        if case .start(let start) = command, start.journeyId != journeyId {
+            throw ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(journeyId)")
+        }
+        let stream = Self.streamName(journey: journeyId)
+        return try await store.withSession { session in
+            if let earlier = try await self.earlierResult(of: context.commandId, stream: stream, session: session) { return earlier }
+            for attempt in 1...maxAttempts {
+                let (state, version) = try await self.load(stream, session: session)
+                let definition = try self.definition(for: state, command: command)
+                let events = try JourneyDecider.decide(state, command, definition: definition).get()
+                let metadata = EventMetadata(
+                    correlationId: journeyId, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem)
+                let data = try events.enumerated().map { index, event in
+                    EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: event.type, data: try event.data(), metadata: metadata)
+                }
+                do {
+                    let result = try await session.append(to: stream, expected: .exact(version), events: data)
+                    return CommandResult(streamName: stream, events: result.events, types: data.map(\.type), replayed: result.replayed)
+                } catch is WrongExpectedVersionError {
+                    logger.debug(
+                        "journey moved on under a command, deciding again", metadata: ["waymark.stream": "\(stream)", "waymark.attempt": "\(attempt)"])
+                }
+            }
+            throw CommandConflictError(streamName: stream, attempts: maxAttempts)
+        }
+    }
+
+    /// What `commandId` wrote before, if it was handled: its events carry ids derived from it.
+    private func earlierResult(of commandId: UUID, stream: String, session: Session) async throws -> CommandResult? {
+        var found: [RecordedEvent] = []
+        while let event = try await session.event(withId: CommandIDs.eventID(command: commandId, index: found.count)) {
+            found.append(event)
+        }
+        guard !found.isEmpty else { return nil }
+        guard found[0].streamName == stream else {
+            throw ClientError(code: .invalidInput, message: "command \(commandId) was already handled for stream \(found[0].streamName), not \(stream)")
+        }
+        return CommandResult(
+            streamName: stream, events: found.map { AppendedEvent(id: $0.id, streamVersion: $0.streamVersion, position: $0.position) },
+            types: found.map(\.type), replayed: true)
+    }
+
+    private func definition(for state: JourneyState, command: JourneyCommand) throws -> JourneyDefinition {
+        if case .start(let start) = command, state.status == .notStarted {
+            guard let definition = catalog.current(start.journeyType) else {
+                throw ClientError(code: .unknownJourneyType, message: "no definition of journey type '\(start.journeyType)' is loaded")
+            }
+            return definition
+        }
+        guard let version = state.definitionVersion else {
+            throw Rejection(.journeyNotStarted, "the journey has not started")
+        }
+        guard let definition = catalog.definition(version: version) else {
+            throw ClientError(code: .unknownDefinitionVersion, message: "the journey runs under definition \(version), which this client has not loaded")
+        }
+        return definition
+    }
+
+    /// The journey's state and its stream's version (events the domain does not know count toward
+    /// the version but leave the state alone).
+    private func load(_ stream: String, session: Session) async throws -> (JourneyState, Int64) {
+        var state = JourneyState()
+        var version: Int64 = 0
+        var from: Int64 = 1
+        while true {
+            let page = try await session.readStream(stream, from: from, limit: 500)
+            for recorded in page.events {
+                if let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data) { state = JourneyState.evolve(state, event) }
+                version = recorded.streamVersion
+            }
+            guard let next = page.nextVersion else { return (state, version) }
+            from = next
+        }
+    }
+
+    /// Every event of journey `journeyId`, oldest first, integration events included.
+    public func timeline(journey journeyId: String) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        var from: Int64 = 1
+        while true {
+            let page = try await store.readStream(Self.streamName(journey: journeyId), from: from, limit: 500)
+            events += page.events
+            guard let next = page.nextVersion else { return events }
+            from = next
+        }
+    }
+
+    /// The journey's state as its events build it.
+    public func state(journey journeyId: String) async throws -> JourneyState {
+        try await store.withSession { try await self.load(Self.streamName(journey: journeyId), session: $0).0 }
+    }
+
+    /// Appends integration events the domain does not model, as `EventStore.append` does.
+    @discardableResult
+    public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
+        try await store.append(to: stream, expected: expected, events: events)
+    }
+}

@@ -20,14 +20,57 @@ public struct CommandContext: Sendable {
 
 /// What a command wrote.
 public struct CommandResult: Sendable, Equatable {
-    public var streamName: String
-    public var events: [AppendedEvent]
-    /// The stored types of `events`, in order.
-    public var types: [String]
+    /// One event the command wrote, and where.
+    public struct Appended: Sendable, Equatable {
+        public var streamName: String
+        public var id: UUID
+        public var type: String
+        public var streamVersion: Int64
+        public var position: GlobalPosition
+    }
+
+    public var events: [Appended]
     /// True when the command had been handled before and this call only returned what it wrote.
     public var replayed: Bool
-    /// The stream's version after the command.
+
+    /// The stream of the command's last event.
+    public var streamName: String { events.last?.streamName ?? "" }
+    /// The stored types of `events`, in order.
+    public var types: [String] { events.map(\.type) }
+    /// The version of the command's last stream after the command.
     public var streamVersion: Int64 { events.last?.streamVersion ?? 0 }
+}
+
+/// The events of one command: each gets the next id derived from the command id, and the
+/// command's metadata (correlation, causation = the command id, actor, source system).
+final class EventIDs {
+    private let context: CommandContext
+    private var index = 0
+
+    init(_ context: CommandContext) { self.context = context }
+
+    func next(type: String, data: String, correlation: String) -> EventData {
+        defer { index += 1 }
+        let metadata = EventMetadata(
+            correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem)
+        return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
+    }
+
+    func next<Payload: Encodable>(type: String, payload: Payload, correlation: String) throws -> EventData {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return next(type: type, data: String(decoding: try encoder.encode(payload), as: UTF8.self), correlation: correlation)
+    }
+}
+
+extension Transaction {
+    /// Appends and describes what landed, for a `CommandResult`.
+    func appendForCommand(to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> [CommandResult.Appended] {
+        let result = try await append(to: stream, expected: expected, events: events)
+        return zip(result.events, events).map {
+            CommandResult.Appended(streamName: stream, id: $0.id, type: $1.type, streamVersion: $0.streamVersion, position: $0.position)
+        }
+    }
 }
 
 /// A command that lost to other writers of the same journey more often than the client retries.
@@ -82,20 +125,26 @@ public final class WaymarkClient: Sendable {
             throw ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(journeyId)")
         }
         let stream = Self.streamName(journey: journeyId)
+        // One session: the journey is loaded, decided and appended on one connection's thread.
         return try await store.withSession { session in
-            if let earlier = try await self.earlierResult(of: context.commandId, stream: stream, session: session) { return earlier }
+            if let earlier = try await self.earlierResult(of: context.commandId, session: session) {
+                guard earlier.events.allSatisfy({ $0.streamName == stream }) else {
+                    throw ClientError(code: .invalidInput, message: "command \(context.commandId) was already handled for \(earlier.streamName), not \(stream)")
+                }
+                return earlier
+            }
             for attempt in 1...maxAttempts {
                 let (state, version) = try await self.load(stream, session: session)
                 let definition = try self.definition(for: state, command: command)
                 let events = try JourneyDecider.decide(state, command, definition: definition).get()
-                let metadata = EventMetadata(
-                    correlationId: journeyId, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem)
-                let data = try events.enumerated().map { index, event in
-                    EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: event.type, data: try event.data(), metadata: metadata)
-                }
+                let ids = EventIDs(context)
+                let data = try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: journeyId) }
                 do {
                     let result = try await session.append(to: stream, expected: .exact(version), events: data)
-                    return CommandResult(streamName: stream, events: result.events, types: data.map(\.type), replayed: result.replayed)
+                    let appended = zip(result.events, data).map {
+                        CommandResult.Appended(streamName: stream, id: $0.id, type: $1.type, streamVersion: $0.streamVersion, position: $0.position)
+                    }
+                    return CommandResult(events: appended, replayed: result.replayed)
                 } catch is WrongExpectedVersionError {
                     logger.debug(
                         "journey moved on under a command, deciding again", metadata: ["waymark.stream": "\(stream)", "waymark.attempt": "\(attempt)"])
@@ -105,19 +154,38 @@ public final class WaymarkClient: Sendable {
         }
     }
 
+    /// Runs a command that may write several streams in one transaction: `body` loads, decides and
+    /// appends; on a conflict the command is decided again; a command handled before returns what
+    /// it wrote.
+    func handle(context: CommandContext, _ body: (Transaction, EventIDs) async throws -> [CommandResult.Appended]) async throws -> CommandResult {
+        if let earlier = try await store.withSession({ try await self.earlierResult(of: context.commandId, session: $0) }) { return earlier }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let appended = try await store.transaction { transaction in try await body(transaction, EventIDs(context)) }
+                return CommandResult(events: appended, replayed: false)
+            } catch let conflict as WrongExpectedVersionError {
+                guard attempt < maxAttempts else { throw CommandConflictError(streamName: conflict.streamName, attempts: maxAttempts) }
+                logger.debug(
+                    "a stream moved on under a command, deciding again",
+                    metadata: ["waymark.stream": "\(conflict.streamName)", "waymark.attempt": "\(attempt)"])
+            }
+        }
+    }
+
     /// What `commandId` wrote before, if it was handled: its events carry ids derived from it.
-    private func earlierResult(of commandId: UUID, stream: String, session: Session) async throws -> CommandResult? {
+    private func earlierResult(of commandId: UUID, session: Session) async throws -> CommandResult? {
         var found: [RecordedEvent] = []
         while let event = try await session.event(withId: CommandIDs.eventID(command: commandId, index: found.count)) {
             found.append(event)
         }
         guard !found.isEmpty else { return nil }
-        guard found[0].streamName == stream else {
-            throw ClientError(code: .invalidInput, message: "command \(commandId) was already handled for stream \(found[0].streamName), not \(stream)")
-        }
         return CommandResult(
-            streamName: stream, events: found.map { AppendedEvent(id: $0.id, streamVersion: $0.streamVersion, position: $0.position) },
-            types: found.map(\.type), replayed: true)
+            events: found.map {
+                CommandResult.Appended(streamName: $0.streamName, id: $0.id, type: $0.type, streamVersion: $0.streamVersion, position: $0.position)
+            },
+            replayed: true)
     }
 
     private func definition(for state: JourneyState, command: JourneyCommand) throws -> JourneyDefinition {

@@ -23,7 +23,12 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case sameOwner = "same_owner"
         case scoreOutOfRange = "score_out_of_range"
         case compensationNotOwed = "compensation_not_owed"
-        case compensationsOutstanding = "compensations_outstanding"
+        case customerNotRegistered = "customer_not_registered"
+        case customerAlreadyRegistered = "customer_already_registered"
+        case customerMerged = "customer_merged"
+        case externalIDAlreadyLinked = "external_id_already_linked"
+        case externalIDLinkedElsewhere = "external_id_linked_elsewhere"
+        case mergeIntoItself = "merge_into_itself"
     }
 
     public var code: Code

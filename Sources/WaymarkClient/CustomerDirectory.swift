@@ -124,17 +124,8 @@ public struct CustomerDirectory: Sendable {
     }
 
     private func load(_ customerId: String, _ transaction: Transaction) async throws -> (CustomerState, Int64) {
-        var state = CustomerState()
-        var version: Int64 = 0
-        var from: Int64 = 1
-        while true {
-            let page = try await transaction.readStream(Self.streamName(customer: customerId), from: from, limit: 500)
-            for recorded in page.events {
-                if let event = try CustomerEvent.decode(type: recorded.type, data: recorded.data) { state = CustomerState.evolve(state, event) }
-                version = recorded.streamVersion
-            }
-            guard let next = page.nextVersion else { return (state, version) }
-            from = next
+        try await transaction.fold(Self.streamName(customer: customerId), into: CustomerState()) { state, recorded in
+            try CustomerEvent.decode(type: recorded.type, data: recorded.data).map { CustomerState.evolve(state, $0) } ?? state
         }
     }
 

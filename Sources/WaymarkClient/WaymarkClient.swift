@@ -207,29 +207,17 @@ public final class WaymarkClient: Sendable {
     /// The journey's state and its stream's version (events the domain does not know count toward
     /// the version but leave the state alone).
     private func load(_ stream: String, session: Session) async throws -> (JourneyState, Int64) {
-        var state = JourneyState()
-        var version: Int64 = 0
-        var from: Int64 = 1
-        while true {
-            let page = try await session.readStream(stream, from: from, limit: 500)
-            for recorded in page.events {
-                if let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data) { state = JourneyState.evolve(state, event) }
-                version = recorded.streamVersion
-            }
-            guard let next = page.nextVersion else { return (state, version) }
-            from = next
+        try await session.fold(stream, into: JourneyState()) { state, recorded in
+            try JourneyEvent.decode(type: recorded.type, data: recorded.data).map { JourneyState.evolve(state, $0) } ?? state
         }
     }
 
     /// Every event of journey `journeyId`, oldest first, integration events included.
     public func timeline(journey journeyId: String) async throws -> [RecordedEvent] {
-        var events: [RecordedEvent] = []
-        var from: Int64 = 1
-        while true {
-            let page = try await store.readStream(Self.streamName(journey: journeyId), from: from, limit: 500)
-            events += page.events
-            guard let next = page.nextVersion else { return events }
-            from = next
+        try await store.withSession { session in
+            var events: [RecordedEvent] = []
+            _ = try await session.fold(Self.streamName(journey: journeyId), into: ()) { _, recorded in events.append(recorded) }
+            return events
         }
     }
 

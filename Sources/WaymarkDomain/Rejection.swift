@@ -29,6 +29,8 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case externalIDAlreadyLinked = "external_id_already_linked"
         case externalIDLinkedElsewhere = "external_id_linked_elsewhere"
         case mergeIntoItself = "merge_into_itself"
+        case consentUnchanged = "consent_unchanged"
+        case consentNotGiven = "consent_not_given"
     }
 
     public var code: Code

@@ -1,0 +1,164 @@
+import Foundation
+
+/// The GDPR article 6 ground a processing rests on.
+public enum LegalBasis: String, Sendable, Codable, CaseIterable {
+    case consent
+    case contract
+    case legalObligation = "legal-obligation"
+    case vitalInterests = "vital-interests"
+    case publicTask = "public-task"
+    case legitimateInterests = "legitimate-interests"
+}
+
+/// One consent question: a purpose (marketing, product-updates, …) over a channel (email, sms, …).
+public struct ConsentScope: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var purpose: String
+    public var channel: String
+
+    public init(purpose: String, channel: String) {
+        self.purpose = purpose
+        self.channel = channel
+    }
+
+    public var description: String { "\(purpose) by \(channel)" }
+}
+
+/// Where and under what terms an answer was given: the notice shown, the place it was collected,
+/// and a reference to the proof kept (a signed form, a recorded click).
+public struct ConsentRecord: Sendable, Equatable, Codable {
+    public var scope: ConsentScope
+    public var legalBasis: LegalBasis
+    public var noticeVersion: String
+    public var collectionPoint: String
+    public var proofReference: String
+    public var expiresAt: Date?
+
+    public init(scope: ConsentScope, legalBasis: LegalBasis, noticeVersion: String, collectionPoint: String, proofReference: String, expiresAt: Date? = nil) {
+        self.scope = scope
+        self.legalBasis = legalBasis
+        self.noticeVersion = noticeVersion
+        self.collectionPoint = collectionPoint
+        self.proofReference = proofReference
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What a subject said (stream `consent-<subjectId>`).
+public enum ConsentCommand: Sendable, Equatable {
+    case give(ConsentRecord)
+    case refuse(ConsentRecord)
+    case withdraw(ConsentScope, proofReference: String)
+}
+
+public enum ConsentEvent: Sendable, Equatable {
+    case given(ConsentRecord)
+    case refused(ConsentRecord)
+    case withdrawn(Withdrawn)
+
+    public struct Withdrawn: Sendable, Equatable, Codable {
+        public var scope: ConsentScope
+        public var proofReference: String
+    }
+
+    public var type: String {
+        switch self {
+        case .given: return "ConsentGiven"
+        case .refused: return "ConsentRefused"
+        case .withdrawn: return "ConsentWithdrawn"
+        }
+    }
+
+    public func data() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        switch self {
+        case .given(let record), .refused(let record): return String(decoding: try encoder.encode(record), as: UTF8.self)
+        case .withdrawn(let withdrawn): return String(decoding: try encoder.encode(withdrawn), as: UTF8.self)
+        }
+    }
+
+    public static func decode(type: String, data: String) throws -> ConsentEvent? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let bytes = Data(data.utf8)
+        switch type {
+        case "ConsentGiven": return .given(try decoder.decode(ConsentRecord.self, from: bytes))
+        case "ConsentRefused": return .refused(try decoder.decode(ConsentRecord.self, from: bytes))
+        case "ConsentWithdrawn": return .withdrawn(try decoder.decode(Withdrawn.self, from: bytes))
+        default: return nil
+        }
+    }
+}
+
+/// A subject's answers, by scope.
+public struct ConsentState: Sendable, Equatable {
+    public enum Status: String, Sendable, Equatable {
+        case granted, refused, withdrawn
+    }
+
+    public struct Answer: Sendable, Equatable {
+        public var status: Status
+        /// The terms of the last grant or refusal.
+        public var record: ConsentRecord?
+    }
+
+    public var answers: [ConsentScope: Answer] = [:]
+    public var version: Int64 = 0
+
+    public init() {}
+
+    public static func evolve(_ state: ConsentState, _ event: ConsentEvent) -> ConsentState {
+        var next = state
+        next.version += 1
+        switch event {
+        case .given(let record): next.answers[record.scope] = Answer(status: .granted, record: record)
+        case .refused(let record): next.answers[record.scope] = Answer(status: .refused, record: record)
+        case .withdrawn(let withdrawn): next.answers[withdrawn.scope]?.status = .withdrawn
+        }
+        return next
+    }
+}
+
+public enum ConsentDecider {
+    public static func decide(_ state: ConsentState, _ command: ConsentCommand) -> Result<[ConsentEvent], Rejection> {
+        do {
+            switch command {
+            case .give(let record):
+                try check(record)
+                if let answer = state.answers[record.scope], answer.status == .granted, answer.record == record {
+                    throw Rejection(.consentUnchanged, "consent for \(record.scope) was already given on these terms")
+                }
+                return .success([.given(record)])
+            case .refuse(let record):
+                try check(record)
+                if let answer = state.answers[record.scope], answer.status == .refused, answer.record?.noticeVersion == record.noticeVersion {
+                    throw Rejection(.consentUnchanged, "consent for \(record.scope) was already refused under notice \(record.noticeVersion)")
+                }
+                return .success([.refused(record)])
+            case .withdraw(let scope, let proof):
+                try requireText(proof, "the proof reference")
+                guard state.answers[scope]?.status == .granted else {
+                    throw Rejection(.consentNotGiven, "consent for \(scope) is not given, so it cannot be withdrawn")
+                }
+                return .success([.withdrawn(.init(scope: scope, proofReference: proof))])
+            }
+        } catch let rejection as Rejection {
+            return .failure(rejection)
+        } catch {
+            return .failure(Rejection(.invalidInput, "\(error)"))
+        }
+    }
+
+    private static func check(_ record: ConsentRecord) throws {
+        try requireText(record.scope.purpose, "the purpose")
+        try requireText(record.scope.channel, "the channel")
+        try requireText(record.noticeVersion, "the notice version")
+        try requireText(record.collectionPoint, "the collection point")
+        try requireText(record.proofReference, "the proof reference")
+    }
+
+    private static func requireText(_ text: String, _ what: String) throws {
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw Rejection(.invalidInput, "\(what) must not be empty") }
+    }
+}

@@ -91,7 +91,7 @@ public final class PostgresPool: Sendable {
         let waitStarted = ContinuousClock.now
         defer { metrics.waits.record(duration: ContinuousClock.now - waitStarted) }
         while true {
-            if Task.isCancelled { throw PostgresError.cancellation("while waiting for a pooled connection") }
+            if Task.isCancelled { throw Self.cancelledWaiting }
             let decision: Decision = state.withLock { state in
                 if state.closed { return .closed }
                 if let connection = state.idle.popLast() {
@@ -119,7 +119,7 @@ public final class PostgresPool: Sendable {
                     try await withCheckedThrowingContinuation { continuation in
                         let refusal: PostgresError? = state.withLock { state in
                             if state.closed { return Self.closedError }
-                            if Task.isCancelled { return PostgresError.cancellation("while waiting for a pooled connection") }
+                            if Task.isCancelled { return Self.cancelledWaiting }
                             state.waiters.append((id, continuation))
                             return nil
                         }
@@ -130,7 +130,7 @@ public final class PostgresPool: Sendable {
                         guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                         return state.waiters.remove(at: index).continuation
                     }
-                    waiter?.resume(throwing: PostgresError.cancellation("while waiting for a pooled connection"))
+                    waiter?.resume(throwing: Self.cancelledWaiting)
                 }
             }
             metrics.inUse.record(state.withLock { $0.leased })
@@ -153,6 +153,7 @@ public final class PostgresPool: Sendable {
     }
 
     private static let closedError = PostgresError(code: PostgresError.closed, message: "the connection pool is closed")
+    private static let cancelledWaiting = PostgresError.cancellation("while waiting for a pooled connection")
 
     /// A leased slot's connection is gone (closed or never opened): a waiter may open one in its
     /// place, or the slot is freed.

@@ -51,6 +51,16 @@ struct BenchAppend: AsyncParsableCommand {
         var p50: Duration
         var p99: Duration
         var clientCPU: Double
+
+        /// The figures of operations that took `latencies`, `time` in all and `cpu` seconds of the
+        /// process's CPU.
+        init(latencies: [Duration], time: Duration, cpu: Double, eventsPerOperation: Int) {
+            let sorted = latencies.sorted()
+            eventsPerSecond = Double(sorted.count * eventsPerOperation) / time.seconds
+            p50 = sorted[sorted.count / 2]
+            p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+            clientCPU = cpu / Double(sorted.count) * 1e6
+        }
     }
 
     static func processCPU() -> Double {
@@ -129,11 +139,7 @@ struct BenchAppend: AsyncParsableCommand {
             }
         }
         func figures(_ side: Bool) -> Figures {
-            let sorted = latencies[side]!.sorted()
-            return Figures(
-                eventsPerSecond: Double(sorted.count * eventsPerOperation) / time[side]!.seconds,
-                p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
-                clientCPU: cpu[side]! / Double(sorted.count) * 1e6)
+            Figures(latencies: latencies[side]!, time: time[side]!, cpu: cpu[side]!, eventsPerOperation: eventsPerOperation)
         }
         return (figures(true), figures(false))
     }
@@ -143,42 +149,23 @@ struct BenchAppend: AsyncParsableCommand {
     /// for one writer.
     func sessionScenario(_ store: EventStore, plainSQL: String, metadataJSON: String) async throws -> (waymark: Figures, plain: Figures) {
         try await store.withSession { session in
-            do {
-                let clock = ContinuousClock()
-                var time: [Bool: Duration] = [true: .zero, false: .zero]
-                var latencies: [Bool: [Duration]] = [true: [], false: []]
-                var cpu: [Bool: Double] = [true: 0, false: 0]
-                var version: Int64 = 0
-                for index in 0..<events {
-                    for isWaymark in index % 2 == 0 ? [false, true] : [true, false] {
-                        let cpuBefore = Self.processCPU()
-                        let began = clock.now
-                        if isWaymark {
-                            let event = EventData(type: "MilestoneReached", data: Self.payload(0, index), metadata: Self.metadata)
-                            version = try await session.append(to: "benchsession-w", expected: .exact(version), events: [event]).streamVersion
-                        } else {
-                            try await session.query(
-                                PostgresQuery(
-                                    sql: plainSQL,
-                                    binds: [
-                                        "benchsession-p", Int64(index + 1), UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(0, index),
-                                        metadataJSON,
-                                    ]))
-                        }
-                        let took = clock.now - began
-                        cpu[isWaymark]! += Self.processCPU() - cpuBefore
-                        time[isWaymark]! += took
-                        latencies[isWaymark]!.append(took)
-                    }
-                }
-                func figures(_ side: Bool) -> Figures {
-                    let sorted = latencies[side]!.sorted()
-                    return Figures(
-                        eventsPerSecond: Double(sorted.count) / time[side]!.seconds, p50: sorted[sorted.count / 2],
-                        p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], clientCPU: cpu[side]! / Double(sorted.count) * 1e6)
-                }
-                return (figures(true), figures(false))
-            }
+            let version = Mutex<Int64>(0)
+            return try await compare(
+                writers: 1, count: events, eventsPerOperation: 1,
+                waymark: { _, index in
+                    let event = EventData(type: "MilestoneReached", data: Self.payload(0, index), metadata: Self.metadata)
+                    let expected = version.withLock { $0 }
+                    let result = try await session.append(to: "benchsession-w", expected: .exact(expected), events: [event])
+                    version.withLock { $0 = result.streamVersion }
+                },
+                plain: { _, index in
+                    try await session.query(
+                        PostgresQuery(
+                            sql: plainSQL,
+                            binds: [
+                                "benchsession-p", Int64(index + 1), UUID.timeOrdered().lowercasedText, "MilestoneReached", Self.payload(0, index), metadataJSON,
+                            ]))
+                })
         }
     }
 
@@ -210,13 +197,9 @@ struct BenchAppend: AsyncParsableCommand {
             }
             var all: [Duration] = []
             for try await mine in group { all += mine }
-            return all.sorted()
+            return all
         }
-        let elapsed = clock.now - started
-        let cpu = Self.processCPU() - cpuBefore
-        return Figures(
-            eventsPerSecond: Double(latencies.count) / elapsed.seconds, p50: latencies[latencies.count / 2],
-            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], clientCPU: cpu / Double(latencies.count) * 1e6)
+        return Figures(latencies: latencies, time: clock.now - started, cpu: Self.processCPU() - cpuBefore, eventsPerOperation: 1)
     }
 
     static func payload(_ writer: Int, _ index: Int) -> String {

@@ -57,6 +57,7 @@ let package = Package(
                 "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -119,7 +119,7 @@ public struct CustomerDirectory: Sendable {
     private func append(_ events: [CustomerEvent], to customerId: String, expected version: Int64, _ transaction: Transaction, _ ids: EventIDs) async throws
         -> [CommandResult.Appended]
     {
-        let data = try events.map { try ids.next(type: $0.type, data: try $0.data(), correlation: customerId) }
+        let data = try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: customerId) }
         return try await transaction.appendForCommand(to: Self.streamName(customer: customerId), expected: .exact(version), events: data)
     }
 

@@ -79,7 +79,7 @@ extension EventStore {
                 }
             }
         } catch let error as PostgresError {
-            throw translate(error, stream: stream, expected: expected, events: events)
+            throw translateAppendError(error, stream: stream, expected: expected, events: events)
         }
         var attempt = 1
         while true {
@@ -113,7 +113,7 @@ extension EventStore {
             }
             return result
         } catch let error as PostgresError {
-            throw translate(error, stream: stream, expected: expected, events: events)
+            throw translateAppendError(error, stream: stream, expected: expected, events: events)
         }
     }
 
@@ -229,9 +229,12 @@ extension EventStore {
     /// Stream $1's version: its last event's, found by one backward step on the unique
     /// (stream_name, stream_version) index whatever the stream's length. (`max()` is not used: the
     /// planner may aggregate over all of the stream's entries when it expects short streams.)
-    static let currentVersion = """
-        coalesce((SELECT stream_version FROM events WHERE stream_name = $1 ORDER BY stream_version DESC LIMIT 1), 0)
-        """
+    static let currentVersion = currentVersion(of: "$1")
+
+    /// The version of the stream named by `column`; see `currentVersion`.
+    static func currentVersion(of column: String) -> String {
+        "coalesce((SELECT stream_version FROM events WHERE stream_name = \(column) ORDER BY stream_version DESC LIMIT 1), 0)"
+    }
 
     /// The expected-version check of both look-up fast paths: `c.version` is the stream's current
     /// version, $2 the kind of expectation and $3 the exact version. The rule itself lives in SQL,
@@ -320,7 +323,7 @@ extension EventStore {
         return AppendResult(streamName: stream, events: appended, replayed: replayed)
     }
 
-    private func translate(_ error: PostgresError, stream: String, expected: ExpectedVersion, events: [EventData]) -> Error {
+    func translateAppendError(_ error: PostgresError, stream: String, expected: ExpectedVersion, events: [EventData]) -> Error {
         switch error.code {
         case SQLState.wrongExpectedVersion:
             return WrongExpectedVersionError(streamName: stream, expected: expected, actualVersion: Int64(error.detail ?? "") ?? 0)

@@ -5,19 +5,21 @@ extension EventStore {
     static let eventColumns: PostgresQuery = """
         event_id, stream_name, stream_version, tx_id, global_id, event_type, data, \
         metadata->>'correlation_id', metadata->>'causation_id', metadata->>'actor', metadata->>'source_system', \
-        metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8
+        metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8, \
+        (extract(epoch FROM (metadata->>'occurred_at')::timestamptz) * 1000000)::int8
         """
 
     /// How many columns `eventColumns` selects.
-    static let eventColumnCount = 13
+    static let eventColumnCount = 14
 
     static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(rows.count)
         for row in rows {
-            let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros) = try row.decode(
-                UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
-                String?.self, String?.self, String?.self, String?.self, String?.self, Int64.self)
+            let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros, occurredMicros) =
+                try row.decode(
+                    UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
+                    String?.self, String?.self, String?.self, String?.self, String?.self, Int64.self, Int64?.self)
             var extraValues: [String: String] = [:]
             if let extra, let object = try? JSONSerialization.jsonObject(with: Data(extra.utf8)) as? [String: Any] {
                 for (key, value) in object { extraValues[key] = value as? String ?? "\(value)" }
@@ -27,7 +29,9 @@ extension EventStore {
                     id: id, streamName: stream, streamVersion: version,
                     position: GlobalPosition(transactionId: transactionId, sequence: sequence),
                     type: type, data: data,
-                    metadata: EventMetadata(correlationId: correlation, causationId: causation, actor: actor, sourceSystem: source, extra: extraValues),
+                    metadata: EventMetadata(
+                        correlationId: correlation, causationId: causation, actor: actor, sourceSystem: source,
+                        occurredAt: occurredMicros.map { Date(timeIntervalSince1970: Double($0) / 1_000_000) }, extra: extraValues),
                     recordedAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000)))
         }
         return events

@@ -9,6 +9,7 @@ public enum SQLState {
     public static let characterNotInRepertoire = "22021"
     public static let invalidEscapeSequence = "22025"
     public static let serializationFailure = "40001"
+    public static let deadlockDetected = "40P01"
     public static let lockNotAvailable = "55P03"
     public static let queryCanceled = "57014"
     public static let featureNotSupported = "0A000"

@@ -1,0 +1,111 @@
+import Foundation
+import WaymarkDomain
+import WaymarkEventStore
+
+/// Where a command came from and who sent it. Every command carries an id: the events it produces
+/// get ids derived from it, so sending it again returns the original result and writes nothing.
+public struct CommandContext: Sendable {
+    public var commandId: UUID
+    public var actor: String?
+    public var sourceSystem: String?
+    /// When the fact happened, when the sender knows better than the clock at recording (a late
+    /// report from an integrated system, an import, a simulation); see `EventMetadata.occurredAt`.
+    public var occurredAt: Date?
+
+    public init(commandId: UUID = UUID(), actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil) {
+        self.commandId = commandId
+        self.actor = actor
+        self.sourceSystem = sourceSystem
+        self.occurredAt = occurredAt
+    }
+}
+
+/// What a command wrote.
+public struct CommandResult: Sendable, Equatable {
+    /// One event the command wrote, and where.
+    public struct Appended: Sendable, Equatable {
+        public var streamName: String
+        public var id: UUID
+        public var type: String
+        public var streamVersion: Int64
+        public var position: GlobalPosition
+    }
+
+    public var events: [Appended]
+    /// True when the command had been handled before and this call only returned what it wrote.
+    public var replayed: Bool
+
+    public init(events: [Appended], replayed: Bool) {
+        self.events = events
+        self.replayed = replayed
+    }
+
+    /// What one append of `events` wrote.
+    init(_ result: AppendResult, events: [EventData]) {
+        self.events = zip(result.events, events).map {
+            Appended(streamName: result.streamName, id: $0.id, type: $1.type, streamVersion: $0.streamVersion, position: $0.position)
+        }
+        self.replayed = result.replayed
+    }
+
+    /// The stream of the command's last event.
+    public var streamName: String { events.last?.streamName ?? "" }
+    /// The stored types of `events`, in order.
+    public var types: [String] { events.map(\.type) }
+    /// The version of the command's last stream after the command.
+    public var streamVersion: Int64 { events.last?.streamVersion ?? 0 }
+}
+
+/// The events of one command: each gets the next id derived from the command id, and the
+/// command's metadata (correlation, causation = the command id, actor, source system).
+final class EventIDs {
+    private let context: CommandContext
+    private var index = 0
+
+    init(_ context: CommandContext) { self.context = context }
+
+    func next(type: String, data: String, correlation: String) -> EventData {
+        defer { index += 1 }
+        let metadata = EventMetadata(
+            correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem,
+            occurredAt: context.occurredAt)
+        return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
+    }
+
+    func next<Payload: Encodable>(type: String, payload: Payload, correlation: String) throws -> EventData {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return next(type: type, data: String(decoding: try encoder.encode(payload), as: UTF8.self), correlation: correlation)
+    }
+}
+
+extension Transaction {
+    /// Appends and describes what landed, for a `CommandResult`.
+    func appendForCommand(to stream: String, expected: ExpectedVersion, events: [EventData]) async throws -> [CommandResult.Appended] {
+        CommandResult(try await append(to: stream, expected: expected, events: events), events: events).events
+    }
+}
+
+/// A command that lost to other writers of the same journey more often than the client retries.
+public struct CommandConflictError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code = "concurrency_conflict"
+    public var streamName: String
+    public var attempts: Int
+    public var description: String {
+        "\(code): journey stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
+    }
+}
+
+/// A command the client cannot decide: its journey type or the definition version its journey
+/// started under is not loaded.
+public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case unknownJourneyType = "unknown_journey_type"
+        case unknownDefinitionVersion = "unknown_definition_version"
+        case invalidInput = "invalid_input"
+        case timedOut = "timed_out"
+    }
+    public var code: Code
+    public var message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+}

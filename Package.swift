@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
         .library(name: "WaymarkDomain", targets: ["WaymarkDomain"]),
         .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
+        .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -60,12 +61,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "WaymarkSimulation",
+            dependencies: [
+                "WaymarkClient", "WaymarkDomain", "WaymarkEventStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "waymark",
             dependencies: [
                 "CLibPQ",
                 "WaymarkPostgres",
                 "WaymarkEventStore",
+                "WaymarkDomain",
+                "WaymarkClient",
+                "WaymarkSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -99,6 +110,10 @@ let package = Package(
         .testTarget(
             name: "WaymarkClientTests",
             dependencies: ["WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkTesting"]
+        ),
+        .testTarget(
+            name: "WaymarkSimulationTests",
+            dependencies: ["WaymarkSimulation", "WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkCLITests",

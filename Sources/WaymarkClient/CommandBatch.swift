@@ -61,8 +61,8 @@ extension WaymarkClient {
                 loading.append(index)
                 continue
             }
-            let from = existing.map { JourneyStateCache.Entry(state: $0.state, streamVersion: $0.expectedVersion + Int64($0.events.count)) }
-            guard let decided = decideRemembered(request.command, on: request.journeyId, context: request.context, from: from) else {
+            let from = existing.map { StateCache<JourneyState>.Entry(state: $0.state, streamVersion: $0.expectedVersion + Int64($0.events.count)) }
+            guard let decided = decideRemembered(journeyCommand(request.command, to: request.journeyId), context: request.context, from: from) else {
                 loading.append(index)
                 loadingJourneys.insert(request.journeyId)
                 continue
@@ -84,9 +84,9 @@ extension WaymarkClient {
                     parts.map { StreamAppend(to: Self.streamName(journey: $0.journeyId), expected: .exact($0.expectedVersion), events: $0.events) })
                 for (part, result) in zip(parts, results) {
                     if result.replayed {
-                        cache.forget(part.journeyId)
+                        journeys.forget(part.journeyId)
                     } else {
-                        cache.remember(part.journeyId, .init(state: part.state, streamVersion: result.streamVersion))
+                        journeys.remember(part.journeyId, .init(state: part.state, streamVersion: result.streamVersion))
                     }
                     let all = CommandResult(result, events: part.events).events
                     var offset = 0
@@ -98,7 +98,7 @@ extension WaymarkClient {
             } catch let error where error is WrongExpectedVersionError || (error as? EventStoreError)?.code == .idempotencyConflict {
                 // A journey moved on, or a command was handled before: each goes the loading way.
                 for part in parts {
-                    cache.forget(part.journeyId)
+                    journeys.forget(part.journeyId)
                     loading += part.commands.map(\.index)
                 }
                 loading.sort()
@@ -107,7 +107,8 @@ extension WaymarkClient {
         for index in loading {
             let request = requests[index]
             do {
-                outcomes[index] = .success(try await sendLoading(request.command, to: request.journeyId, context: request.context, session: session))
+                outcomes[index] = .success(
+                    try await sendLoading(journeyCommand(request.command, to: request.journeyId), context: request.context, session: session))
             } catch let error where Self.isCommandOutcome(error) {
                 outcomes[index] = .failure(error)
             }

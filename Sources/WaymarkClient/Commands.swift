@@ -92,7 +92,7 @@ public struct CommandConflictError: Error, Sendable, Equatable, CustomStringConv
     public var streamName: String
     public var attempts: Int
     public var description: String {
-        "\(code): journey stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
+        "\(code): stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
     }
 }
 
@@ -108,4 +108,9 @@ public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var description: String { "\(code.rawValue): \(message)" }
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
 }

@@ -11,12 +11,21 @@ public struct ConsentRegistry: Sendable {
 
     @discardableResult
     public func record(_ command: ConsentCommand, subject subjectId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        try await client.handle(context: context) { transaction, ids in
-            let (state, version) = try await load(subjectId, transaction)
-            let events = try ConsentDecider.decide(state, command).get()
-            let data = try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: subjectId) }
-            return try await transaction.appendForCommand(to: Self.streamName(subject: subjectId), expected: .exact(version), events: data)
+        let command = StreamCommand(
+            stream: Self.streamName(subject: subjectId), key: subjectId, cache: client.consentSubjects, empty: ConsentState(), createsStream: false,
+            evolve: Self.evolve,
+            decide: { state, context in
+                let events = try ConsentDecider.decide(state, command).get()
+                let ids = EventIDs(context)
+                return (try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: subjectId) }, events.reduce(state, ConsentState.evolve))
+            })
+        return try await client.withTimeout { [client] in
+            try await client.store.withSession { try await client.send(command, context: context, session: $0) }
         }
+    }
+
+    @Sendable static func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {
+        try ConsentEvent.decode(type: recorded.type, data: recorded.data).map { ConsentState.evolve(state, $0) } ?? state
     }
 
     /// The subject's answers now.
@@ -25,8 +34,6 @@ public struct ConsentRegistry: Sendable {
     }
 
     private func load(_ subjectId: String, _ transaction: Transaction) async throws -> (ConsentState, Int64) {
-        try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState()) { state, recorded in
-            try ConsentEvent.decode(type: recorded.type, data: recorded.data).map { ConsentState.evolve(state, $0) } ?? state
-        }
+        try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState(), Self.evolve)
     }
 }

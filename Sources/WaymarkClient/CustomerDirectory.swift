@@ -51,7 +51,7 @@ public struct CustomerDirectory: Sendable {
     /// when another customer holds it.
     @discardableResult
     public func link(_ id: ExternalID, to customerId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        try await client.handle(context: context) { transaction, ids in
+        try await client.handle(context: context, forgetting: { [client] in client.customers.forget(customerId) }) { transaction, ids in
             let (state, version) = try await load(customerId, transaction)
             let events = try CustomerDecider.decide(state, .linkExternalID(id), tiers: tiers).get()
             let identity = Self.streamName(externalID: id)
@@ -69,7 +69,11 @@ public struct CustomerDirectory: Sendable {
     /// reads by either id resolve to the survivor from then on.
     @discardableResult
     public func merge(_ duplicate: String, into survivor: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        try await client.handle(context: context) { transaction, ids in
+        let forget: @Sendable () -> Void = { [client] in
+            client.customers.forget(duplicate)
+            client.customers.forget(survivor)
+        }
+        return try await client.handle(context: context, forgetting: forget) { transaction, ids in
             let (duplicateState, duplicateVersion) = try await load(duplicate, transaction)
             let (survivorState, survivorVersion) = try await load(survivor, transaction)
             let merged = try CustomerDecider.decide(duplicateState, .mergeInto(survivor: survivor), tiers: tiers).get()
@@ -109,11 +113,25 @@ public struct CustomerDirectory: Sendable {
         try await client.store.transaction { try await load(customerId, $0).0 }
     }
 
+    /// A command to the customer's stream alone, through the client's single-stream path.
     private func decideOnCustomer(_ customerId: String, _ command: CustomerCommand, context: CommandContext) async throws -> CommandResult {
-        try await client.handle(context: context) { transaction, ids in
-            let (state, version) = try await load(customerId, transaction)
-            return try await append(try CustomerDecider.decide(state, command, tiers: tiers).get(), to: customerId, expected: version, transaction, ids)
+        var createsStream = false
+        if case .register = command { createsStream = true }
+        let streamCommand = StreamCommand(
+            stream: Self.streamName(customer: customerId), key: customerId, cache: client.customers, empty: CustomerState(), createsStream: createsStream,
+            evolve: Self.evolve,
+            decide: { [tiers] state, context in
+                let events = try CustomerDecider.decide(state, command, tiers: tiers).get()
+                let ids = EventIDs(context)
+                return (try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: customerId) }, events.reduce(state, CustomerState.evolve))
+            })
+        return try await client.withTimeout { [client] in
+            try await client.store.withSession { try await client.send(streamCommand, context: context, session: $0) }
         }
+    }
+
+    @Sendable static func evolve(_ state: CustomerState, _ recorded: RecordedEvent) throws -> CustomerState {
+        try CustomerEvent.decode(type: recorded.type, data: recorded.data).map { CustomerState.evolve(state, $0) } ?? state
     }
 
     private func append(_ events: [CustomerEvent], to customerId: String, expected version: Int64, _ transaction: Transaction, _ ids: EventIDs) async throws
@@ -124,9 +142,7 @@ public struct CustomerDirectory: Sendable {
     }
 
     private func load(_ customerId: String, _ transaction: Transaction) async throws -> (CustomerState, Int64) {
-        try await transaction.fold(Self.streamName(customer: customerId), into: CustomerState()) { state, recorded in
-            try CustomerEvent.decode(type: recorded.type, data: recorded.data).map { CustomerState.evolve(state, $0) } ?? state
-        }
+        try await transaction.fold(Self.streamName(customer: customerId), into: CustomerState(), Self.evolve)
     }
 
     /// Who holds the identity stream's id now, and the stream's version.

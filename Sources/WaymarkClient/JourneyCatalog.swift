@@ -15,6 +15,9 @@ public struct JourneyCatalog: Sendable {
     /// The definition a new journey of `journeyType` starts under.
     public func current(_ journeyType: String) -> JourneyDefinition? { current[journeyType] }
 
+    /// The tiers the current definitions serve: those customers can have.
+    public var tiers: Set<String> { Set(current.values.flatMap(\.tiers)) }
+
     /// The definition recorded as `version` on a journey.
     public func definition(version: String) -> JourneyDefinition? { byVersion[version] }
 }

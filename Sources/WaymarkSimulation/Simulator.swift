@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import Synchronization
+import WaymarkClient
+import WaymarkDomain
+import WaymarkEventStore
+
+/// What to simulate.
+public struct SimulationOptions: Sendable {
+    /// How many journeys to run; customers are a third as many (each has several journeys).
+    public var journeys: Int
+    /// Everything the simulation does follows from the seed and `until`: the same pair produces
+    /// the same customers, journeys, commands, command ids and times, so running it again writes
+    /// nothing new.
+    public var seed: UInt64
+    /// Commands per second over all senders; nil sends as fast as the store takes them.
+    public var commandsPerSecond: Double?
+    /// The end of the simulated period: journeys start during the `days` before it, and what would
+    /// happen after it has not happened yet (those journeys are still running).
+    public var until: Date
+    public var days: Int
+    /// Concurrent senders (connections), and how many journeys each keeps going at once; each of
+    /// its batches holds the next command of each of those journeys.
+    public var senders: Int
+    public var journeysInFlight: Int
+    /// The journey types to simulate; nil: every loaded type.
+    public var journeyTypes: [String]?
+
+    public init(
+        journeys: Int, seed: UInt64 = 1, commandsPerSecond: Double? = nil, until: Date, days: Int = 60, senders: Int = 4,
+        journeysInFlight: Int = 200, journeyTypes: [String]? = nil
+    ) {
+        self.journeys = journeys
+        self.seed = seed
+        self.commandsPerSecond = commandsPerSecond
+        self.until = until
+        self.days = days
+        self.senders = senders
+        self.journeysInFlight = journeysInFlight
+        self.journeyTypes = journeyTypes
+    }
+
+    /// `until` for a run that did not name one: the start of the current hour, so that runs with
+    /// one seed within the hour agree.
+    public static func defaultUntil(now: Date = Date()) -> Date {
+        Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 3_600).rounded(.down) * 3_600)
+    }
+}
+
+/// Counts of a simulation, live while it runs.
+public struct SimulationCounts: Sendable, Equatable {
+    public var customers = 0
+    public var journeysStarted = 0
+    public var commands = 0
+    public var events = 0
+    /// Commands the domain refused. A script only holds commands the domain accepts, so this stays
+    /// 0 unless the store holds other journeys under the simulation's ids.
+    public var rejected = 0
+    public var fates: [JourneyFate: Int] = [:]
+}
+
+/// Drives realistic traffic through a `WaymarkClient`: customers registered and linked to their
+/// CRM record with consent answers (some later withdrawn), then journeys across the loaded
+/// definitions and tiers (see `JourneyScripter`), interleaved the way many departments work at
+/// once, each command carrying the simulated time it happened (`CommandContext.occurredAt`).
+public final class Simulator: Sendable {
+    public let client: WaymarkClient
+    let logger: Logger
+    private let counts = Mutex(SimulationCounts())
+
+    public init(client: WaymarkClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// The counts so far.
+    public var progress: SimulationCounts { counts.withLock { $0 } }
+
+    /// Runs the simulation to its end and returns its counts.
+    @discardableResult
+    public func run(_ options: SimulationOptions) async throws -> SimulationCounts {
+        guard options.journeys > 0 else { throw ClientError(code: .invalidInput, message: "a simulation needs at least one journey") }
+        let types = options.journeyTypes ?? ["new-business", "order-to-cash", "support-case", "renewal"].filter { client.catalog.current($0) != nil }
+        for type in types where client.catalog.current(type) == nil {
+            throw ClientError(code: .unknownJourneyType, message: "no definition of journey type '\(type)' is loaded")
+        }
+        guard !types.isEmpty else { throw ClientError(code: .unknownJourneyType, message: "no journey definitions are loaded") }
+        let customerCount = max(1, options.journeys / 3)
+        let senders = max(1, options.senders)
+        let pace = options.commandsPerSecond.map { $0 / Double(senders) }
+        let started = ContinuousClock.now
+        let scripter = JourneyScripter(catalog: client.catalog, journeyTypes: types, until: options.until)
+        // Customers are set up beside the journeys, on connections of their own: their commands
+        // read several streams in a transaction each, so they wait on round trips more than on
+        // the processor. Three times as many senders, at a share of the pace as large as their share of
+        // the commands (about one in ten).
+        let customerSenders = senders * 3
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<customerSenders {
+                group.addTask {
+                    try await self.registerCustomers(
+                        Array(stride(from: sender, to: customerCount, by: customerSenders)), options,
+                        pace: pace.map { $0 * Double(senders) / 10 / Double(customerSenders) },
+                        since: started)
+                }
+            }
+            for sender in 0..<senders {
+                group.addTask {
+                    try await self.runJourneys(
+                        Array(stride(from: sender, to: options.journeys, by: senders)), options, customers: customerCount, scripter: scripter,
+                        pace: pace.map { $0 * 0.9 }, since: started)
+                }
+            }
+            try await group.waitForAll()
+        }
+        return progress
+    }
+
+    /// Simulation ids carry the seed, so runs with different seeds never touch each other's streams.
+    static func tag(_ seed: UInt64) -> String { "s" + String(seed, radix: 36) }
+
+    static func customer(_ index: Int, seed: UInt64) -> SimulatedCustomer {
+        var random = SeededGenerator(seed: seed, salt: 2, index: index)
+        return SimulatedCustomer(id: "cust-\(tag(seed))-\(index)", random: &random)
+    }
+
+    private func registerCustomers(_ indexes: [Int], _ options: SimulationOptions, pace: Double?, since started: ContinuousClock.Instant) async throws {
+        let directory = CustomerDirectory(client: client, tiers: client.catalog.tiers)
+        let consents = ConsentRegistry(client: client)
+        let periodStart = options.until.addingTimeInterval(-Double(options.days) * 86_400)
+        var sent = 0
+        for index in indexes {
+            let customer = Self.customer(index, seed: options.seed)
+            var random = SeededGenerator(seed: options.seed, salt: 3, index: index)
+            let registeredAt = periodStart.addingTimeInterval(-Double.random(in: 86_400...(365 * 86_400), using: &random).rounded())
+            func context(_ offset: Double, _ system: String) -> CommandContext {
+                CommandContext(commandId: random.uuid(), actor: "crm-sync", sourceSystem: system, occurredAt: registeredAt.addingTimeInterval(offset))
+            }
+            var events = 0
+            var commands = 0
+            func count(_ result: CommandResult) {
+                events += result.events.count
+                commands += 1
+            }
+            try await outcome(
+                {
+                    try await directory.register(
+                        customerId: customer.id, name: PersonalData(customer.name), email: PersonalData(customer.email), tier: customer.tier,
+                        context: context(0, "crm"))
+                }, count)
+            try await outcome({ try await directory.link(ExternalID(system: "crm", id: customer.crmId), to: customer.id, context: context(60, "crm")) }, count)
+            let proof = "web-form-\(random.next() % 1_000_000)"
+            func record(_ purpose: String, _ channel: String) -> ConsentRecord {
+                ConsentRecord(
+                    scope: ConsentScope(purpose: purpose, channel: channel), legalBasis: .consent, noticeVersion: "privacy-2026.1",
+                    collectionPoint: "signup-form", proofReference: proof)
+            }
+            try await outcome(
+                { try await consents.record(.give(record("service-updates", "email")), subject: customer.id, context: context(120, "crm")) }, count)
+            if random.chance(0.6) {
+                try await outcome({ try await consents.record(.give(record("marketing", "email")), subject: customer.id, context: context(130, "crm")) }, count)
+                if random.chance(0.15) {
+                    let later = Double.random(in: 86_400...(Double(options.days) * 86_400), using: &random)
+                    try await outcome(
+                        {
+                            try await consents.record(
+                                .withdraw(ConsentScope(purpose: "marketing", channel: "email"), proofReference: "unsubscribe-link"), subject: customer.id,
+                                context: context(later, "marketing"))
+                        }, count)
+                }
+            } else {
+                try await outcome(
+                    { try await consents.record(.refuse(record("marketing", "email")), subject: customer.id, context: context(130, "crm")) }, count)
+            }
+            if random.chance(0.3) {
+                try await outcome(
+                    { try await consents.record(.give(record("service-updates", "sms")), subject: customer.id, context: context(140, "support")) }, count)
+            }
+            let (doneEvents, doneCommands) = (events, commands)
+            counts.withLock {
+                $0.customers += 1
+                $0.commands += doneCommands
+                $0.events += doneEvents
+            }
+            sent += doneCommands
+            try await pause(pace, commands: sent, since: started)
+        }
+    }
+
+    /// Runs a customer command, counting a refusal (the customer was set up by an earlier run
+    /// differently) instead of failing the simulation.
+    private func outcome(_ send: () async throws -> CommandResult, _ count: (CommandResult) -> Void) async throws {
+        do {
+            count(try await send())
+        } catch let error where error is Rejection || error is CommandConflictError {
+            counts.withLock { $0.rejected += 1 }
+            logger.notice("simulated customer command refused", metadata: ["waymark.error": "\(error)"])
+        }
+    }
+
+    private func runJourneys(
+        _ indexes: [Int], _ options: SimulationOptions, customers: Int, scripter: JourneyScripter, pace: Double?, since started: ContinuousClock.Instant
+    ) async throws {
+        let period = Double(options.days) * 86_400
+        let periodStart = options.until.addingTimeInterval(-period)
+        var pending = indexes[...]
+        var inFlight: [(script: JourneyScript, next: Int)] = []
+        var sent = 0
+        while true {
+            while inFlight.count < max(1, options.journeysInFlight), let index = pending.popFirst() {
+                var random = SeededGenerator(seed: options.seed, salt: 1, index: index)
+                let customer = Self.customer(Int(random.next() % UInt64(customers)), seed: options.seed)
+                let start = periodStart.addingTimeInterval(
+                    ((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
+                let script = scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
+                counts.withLock {
+                    $0.journeysStarted += 1
+                    $0.fates[script.fate, default: 0] += 1
+                }
+                if !script.commands.isEmpty { inFlight.append((script, 0)) }
+            }
+            if inFlight.isEmpty { return }
+            let batch = inFlight.map { journey in
+                let step = journey.script.commands[journey.next]
+                return JourneyCommandRequest(
+                    step.command, to: journey.script.journeyId,
+                    context: CommandContext(commandId: step.commandId, actor: step.actor, sourceSystem: step.sourceSystem, occurredAt: step.occurredAt))
+            }
+            let outcomes = try await client.send(batch)
+            var events = 0
+            var rejected = 0
+            for outcome in outcomes {
+                switch outcome {
+                case .success(let result): events += result.events.count
+                case .failure(let error):
+                    rejected += 1
+                    logger.notice("simulated journey command refused", metadata: ["waymark.error": "\(error)"])
+                }
+            }
+            counts.withLock {
+                $0.commands += batch.count
+                $0.events += events
+                $0.rejected += rejected
+            }
+            sent += batch.count
+            inFlight = inFlight.compactMap { journey in
+                journey.next + 1 < journey.script.commands.count ? (journey.script, journey.next + 1) : nil
+            }
+            try await pause(pace, commands: sent, since: started)
+        }
+    }
+
+    /// Sleeps until `commands` commands are due at `pace` per second since `started`.
+    private func pause(_ pace: Double?, commands: Int, since started: ContinuousClock.Instant) async throws {
+        guard let pace, pace > 0 else { return }
+        let due = started + .seconds(Double(commands) / pace)
+        if due > ContinuousClock.now { try await Task.sleep(until: due) }
+    }
+}

@@ -7,7 +7,8 @@ import Synchronization
 /// stream and decides again.
 ///
 /// Two generations approximate least-recently-used: a hit in the older one moves the entry to the
-/// newer, and when the newer one fills up the older one is dropped.
+/// newer, and when the newer one fills up the older one is dropped. The keys are spread over
+/// shards with a lock each, so that concurrent senders rarely wait for each other.
 final class StateCache<State: Sendable>: Sendable {
     struct Entry: Sendable {
         var state: State
@@ -19,28 +20,42 @@ final class StateCache<State: Sendable>: Sendable {
         var older: [String: Entry] = [:]
     }
 
-    private let generations = Mutex(Generations())
-    let capacity: Int
+    private final class Shard: Sendable {
+        let generations = Mutex(Generations())
+    }
 
-    init(capacity: Int) { self.capacity = max(0, capacity) }
+    private let shards: [Shard]
+    let capacity: Int
+    private let shardCapacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+        let count = self.capacity >= 1_024 ? 16 : 1
+        shards = (0..<count).map { _ in Shard() }
+        shardCapacity = (self.capacity + count - 1) / count
+    }
+
+    private func shard(_ key: String) -> Shard {
+        shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+    }
 
     func entry(for key: String) -> Entry? {
         guard capacity > 0 else { return nil }
-        return generations.withLock { generations in
+        return shard(key).generations.withLock { generations in
             if let entry = generations.recent[key] { return entry }
             guard let entry = generations.older.removeValue(forKey: key) else { return nil }
-            Self.insert(key, entry, into: &generations, capacity: capacity)
+            Self.insert(key, entry, into: &generations, capacity: shardCapacity)
             return entry
         }
     }
 
     func remember(_ key: String, _ entry: Entry) {
         guard capacity > 0 else { return }
-        generations.withLock { Self.insert(key, entry, into: &$0, capacity: capacity) }
+        shard(key).generations.withLock { Self.insert(key, entry, into: &$0, capacity: shardCapacity) }
     }
 
     func forget(_ key: String) {
-        generations.withLock {
+        shard(key).generations.withLock {
             $0.recent[key] = nil
             $0.older[key] = nil
         }

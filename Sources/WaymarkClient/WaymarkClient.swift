@@ -88,6 +88,14 @@ public final class WaymarkClient: Service, Sendable {
         return try await withTimeout { try await self.store.withSession { try await self.send(journeyCommand, context: context, session: $0) } }
     }
 
+    /// What `command` would write to journey `journeyId` in `state`, and the state after it, without
+    /// writing: a dry run, and the events a benchmark appends directly to compare with `send`.
+    public func decide(_ command: JourneyCommand, to journeyId: String, on state: JourneyState, context: CommandContext) throws -> (
+        events: [EventData], after: JourneyState
+    ) {
+        try journeyCommand(command, to: journeyId).decide(state, context)
+    }
+
     /// `command` to journey `journeyId` as a command to its stream, decided under the definition
     /// the journey started under.
     func journeyCommand(_ command: JourneyCommand, to journeyId: String) -> StreamCommand<JourneyState> {

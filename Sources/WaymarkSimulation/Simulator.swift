@@ -116,6 +116,24 @@ public final class Simulator: Sendable {
         return progress
     }
 
+    /// The script of journey `index` of a simulation.
+    static func script(_ index: Int, _ options: SimulationOptions, customers: Int, scripter: JourneyScripter) -> JourneyScript {
+        let period = Double(options.days) * 86_400
+        let periodStart = options.until.addingTimeInterval(-period)
+        var random = SeededGenerator(seed: options.seed, salt: 1, index: index)
+        let customer = Self.customer(Int(random.next() % UInt64(customers)), seed: options.seed)
+        let start = periodStart.addingTimeInterval(((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
+        return scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
+    }
+
+    /// The journeys a simulation with `options` runs, without running them (for benchmarks that
+    /// replay the same commands in other ways). Their customers are not set up.
+    public static func journeyScripts(_ options: SimulationOptions, catalog: JourneyCatalog) -> [JourneyScript] {
+        let types = options.journeyTypes ?? ["new-business", "order-to-cash", "support-case", "renewal"].filter { catalog.current($0) != nil }
+        let scripter = JourneyScripter(catalog: catalog, journeyTypes: types, until: options.until)
+        return (0..<options.journeys).map { script($0, options, customers: max(1, options.journeys / 3), scripter: scripter) }
+    }
+
     /// Simulation ids carry the seed, so runs with different seeds never touch each other's streams.
     static func tag(_ seed: UInt64) -> String { "s" + String(seed, radix: 36) }
 
@@ -201,18 +219,12 @@ public final class Simulator: Sendable {
     private func runJourneys(
         _ indexes: [Int], _ options: SimulationOptions, customers: Int, scripter: JourneyScripter, pace: Double?, since started: ContinuousClock.Instant
     ) async throws {
-        let period = Double(options.days) * 86_400
-        let periodStart = options.until.addingTimeInterval(-period)
         var pending = indexes[...]
         var inFlight: [(script: JourneyScript, next: Int)] = []
         var sent = 0
         while true {
             while inFlight.count < max(1, options.journeysInFlight), let index = pending.popFirst() {
-                var random = SeededGenerator(seed: options.seed, salt: 1, index: index)
-                let customer = Self.customer(Int(random.next() % UInt64(customers)), seed: options.seed)
-                let start = periodStart.addingTimeInterval(
-                    ((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
-                let script = scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
+                let script = Self.script(index, options, customers: customers, scripter: scripter)
                 counts.withLock {
                     $0.journeysStarted += 1
                     $0.fates[script.fate, default: 0] += 1

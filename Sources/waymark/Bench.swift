@@ -7,7 +7,8 @@ import WaymarkEventStore
 import WaymarkPostgres
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,
     /// gauges and the rest cost nothing, so the waymark side pays no more than a production

@@ -46,103 +46,7 @@ struct BenchAppend: AsyncParsableCommand {
         try await withBenchStore(database, announceInterval: .milliseconds(announceMs)) { store in try await runBench(store) }
     }
 
-    struct Figures {
-        var eventsPerSecond: Double
-        var p50: Duration
-        var p99: Duration
-        var clientCPU: Double
-
-        /// The figures of operations that took `latencies`, `time` in all and `cpu` seconds of the
-        /// process's CPU.
-        init(latencies: [Duration], time: Duration, cpu: Double, eventsPerOperation: Int) {
-            let sorted = latencies.sorted()
-            eventsPerSecond = Double(sorted.count * eventsPerOperation) / time.seconds
-            p50 = sorted[sorted.count / 2]
-            p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
-            clientCPU = cpu / Double(sorted.count) * 1e6
-        }
-    }
-
-    static func processCPU() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// Runs `operation` `count` times split over `writers` concurrent tasks.
-    func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void)
-        async throws -> (Duration, [Duration])
-    {
-        let clock = ContinuousClock()
-        let perWriter = count / writers
-        var latencies: [Duration] = []
-        let start = clock.now
-        try await withThrowingTaskGroup(of: [Duration].self) { group in
-            for writer in 0..<writers {
-                group.addTask {
-                    var mine: [Duration] = []
-                    mine.reserveCapacity(perWriter)
-                    for index in 0..<perWriter {
-                        let began = clock.now
-                        try await operation(writer, index)
-                        mine.append(clock.now - began)
-                    }
-                    return mine
-                }
-            }
-            for try await mine in group { latencies += mine }
-        }
-        return (clock.now - start, latencies)
-    }
-
-    /// Runs both sides `count` times each and returns their figures. One writer alternates the two
-    /// sides operation by operation (which goes first alternates too), so both meet the same disk
-    /// and machine at the same moments; nothing else runs meanwhile, so each side's time is the sum
-    /// of its own operations. Several writers cannot share the machine fairly that way (each side
-    /// would slow the other down), so each side runs alone in turn, over up to 16 rounds ordered ABBA,
-    /// and drift (table growth, checkpoints, autovacuum, a noisy neighbour) hits both alike.
-    func compare(
-        writers: Int, count: Int, eventsPerOperation: Int,
-        waymark: @escaping @Sendable (Int, Int) async throws -> Void, plain: @escaping @Sendable (Int, Int) async throws -> Void
-    ) async throws -> (waymark: Figures, plain: Figures) {
-        var time: [Bool: Duration] = [true: .zero, false: .zero]
-        var latencies: [Bool: [Duration]] = [true: [], false: []]
-        var cpu: [Bool: Double] = [true: 0, false: 0]
-        if writers == 1 {
-            let clock = ContinuousClock()
-            for index in 0..<count {
-                for isWaymark in index % 2 == 0 ? [false, true] : [true, false] {
-                    let cpuBefore = Self.processCPU()
-                    let began = clock.now
-                    try await (isWaymark ? waymark : plain)(0, index)
-                    let took = clock.now - began
-                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
-                    time[isWaymark]! += took
-                    latencies[isWaymark]!.append(took)
-                }
-            }
-        } else {
-            // Up to 16 rounds, each long enough for every writer to do at least 8 operations.
-            let rounds = max(2, min(16, count / (writers * 8)) / 2 * 2)
-            for round in 0..<rounds {
-                // plain, waymark, waymark, plain, plain, …
-                for isWaymark in round % 2 == 0 ? [false, true] : [true, false] {
-                    let offset = round * count
-                    let cpuBefore = Self.processCPU()
-                    let (elapsed, lat) = try await measure(writers: writers, count: count / rounds, eventsPerOperation: eventsPerOperation) { writer, index in
-                        try await (isWaymark ? waymark : plain)(writer, offset + index)
-                    }
-                    cpu[isWaymark]! += Self.processCPU() - cpuBefore
-                    time[isWaymark]! += elapsed
-                    latencies[isWaymark]! += lat
-                }
-            }
-        }
-        func figures(_ side: Bool) -> Figures {
-            Figures(latencies: latencies[side]!, time: time[side]!, cpu: cpu[side]!, eventsPerOperation: eventsPerOperation)
-        }
-        return (figures(true), figures(false))
-    }
+    typealias Figures = BenchComparison.Figures
 
     /// Single-event appends by one writer that holds one session for both sides (its code runs on
     /// that connection's thread), alternating the sides operation by operation as `compare` does
@@ -150,7 +54,7 @@ struct BenchAppend: AsyncParsableCommand {
     func sessionScenario(_ store: EventStore, plainSQL: String, metadataJSON: String) async throws -> (waymark: Figures, plain: Figures) {
         try await store.withSession { session in
             let version = Mutex<Int64>(0)
-            return try await compare(
+            return try await BenchComparison.compare(
                 writers: 1, count: events, eventsPerOperation: 1,
                 waymark: { _, index in
                     let event = EventData(type: "MilestoneReached", data: Self.payload(0, index), metadata: Self.metadata)
@@ -174,7 +78,7 @@ struct BenchAppend: AsyncParsableCommand {
     func sessionWriters(_ store: EventStore, writers: Int, count: Int, tag: String) async throws -> Figures {
         let clock = ContinuousClock()
         let perWriter = count / writers
-        let cpuBefore = Self.processCPU()
+        let cpuBefore = BenchComparison.processCPU()
         let started = clock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
             for writer in 0..<writers {
@@ -199,7 +103,7 @@ struct BenchAppend: AsyncParsableCommand {
             for try await mine in group { all += mine }
             return all
         }
-        return Figures(latencies: latencies, time: clock.now - started, cpu: Self.processCPU() - cpuBefore, eventsPerOperation: 1)
+        return Figures(latencies: latencies, time: clock.now - started, cpu: BenchComparison.processCPU() - cpuBefore, eventsPerOperation: 1)
     }
 
     static func payload(_ writer: Int, _ index: Int) -> String {
@@ -253,7 +157,7 @@ struct BenchAppend: AsyncParsableCommand {
         func scenario(size: Int, writers: Int, lookUp: Bool = false) async throws -> (Figures, Figures) {
             let tag = "\(size)x\(writers)\(lookUp ? "l" : "")"
             let appender = lookUp ? forgetful : store
-            return try await compare(
+            return try await BenchComparison.compare(
                 writers: writers, count: size == 1 ? events : batches, eventsPerOperation: size,
                 waymark: { writer, index in
                     let stream = "bench\(tag)-w\(writer)x\(index % 10)"
@@ -383,7 +287,7 @@ struct BenchAppend: AsyncParsableCommand {
             let plainRetries = Mutex(0)
             let orderRetries = { Bench.metrics.total("waymark_append_order_retries_total", [("schema", store.schema)]) }
             let retriesBefore = orderRetries()
-            let hot = try await compare(
+            let hot = try await BenchComparison.compare(
                 writers: 16, count: events, eventsPerOperation: 1,
                 waymark: { writer, index in
                     let batch = [EventData(type: "MilestoneReached", data: Self.payload(writer, index), metadata: Self.metadata)]

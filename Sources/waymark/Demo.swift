@@ -3,14 +3,20 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import WaymarkClient
+import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkSimulation
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Migrate, then append and read a few customer journeys: streams, conflicts, retries, categories, the global log and a subscription.")
+        abstract:
+            "Migrate, then play a customer journey across departments through the client, simulate traffic, and read it back: timeline, category, global log, a subscription."
+    )
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var definitions: DefinitionOptions
 
     @Flag(help: "Leave the private local server running afterwards.")
     var keepRunning = false
@@ -20,9 +26,10 @@ struct Demo: AsyncParsableCommand {
             print("database: \(PostgresConnection.redactedURL(url)), schema \(database.schema)")
             let applied = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
             print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
-            let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 4, logger: database.logger)
+            let catalog = try definitions.catalog()
+            let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 18, logger: database.logger)
             do {
-                try await runDemo(store)
+                try await runDemo(store, catalog: catalog)
             } catch {
                 await store.close()
                 throw error
@@ -30,90 +37,144 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
-    func runDemo(_ store: EventStore) async throws {
-        let run = String(UUID().uuidString.prefix(8)).lowercased()
-        let journey = "journey-\(run)"
-        let customer = "customer-\(run)"
-
-        print("\n1. A journey across departments, appended with optimistic concurrency")
-        let started = EventData(
-            type: "JourneyStarted", data: #"{"customer":"\#(customer)","tier":"gold","journeyType":"new-business"}"#,
-            metadata: EventMetadata(correlationId: journey, actor: "crm-sync", sourceSystem: "crm"))
-        let first = try await store.append(to: journey, expected: .noStream, events: [started])
-        var version = first.streamVersion
-        let steps: [(String, String, String)] = [
-            ("MilestoneReached", #"{"milestone":"contract-signed","department":"sales"}"#, "crm"),
-            ("HandedOff", #"{"from":"sales","to":"onboarding"}"#, "crm"),
-            ("HandoffAccepted", #"{"department":"onboarding","by":"ana"}"#, "onboarding-portal"),
-            ("MilestoneReached", #"{"milestone":"kickoff-held","department":"onboarding"}"#, "onboarding-portal"),
-        ]
-        for (type, data, source) in steps {
-            let result = try await store.append(
-                to: journey, expected: .exact(version),
-                events: [
-                    EventData(
-                        type: type, data: data,
-                        metadata: EventMetadata(
-                            correlationId: journey, causationId: first.events[0].id.uuidString.lowercased(), actor: "demo", sourceSystem: source))
-                ])
-            version = result.streamVersion
+    func runDemo(_ store: EventStore, catalog: JourneyCatalog) async throws {
+        let run = String(UUID().uuidString.prefix(6)).lowercased()
+        let client = WaymarkClient(store: store, catalog: catalog, logger: database.logger)
+        let customers = CustomerDirectory(client: client, tiers: catalog.tiers)
+        let consents = ConsentRegistry(client: client)
+        let customerId = "acme-\(run)"
+        let journeyId = "nb-\(run)"
+        var clock = Date().addingTimeInterval(-21 * 86_400)
+        /// Each step happens a little later in the journey's life, as the departments report it.
+        func at(_ hours: Double, _ actor: String, _ system: String) -> CommandContext {
+            clock = clock.addingTimeInterval(hours * 3_600)
+            return CommandContext(actor: actor, sourceSystem: system, occurredAt: clock)
         }
-        try await store.append(to: customer, expected: .noStream, events: [EventData(type: "CustomerRegistered", data: #"{"name":"Acme GmbH","tier":"gold"}"#)])
-        print("   \(journey) is at version \(version)")
-
-        print("\n2. A writer with a stale expected version is refused")
-        do {
-            try await store.append(to: journey, expected: .exact(2), events: [EventData(type: "MilestoneReached", data: #"{"milestone":"late"}"#)])
-        } catch let conflict as WrongExpectedVersionError {
-            print("   refused: \(conflict.message)")
-        }
-
-        print("\n3. A retried append (same event ids) returns the original positions and writes nothing")
-        let batch = [
-            EventData(type: "MilestoneReached", data: #"{"milestone":"first-delivery","department":"fulfilment"}"#),
-            EventData(type: "FeedbackReceived", data: #"{"csat":5}"#),
-        ]
-        let original = try await store.append(to: journey, expected: .exact(version), events: batch)
-        let retried = try await store.append(to: journey, expected: .exact(version), events: batch)
-        print("   first: versions \(original.events.map(\.streamVersion)), replayed: \(original.replayed)")
-        print("   retry: versions \(retried.events.map(\.streamVersion)), replayed: \(retried.replayed), same positions: \(original.events == retried.events)")
-
-        print("\n4. Bad input is refused and stores nothing")
-        for (stream, events) in [("journey with spaces", [EventData(type: "X", data: "{}")]), (journey, [EventData(type: "Broken", data: "{not json")])] {
+        func say(_ text: String) { print("   \(text)") }
+        func send(_ command: JourneyCommand, _ context: CommandContext) async throws {
             do {
-                try await store.append(to: stream, events: events)
-            } catch let error as EventStoreError {
-                print("   \(error.code.rawValue): \(error.message)")
+                let result = try await client.send(command, to: journeyId, context: context)
+                say("\(context.actor ?? "-") (\(context.sourceSystem ?? "-")): \(result.types.joined(separator: ", ")) -> v\(result.streamVersion)")
+            } catch let rejection as Rejection {
+                say("\(context.actor ?? "-") (\(context.sourceSystem ?? "-")): refused, \(rejection)")
             }
         }
 
-        print("\n5. The stream, forward and backward")
-        for event in try await store.readStream(journey).events {
-            print(
-                "   v\(event.streamVersion) \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) \(event.data)  [source: \(event.metadata.sourceSystem ?? "-")]"
+        print("\n1. A customer arrives from the CRM: registered, linked to its CRM account, consent recorded")
+        try await customers.register(
+            customerId: customerId, name: PersonalData("Acme GmbH"), email: PersonalData("buyer@acme.example"), tier: "enterprise",
+            context: at(0, "crm-sync", "crm"))
+        try await customers.link(ExternalID(system: "crm", id: "ACC-\(run)"), to: customerId, context: at(0.1, "crm-sync", "crm"))
+        let notice = ConsentRecord(
+            scope: ConsentScope(purpose: "service-updates", channel: "email"), legalBasis: .consent, noticeVersion: "privacy-2026.1",
+            collectionPoint: "signup-form", proofReference: "form-\(run)")
+        try await consents.record(.give(notice), subject: customerId, context: at(0.1, "web", "crm"))
+        say(
+            "customer \(customerId) (enterprise), CRM account ACC-\(run) resolves to \(try await customers.customer(holding: ExternalID(system: "crm", id: "ACC-\(run)")) ?? "nobody")"
+        )
+        try await customers.register(customerId: "globex-\(run)", name: PersonalData("Globex Ltd"), tier: "standard", context: at(0.1, "crm-sync", "crm"))
+        do {
+            try await customers.link(ExternalID(system: "crm", id: "ACC-\(run)"), to: "globex-\(run)")
+        } catch let rejection as Rejection {
+            say("linking the same CRM account to another customer: refused, \(rejection)")
+        }
+
+        print("\n2. A new-business journey across sales, onboarding and fulfilment")
+        let definition = catalog.current("new-business")!
+        say("definition new-business \(definition.version)")
+        try await send(
+            .start(
+                .init(
+                    journeyId: journeyId, customerId: customerId, journeyType: "new-business", tier: "enterprise", externalProcessId: "OPP-\(run)",
+                    owner: "ana.silva")),
+            at(1, "ana.silva", "crm"))
+        for milestone in ["discovery-call-held", "budget-confirmed", "decision-maker-identified"] {
+            try await send(.reachMilestone(milestone), at(20, "ana.silva", "crm"))
+        }
+        try await send(.moveToStage("proposal"), at(2, "ana.silva", "crm"))
+        try await send(.reachMilestone("proposal-sent"), at(6, "ana.silva", "crm"))
+        try await send(.waitOnCustomer(reason: "purchase order"), at(1, "ana.silva", "crm"))
+        try await send(.moveToStage("contract"), at(1, "ana.silva", "crm"))
+        try await send(.resume, at(48, "ana.silva", "crm"))
+        try await send(.reachMilestone("proposal-accepted"), at(1, "ana.silva", "crm"))
+        try await send(.moveToStage("contract"), at(2, "ana.silva", "crm"))
+        try await send(.reachMilestone("contract-sent"), at(4, "ana.silva", "crm"))
+        try await send(.reachMilestone("contract-signed"), at(30, "ana.silva", "crm"))
+        let facts = ["signed-contract": "DOC-\(run)", "billing-contact": "ap@acme.example", "kickoff-date": "2026-12-01"]
+        try await send(.requestHandoff(toStage: "kickoff", facts: facts), at(1, "ana.silva", "crm"))
+        try await send(.acceptHandoff(by: "grace.kim"), at(3, "grace.kim", "onboarding-portal"))
+        try await send(.rejectHandoff(by: "grace.kim", reason: "no success-plan owner named"), at(1, "grace.kim", "onboarding-portal"))
+        try await send(
+            .requestHandoff(toStage: "kickoff", facts: facts.merging(["success-plan-owner": "grace.kim"]) { $1 }), at(2, "ana.silva", "crm"))
+        try await send(.acceptHandoff(by: "grace.kim"), at(5, "grace.kim", "onboarding-portal"))
+        try await send(.reachMilestone("kickoff-held"), at(26, "grace.kim", "onboarding-portal"))
+        try await send(.reassignOwner(to: "hugo.lefevre"), at(2, "grace.kim", "onboarding-portal"))
+
+        print("\n3. A command sent twice (a lost reply, a restarted service) is answered from the log and writes nothing")
+        let retried = CommandContext(actor: "hugo.lefevre", sourceSystem: "onboarding-portal", occurredAt: clock.addingTimeInterval(3_600))
+        let first = try await client.send(.reachMilestone("success-plan-agreed"), to: journeyId, context: retried)
+        let again = try await client.send(.reachMilestone("success-plan-agreed"), to: journeyId, context: retried)
+        say("first: v\(first.streamVersion), replayed \(first.replayed); again: v\(again.streamVersion), replayed \(again.replayed)")
+        clock = retried.occurredAt!
+
+        print("\n4. Onboarding configures the accounts and hands over to fulfilment")
+        try await send(.moveToStage("configuration"), at(4, "hugo.lefevre", "onboarding-portal"))
+        for milestone in ["accounts-created", "data-imported", "integrations-connected"] {
+            try await send(.reachMilestone(milestone), at(18, "hugo.lefevre", "onboarding-portal"))
+        }
+        try await send(
+            .requestHandoff(toStage: "provisioning", facts: ["delivery-address": "Acme GmbH, Dock 4, Hamburg", "licence-count": "250"]),
+            at(1, "hugo.lefevre", "onboarding-portal"))
+        try await send(.acceptHandoff(by: "jonas.berg"), at(3, "jonas.berg", "erp"))
+        try await send(.reachMilestone("licences-issued"), at(6, "jonas.berg", "erp"))
+
+        print("\n5. The journey now, and its timeline")
+        let state = try await client.state(journey: journeyId)
+        say(
+            "stage \(state.stage ?? "-") (\(state.department ?? "-")), owner \(state.owner ?? "-"), status \(state.status.rawValue), stages visited: \(state.stagesVisited.joined(separator: " -> "))"
+        )
+        let formatter = ISO8601DateFormatter()
+        for event in try await client.timeline(journey: journeyId) {
+            say(
+                "v\(event.streamVersion) \(formatter.string(from: event.metadata.occurredAt ?? event.recordedAt))  \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) by \(event.metadata.actor ?? "-") via \(event.metadata.sourceSystem ?? "-")"
             )
         }
-        let latest = try await store.readStream(journey, direction: .backward, limit: 2)
-        print("   latest two: \(latest.events.map { "v\($0.streamVersion) \($0.type)" }.joined(separator: ", "))")
 
-        print("\n6. The journey category and the global log, in commit order")
+        print("\n6. Bad input is refused and stores nothing")
+        for (stream, events) in [
+            ("journey with spaces", [EventData(type: "X", data: "{}")]), ("journey-\(journeyId)", [EventData(type: "Broken", data: "{not json")]),
+        ] {
+            do {
+                try await store.append(to: stream, events: events)
+            } catch let error as EventStoreError {
+                say("\(error.code.rawValue): \(error.message)")
+            }
+        }
+
+        print("\n7. Traffic from many departments: the simulator plays 300 journeys")
+        let simulator = Simulator(client: client, logger: database.logger)
+        let counts = try await simulator.run(SimulationOptions(journeys: 300, seed: UInt64.random(in: 1...1_000_000), until: SimulationOptions.defaultUntil()))
+        say(
+            "\(counts.customers) customers, \(counts.journeysStarted) journeys (\(JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", "))), \(counts.commands) commands, \(counts.events) events"
+        )
+
+        print("\n8. The journey category and the global log, in commit order")
         var journeysInCategory = 0
         var position = GlobalPosition.start
         while true {
-            let page = try await store.readCategory("journey", after: position, limit: 500)
+            let page = try await store.readCategory("journey", after: position, limit: 1_000)
             journeysInCategory += page.events.count
             position = page.nextPosition
             if page.isEnd { break }
         }
-        let global = try await store.readAll(after: .start, limit: 10_000)
-        print("   category 'journey': \(journeysInCategory) events; global log: \(global.events.count) events up to position \(global.nextPosition)")
+        say("category 'journey': \(journeysInCategory) events; log head: \(try await store.head().lastPosition.map { "\($0)" } ?? "empty")")
 
-        print("\n7. A durable subscription catches up from its checkpoint")
+        print("\n9. A durable subscription catches up from its checkpoint")
         let counted = Counter()
-        let subscription = try CatchUpSubscription(store: store, name: "demo-milestones", source: .category("journey"), logger: database.logger) {
+        let subscription = try CatchUpSubscription(store: store, name: "demo-handoffs", source: .category("journey"), logger: database.logger) {
             events, transaction in
-            let milestones = events.filter { $0.type == "MilestoneReached" }.count
-            transaction.afterCommit { counted.add(milestones) }
+            let handoffs = events.filter { $0.type == "HandoffAccepted" }.count
+            transaction.afterCommit { counted.add(handoffs) }
         }
         let before = try await subscription.checkpoint()
         // The store and the subscription run as services; graceful shutdown stops the subscription,
@@ -121,8 +182,8 @@ struct Demo: AsyncParsableCommand {
         let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: subscription)], logger: database.logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
-            let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(10))
-            print("   checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); milestones seen in this run: \(counted.value)")
+            let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(30))
+            say("checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); handoffs accepted seen in this run: \(counted.value)")
             await services.triggerGracefulShutdown()
             try await group.waitForAll()
         }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import WaymarkDomain
 import WaymarkEventStore
+import WaymarkPostgres
 
 /// Customers and the identity index: an external id (system + id) belongs to one customer.
 ///
@@ -107,6 +108,29 @@ public struct CustomerDirectory: Sendable {
         let page = try await client.store.readStream(Self.streamName(externalID: id), direction: .backward, limit: 1)
         guard let last = page.events.first else { return nil }
         return try await resolve(try last.decode(Claim.self).customerId)
+    }
+
+    /// The journeys of customer `customerId` and of every record merged into it, oldest start
+    /// first, each as its events build it now. A duplicate's id finds the survivor's journeys.
+    public func journeys(of customerId: String) async throws -> [JourneyState] {
+        let survivor = try await resolve(customerId)
+        var customers: [String] = []
+        var pending = [survivor]
+        while let next = pending.popLast(), customers.count < 1_000 {
+            guard !customers.contains(next) else { continue }
+            customers.append(next)
+            pending += try await state(of: next).absorbed
+        }
+        // The partial index of migration 0004 answers this from one entry per journey.
+        let rows = try await client.store.query(
+            """
+            SELECT substr(stream_name, 9) FROM events
+            WHERE event_type = 'JourneyStarted' AND data->>'customerId' = ANY(\(PostgresArray(customers))::text[]) AND stream_name LIKE 'journey-%'
+            ORDER BY tx_id, global_id
+            """)
+        var journeys: [JourneyState] = []
+        for row in rows { journeys.append(try await client.state(journey: try row.decode(String.self, at: 0))) }
+        return journeys
     }
 
     public func state(of customerId: String) async throws -> CustomerState {

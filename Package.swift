@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WaymarkDomain", targets: ["WaymarkDomain"]),
         .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
         .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
+        .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -62,6 +63,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WaymarkProjections",
+            dependencies: [
+                "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "WaymarkSimulation",
             dependencies: [
                 "WaymarkClient", "WaymarkDomain", "WaymarkEventStore",
@@ -77,6 +86,7 @@ let package = Package(
                 "WaymarkDomain",
                 "WaymarkClient",
                 "WaymarkSimulation",
+                "WaymarkProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -114,6 +124,12 @@ let package = Package(
         .testTarget(
             name: "WaymarkSimulationTests",
             dependencies: ["WaymarkSimulation", "WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkTesting"]
+        ),
+        .testTarget(
+            name: "WaymarkProjectionsTests",
+            dependencies: [
+                "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
+            ]
         ),
         .testTarget(
             name: "WaymarkCLITests",

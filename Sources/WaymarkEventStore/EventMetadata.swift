@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkPostgres
 
 /// Who and what caused an event. Stored with every event.
 public struct EventMetadata: Sendable, Equatable, Codable {
@@ -50,7 +51,7 @@ public struct EventMetadata: Sendable, Equatable, Codable {
         field(#""causation_id":"#, causationId)
         field(#""actor":"#, actor)
         field(#""source_system":"#, sourceSystem)
-        field(#""occurred_at":"#, occurredAt.map(ISO8601Micros.format))
+        field(#""occurred_at":"#, occurredAt.map(TimestampText.iso8601))
         if !extra.isEmpty {
             if out.utf8.count > 1 { out += "," }
             out += #""extra":{"#
@@ -89,22 +90,5 @@ enum JSONText {
             }
         }
         return out + "\""
-    }
-}
-
-/// ISO 8601 UTC text with microseconds, the form `occurred_at` is stored in.
-enum ISO8601Micros {
-    static func format(_ date: Date) -> String {
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
-        var seconds = time_t((micros / 1_000_000).rounded(.down))
-        let fraction = Int(micros - Double(seconds) * 1_000_000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func padded(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(padded(parts.tm_year + 1900, 4))-\(padded(parts.tm_mon + 1, 2))-\(padded(parts.tm_mday, 2))T"
-            + "\(padded(parts.tm_hour, 2)):\(padded(parts.tm_min, 2)):\(padded(parts.tm_sec, 2)).\(padded(Int32(fraction), 6))Z"
     }
 }

@@ -1,5 +1,3 @@
-import WaymarkDomain
-
 /// The journey definitions a client decides under: the current one of each journey type, and
 /// every version it was given, so a journey keeps being decided under the version it started with.
 public struct JourneyCatalog: Sendable {

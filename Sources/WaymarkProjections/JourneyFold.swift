@@ -1,0 +1,191 @@
+import Foundation
+import WaymarkDomain
+import WaymarkPostgres
+
+/// One journey as the journeys projection folds it: the row of `journeys`, plus what the next
+/// events need (the open stage visit, the pending handoff, the stages visited). Stored whole in
+/// the row's `fold` column, so a batch reads each journey it touches once and writes it once.
+struct JourneyFold: Codable, Sendable {
+    var journeyId: String
+    var journeyType: String
+    var definitionVersion: String
+    var customerId: String
+    var tier: String
+    var externalProcessId: String?
+    var stage: String
+    var department: String
+    var owner: String?
+    /// active, waiting_on_customer, completed, cancelled (the view adds stalled).
+    var status: String
+    var startedAt: Date
+    var endedAt: Date?
+    var stageEnteredAt: Date
+    var stageMaxDwellSeconds: Int64?
+    var waitingSince: Date?
+    var handoffs = 0
+    var handoffsRejected = 0
+    var escalations = 0
+    var reassignments = 0
+    var reworkLoops = 0
+    var lastCSAT: Int?
+    var lastNPS: Int?
+    var lastEventAt: Date
+    var stagesVisited: [String]
+    var visit: Visit
+    var pendingHandoff: Handoff?
+    var handoffCount = 0
+
+    struct Visit: Codable, Sendable {
+        var journeyId: String
+        var number: Int
+        var stage: String
+        var department: String
+        var owner: String?
+        var enteredAt: Date
+        var leftAt: Date?
+        var leftFor: String?
+
+        static let columns = ["journey_id", "visit_no", "stage", "department", "owner", "entered_at", "left_at", "left_for"]
+        var row: [String?] {
+            [journeyId, String(number), stage, department, owner, TimestampText.iso8601(enteredAt), leftAt.map(TimestampText.iso8601), leftFor]
+        }
+    }
+
+    struct Handoff: Codable, Sendable {
+        var journeyId: String
+        var number: Int
+        var fromStage: String
+        var toStage: String
+        var fromDepartment: String
+        var toDepartment: String
+        var requestedAt: Date
+        var decidedAt: Date?
+        var outcome: String
+        var decidedBy: String?
+        var reason: String?
+        var olaSeconds: Int64?
+
+        static let columns = [
+            "journey_id", "handoff_no", "from_stage", "to_stage", "from_department", "to_department", "requested_at", "decided_at", "outcome", "decided_by",
+            "reason", "ola",
+        ]
+        var row: [String?] {
+            [
+                journeyId, String(number), fromStage, toStage, fromDepartment, toDepartment, TimestampText.iso8601(requestedAt),
+                decidedAt.map(TimestampText.iso8601), outcome, decidedBy, reason, olaSeconds.map { "\($0) seconds" },
+            ]
+        }
+    }
+
+    init(_ started: JourneyEvent.Started, at: Date, maxDwell: Int64?) {
+        journeyId = started.journeyId
+        journeyType = started.journeyType
+        definitionVersion = started.definitionVersion
+        customerId = started.customerId
+        tier = started.tier
+        externalProcessId = started.externalProcessId
+        stage = started.stage
+        department = started.department
+        owner = started.owner
+        status = "active"
+        startedAt = at
+        stageEnteredAt = at
+        stageMaxDwellSeconds = maxDwell
+        lastEventAt = at
+        stagesVisited = [started.stage]
+        visit = Visit(journeyId: started.journeyId, number: 1, stage: started.stage, department: started.department, owner: started.owner, enteredAt: at)
+    }
+
+    /// The visits and handoffs an event created or changed, to be written.
+    struct Touched {
+        var visits: [Visit] = []
+        var handoffs: [Handoff] = []
+    }
+
+    mutating func apply(_ event: JourneyEvent, at: Date, catalog: JourneyCatalog) -> Touched {
+        var touched = Touched()
+        lastEventAt = max(lastEventAt, at)
+        switch event {
+        case .started:
+            touched.visits.append(visit)
+        case .milestoneReached, .compensationRecorded:
+            break
+        case .stageEntered(let entered):
+            visit.leftAt = at
+            visit.leftFor = entered.stage
+            touched.visits.append(visit)
+            if stagesVisited.contains(entered.stage) { reworkLoops += 1 }
+            stagesVisited.append(entered.stage)
+            stage = entered.stage
+            department = entered.department
+            stageEnteredAt = at
+            stageMaxDwellSeconds = catalog.definition(version: definitionVersion)?.stage(entered.stage)?.maxDwell?.seconds
+            visit = Visit(journeyId: journeyId, number: visit.number + 1, stage: entered.stage, department: entered.department, owner: owner, enteredAt: at)
+            touched.visits.append(visit)
+        case .handoffRequested(let requested):
+            handoffs += 1
+            handoffCount += 1
+            let ola = catalog.definition(version: definitionVersion)?.transition(from: requested.fromStage, to: requested.toStage)?.handoff?.ola?.seconds
+            let handoff = Handoff(
+                journeyId: journeyId, number: handoffCount, fromStage: requested.fromStage, toStage: requested.toStage,
+                fromDepartment: requested.fromDepartment, toDepartment: requested.toDepartment, requestedAt: at, outcome: "pending", olaSeconds: ola)
+            pendingHandoff = handoff
+            touched.handoffs.append(handoff)
+        case .handoffAccepted(let decided), .handoffRejected(let decided):
+            let accepted: Bool
+            if case .handoffAccepted = event { accepted = true } else { accepted = false }
+            if var handoff = pendingHandoff {
+                handoff.decidedAt = at
+                handoff.outcome = accepted ? "accepted" : "rejected"
+                handoff.decidedBy = decided.by
+                handoff.reason = decided.reason
+                touched.handoffs.append(handoff)
+                pendingHandoff = nil
+            }
+            if !accepted { handoffsRejected += 1 }
+        case .waitingOnCustomer:
+            status = "waiting_on_customer"
+            waitingSince = at
+        case .resumed:
+            status = "active"
+            waitingSince = nil
+        case .ownerReassigned(let reassigned):
+            owner = reassigned.to
+            reassignments += 1
+        case .completed, .cancelled:
+            let cancelled: Bool
+            if case .cancelled = event { cancelled = true } else { cancelled = false }
+            status = cancelled ? "cancelled" : "completed"
+            endedAt = at
+            waitingSince = nil
+            visit.leftAt = at
+            visit.leftFor = status
+            touched.visits.append(visit)
+        case .feedbackReceived(let feedback):
+            switch feedback.kind {
+            case .csat: lastCSAT = feedback.score
+            case .nps: lastNPS = feedback.score
+            }
+        }
+        return touched
+    }
+
+    static let columns = [
+        "journey_id", "journey_type", "definition_version", "customer_id", "tier", "external_process_id", "stage", "department", "owner", "status",
+        "started_at", "ended_at", "stage_entered_at", "stage_max_dwell", "waiting_since", "handoffs", "handoffs_rejected", "escalations",
+        "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "fold",
+    ]
+
+    func row() throws -> [String?] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        let fold = String(decoding: try encoder.encode(self), as: UTF8.self)
+        return [
+            journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status,
+            TimestampText.iso8601(startedAt), endedAt.map(TimestampText.iso8601), TimestampText.iso8601(stageEnteredAt),
+            stageMaxDwellSeconds.map { "\($0) seconds" }, waitingSince.map(TimestampText.iso8601), String(handoffs), String(handoffsRejected),
+            String(escalations), String(reassignments), String(reworkLoops), lastCSAT.map(String.init), lastNPS.map(String.init),
+            TimestampText.iso8601(lastEventAt), fold,
+        ]
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Where every journey stands (`journeys`), each visit to a stage (`stage_visits`: where journeys
+/// wait) and each handoff between departments (`handoffs`), from the `journey` category.
+///
+/// Times are when things happened (`metadata.occurred_at`, else when recorded). Figures that
+/// depend on the clock (time in the current stage, a wait still open, stalled) are computed by the
+/// views when read, never stored.
+public struct JourneysProjection: Projection {
+    public let name = "journeys"
+    public let version = 1
+    public let source = SubscriptionSource.category("journey")
+    /// The definitions journeys started under: a stage's maximum dwell, a handoff's OLA.
+    public let catalog: JourneyCatalog
+
+    public init(catalog: JourneyCatalog) { self.catalog = catalog }
+
+    public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("journeys")) (
+                journey_id text PRIMARY KEY,
+                journey_type text NOT NULL,
+                definition_version text NOT NULL,
+                customer_id text NOT NULL,
+                tier text NOT NULL,
+                external_process_id text,
+                stage text NOT NULL,
+                department text NOT NULL,
+                owner text,
+                status text NOT NULL,
+                started_at timestamptz NOT NULL,
+                ended_at timestamptz,
+                stage_entered_at timestamptz NOT NULL,
+                stage_max_dwell interval,
+                waiting_since timestamptz,
+                handoffs integer NOT NULL,
+                handoffs_rejected integer NOT NULL,
+                escalations integer NOT NULL,
+                reassignments integer NOT NULL,
+                rework_loops integer NOT NULL,
+                last_csat integer,
+                last_nps integer,
+                last_event_at timestamptz NOT NULL,
+                fold jsonb NOT NULL
+            )
+            """)
+        try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (status, journey_type)")
+        try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id)")
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("stage_visits")) (
+                journey_id text NOT NULL,
+                visit_no integer NOT NULL,
+                stage text NOT NULL,
+                department text NOT NULL,
+                owner text,
+                entered_at timestamptz NOT NULL,
+                left_at timestamptz,
+                left_for text,
+                PRIMARY KEY (journey_id, visit_no)
+            )
+            """)
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("handoffs")) (
+                journey_id text NOT NULL,
+                handoff_no integer NOT NULL,
+                from_stage text NOT NULL,
+                to_stage text NOT NULL,
+                from_department text NOT NULL,
+                to_department text NOT NULL,
+                requested_at timestamptz NOT NULL,
+                decided_at timestamptz,
+                outcome text NOT NULL,
+                decided_by text,
+                reason text,
+                ola interval,
+                PRIMARY KEY (journey_id, handoff_no)
+            )
+            """)
+    }
+
+    public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
+        [
+            (
+                "journeys",
+                """
+                SELECT journey_id, journey_type, definition_version, customer_id, tier, external_process_id, stage, department, owner,
+                    CASE WHEN status = 'active' AND stage_max_dwell IS NOT NULL AND now() - stage_entered_at > stage_max_dwell THEN 'stalled'
+                         ELSE status END AS status,
+                    started_at, ended_at, stage_entered_at, coalesce(ended_at, now()) - stage_entered_at AS time_in_stage, stage_max_dwell,
+                    waiting_since, handoffs, handoffs_rejected, escalations, reassignments, rework_loops, last_csat, last_nps, last_event_at
+                FROM \(tables.name("journeys"))
+                """
+            ),
+            (
+                "time_in_status",
+                """
+                SELECT v.journey_id, j.journey_type, j.tier, v.visit_no, v.stage, v.department, v.owner, v.entered_at, v.left_at, v.left_for,
+                    coalesce(v.left_at, j.ended_at, now()) - v.entered_at AS duration, v.left_at IS NULL AND j.ended_at IS NULL AS is_current
+                FROM \(tables.name("stage_visits")) v JOIN \(tables.name("journeys")) j USING (journey_id)
+                """
+            ),
+            (
+                "handoffs",
+                """
+                SELECT h.journey_id, j.journey_type, j.tier, h.handoff_no, h.from_stage, h.to_stage, h.from_department, h.to_department,
+                    h.requested_at, h.decided_at, h.outcome, h.decided_by, h.reason, coalesce(h.decided_at, now()) - h.requested_at AS wait, h.ola,
+                    CASE WHEN h.ola IS NULL THEN NULL ELSE coalesce(h.decided_at, now()) - h.requested_at <= h.ola END AS ola_met
+                FROM \(tables.name("handoffs")) h JOIN \(tables.name("journeys")) j USING (journey_id)
+                """
+            ),
+        ]
+    }
+
+    public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
+        var ignored = 0
+        var decoded: [(RecordedEvent, String, JourneyEvent)] = []
+        decoded.reserveCapacity(events.count)
+        for event in events {
+            let journeyEvent: JourneyEvent?
+            do {
+                journeyEvent = try JourneyEvent.decode(type: event.type, data: event.data)
+            } catch {
+                throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
+            }
+            guard let journeyEvent else {
+                ignored += 1
+                continue
+            }
+            decoded.append((event, String(event.streamName.dropFirst("journey-".count)), journeyEvent))
+        }
+        guard !decoded.isEmpty else { return ignored }
+        var folds = try await load(Array(Set(decoded.map(\.1))), tables, transaction)
+        var visits: [String: JourneyFold.Visit] = [:]
+        var handoffs: [String: JourneyFold.Handoff] = [:]
+        for (recorded, journeyId, event) in decoded {
+            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            var fold: JourneyFold
+            if let existing = folds[journeyId] {
+                fold = existing
+            } else if case .started(let started) = event {
+                fold = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
+            } else {
+                throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
+            }
+            let touched = fold.apply(event, at: at, catalog: catalog)
+            folds[journeyId] = fold
+            for visit in touched.visits { visits["\(journeyId)/\(visit.number)"] = visit }
+            for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
+        }
+        try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
+            .write(try folds.values.map { try $0.row() }, in: transaction)
+        try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
+            .write(visits.values.map(\.row), in: transaction)
+        try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
+            .write(handoffs.values.map(\.row), in: transaction)
+        return ignored
+    }
+
+    /// The stored folds of `journeyIds`, by id (journeys seen for the first time are absent).
+    private func load(_ journeyIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: JourneyFold] {
+        let rows = try await transaction.query("SELECT fold::text FROM \(tables.name("journeys")) WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])")
+        var folds: [String: JourneyFold] = [:]
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        for row in rows {
+            let fold = try decoder.decode(JourneyFold.self, from: Data(try row.decode(String.self, at: 0).utf8))
+            folds[fold.journeyId] = fold
+        }
+        return folds
+    }
+
+    func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {
+        catalog.definition(version: definitionVersion)?.stage(stage)?.maxDwell?.seconds
+    }
+}

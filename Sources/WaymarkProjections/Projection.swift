@@ -1,0 +1,70 @@
+import Foundation
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// A read model built from the log: a named, versioned set of tables and the code that fills them
+/// from batches of events. A new version (changed tables or rules) is built into tables of its own
+/// beside the live version, and the analytics views switch to it once it has caught up.
+public protocol Projection: Sendable {
+    /// Names the projection in `waymark projections` and in its tables (lowercase letters, digits, _).
+    var name: String { get }
+    /// Bump it when the tables or the rules change: the runner builds the new version beside the
+    /// live one.
+    var version: Int { get }
+    /// The events it reads.
+    var source: SubscriptionSource { get }
+    /// Creates the version's tables (`tables.name(…)`) in `transaction`.
+    func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws
+    /// Applies a batch of events in `transaction`, set-based (one statement per table, not per
+    /// event). Returns how many of them it ignored because it does not know their type. Throws
+    /// `ProjectionError` naming the event it cannot apply.
+    func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int
+    /// The stable views analysts read, by name, over this version's tables.
+    func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)]
+}
+
+/// An event a projection could not apply: the projection stops there, named in
+/// `waymark projections status`, until `retry`.
+public struct ProjectionError: Error, Sendable, CustomStringConvertible {
+    public var eventId: UUID
+    public var position: GlobalPosition
+    public var message: String
+
+    public init(_ event: RecordedEvent, _ message: String) {
+        eventId = event.id
+        position = event.position
+        self.message = message
+    }
+
+    public var description: String { "event \(eventId) at \(position): \(message)" }
+}
+
+/// The tables of one build of a projection version: `proj_<name>_v<version>b<build>_<table>` in
+/// the store's schema.
+public struct ProjectionTables: Sendable {
+    public let schema: String
+    public let projection: String
+    public let version: Int
+    public let build: Int
+
+    public var prefix: String { "proj_\(projection)_v\(version)b\(build)_" }
+
+    /// The qualified name of table `table` of this version, to splice into a query.
+    public func name(_ table: String) -> PostgresQuery {
+        "\(identifier: schema).\(identifier: prefix + table)"
+    }
+
+    /// Every table of this version, as the catalog lists them.
+    func existing(in transaction: Transaction) async throws -> [String] {
+        let rows = try await transaction.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) AND starts_with(tablename, \(prefix)) ORDER BY tablename")
+        return try rows.map { try $0.decode(String.self, at: 0) }
+    }
+}
+
+extension Projection {
+    func subscriptionName(build: Int) -> String { "projection:\(name):v\(version)b\(build)" }
+
+    func tables(schema: String, build: Int) -> ProjectionTables { ProjectionTables(schema: schema, projection: name, version: version, build: build) }
+
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Keeps projections up to date: each build is fed by a subscription of its own, whose batches
+/// write the read model and the checkpoint in one transaction (exactly once, also after kill -9).
+///
+/// Several runners may run at once (several `waymark projections run`): each projection is led by
+/// one at a time, the holder of a session-level advisory lock on a connection of its own; when its
+/// process dies the connection closes, the lock is released and a standby takes over within
+/// `standbyInterval`. A build that fails on an event stops there (`projections status` names the
+/// event and the error) while the other projections go on; `retry` resumes it.
+///
+/// A new version in code, or a requested rebuild, is built into tables of its own beside the live
+/// build, which keeps serving; once the new build has caught up with the log the analytics views
+/// switch to it in one transaction and the old tables are dropped.
+public final class ProjectionRunner: Service, Sendable {
+    public let store: EventStore
+    public let projections: [any Projection]
+    /// The schema of the analysts' views (`waymark_analyst` may read it, nothing else).
+    public let analyticsSchema: String
+    let batchSize: Int
+    let standbyInterval: Duration
+    let logger: Logger
+    let registry: ProjectionRegistry
+
+    public init(
+        store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 1_000,
+        standbyInterval: Duration = .seconds(2), logger: Logger
+    ) throws {
+        for projection in projections { try ProjectionRunnerChecks.name(projection.name) }
+        try PostgresIdentifier.checkSchemaName(analyticsSchema)
+        self.store = store
+        self.projections = projections
+        self.analyticsSchema = analyticsSchema
+        self.batchSize = batchSize
+        self.standbyInterval = standbyInterval
+        self.logger = logger
+        self.registry = ProjectionRegistry(store: store)
+    }
+
+    /// Runs every projection until graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for projection in projections {
+                group.addTask { try await cancelWhenGracefulShutdown { try await self.lead(projection) } }
+            }
+        }
+    }
+
+    /// Waits to lead `projection`, then keeps its builds going until cancelled.
+    private func lead(_ projection: any Projection) async throws {
+        while !Task.isCancelled {
+            let leadership: PostgresConnection
+            do {
+                leadership = try await PostgresConnection.connect(store.pool.configuration)
+            } catch {
+                logger.warning("cannot connect to lead a projection", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
+                try await Task.sleep(for: standbyInterval)
+                continue
+            }
+            let key = "waymark-projection:\(store.schema):\(projection.name)"
+            let locked = try await leadership.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))")[0].decode(Bool.self, at: 0)
+            guard locked else {
+                await leadership.close()
+                try await Task.sleep(for: standbyInterval)
+                continue
+            }
+            logger.info("leading projection", metadata: ["waymark.projection": "\(projection.name)"])
+            do {
+                try await keepBuilding(projection, leadership: leadership)
+            } catch is CancellationError {
+                await leadership.close()
+                return
+            } catch let error as PostgresError where error.code == PostgresError.cancelled {
+                await leadership.close()
+                return
+            } catch {
+                // The leadership connection or the database went away: start over and compete again.
+                logger.warning("projection interrupted", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
+                await leadership.close()
+                try await Task.sleep(for: standbyInterval)
+            }
+        }
+    }
+
+    /// While leading: runs a subscription per active build of the code's version, watches for
+    /// changes (a rebuild asked for, a retry, a build caught up), and switches the views.
+    private func keepBuilding(_ projection: any Projection, leadership: PostgresConnection) async throws {
+        try await registry.ensureBuild(of: projection)
+        while !Task.isCancelled {
+            let records = try await registry.records(projection.name).filter { $0.version == projection.version }
+            let active = records.filter { $0.state == .live || $0.state == .building }
+            for record in active { try await prepare(projection, record) }
+            let subscriptions = try active.map { record in
+                (record, try subscription(projection, build: record.build))
+            }
+            let snapshot = records.map { "\($0.build):\($0.state.rawValue)" }
+            // Runs the subscriptions until one fails, a building one catches up, or the registry
+            // changes; then looks again.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (record, subscription) in subscriptions {
+                    group.addTask {
+                        do {
+                            try await subscription.run()
+                        } catch let error where !(error is CancellationError) {
+                            self.logger.error(
+                                "projection stopped on an event",
+                                metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(record.build)", "waymark.error": "\(error)"])
+                            try await self.registry.markFailed(projection, build: record.build, error: error)
+                        }
+                    }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .milliseconds(250))
+                        // The leadership connection must still be there: it holds the lock.
+                        _ = try await leadership.query("SELECT 1")
+                        let now = try await self.registry.records(projection.name).filter { $0.version == projection.version }
+                        if now.map({ "\($0.build):\($0.state.rawValue)" }) != snapshot { return }
+                        for (record, subscription) in subscriptions where record.state == .building {
+                            if try await subscription.waitUntilCaughtUp(timeout: .zero) {
+                                try await self.switchLive(projection, to: record.build)
+                                return
+                            }
+                        }
+                    }
+                }
+                // Whichever finishes first (a failure recorded, a change seen) ends this round.
+                _ = try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
+        let tables = projection.tables(schema: store.schema, build: build)
+        return try CatchUpSubscription(
+            store: store, name: projection.subscriptionName(build: build), source: projection.source, batchSize: batchSize, logger: logger
+        ) { events, transaction in
+            let ignored = try await projection.apply(events, to: tables, in: transaction)
+            try await transaction.execute(
+                """
+                UPDATE projections SET events_handled = events_handled + \(events.count), events_ignored = events_ignored + \(ignored), updated_at = now()
+                WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)
+                """)
+        }
+    }
+
+    /// Creates a build's tables if they are not there yet, and for the live build the views.
+    private func prepare(_ projection: any Projection, _ record: ProjectionRecord) async throws {
+        let tables = projection.tables(schema: store.schema, build: record.build)
+        try await store.transaction { tx in
+            try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-ddl:\(self.store.schema)"), 0))")
+            if try await tables.existing(in: tx).isEmpty { try await projection.createTables(tables, in: tx) }
+            if record.state == .live { try await self.createViews(projection, tables, in: tx) }
+        }
+    }
+
+    /// Points the analytics views at `tables`, readable by `waymark_analyst`.
+    private func createViews(_ projection: any Projection, _ tables: ProjectionTables, in tx: Transaction) async throws {
+        try await tx.execute("CREATE SCHEMA IF NOT EXISTS \(identifier: analyticsSchema)")
+        try await tx.execute("GRANT USAGE ON SCHEMA \(identifier: analyticsSchema) TO waymark_analyst")
+        for (name, query) in projection.views(tables) {
+            try await tx.execute("DROP VIEW IF EXISTS \(identifier: analyticsSchema).\(identifier: name)")
+            try await tx.execute("CREATE VIEW \(identifier: analyticsSchema).\(identifier: name) AS \(query)")
+            try await tx.execute("GRANT SELECT ON \(identifier: analyticsSchema).\(identifier: name) TO waymark_analyst")
+        }
+    }
+
+    /// In one transaction: the caught-up build becomes live, the views read it, and the build it
+    /// replaces is retired with its tables.
+    private func switchLive(_ projection: any Projection, to build: Int) async throws {
+        try await store.transaction { tx in
+            try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
+            try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-ddl:\(self.store.schema)"), 0))")
+            let live = try await tx.query("SELECT version, build FROM projections WHERE name = \(projection.name) AND state = 'live'")
+            for row in live {
+                let (version, oldBuild) = try row.decode(Int.self, Int.self)
+                try await self.registry.retire(projection.name, version: version, build: oldBuild, in: tx)
+            }
+            try await tx.execute(
+                "UPDATE projections SET state = 'live', updated_at = now() WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)"
+            )
+            try await self.createViews(projection, projection.tables(schema: self.store.schema, build: build), in: tx)
+        }
+        logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
+    }
+}
+
+enum ProjectionRunnerChecks {
+    static func name(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 40, name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f })
+        else {
+            throw EventStoreError(.invalidInput, "projection name '\(name)' must be 1 to 40 lowercase letters, digits or _")
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// A build of a projection with how far it has come: what `waymark projections status` prints.
+public struct ProjectionStatus: Sendable {
+    public var record: ProjectionRecord
+    /// The position of the last event it handled.
+    public var checkpoint: GlobalPosition
+    /// Events of its source after the checkpoint.
+    public var lagEvents: Int64
+    /// How long ago the oldest of those was recorded (0 when none is waiting).
+    public var lagSeconds: Double
+}
+
+extension ProjectionRunner {
+    /// Every build not retired of the runner's projections (or of all in the schema), with its lag.
+    public func status() async throws -> [ProjectionStatus] {
+        try await Self.status(store: store, sources: Dictionary(projections.map { ($0.name, $0.source) }) { first, _ in first })
+    }
+
+    /// The status of every build recorded in `store`'s schema; `sources` names what each reads
+    /// (a projection this process does not know is measured against the whole log).
+    public static func status(store: EventStore, sources: [String: SubscriptionSource] = [:]) async throws -> [ProjectionStatus] {
+        var out: [ProjectionStatus] = []
+        for record in try await ProjectionRegistry(store: store).records() {
+            let name = "projection:\(record.name):v\(record.version)b\(record.build)"
+            let rows = try await store.query("SELECT tx_id::text, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)")
+            let checkpoint =
+                try rows.first.map { GlobalPosition(transactionId: UInt64(try $0.decode(String.self, at: 0)) ?? 0, sequence: try $0.decode(Int64.self, at: 1)) }
+                ?? .start
+            let lag: PostgresRows
+            switch sources[record.name] ?? .all {
+            case .all:
+                lag = try await store.query(
+                    """
+                    SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events
+                    WHERE (tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
+                    """)
+            case .category(let category):
+                lag = try await store.query(
+                    """
+                    SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events
+                    WHERE (category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
+                      AND category = \(category)
+                    """)
+            }
+            let (events, seconds) = try lag[0].decode(Int64.self, Double.self)
+            out.append(ProjectionStatus(record: record, checkpoint: checkpoint, lagEvents: events, lagSeconds: events == 0 ? 0 : seconds))
+        }
+        return out
+    }
+
+    /// Waits until projection `name` has a live build of `version` (default: the code's) with no
+    /// event left to handle; false after `timeout`.
+    public func waitUntilCaughtUp(_ name: String, version: Int? = nil, timeout: Duration = .seconds(30)) async throws -> Bool {
+        let wanted = version ?? projections.first { $0.name == name }?.version
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let live = try await status().first { $0.record.name == name && $0.record.state == .live && (wanted == nil || $0.record.version == wanted) }
+            if let live, live.lagEvents == 0 { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Resumes the failed builds of `name`; returns how many.
+    @discardableResult
+    public func retry(_ name: String) async throws -> Int { try await registry.retry(name) }
+
+    /// Starts a new build of `name` beside the live one; returns its build number.
+    @discardableResult
+    public func requestRebuild(_ name: String) async throws -> Int {
+        guard let projection = projections.first(where: { $0.name == name }) else {
+            throw EventStoreError(.invalidInput, "no projection named '\(name)'; there are: \(projections.map(\.name).joined(separator: ", "))")
+        }
+        return try await registry.requestRebuild(name, version: projection.version)
+    }
+}

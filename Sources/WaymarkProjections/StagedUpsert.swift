@@ -1,0 +1,33 @@
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Writes a batch of rows into a read-model table the set-based way: COPY into a temporary
+/// staging table shaped like it, then one INSERT … ON CONFLICT DO UPDATE from there. Three
+/// statements per table and batch, whatever the number of rows.
+struct StagedUpsert: Sendable {
+    let tables: ProjectionTables
+    let table: String
+    let columns: [String]
+    let key: [String]
+
+    /// The staging table: temporary, emptied at each commit, one per build and table.
+    private var staging: String { tables.prefix + table + "_staging" }
+
+    func write(_ rows: [[String?]], in transaction: Transaction) async throws {
+        guard !rows.isEmpty else { return }
+        let quoted = columns.map(PostgresIdentifier.quote).joined(separator: ", ")
+        try await transaction.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS \(identifier: staging) (LIKE \(tables.name(table)) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+            """)
+        try await transaction.copyIn("COPY pg_temp.\(PostgresIdentifier.quote(staging)) (\(quoted)) FROM STDIN", rows: rows)
+        let updates = columns.filter { !key.contains($0) }.map { "\(PostgresIdentifier.quote($0)) = EXCLUDED.\(PostgresIdentifier.quote($0))" }
+        try await transaction.execute(
+            """
+            INSERT INTO \(tables.name(table)) (\(PostgresQuery(sql: quoted)))
+            SELECT \(PostgresQuery(sql: quoted)) FROM pg_temp.\(identifier: staging)
+            ON CONFLICT (\(PostgresQuery(sql: key.map(PostgresIdentifier.quote).joined(separator: ", "))))
+            DO UPDATE SET \(PostgresQuery(sql: updates.joined(separator: ", ")))
+            """)
+    }
+}

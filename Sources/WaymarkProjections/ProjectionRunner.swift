@@ -69,20 +69,19 @@ public final class ProjectionRunner: Service, Sendable {
                 continue
             }
             logger.info("leading projection", metadata: ["waymark.projection": "\(projection.name)"])
+            var interrupted = false
             do {
                 try await keepBuilding(projection, leadership: leadership)
             } catch is CancellationError {
-                await leadership.close()
-                return
             } catch let error as PostgresError where error.code == PostgresError.cancelled {
-                await leadership.close()
-                return
             } catch {
                 // The leadership connection or the database went away: start over and compete again.
                 logger.warning("projection interrupted", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
-                await leadership.close()
-                try await Task.sleep(for: standbyInterval)
+                interrupted = true
             }
+            // Closing the connection gives the lead up (the advisory lock is the session's).
+            await leadership.close()
+            if interrupted { try await Task.sleep(for: standbyInterval) }
         }
     }
 

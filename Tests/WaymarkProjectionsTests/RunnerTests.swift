@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import WaymarkClient
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkProjections
+import WaymarkSimulation
+import WaymarkTesting
+
+/// Counts events per type; fails on events of a type named in `failOn` while that is set.
+struct CountingProjection: Projection {
+    let name = "counts"
+    let version = 1
+    let source = SubscriptionSource.all
+    let failOn: Locked<String?>
+
+    func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
+        try await transaction.execute("CREATE TABLE \(tables.name("counts")) (event_type text PRIMARY KEY, events bigint NOT NULL)")
+    }
+
+    func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
+        if let bad = failOn.value, let event = events.first(where: { $0.type == bad }) { throw ProjectionError(event, "cannot count \(bad) yet") }
+        try await transaction.execute(
+            """
+            INSERT INTO \(tables.name("counts")) SELECT t, count(*) FROM unnest(\(PostgresArray(events.map(\.type)))::text[]) t GROUP BY t
+            ON CONFLICT (event_type) DO UPDATE SET events = \(tables.name("counts")).events + EXCLUDED.events
+            """)
+        return 0
+    }
+
+    func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
+        [("event_counts", "SELECT event_type, events FROM \(tables.name("counts"))")]
+    }
+}
+
+@Suite("Projection runner")
+struct RunnerTests {
+    @Test("an event a projection cannot apply stops it with the event named; the others go on; retry resumes it")
+    func failureAndRetry() async throws {
+        let failOn = Locked<String?>("FeedbackReceived")
+        let fixture = try await Fixture { [JourneysProjection(catalog: $0), CountingProjection(failOn: failOn)] }
+        defer { Task { await fixture.store.close() } }
+        let id = "f-1"
+        try await fixture.client.send(.start(.init(journeyId: id, customerId: "c", journeyType: "support-case", tier: "standard")), to: id)
+        let feedback = try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 5, channel: "email")), to: id)
+        try await withServices([fixture.runner]) {
+            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+            #expect(
+                try await eventually {
+                    try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
+                })
+            let failed = try await fixture.runner.status().first { $0.record.name == "counts" }!
+            #expect(failed.record.failedEventId == feedback.events[0].id && failed.record.failedPosition == feedback.events[0].position)
+            #expect(failed.record.error?.contains("cannot count FeedbackReceived yet") == true)
+            #expect(failed.lagEvents >= 1)
+            failOn.withLock { $0 = nil }
+            #expect(try await fixture.runner.retry("counts") == 1)
+            #expect(try await fixture.runner.waitUntilCaughtUp("counts"))
+        }
+        let counts = try await fixture.view("event_counts", "event_type, events::text", order: "event_type")
+        #expect(counts == [["FeedbackReceived", "1"], ["JourneyStarted", "1"]])
+    }
+
+    @Test("a rebuild while appends continue switches the views to the new build once it caught up, drops the old tables, and gives what a clean build gives")
+    func rebuildWhileAppending() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        let simulator = Simulator(client: fixture.client, logger: TestDatabase.quietLogger)
+        let until = Date(timeIntervalSince1970: 1_780_000_000)
+        try await simulator.run(SimulationOptions(journeys: 120, seed: 1, until: until, senders: 2))
+        // Every stored column of the three views (not the ones computed from the clock).
+        let snapshot = {
+            try await fixture.view(
+                "journeys",
+                "journey_id, journey_type, definition_version, customer_id, tier, stage, department, owner, status, started_at::text, ended_at::text, stage_entered_at::text, waiting_since::text, handoffs::text, handoffs_rejected::text, reassignments::text, rework_loops::text, last_csat::text, last_nps::text, last_event_at::text",
+                order: "journey_id")
+                + fixture.view(
+                    "time_in_status", "journey_id, visit_no::text, stage, department, owner, entered_at::text, left_at::text, left_for",
+                    order: "journey_id, visit_no")
+                + fixture.view(
+                    "handoffs", "journey_id, handoff_no::text, from_stage, to_stage, requested_at::text, decided_at::text, outcome, decided_by, reason",
+                    order: "journey_id, handoff_no")
+        }
+        try await withServices([fixture.runner]) {
+            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+            let build = try await fixture.runner.requestRebuild("journeys")
+            #expect(build == 2)
+            // Appends go on while build 2 fills its tables; the views read build 1 meanwhile.
+            try await simulator.run(SimulationOptions(journeys: 120, seed: 2, until: until, senders: 2))
+            #expect(
+                try await eventually {
+                    try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
+                })
+            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+        }
+        let rebuilt = try await snapshot()
+        #expect(try await fixture.view("journeys", "journey_id", order: "journey_id").count == 240 && rebuilt.count > 240 * 4)
+        let tables = try await fixture.store.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj_journeys_%' ORDER BY 1")
+        #expect(
+            try tables.map { try $0.decode(String.self, at: 0) } == [
+                "proj_journeys_v1b2_handoffs", "proj_journeys_v1b2_journeys", "proj_journeys_v1b2_stage_visits",
+            ])
+        // A second rebuild with nothing appended meanwhile gives the same rows.
+        try await withServices([fixture.runner]) {
+            try await fixture.runner.requestRebuild("journeys")
+            #expect(
+                try await eventually {
+                    try await fixture.runner.status().contains { $0.record.build == 3 && $0.record.state == .live }
+                })
+        }
+        #expect(try await snapshot() == rebuilt)
+    }
+
+    @Test("the analyst role reads the analytics views and nothing else, and writes nothing")
+    func analystRole() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        try await fixture.client.send(.start(.init(journeyId: "a-1", customerId: "c", journeyType: "renewal", tier: "standard")), to: "a-1")
+        #expect(try await fixture.runUntilCaughtUp())
+        var url = try TestDatabase.url()
+        url = url.replacingOccurrences(of: "://waymark@", with: "://waymark_analyst@")
+        let analyst = try await PostgresConnection.connect(PostgresConfiguration(url: url))
+        defer { Task { await analyst.close() } }
+        let analytics = PostgresIdentifier.quote(fixture.analytics)
+        let schema = PostgresIdentifier.quote(fixture.store.schema)
+        let rows = try await analyst.query(PostgresQuery(sql: "SELECT journey_id, status FROM \(analytics).journeys"))
+        #expect(rows.count == 1)
+        for statement in [
+            "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v1b1_journeys",
+            "INSERT INTO \(schema).events (stream_name, stream_version, event_id, event_type, data) VALUES ('x-1', 1, gen_random_uuid(), 'X', '{}')",
+            "DELETE FROM \(analytics).journeys", "CREATE TABLE \(analytics).mine (x int)", "CREATE TABLE public.mine (x int)",
+        ] {
+            do {
+                try await analyst.query(PostgresQuery(sql: statement))
+                Issue.record("the analyst could run: \(statement)")
+            } catch let error as PostgresError {
+                #expect(error.code == "42501" || error.code == "0A000" || error.code == "55000", "\(statement): \(error)")
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProjections
 import WaymarkSimulation
 
 struct Demo: AsyncParsableCommand {
@@ -179,15 +180,63 @@ struct Demo: AsyncParsableCommand {
         let before = try await subscription.checkpoint()
         // The store and the subscription run as services; graceful shutdown stops the subscription,
         // then the store, which closes its pool.
-        let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: subscription)], logger: database.logger))
+        let projections = try ProjectionRunner(store: store, projections: [JourneysProjection(catalog: catalog)], logger: database.logger)
+        let services = ServiceGroup(
+            configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: database.logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
             let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(30))
             say("checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); handoffs accepted seen in this run: \(counted.value)")
+
+            print("\n10. The read models analysts query (schema analytics, role waymark_analyst)")
+            let projected = try await projections.waitUntilCaughtUp("journeys", timeout: .seconds(120))
+            say("journeys projection caught up: \(projected)")
+            try await printAnalytics(store, journeyId: journeyId, say)
             await services.triggerGracefulShutdown()
             try await group.waitForAll()
         }
         print("\ndone.")
+    }
+}
+
+/// A few of the README's analyst queries, run on the demo's data.
+func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> Void) async throws {
+    let journey = try await store.query(
+        "SELECT stage, department, status, handoffs, handoffs_rejected, rework_loops, reassignments FROM analytics.journeys WHERE journey_id = \(journeyId)")
+    if let row = journey.first {
+        let (stage, department, status, handoffs, rejected, rework, reassigned) = try row.decode(
+            String.self, String.self, String.self, Int.self, Int.self, Int.self, Int.self)
+        say(
+            "\(journeyId): \(status) in \(stage) (\(department)); \(handoffs) handoffs, \(rejected) rejected, \(rework) rework loops, \(reassigned) reassignment(s)"
+        )
+    }
+    say("journeys by status:")
+    for row in try await store.query("SELECT status, count(*) FROM analytics.journeys GROUP BY status ORDER BY count(*) DESC") {
+        let (status, count) = try row.decode(String.self, Int.self)
+        say("  \(status.padding(toLength: 20, withPad: " ", startingAt: 0)) \(count)")
+    }
+    say("median and p90 handoff wait per department pair (hours):")
+    let waits = try await store.query(
+        """
+        SELECT from_department || ' -> ' || to_department,
+               round((extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY wait)) / 3600)::numeric, 1)::text,
+               round((extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY wait)) / 3600)::numeric, 1)::text,
+               count(*)
+        FROM analytics.handoffs WHERE outcome <> 'pending' GROUP BY 1 ORDER BY 1
+        """)
+    for row in waits {
+        let (pair, median, p90, count) = try row.decode(String.self, String.self, String.self, Int.self)
+        say("  \(pair.padding(toLength: 28, withPad: " ", startingAt: 0)) median \(median), p90 \(p90) (\(count) handoffs)")
+    }
+    say("where journeys wait: mean days per stage visit, top 5:")
+    let stages = try await store.query(
+        """
+        SELECT journey_type || '/' || stage, round((extract(epoch FROM avg(duration)) / 86400)::numeric, 1)::text, count(*)
+        FROM analytics.time_in_status GROUP BY 1 ORDER BY avg(duration) DESC LIMIT 5
+        """)
+    for row in stages {
+        let (stage, days, visits) = try row.decode(String.self, String.self, Int.self)
+        say("  \(stage.padding(toLength: 36, withPad: " ", startingAt: 0)) \(days) days (\(visits) visits)")
     }
 }
 

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkProjections
+
+struct Projections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run, inspect, retry and rebuild the read models behind the analytics views.",
+        subcommands: [Run.self, Status.self, Retry.self, Rebuild.self])
+
+    struct Options: ParsableArguments {
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var definitions: DefinitionOptions
+
+        @Option(help: "Schema of the analysts' views.")
+        var analyticsSchema: String = "analytics"
+
+        func validate() throws {
+            do {
+                try PostgresIdentifier.checkSchemaName(analyticsSchema)
+            } catch let error as PostgresError {
+                throw ValidationError("--analytics-schema: \(error.message)")
+            }
+        }
+
+        /// The store and a runner of every projection, on the resolved database (migrated).
+        func withRunner<T>(_ body: (ProjectionRunner) async throws -> T) async throws -> T {
+            let catalog = try definitions.catalog()
+            return try await withDatabase(database) { url in
+                _ = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
+                let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 8, logger: database.logger)
+                let runner = try ProjectionRunner(
+                    store: store, projections: [JourneysProjection(catalog: catalog)], analyticsSchema: analyticsSchema, logger: database.logger)
+                do {
+                    let result = try await body(runner)
+                    await store.close()
+                    return result
+                } catch {
+                    await store.close()
+                    throw error
+                }
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep the projections up to date until SIGINT or SIGTERM; several may run, each projection is led by one at a time.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            try await options.withRunner { runner in
+                print("running projections \(runner.projections.map(\.name).joined(separator: ", ")) on schema \(runner.store.schema); Ctrl-C stops")
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: [.init(service: runner.store), .init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint],
+                        logger: options.database.logger))
+                try await group.run()
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each projection build: state, checkpoint, lag in events and seconds, failure.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            try await options.withRunner { runner in
+                let status = try await runner.status()
+                if status.isEmpty { print("no projection has run yet; start one with `waymark projections run`") }
+                for entry in status {
+                    let record = entry.record
+                    print(
+                        "\(record.name) v\(record.version) build \(record.build): \(record.state.rawValue), checkpoint \(entry.checkpoint), "
+                            + "lag \(entry.lagEvents) events / \(String(format: "%.1f", entry.lagSeconds)) s, \(record.eventsHandled) handled, \(record.eventsIgnored) ignored (unknown types)"
+                    )
+                    if record.state == .failed {
+                        print(
+                            "  stopped at \(record.failedPosition.map { "\($0)" } ?? "?") (event \(record.failedEventId?.uuidString.lowercased() ?? "?")): \(record.error ?? "")"
+                        )
+                        print("  after a fix: waymark projections retry \(record.name)")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a projection that stopped on an event (after deploying a fix).")
+        @OptionGroup var options: Options
+        @Argument(help: "The projection's name.") var name: String
+
+        func run() async throws {
+            try await options.withRunner { runner in
+                let resumed = try await runner.retry(name)
+                print(resumed == 0 ? "projection \(name) has no failed build" : "projection \(name): \(resumed) build(s) resume at the running runner")
+            }
+        }
+    }
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a projection again beside the live one and switch the views to it once it caught up; Ctrl-C leaves the live one untouched.")
+        @OptionGroup var options: Options
+        @Argument(help: "The projection's name.") var name: String
+
+        func run() async throws {
+            try await options.withRunner { runner in
+                let build = try await runner.requestRebuild(name)
+                print("projection \(name): building build \(build)")
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: [.init(service: runner.store), .init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint],
+                        logger: options.database.logger))
+                let done = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+                    tasks.addTask {
+                        try await group.run()
+                        return false
+                    }
+                    tasks.addTask {
+                        let finished = try await RebuildProgress(runner: runner, name: name, build: build).follow()
+                        await group.triggerGracefulShutdown()
+                        return finished
+                    }
+                    var finished = false
+                    for try await result in tasks { finished = finished || result }
+                    return finished
+                }
+                if done {
+                    print("projection \(name): build \(build) is live; the views read it and the old tables are gone")
+                } else {
+                    print("projection \(name): interrupted; the live build is untouched, and a later rebuild starts clean")
+                    throw ExitCode(130)
+                }
+            }
+        }
+    }
+}
+
+/// Follows a build until it is live, drawing a progress bar on a terminal and plain lines
+/// otherwise: events done of the total, events/s, time left.
+struct RebuildProgress {
+    let runner: ProjectionRunner
+    let name: String
+    let build: Int
+
+    /// True once the build is live; false when cancelled or interrupted first.
+    func follow() async throws -> Bool {
+        let terminal = isatty(STDOUT_FILENO) == 1
+        let started = ContinuousClock.now
+        var lastLine = ContinuousClock.now
+        while !Task.isCancelled {
+            guard let entry = try await runner.status().first(where: { $0.record.name == name && $0.record.build == build }) else { return false }
+            if entry.record.state == .live {
+                if terminal { print("") }
+                return true
+            }
+            if entry.record.state == .failed {
+                if terminal { print("") }
+                print("build \(build) stopped at event \(entry.record.failedEventId?.uuidString.lowercased() ?? "?"): \(entry.record.error ?? "")")
+                return false
+            }
+            let done = entry.record.eventsHandled
+            let total = done + entry.lagEvents
+            let seconds = max(0.001, (ContinuousClock.now - started).seconds)
+            let rate = Double(done) / seconds
+            let eta = rate > 0 ? Double(entry.lagEvents) / rate : 0
+            let fraction = total == 0 ? 1 : Double(done) / Double(total)
+            let figures = String(format: "%lld / %lld events, %.0f events/s, ETA %.0f s", done, total, rate, eta)
+            if terminal {
+                let width = 30
+                let filled = Int(fraction * Double(width))
+                print("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(figures)   ", terminator: "")
+                fflush(nil)
+            } else if ContinuousClock.now - lastLine >= .seconds(2) {
+                print("  \(figures)")
+                lastLine = ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+}

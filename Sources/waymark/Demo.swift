@@ -180,7 +180,8 @@ struct Demo: AsyncParsableCommand {
         let before = try await subscription.checkpoint()
         // The store and the subscription run as services; graceful shutdown stops the subscription,
         // then the store, which closes its pool.
-        let projections = try ProjectionRunner(store: store, projections: [JourneysProjection(catalog: catalog)], logger: database.logger)
+        let projections = try ProjectionRunner(
+            store: store, projections: [JourneysProjection(catalog: catalog), CustomersProjection()], logger: database.logger)
         let services = ServiceGroup(
             configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: database.logger))
         try await withThrowingTaskGroup(of: Void.self) { group in

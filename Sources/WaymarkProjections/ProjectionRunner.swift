@@ -50,7 +50,8 @@ public final class ProjectionRunner: Service, Sendable {
         }
     }
 
-    /// Waits to lead `projection`, then keeps its builds going until cancelled.
+    /// Waits to lead `projection`, then keeps its builds going until cancelled (which ends it
+    /// quietly, also while it waits as a standby).
     private func lead(_ projection: any Projection) async throws {
         while !Task.isCancelled {
             let leadership: PostgresConnection
@@ -58,14 +59,14 @@ public final class ProjectionRunner: Service, Sendable {
                 leadership = try await PostgresConnection.connect(store.pool.configuration)
             } catch {
                 logger.warning("cannot connect to lead a projection", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
-                try await Task.sleep(for: standbyInterval)
+                try? await Task.sleep(for: standbyInterval)
                 continue
             }
             let key = "waymark-projection:\(store.schema):\(projection.name)"
             let locked = try await leadership.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))")[0].decode(Bool.self, at: 0)
             guard locked else {
                 await leadership.close()
-                try await Task.sleep(for: standbyInterval)
+                try? await Task.sleep(for: standbyInterval)
                 continue
             }
             logger.info("leading projection", metadata: ["waymark.projection": "\(projection.name)"])
@@ -81,7 +82,7 @@ public final class ProjectionRunner: Service, Sendable {
             }
             // Closing the connection gives the lead up (the advisory lock is the session's).
             await leadership.close()
-            if interrupted { try await Task.sleep(for: standbyInterval) }
+            if interrupted { try? await Task.sleep(for: standbyInterval) }
         }
     }
 

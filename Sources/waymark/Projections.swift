@@ -19,7 +19,11 @@ struct Projections: AsyncParsableCommand {
         @Option(help: "Schema of the analysts' views.")
         var analyticsSchema: String = "analytics"
 
+        @Option(help: "Events per batch (one transaction with the checkpoint).")
+        var batchSize: Int = 1_000
+
         func validate() throws {
+            guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, not \(batchSize)") }
             do {
                 try PostgresIdentifier.checkSchemaName(analyticsSchema)
             } catch let error as PostgresError {

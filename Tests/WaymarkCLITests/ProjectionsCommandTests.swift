@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+@Suite("waymark projections")
+struct ProjectionsCommandTests {
+    @Test("a projection process killed with SIGKILL mid-build resumes with every event counted once: its rows equal a clean rebuild's")
+    func killedMidBatch() async throws {
+        let url = try TestDatabase.url()
+        let schema = TestDatabase.uniqueSchemaName("pk")
+        let analytics = schema + "_an"
+        let common = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
+        let (simulated, output) = try waymark(["simulate", "--journeys", "300", "--seed", "5", "--until", "2026-06-01T00:00:00Z"] + common)
+        #expect(simulated == 0, "\(output)")
+        let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: TestDatabase.quietLogger)
+        defer { Task { await pool.close() } }
+        func handled() async throws -> Int64 {
+            let rows = try await pool.query("SELECT coalesce(sum(events_handled), 0)::int8 FROM projections WHERE name = 'journeys' AND state <> 'retired'")
+            return try rows[0].decode(Int64.self, at: 0)
+        }
+        func total() async throws -> Int64 {
+            try await pool.query("SELECT count(*) FROM events WHERE category = 'journey'")[0].decode(Int64.self, at: 0)
+        }
+        let events = try await total()
+        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "20"] + common
+        let first = try startWaymark(run)
+        #expect(try await eventually { try await handled() > 200 })
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let atKill = try await handled()
+        #expect(atKill < events, "the kill came after the build finished; nothing was tested")
+        let second = try startWaymark(run)
+        #expect(try await eventually { try await handled() == events })
+        let snapshot = { () async throws -> [String] in
+            let rows = try await pool.query(
+                PostgresQuery(
+                    sql:
+                        "SELECT journey_id || '|' || status || '|' || stage || '|' || handoffs || '|' || handoffs_rejected || '|' || reassignments || '|' || rework_loops || '|' || coalesce(last_csat, -1) FROM \(PostgresIdentifier.quote(analytics)).journeys ORDER BY journey_id"
+                ))
+            let visits = try await pool.query(
+                PostgresQuery(
+                    sql:
+                        "SELECT count(*)::text || '/' || count(DISTINCT (journey_id, visit_no))::text FROM \(PostgresIdentifier.quote(analytics)).time_in_status"
+                ))
+            return try rows.map { try $0.decode(String.self, at: 0) } + [try visits[0].decode(String.self, at: 0)]
+        }
+        let resumed = try await snapshot()
+        #expect(resumed.count == 301)
+        let (rebuilt, rebuildOutput) = try waymark(["projections", "rebuild", "journeys", "--analytics-schema", analytics] + common)
+        #expect(rebuilt == 0, "\(rebuildOutput)")
+        #expect(rebuildOutput.contains("is live"), "\(rebuildOutput)")
+        #expect(try await snapshot() == resumed)
+        second.terminate()
+        second.waitUntilExit()
+    }
+}
+
+/// Starts the built `waymark` binary without waiting for it.
+func startWaymark(_ arguments: [String]) throws -> Process {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [folder, folder.deletingLastPathComponent()].map { $0.appendingPathComponent("waymark") }
+    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw PostgresError(code: PostgresError.invalidArgument, message: "the waymark binary was not found beside \(folder.path)")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}

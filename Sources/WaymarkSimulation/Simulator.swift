@@ -80,7 +80,7 @@ public final class Simulator: Sendable {
     @discardableResult
     public func run(_ options: SimulationOptions) async throws -> SimulationCounts {
         guard options.journeys > 0 else { throw ClientError(code: .invalidInput, message: "a simulation needs at least one journey") }
-        let types = options.journeyTypes ?? ["new-business", "order-to-cash", "support-case", "renewal"].filter { client.catalog.current($0) != nil }
+        let types = Self.journeyTypes(options, client.catalog)
         for type in types where client.catalog.current(type) == nil {
             throw ClientError(code: .unknownJourneyType, message: "no definition of journey type '\(type)' is loaded")
         }
@@ -129,9 +129,14 @@ public final class Simulator: Sendable {
     /// The journeys a simulation with `options` runs, without running them (for benchmarks that
     /// replay the same commands in other ways). Their customers are not set up.
     public static func journeyScripts(_ options: SimulationOptions, catalog: JourneyCatalog) -> [JourneyScript] {
-        let types = options.journeyTypes ?? ["new-business", "order-to-cash", "support-case", "renewal"].filter { catalog.current($0) != nil }
+        let types = journeyTypes(options, catalog)
         let scripter = JourneyScripter(catalog: catalog, journeyTypes: types, until: options.until)
         return (0..<options.journeys).map { script($0, options, customers: max(1, options.journeys / 3), scripter: scripter) }
+    }
+
+    /// The journey types to simulate: those named, else every shipped type the catalog holds.
+    static func journeyTypes(_ options: SimulationOptions, _ catalog: JourneyCatalog) -> [String] {
+        options.journeyTypes ?? ["new-business", "order-to-cash", "support-case", "renewal"].filter { catalog.current($0) != nil }
     }
 
     /// Simulation ids carry the seed, so runs with different seeds never touch each other's streams.

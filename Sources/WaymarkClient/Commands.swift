@@ -56,6 +56,16 @@ public struct CommandResult: Sendable, Equatable {
     public var streamVersion: Int64 { events.last?.streamVersion ?? 0 }
 }
 
+/// What the domain's events (journey, customer, consent) have in common: a stored type and JSON.
+protocol DomainEvent {
+    var type: String { get }
+    func data() throws -> String
+}
+
+extension JourneyEvent: DomainEvent {}
+extension CustomerEvent: DomainEvent {}
+extension ConsentEvent: DomainEvent {}
+
 /// The events of one command: each gets the next id derived from the command id, and the
 /// command's metadata (correlation, causation = the command id, actor, source system).
 final class EventIDs {
@@ -70,6 +80,11 @@ final class EventIDs {
             correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem,
             occurredAt: context.occurredAt)
         return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
+    }
+
+    /// The stored form of a command's domain events, in order.
+    func next(_ events: [some DomainEvent], correlation: String) throws -> [EventData] {
+        try events.map { next(type: $0.type, data: try $0.data(), correlation: correlation) }
     }
 
     func next<Payload: Encodable>(type: String, payload: Payload, correlation: String) throws -> EventData {

@@ -16,12 +16,9 @@ public struct ConsentRegistry: Sendable {
             evolve: Self.evolve,
             decide: { state, context in
                 let events = try ConsentDecider.decide(state, command).get()
-                let ids = EventIDs(context)
-                return (try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: subjectId) }, events.reduce(state, ConsentState.evolve))
+                return (try EventIDs(context).next(events, correlation: subjectId), events.reduce(state, ConsentState.evolve))
             })
-        return try await client.withTimeout { [client] in
-            try await client.store.withSession { try await client.send(command, context: context, session: $0) }
-        }
+        return try await client.send(command, context: context)
     }
 
     @Sendable static func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {

@@ -146,12 +146,9 @@ public struct CustomerDirectory: Sendable {
             evolve: Self.evolve,
             decide: { [tiers] state, context in
                 let events = try CustomerDecider.decide(state, command, tiers: tiers).get()
-                let ids = EventIDs(context)
-                return (try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: customerId) }, events.reduce(state, CustomerState.evolve))
+                return (try EventIDs(context).next(events, correlation: customerId), events.reduce(state, CustomerState.evolve))
             })
-        return try await client.withTimeout { [client] in
-            try await client.store.withSession { try await client.send(streamCommand, context: context, session: $0) }
-        }
+        return try await client.send(streamCommand, context: context)
     }
 
     @Sendable static func evolve(_ state: CustomerState, _ recorded: RecordedEvent) throws -> CustomerState {
@@ -161,8 +158,8 @@ public struct CustomerDirectory: Sendable {
     private func append(_ events: [CustomerEvent], to customerId: String, expected version: Int64, _ transaction: Transaction, _ ids: EventIDs) async throws
         -> [CommandResult.Appended]
     {
-        let data = try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: customerId) }
-        return try await transaction.appendForCommand(to: Self.streamName(customer: customerId), expected: .exact(version), events: data)
+        try await transaction.appendForCommand(
+            to: Self.streamName(customer: customerId), expected: .exact(version), events: try ids.next(events, correlation: customerId))
     }
 
     private func load(_ customerId: String, _ transaction: Transaction) async throws -> (CustomerState, Int64) {

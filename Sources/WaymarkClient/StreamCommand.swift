@@ -31,6 +31,12 @@ struct Decided<State: Sendable> {
 }
 
 extension WaymarkClient {
+    /// Sends `command` within `commandTimeout`, on one session: the stream is loaded, decided and
+    /// appended on one connection's thread.
+    func send<State>(_ command: StreamCommand<State>, context: CommandContext) async throws -> CommandResult {
+        try await withTimeout { try await self.store.withSession { try await self.send(command, context: context, session: $0) } }
+    }
+
     /// Decides `command` and appends what it produces, deciding again when another writer got there
     /// first; a command handled before returns what it wrote.
     func send<State>(_ command: StreamCommand<State>, context: CommandContext, session: Session) async throws -> CommandResult {

@@ -83,9 +83,7 @@ public final class WaymarkClient: Service, Sendable {
         if case .start(let start) = command, start.journeyId != journeyId {
             throw ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(journeyId)")
         }
-        let journeyCommand = self.journeyCommand(command, to: journeyId)
-        // One session: the journey is loaded, decided and appended on one connection's thread.
-        return try await withTimeout { try await self.store.withSession { try await self.send(journeyCommand, context: context, session: $0) } }
+        return try await send(journeyCommand(command, to: journeyId), context: context)
     }
 
     /// What `command` would write to journey `journeyId` in `state`, and the state after it, without
@@ -109,9 +107,7 @@ public final class WaymarkClient: Service, Sendable {
             decide: { [catalog] state, context in
                 let definition = try Self.definition(for: state, command: command, catalog: catalog)
                 let events = try JourneyDecider.decide(state, command, definition: definition).get()
-                let ids = EventIDs(context)
-                let data = try events.map { ids.next(type: $0.type, data: try $0.data(), correlation: journeyId) }
-                return (data, events.reduce(state, JourneyState.evolve))
+                return (try EventIDs(context).next(events, correlation: journeyId), events.reduce(state, JourneyState.evolve))
             })
     }
 

@@ -76,25 +76,11 @@ public struct CustomersProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        var ignored = 0
-        var decoded: [(RecordedEvent, String, CustomerEvent)] = []
-        for event in events {
-            let customerEvent: CustomerEvent?
-            do {
-                customerEvent = try CustomerEvent.decode(type: event.type, data: event.data)
-            } catch {
-                throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
-            }
-            guard let customerEvent else {
-                ignored += 1
-                continue
-            }
-            decoded.append((event, String(event.streamName.dropFirst("customer-".count)), customerEvent))
-        }
-        guard !decoded.isEmpty else { return ignored }
-        var rows = try await load(Array(Set(decoded.map(\.1))), tables, transaction)
+        let batch = try DecodedBatch(events, CustomerEvent.decode)
+        guard !batch.events.isEmpty else { return batch.ignored }
+        var rows = try await load(batch.ids, tables, transaction)
         var links: [String: [String?]] = [:]
-        for (recorded, customerId, event) in decoded {
+        for (recorded, customerId, event) in batch.events {
             let at = recorded.metadata.occurredAt ?? recorded.recordedAt
             var row = rows[customerId] ?? Row(customerId: customerId, lastEventAt: at)
             row.lastEventAt = max(row.lastEventAt, at)
@@ -124,7 +110,7 @@ public struct CustomersProjection: Projection {
             tables: tables, table: "external_ids", columns: ["system", "external_id", "customer_id", "linked_at"], key: ["system", "external_id"]
         )
         .write(Array(links.values), in: transaction)
-        return ignored
+        return batch.ignored
     }
 
     private func load(_ customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: Row] {

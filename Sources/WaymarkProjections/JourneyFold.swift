@@ -176,9 +176,8 @@ struct JourneyFold: Codable, Sendable {
         "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "fold",
     ]
 
-    func row() throws -> [String?] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
+    /// The row of `journeys`; `encoder` (dates as seconds since 1970) writes the `fold` column.
+    func row(_ encoder: JSONEncoder) throws -> [String?] {
         let fold = String(decoding: try encoder.encode(self), as: UTF8.self)
         return [
             journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status,

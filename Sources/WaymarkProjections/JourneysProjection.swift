@@ -118,27 +118,12 @@ public struct JourneysProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        var ignored = 0
-        var decoded: [(RecordedEvent, String, JourneyEvent)] = []
-        decoded.reserveCapacity(events.count)
-        for event in events {
-            let journeyEvent: JourneyEvent?
-            do {
-                journeyEvent = try JourneyEvent.decode(type: event.type, data: event.data)
-            } catch {
-                throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
-            }
-            guard let journeyEvent else {
-                ignored += 1
-                continue
-            }
-            decoded.append((event, String(event.streamName.dropFirst("journey-".count)), journeyEvent))
-        }
-        guard !decoded.isEmpty else { return ignored }
-        var folds = try await load(Array(Set(decoded.map(\.1))), tables, transaction)
+        let batch = try DecodedBatch(events, JourneyEvent.decode)
+        guard !batch.events.isEmpty else { return batch.ignored }
+        var folds = try await load(batch.ids, tables, transaction)
         var visits: [String: JourneyFold.Visit] = [:]
         var handoffs: [String: JourneyFold.Handoff] = [:]
-        for (recorded, journeyId, event) in decoded {
+        for (recorded, journeyId, event) in batch.events {
             let at = recorded.metadata.occurredAt ?? recorded.recordedAt
             var fold: JourneyFold
             if let existing = folds[journeyId] {
@@ -153,13 +138,15 @@ public struct JourneysProjection: Projection {
             for visit in touched.visits { visits["\(journeyId)/\(visit.number)"] = visit }
             for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
         }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(try folds.values.map { try $0.row() }, in: transaction)
+            .write(try folds.values.map { try $0.row(encoder) }, in: transaction)
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
             .write(visits.values.map(\.row), in: transaction)
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
             .write(handoffs.values.map(\.row), in: transaction)
-        return ignored
+        return batch.ignored
     }
 
     /// The stored folds of `journeyIds`, by id (journeys seen for the first time are absent).

@@ -39,6 +39,35 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
     public var description: String { "event \(eventId) at \(position): \(message)" }
 }
 
+/// A batch's events of the domain type a projection reads, each with the id its stream name
+/// carries after `<category>-`; events of other types are only counted.
+struct DecodedBatch<Event> {
+    var events: [(recorded: RecordedEvent, id: String, event: Event)] = []
+    var ignored = 0
+
+    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know. Data that
+    /// does not decode as its type is a `ProjectionError` naming the event.
+    init(_ recorded: [RecordedEvent], _ decode: (_ type: String, _ data: String) throws -> Event?) throws {
+        events.reserveCapacity(recorded.count)
+        for event in recorded {
+            let decoded: Event?
+            do {
+                decoded = try decode(event.type, event.data)
+            } catch {
+                throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
+            }
+            guard let decoded else {
+                ignored += 1
+                continue
+            }
+            events.append((event, String(event.streamName.drop { $0 != "-" }.dropFirst()), decoded))
+        }
+    }
+
+    /// The distinct stream ids of the batch.
+    var ids: [String] { Array(Set(events.map(\.id))) }
+}
+
 /// The tables of one build of a projection version: `proj_<name>_v<version>b<build>_<table>` in
 /// the store's schema.
 public struct ProjectionTables: Sendable {
@@ -48,6 +77,9 @@ public struct ProjectionTables: Sendable {
     public let build: Int
 
     public var prefix: String { "proj_\(projection)_v\(version)b\(build)_" }
+
+    /// The subscription that feeds this build (its checkpoint row).
+    var subscriptionName: String { "projection:\(projection):v\(version)b\(build)" }
 
     /// The qualified name of table `table` of this version, to splice into a query.
     public func name(_ table: String) -> PostgresQuery {
@@ -63,8 +95,6 @@ public struct ProjectionTables: Sendable {
 }
 
 extension Projection {
-    func subscriptionName(build: Int) -> String { "projection:\(name):v\(version)b\(build)" }
-
     func tables(schema: String, build: Int) -> ProjectionTables { ProjectionTables(schema: schema, projection: name, version: version, build: build) }
 
 }

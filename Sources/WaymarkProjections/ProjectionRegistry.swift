@@ -124,7 +124,7 @@ struct ProjectionRegistry: Sendable {
     func retire(_ name: String, version: Int, build: Int, in tx: Transaction) async throws {
         let tables = ProjectionTables(schema: store.schema, projection: name, version: version, build: build)
         for table in try await tables.existing(in: tx) { try await tx.execute("DROP TABLE IF EXISTS \(identifier: store.schema).\(identifier: table) CASCADE") }
-        try await tx.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \("projection:\(name):v\(version)b\(build)")")
+        try await tx.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(tables.subscriptionName)")
         try await tx.execute(
             "UPDATE projections SET state = 'retired', resume_state = NULL, updated_at = now() WHERE name = \(name) AND version = \(version) AND build = \(build)"
         )

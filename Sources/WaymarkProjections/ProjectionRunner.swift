@@ -138,7 +138,7 @@ public final class ProjectionRunner: Service, Sendable {
     private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
-            store: store, name: projection.subscriptionName(build: build), source: projection.source, batchSize: batchSize, logger: logger
+            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, logger: logger
         ) { events, transaction in
             let ignored = try await projection.apply(events, to: tables, in: transaction)
             try await transaction.execute(
@@ -153,10 +153,15 @@ public final class ProjectionRunner: Service, Sendable {
     private func prepare(_ projection: any Projection, _ record: ProjectionRecord) async throws {
         let tables = projection.tables(schema: store.schema, build: record.build)
         try await store.transaction { tx in
-            try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-ddl:\(self.store.schema)"), 0))")
+            try await self.lockDDL(tx)
             if try await tables.existing(in: tx).isEmpty { try await projection.createTables(tables, in: tx) }
             if record.state == .live { try await self.createViews(projection, tables, in: tx) }
         }
+    }
+
+    /// Serializes the runners' table and view changes in this schema until `tx` ends.
+    private func lockDDL(_ tx: Transaction) async throws {
+        try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-ddl:\(store.schema)"), 0))")
     }
 
     /// Points the analytics views at `tables`, readable by `waymark_analyst`.
@@ -175,7 +180,7 @@ public final class ProjectionRunner: Service, Sendable {
     private func switchLive(_ projection: any Projection, to build: Int) async throws {
         try await store.transaction { tx in
             try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
-            try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-ddl:\(self.store.schema)"), 0))")
+            try await self.lockDDL(tx)
             let live = try await tx.query("SELECT version, build FROM projections WHERE name = \(projection.name) AND state = 'live'")
             for row in live {
                 let (version, oldBuild) = try row.decode(Int.self, Int.self)

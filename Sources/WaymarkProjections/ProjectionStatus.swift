@@ -24,27 +24,21 @@ extension ProjectionRunner {
     public static func status(store: EventStore, sources: [String: SubscriptionSource] = [:]) async throws -> [ProjectionStatus] {
         var out: [ProjectionStatus] = []
         for record in try await ProjectionRegistry(store: store).records() {
-            let name = "projection:\(record.name):v\(record.version)b\(record.build)"
+            let name = ProjectionTables(schema: store.schema, projection: record.name, version: record.version, build: record.build).subscriptionName
             let rows = try await store.query("SELECT tx_id::text, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)")
             let checkpoint =
                 try rows.first.map { GlobalPosition(transactionId: UInt64(try $0.decode(String.self, at: 0)) ?? 0, sequence: try $0.decode(Int64.self, at: 1)) }
                 ?? .start
-            let lag: PostgresRows
+            let after: PostgresQuery
             switch sources[record.name] ?? .all {
             case .all:
-                lag = try await store.query(
-                    """
-                    SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events
-                    WHERE (tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
-                    """)
+                after = "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))"
             case .category(let category):
-                lag = try await store.query(
-                    """
-                    SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events
-                    WHERE (category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
-                      AND category = \(category)
-                    """)
+                after =
+                    "(category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence)) AND category = \(category)"
             }
+            let lag = try await store.query(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events WHERE \(after)")
             let (events, seconds) = try lag[0].decode(Int64.self, Double.self)
             out.append(ProjectionStatus(record: record, checkpoint: checkpoint, lagEvents: events, lagSeconds: events == 0 ? 0 : seconds))
         }

@@ -10,15 +10,20 @@ struct StoreServiceTests {
     func announcesAndShutsDown() async throws {
         let store = try await TestDatabase.freshStore()
         let heard = Locked(0)
+        let listening = Locked(false)
         let listener = PostgresListener(configuration: store.pool.configuration, channels: [store.notificationChannel], logger: TestDatabase.quietLogger) {
             event in
-            if case .notification = event { heard.withLock { $0 += 1 } }
+            switch event {
+            case .listening: listening.withLock { $0 = true }
+            case .notification: heard.withLock { $0 += 1 }
+            }
         }
         listener.start()
-        try await Task.sleep(for: .milliseconds(200))
+        // A loaded CI machine may take longer than any fixed pause to connect and LISTEN.
+        #expect(try await eventually(timeout: .seconds(30)) { listening.value })
         try await withServices([store]) {
             try await store.append(to: "journey-1", events: [event()])
-            #expect(try await eventually(timeout: .seconds(5)) { heard.value >= 1 })
+            #expect(try await eventually { heard.value >= 1 })
             // Appends in a burst are announced at most once per announce interval (20 ms), not once each.
             let before = heard.value
             let clock = ContinuousClock()

@@ -8,7 +8,8 @@ import WaymarkPostgres
 ///
 /// Times are when things happened (`metadata.occurred_at`, else when recorded). Figures that
 /// depend on the clock (time in the current stage, a wait still open, stalled) are computed by the
-/// views when read, never stored.
+/// views when read, never stored. A handoff's wait here is wall-clock time; whether it kept its
+/// OLA, counted in business hours, is `analytics.ola` (the SLA projection).
 public struct JourneysProjection: Projection {
     public let name = "journeys"
     public let version = 1
@@ -109,8 +110,7 @@ public struct JourneysProjection: Projection {
                 "handoffs",
                 """
                 SELECT h.journey_id, j.journey_type, j.tier, h.handoff_no, h.from_stage, h.to_stage, h.from_department, h.to_department,
-                    h.requested_at, h.decided_at, h.outcome, h.decided_by, h.reason, coalesce(h.decided_at, now()) - h.requested_at AS wait, h.ola,
-                    CASE WHEN h.ola IS NULL THEN NULL ELSE coalesce(h.decided_at, now()) - h.requested_at <= h.ola END AS ola_met
+                    h.requested_at, h.decided_at, h.outcome, h.decided_by, h.reason, coalesce(h.decided_at, now()) - h.requested_at AS wait
                 FROM \(tables.name("handoffs")) h JOIN \(tables.name("journeys")) j USING (journey_id)
                 """
             ),

@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
 
@@ -97,4 +98,9 @@ public struct ProjectionTables: Sendable {
 extension Projection {
     func tables(schema: String, build: Int) -> ProjectionTables { ProjectionTables(schema: schema, projection: name, version: version, build: build) }
 
+}
+
+/// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
+public func standardProjections(catalog: JourneyCatalog) -> [any Projection] {
+    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog)]
 }

@@ -124,6 +124,12 @@ struct ProjectionRegistry: Sendable {
     func retire(_ name: String, version: Int, build: Int, in tx: Transaction) async throws {
         let tables = ProjectionTables(schema: store.schema, projection: name, version: version, build: build)
         for table in try await tables.existing(in: tx) { try await tx.execute("DROP TABLE IF EXISTS \(identifier: store.schema).\(identifier: table) CASCADE") }
+        let functions = try await tx.query(
+            """
+            SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = \(store.schema) AND starts_with(p.proname, \(tables.prefix))
+            """)
+        for function in functions { try await tx.execute("DROP FUNCTION IF EXISTS \(PostgresQuery(sql: try function.decode(String.self, at: 0))) CASCADE") }
         try await tx.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(tables.subscriptionName)")
         try await tx.execute(
             "UPDATE projections SET state = 'retired', resume_state = NULL, updated_at = now() WHERE name = \(name) AND version = \(version) AND build = \(build)"

@@ -181,7 +181,7 @@ struct Demo: AsyncParsableCommand {
         // The store and the subscription run as services; graceful shutdown stops the subscription,
         // then the store, which closes its pool.
         let projections = try ProjectionRunner(
-            store: store, projections: [JourneysProjection(catalog: catalog), CustomersProjection()], logger: database.logger)
+            store: store, projections: standardProjections(catalog: catalog), logger: database.logger)
         let services = ServiceGroup(
             configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: database.logger))
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -38,7 +38,7 @@ struct Projections: AsyncParsableCommand {
                 _ = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
                 let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 8, logger: database.logger)
                 let runner = try ProjectionRunner(
-                    store: store, projections: [JourneysProjection(catalog: catalog), CustomersProjection()], analyticsSchema: analyticsSchema,
+                    store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analyticsSchema,
                     logger: database.logger)
                 do {
                     let result = try await body(runner)

@@ -26,9 +26,12 @@ struct Fixture {
             logger: TestDatabase.quietLogger)
     }
 
-    /// Runs the projections until `name` has caught up with the log, then stops them.
-    func runUntilCaughtUp(_ name: String = "journeys") async throws -> Bool {
-        try await withServices([runner]) { try await runner.waitUntilCaughtUp(name) }
+    /// Runs the projections until each of `names` has caught up with the log, then stops them.
+    func runUntilCaughtUp(_ names: String...) async throws -> Bool {
+        try await withServices([runner]) {
+            for name in names.isEmpty ? ["journeys"] : names where !(try await runner.waitUntilCaughtUp(name)) { return false }
+            return true
+        }
     }
 
     /// Rows of an analytics view as text, ordered by `order`.
@@ -88,9 +91,9 @@ struct JourneysProjectionTests {
                 ["contract", "sales", "10", "kickoff", "false"], ["kickoff", "onboarding", "10", "completed", "false"],
             ])
         let handoffs = try await fixture.view(
-            "handoffs", "from_department, to_department, outcome, decided_by, (extract(epoch FROM wait) / 3600)::int::text, ola_met::text",
+            "handoffs", "from_department, to_department, outcome, decided_by, (extract(epoch FROM wait) / 3600)::int::text",
             order: "handoff_no")
-        #expect(handoffs == [["sales", "onboarding", "rejected", "grace", "2", "true"], ["sales", "onboarding", "accepted", "grace", "6", "true"]])
+        #expect(handoffs == [["sales", "onboarding", "rejected", "grace", "2"], ["sales", "onboarding", "accepted", "grace", "6"]])
         let status = try await fixture.runner.status()
         #expect(status.count == 1)
         #expect(status.first?.record.eventsIgnored == 1 && status.first?.record.eventsHandled == 18 && status.first?.lagEvents == 0)

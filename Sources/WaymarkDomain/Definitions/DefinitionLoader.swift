@@ -232,8 +232,13 @@ public enum DefinitionLoader {
             guard isDefault == goalTiers.isEmpty else {
                 throw value.fail(isDefault ? "a default goal lists no tiers" : "a goal names its tiers, or says default: true")
             }
-            if isDefault, goals.contains(where: \.isDefault) { throw value.fail("there is already a default goal") }
-            let target = try goal.required("target", in: value).duration()
+            let goalName = try goal.required("name", in: value).name()
+            if isDefault, goals.contains(where: { $0.isDefault && $0.name == goalName }) {
+                throw value.fail("there is already a default goal named '\(goalName)'")
+            }
+            let targetValue = try goal.required("target", in: value)
+            let target = try targetValue.duration()
+            guard target.seconds > 0 else { throw targetValue.fail("a goal's target must be longer than zero") }
             var ladder: [JourneyDefinition.EscalationLevel] = []
             for levelValue in try goal["escalation"]?.sequence() ?? [] {
                 let level = try levelValue.mapping(allowed: ["after", "role", "action"])
@@ -253,7 +258,7 @@ public enum DefinitionLoader {
             }
             goals.append(
                 JourneyDefinition.SLAGoal(
-                    name: try goal.required("name", in: value).name(), tiers: goalTiers, start: try point(goal.required("start", in: value)),
+                    name: goalName, tiers: goalTiers, start: try point(goal.required("start", in: value)),
                     stop: try point(goal.required("stop", in: value)), target: target, calendar: try checkCalendar(goal["calendar"]),
                     pausesWhileWaitingOnCustomer: try goal["pause_while_waiting_on_customer"]?.bool() ?? true, escalation: ladder))
         }

@@ -3,9 +3,12 @@
 public struct JourneyCatalog: Sendable {
     private var current: [String: JourneyDefinition]
     private var byVersion: [String: JourneyDefinition]
+    /// The business calendars goals and handoffs count in, by name.
+    public let calendars: [String: BusinessCalendar]
 
     public init(_ configuration: JourneyConfiguration, earlierVersions: [JourneyDefinition] = []) {
         current = configuration.definitions
+        calendars = configuration.calendars
         byVersion = [:]
         for definition in earlierVersions + Array(configuration.definitions.values) { byVersion[definition.version.description] = definition }
     }

@@ -106,6 +106,20 @@ public struct JourneyDefinition: Sendable, Equatable {
     public func slaGoal(forTier tier: String) -> SLAGoal? {
         slaGoals.first { $0.tiers.contains(tier) } ?? slaGoals.first { $0.isDefault }
     }
+
+    /// The goal of each name that applies to a journey of `tier`: per name, the first whose tiers
+    /// include it, else that name's default; names in the order the file first gives them.
+    public func slaGoals(forTier tier: String) -> [SLAGoal] {
+        var names: [String] = []
+        for goal in slaGoals where !names.contains(goal.name) { names.append(goal.name) }
+        return names.compactMap { slaGoal(named: $0, forTier: tier) }
+    }
+
+    /// The goal named `name` for a journey of `tier`, if one applies.
+    public func slaGoal(named name: String, forTier tier: String) -> SLAGoal? {
+        let named = slaGoals.filter { $0.name == name }
+        return named.first { $0.tiers.contains(tier) } ?? named.first { $0.isDefault }
+    }
 }
 
 /// A definition's version: what operators call it, and a hash of the file's content, so that two

@@ -1,0 +1,235 @@
+import Foundation
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Whether journeys keep their SLA goals and their handoffs their OLAs: a clock per journey and
+/// goal (`analytics.sla`) and per handoff (`analytics.ola`), counted in business hours of the
+/// goal's calendar, paused while waiting on the customer where the goal says so, and matched
+/// again when the customer's tier changes.
+///
+/// The table stores each clock as of its journey's last event; elapsed, remaining, percent
+/// elapsed, `breached-running` and thresholds passed since are computed by the views with
+/// `now()` through two functions over the calendars' intervals (a table of this build), so no
+/// figure is stale. Reads the journey and customer categories (tier changes, merges).
+public struct SLAProjection: Projection {
+    public let name = "sla"
+    public let version = 1
+    public let source = SubscriptionSource.all
+    let context: ClockFold.Context
+
+    public init(catalog: JourneyCatalog) {
+        context = ClockFold.Context(catalog: catalog, timelines: catalog.calendars.mapValues { BusinessTimeline($0) })
+    }
+
+    public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("journeys")) (
+                journey_id text PRIMARY KEY,
+                customer_id text NOT NULL,
+                open boolean NOT NULL,
+                fold jsonb NOT NULL
+            )
+            """)
+        try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id) WHERE open")
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("clocks")) (
+                journey_id text NOT NULL,
+                clock text NOT NULL,
+                kind text NOT NULL,
+                journey_type text NOT NULL,
+                definition_version text NOT NULL,
+                customer_id text NOT NULL,
+                tier text NOT NULL,
+                department text NOT NULL,
+                breach_department text,
+                handoff_no integer,
+                from_department text,
+                to_department text,
+                outcome text,
+                calendar text,
+                target_seconds bigint NOT NULL,
+                pauses boolean NOT NULL,
+                state text NOT NULL,
+                started_at timestamptz NOT NULL,
+                running_since timestamptz,
+                paused_since timestamptz,
+                stopped_at timestamptz,
+                elapsed_before float8 NOT NULL,
+                paused_before float8 NOT NULL,
+                breach_at timestamptz,
+                original_breach_at timestamptz,
+                reached_50_at timestamptz,
+                reached_75_at timestamptz,
+                reached_100_at timestamptz,
+                ever_breached boolean NOT NULL,
+                PRIMARY KEY (journey_id, clock)
+            )
+            """)
+        try await transaction.execute("CREATE INDEX ON \(tables.name("clocks")) (kind, state)")
+        try await CalendarIntervals(tables: tables).create(context.timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
+    }
+
+    public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
+        let functions = CalendarIntervals(tables: tables)
+        let seconds = functions.secondsFunction
+        let adding = functions.addingFunction
+        // Per clock: business seconds elapsed and paused up to now.
+        let now: PostgresQuery = """
+            FROM \(tables.name("clocks")) c CROSS JOIN LATERAL (
+                SELECT c.elapsed_before + CASE WHEN c.running_since IS NULL THEN 0
+                        ELSE \(seconds)(c.calendar, c.running_since, greatest(now(), c.running_since)) END AS elapsed,
+                    c.paused_before + CASE WHEN c.paused_since IS NULL THEN 0
+                        ELSE \(seconds)(c.calendar, c.paused_since, greatest(now(), c.paused_since)) END AS paused
+            ) n
+            """
+        func reached(_ percent: Int) -> PostgresQuery {
+            let share = PostgresQuery(sql: "\(Double(percent) / 100)")
+            return """
+                coalesce(c.reached_\(PostgresQuery(sql: String(percent)))_at, CASE WHEN c.running_since IS NOT NULL AND n.elapsed >= \(share) * c.target_seconds
+                    THEN \(adding)(c.calendar, c.running_since, \(share) * c.target_seconds - c.elapsed_before) END)
+                """
+        }
+        let clockColumns: PostgresQuery = """
+            c.calendar,
+            CASE WHEN c.state IN ('running', 'paused') AND n.elapsed > c.target_seconds THEN 'breached-running' ELSE c.state END AS state,
+            c.started_at, c.paused_since, make_interval(secs => n.paused) AS paused_total, make_interval(secs => c.target_seconds) AS target,
+            make_interval(secs => n.elapsed) AS elapsed, make_interval(secs => c.target_seconds - n.elapsed) AS remaining,
+            round((100 * n.elapsed / c.target_seconds)::numeric, 1) AS percent_elapsed,
+            CASE WHEN c.state = 'paused' AND n.elapsed < c.target_seconds
+                THEN \(adding)(c.calendar, greatest(now(), c.paused_since), c.target_seconds - n.elapsed) ELSE c.breach_at END AS breach_at,
+            c.original_breach_at, \(reached(50)) AS reached_50_at, \(reached(75)) AS reached_75_at, \(reached(100)) AS reached_100_at,
+            c.ever_breached OR n.elapsed > c.target_seconds AS ever_breached,
+            c.department, coalesce(c.breach_department, CASE WHEN n.elapsed > c.target_seconds THEN c.department END) AS breach_department,
+            c.stopped_at
+            """
+        return [
+            (
+                "sla",
+                """
+                SELECT c.journey_id, c.clock AS goal, c.journey_type, c.definition_version, c.customer_id, c.tier, \(clockColumns)
+                \(now) WHERE c.kind = 'sla'
+                """
+            ),
+            (
+                "ola",
+                """
+                SELECT c.journey_id, c.handoff_no, c.journey_type, c.tier, c.from_department, c.to_department, c.outcome, \(clockColumns)
+                \(now) WHERE c.kind = 'ola'
+                """
+            ),
+        ]
+    }
+
+    public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
+        let read = events.filter { $0.streamName.hasPrefix("journey-") || $0.streamName.hasPrefix("customer-") }
+        let batch = try DecodedBatch(read, ClockInput.decode)
+        let ignored = events.count - read.count + batch.ignored
+        guard !batch.events.isEmpty else { return ignored }
+        var journeyIds: [String] = []
+        var customerIds: [String] = []
+        for (_, id, input) in batch.events {
+            if case .journey = input { journeyIds.append(id) } else { customerIds.append(id) }
+        }
+        var folds = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
+        var touched = Set<String>()
+        for (recorded, id, input) in batch.events {
+            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            switch input {
+            case .journey(let event):
+                if var fold = folds[id] {
+                    fold.apply(event, at: at, context: context)
+                    folds[id] = fold
+                } else if case .started(let started) = event {
+                    folds[id] = ClockFold(started, at: at, context: context)
+                } else {
+                    throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
+                }
+                touched.insert(id)
+            case .tierChanged(let changed):
+                for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
+                    fold.changeTier(to: changed.to, at: at, context: context)
+                    folds[journeyId] = fold
+                    touched.insert(journeyId)
+                }
+            case .merged(let survivor):
+                for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
+                    fold.customerId = survivor
+                    folds[journeyId] = fold
+                    touched.insert(journeyId)
+                }
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        var foldRows: [[String?]] = []
+        var clockRows: [[String?]] = []
+        for journeyId in touched {
+            guard let fold = folds[journeyId] else { continue }
+            foldRows.append([fold.journeyId, fold.customerId, fold.ended ? "f" : "t", String(decoding: try encoder.encode(fold), as: UTF8.self)])
+            for clock in fold.clocks { clockRows.append(ClockRow.row(clock, of: fold)) }
+        }
+        try await StagedUpsert(tables: tables, table: "journeys", columns: ["journey_id", "customer_id", "open", "fold"], key: ["journey_id"])
+            .write(foldRows, in: transaction)
+        try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
+            .write(clockRows, in: transaction)
+        return ignored
+    }
+
+    /// The stored folds of the batch's journeys and of the open journeys of its customers.
+    private func load(journeyIds: [String], customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: ClockFold] {
+        let rows = try await transaction.query(
+            """
+            SELECT fold::text FROM \(tables.name("journeys"))
+            WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(customerIds))::text[]))
+            """)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        var folds: [String: ClockFold] = [:]
+        for row in rows {
+            let fold = try decoder.decode(ClockFold.self, from: Data(try row.decode(String.self, at: 0).utf8))
+            folds[fold.journeyId] = fold
+        }
+        return folds
+    }
+}
+
+/// The events the SLA projection reads: a journey's, and a customer's tier changes and merges.
+enum ClockInput {
+    case journey(JourneyEvent)
+    case tierChanged(CustomerEvent.TierChanged)
+    case merged(survivor: String)
+
+    static func decode(type: String, data: String) throws -> ClockInput? {
+        if let event = try JourneyEvent.decode(type: type, data: data) { return .journey(event) }
+        switch try CustomerEvent.decode(type: type, data: data) {
+        case .tierChanged(let changed): return .tierChanged(changed)
+        case .mergedInto(let merged): return .merged(survivor: merged.survivor)
+        default: return nil
+        }
+    }
+}
+
+/// A clock as a row of the `clocks` table.
+enum ClockRow {
+    static let columns = [
+        "journey_id", "clock", "kind", "journey_type", "definition_version", "customer_id", "tier", "department", "breach_department", "handoff_no",
+        "from_department", "to_department", "outcome", "calendar", "target_seconds", "pauses", "state", "started_at", "running_since", "paused_since",
+        "stopped_at", "elapsed_before", "paused_before", "breach_at", "original_breach_at", "reached_50_at", "reached_75_at", "reached_100_at",
+        "ever_breached",
+    ]
+
+    static func row(_ clock: Clock, of fold: ClockFold) -> [String?] {
+        let time = { (date: Date?) in date.map(TimestampText.iso8601) }
+        return [
+            fold.journeyId, clock.name, clock.kind.rawValue, fold.journeyType, fold.definitionVersion, fold.customerId, clock.tier, fold.department,
+            clock.breachDepartment, clock.handoffNumber.map(String.init), clock.fromDepartment, clock.toDepartment, clock.outcome, clock.calendar,
+            String(clock.targetSeconds), clock.pausesWhileWaiting ? "t" : "f", clock.state.rawValue, TimestampText.iso8601(clock.startedAt),
+            time(clock.runningSince), time(clock.pausedSince), time(clock.stoppedAt), String(clock.elapsedBefore), String(clock.pausedBefore),
+            time(clock.breachAt), time(clock.originalBreachAt), time(clock.reached[0]), time(clock.reached[1]), time(clock.reached[2]),
+            clock.everBreached ? "t" : "f",
+        ]
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import PropertyBased
+import Testing
+import WaymarkClient
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkProjections
+import WaymarkSimulation
+import WaymarkTesting
+
+/// An instant written as `2026-11-24T20:00:00Z`.
+func utc(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+func on(_ text: String) -> CommandContext { CommandContext(actor: "test", sourceSystem: "erp", occurredAt: utc(text)) }
+
+let shippedCalendars = try! DefinitionLoader.load(directory: configDirectory).calendars
+
+@Suite("SLA projection")
+struct SLAProjectionTests {
+    @Test("business timelines: hours, a holiday, weekends and a DST change, business days of each calendar's length")
+    func timelines() {
+        let us = BusinessTimeline(shippedCalendars["us-business"]!)
+        // Tue 2026-11-24 15:00 EST to Mon 30 10:00: Tue 2 h, Wed 8 h, Thanksgiving 0, Fri 8 h, weekend 0, Mon 1 h.
+        #expect(us.seconds(from: utc("2026-11-24T20:00:00Z"), to: utc("2026-11-30T15:00:00Z")) == 19 * 3_600)
+        #expect(us.adding(56 * 3_600, to: utc("2026-11-24T20:00:00Z")) == utc("2026-12-04T20:00:00Z"))
+        // From outside business hours the count starts at the next opening.
+        #expect(us.adding(3_600, to: utc("2026-11-28T12:00:00Z")) == utc("2026-11-30T15:00:00Z"))
+        #expect(us.adding(0, to: utc("2026-11-28T12:00:00Z")) == utc("2026-11-28T12:00:00Z"))
+        let emea = BusinessTimeline(shippedCalendars["emea-business"]!)
+        // Berlin moves to summer time on Sunday 2027-03-28: Monday opens at 08:00 CEST, 06:00 UTC.
+        #expect(emea.seconds(from: utc("2027-03-26T14:00:00Z"), to: utc("2027-03-29T07:00:00Z")) == 3_600 + 3_600)
+        #expect(shippedCalendars["emea-business"]!.businessDaySeconds == 34_560)
+        #expect(shippedCalendars["us-business"]!.businessDaySeconds == 28_800)
+        #expect(BusinessDuration(parsing: "3d")!.businessSeconds(in: shippedCalendars["us-business"]) == 24 * 3_600)
+        #expect(BusinessDuration(parsing: "36h")!.businessSeconds(in: shippedCalendars["us-business"]) == 36 * 3_600)
+        #expect(BusinessDuration(parsing: "1d4h")!.businessSeconds(in: nil) == 28 * 3_600)
+    }
+
+    @Test("the SQL functions the views call count business time exactly as the projection does")
+    func sqlAgreesWithSwift() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        #expect(try await fixture.runUntilCaughtUp("sla"))
+        let functions = "\(PostgresIdentifier.quote(fixture.store.schema)).proj_sla_v1b1_business"
+        let names = shippedCalendars.keys.sorted()
+        let timelines = names.map { BusinessTimeline(shippedCalendars[$0]!) }
+        let base = utc("2026-01-01T00:00:00Z").timeIntervalSince1970
+        await propertyCheck(
+            count: 150, input: Gen.int(in: 0...(names.count)), Gen.int(in: 0...(730 * 86_400)), Gen.int(in: 0...(60 * 86_400)),
+            Gen.int(in: 0...(400 * 3_600))
+        ) { which, offset, span, add in
+            let calendar = which < names.count ? names[which] : nil
+            let timeline = which < names.count ? timelines[which] : nil
+            let from = Date(timeIntervalSince1970: base + Double(offset))
+            let to = from.addingTimeInterval(Double(span))
+            let row = try await fixture.store.query(
+                PostgresQuery(
+                    sql:
+                        "SELECT \(functions)_seconds($1, $2::timestamptz, $3::timestamptz), extract(epoch FROM \(functions)_add($1, $2::timestamptz, $4::float8))::float8",
+                    binds: [calendar, TimestampText.iso8601(from), TimestampText.iso8601(to), Double(add)]))[0]
+            let (seconds, added) = try row.decode(Double.self, Double.self)
+            let expectedSeconds = timeline?.seconds(from: from, to: to) ?? Double(span)
+            let expectedAdded = timeline?.adding(Double(add), to: from) ?? from.addingTimeInterval(Double(add))
+            #expect(abs(seconds - expectedSeconds) < 0.001, "\(calendar ?? "no calendar") from \(from) to \(to)")
+            #expect(abs(added - expectedAdded.timeIntervalSince1970) < 0.001, "\(calendar ?? "no calendar") \(add) s after \(from)")
+        }
+    }
+
+    @Test("a clock paused while waiting on the customer, across Thanksgiving and a weekend, breaches after its pause; OLAs count business hours")
+    func pauseAcrossHoliday() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        let client = fixture.client
+        let id = "otc-1"
+        // Standard tier, order-to-delivery default goal: 7 business days of 8 h in us-business, paused while waiting.
+        try await client.send(
+            .start(.init(journeyId: id, customerId: "c-a", journeyType: "order-to-cash", tier: "standard")), to: id, context: on("2026-11-24T20:00:00Z"))
+        try await client.send(.waitOnCustomer(reason: "PO number"), to: id, context: on("2026-11-25T16:00:00Z"))
+        try await client.send(.resume, to: id, context: on("2026-11-30T15:00:00Z"))
+        // OLA 4 h: requested Mon 11:00 EST, accepted Tue 10:00 EST = 7 business hours.
+        try await client.send(
+            .requestHandoff(toStage: "credit-check", facts: ["order-total": "1200", "payment-terms": "net30"]), to: id, context: on("2026-11-30T16:00:00Z"))
+        try await client.send(.acceptHandoff(by: "bea"), to: id, context: on("2026-12-01T15:00:00Z"))
+        // OLA 2 h: one business hour.
+        try await client.send(
+            .requestHandoff(toStage: "picking", facts: ["credit-approval": "ok", "delivery-address": "x"]), to: id, context: on("2026-12-01T16:00:00Z"))
+        try await client.send(.acceptHandoff(by: "finn"), to: id, context: on("2026-12-01T17:00:00Z"))
+        try await client.send(.moveToStage("shipping"), to: id, context: on("2026-12-02T15:00:00Z"))
+        try await client.send(.requestHandoff(toStage: "invoicing", facts: ["proof-of-delivery": "pod"]), to: id, context: on("2026-12-09T14:00:00Z"))
+        try await client.send(.acceptHandoff(by: "bea"), to: id, context: on("2026-12-09T15:00:00Z"))
+        #expect(try await fixture.runUntilCaughtUp("sla"))
+
+        let columns = """
+            goal, tier, state, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), (extract(epoch FROM paused_total) / 3600)::float8::text,
+            (extract(epoch FROM target) / 3600)::float8::text, (extract(epoch FROM elapsed) / 3600)::float8::text, (extract(epoch FROM remaining) / 3600)::float8::text,
+            percent_elapsed::text, to_char(breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), to_char(original_breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+            to_char(reached_50_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), to_char(reached_75_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+            to_char(reached_100_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), ever_breached::text, breach_department
+            """
+        let sla = try await fixture.view("sla", columns, order: "goal")
+        // 4 h before the pause; 15 business hours paused (Wed 11-17, Thanksgiving none, Fri 8, Mon 9-10);
+        // then 56 h from Mon 10:00 EST to Wed Dec 9 10:00 EST: 60 h in all against 56.
+        #expect(
+            sla == [
+                [
+                    "order-to-delivery", "standard", "breached-closed", "2026-11-24T20:00", "15", "56", "60", "-4", "107.1", "2026-12-08T19:00",
+                    "2026-12-04T20:00", "2026-12-03T15:00", "2026-12-04T21:00", "2026-12-08T19:00", "true", "fulfilment",
+                ]
+            ])
+        let ola = try await fixture.view(
+            "ola",
+            "handoff_no::text, from_department, to_department, outcome, state, (extract(epoch FROM elapsed) / 3600)::float8::text, to_char(breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')",
+            order: "handoff_no")
+        #expect(
+            ola == [
+                ["1", "sales", "billing", "accepted", "breached-closed", "7", "2026-11-30T20:00"],
+                ["2", "billing", "fulfilment", "accepted", "met", "1", "2026-12-01T18:00"],
+                ["3", "fulfilment", "billing", "accepted", "met", "1", "2026-12-09T22:00"],
+            ])
+    }
+
+    @Test("a tier change mid-SLA matches the goal again: the new target counts from the time already elapsed, and no longer pauses")
+    func tierChange() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        let client = fixture.client
+        let directory = CustomerDirectory(client: client, tiers: client.catalog.tiers)
+        try await directory.register(customerId: "c-b", name: PersonalData("Bolt Ltd"), tier: "standard", context: on("2026-11-01T12:00:00Z"))
+        let id = "otc-2"
+        try await client.send(
+            .start(.init(journeyId: id, customerId: "c-b", journeyType: "order-to-cash", tier: "standard")), to: id, context: on("2026-12-01T14:00:00Z"))
+        // After 8 business hours the customer becomes enterprise: 3 business days (24 h), not paused while waiting.
+        try await directory.changeTier(customerId: "c-b", to: "enterprise", context: on("2026-12-02T14:00:00Z"))
+        try await client.send(.waitOnCustomer(reason: "call back"), to: id, context: on("2026-12-03T14:00:00Z"))
+        try await client.send(.resume, to: id, context: on("2026-12-03T16:00:00Z"))
+        try await client.send(
+            .requestHandoff(toStage: "credit-check", facts: ["order-total": "1", "payment-terms": "net30"]), to: id, context: on("2026-12-03T17:00:00Z"))
+        try await client.send(.acceptHandoff(by: "bea"), to: id, context: on("2026-12-03T17:10:00Z"))
+        try await client.send(
+            .requestHandoff(toStage: "picking", facts: ["credit-approval": "ok", "delivery-address": "x"]), to: id, context: on("2026-12-03T17:20:00Z"))
+        try await client.send(.acceptHandoff(by: "finn"), to: id, context: on("2026-12-03T17:30:00Z"))
+        try await client.send(.moveToStage("shipping"), to: id, context: on("2026-12-03T17:40:00Z"))
+        try await client.send(.requestHandoff(toStage: "invoicing", facts: ["proof-of-delivery": "pod"]), to: id, context: on("2026-12-03T19:00:00Z"))
+        try await client.send(.acceptHandoff(by: "bea"), to: id, context: on("2026-12-03T20:00:00Z"))
+        // A second journey of the customer, cancelled: its clock stops as cancelled.
+        try await client.send(
+            .start(.init(journeyId: "otc-3", customerId: "c-b", journeyType: "order-to-cash", tier: "enterprise")), to: "otc-3",
+            context: on("2026-12-03T14:00:00Z"))
+        try await client.send(.cancel(reason: "duplicate order"), to: "otc-3", context: on("2026-12-03T15:00:00Z"))
+        #expect(try await fixture.runUntilCaughtUp("sla"))
+
+        let rows = try await fixture.view(
+            "sla",
+            """
+            journey_id, tier, state, (extract(epoch FROM paused_total) / 3600)::float8::text, (extract(epoch FROM target) / 3600)::float8::text, (extract(epoch FROM elapsed) / 3600)::float8::text,
+            to_char(breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), to_char(original_breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+            to_char(reached_50_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), to_char(reached_75_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+            (reached_100_at IS NULL)::text, ever_breached::text
+            """,
+            order: "journey_id")
+        // Tue 8 h + Wed 8 h + Thu 09:00-15:00 EST 6 h = 22 h of 24: met, though it waited on the customer.
+        #expect(
+            rows == [
+                [
+                    "otc-2", "enterprise", "met", "0", "24", "22", "2026-12-03T22:00", "2026-12-09T22:00", "2026-12-02T18:00", "2026-12-03T16:00", "true",
+                    "false",
+                ],
+                ["otc-3", "enterprise", "cancelled", "0", "24", "1", "2026-12-07T22:00", "2026-12-07T22:00", nil, nil, "true", "false"],
+            ])
+    }
+
+    @Test("an open clock's figures are computed when read: elapsed, remaining and breached-running follow now()")
+    func readNow() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        // A strategic support case (first response within 1 h of support-extended hours) opened 20 days ago,
+        // and a standard one (one business day) opened a minute ago.
+        let opened = Date().addingTimeInterval(-20 * 86_400)
+        try await fixture.client.send(
+            .start(.init(journeyId: "case-old", customerId: "c", journeyType: "support-case", tier: "strategic")), to: "case-old",
+            context: CommandContext(occurredAt: opened))
+        try await fixture.client.send(
+            .start(.init(journeyId: "case-new", customerId: "c", journeyType: "support-case", tier: "standard")), to: "case-new",
+            context: CommandContext(occurredAt: Date().addingTimeInterval(-60)))
+        #expect(try await fixture.runUntilCaughtUp("sla"))
+        let timeline = BusinessTimeline(shippedCalendars["support-extended"]!)
+        let before = timeline.seconds(from: opened, to: Date())
+        let rows = try await fixture.view(
+            "sla",
+            "journey_id, state, extract(epoch FROM elapsed)::float8::text, extract(epoch FROM remaining)::float8::text, ever_breached::text, (reached_100_at IS NOT NULL)::text",
+            order: "journey_id")
+        let after = timeline.seconds(from: opened, to: Date())
+        #expect(rows.map { [$0[0], $0[1], $0[4], $0[5]] } == [["case-new", "running", "false", "false"], ["case-old", "breached-running", "true", "true"]])
+        let elapsed = Double(rows[1][2]!)!
+        #expect(elapsed >= before - 0.001 && elapsed <= after + 0.001)
+        #expect(abs(Double(rows[1][3]!)! - (3_600 - elapsed)) < 0.001)
+    }
+}
+
+@Suite("SLA projection rebuild")
+struct SLARebuildTests {
+    @Test("clocks built live while a simulation appends equal a rebuild's; the switch drops the old build's tables and functions")
+    func rebuildMatchesLive() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        let simulator = Simulator(client: fixture.client, logger: TestDatabase.quietLogger)
+        let until = Date(timeIntervalSince1970: 1_780_000_000)
+        let schema = PostgresIdentifier.quote(fixture.store.schema)
+        let snapshot = { (build: Int) in
+            try await fixture.store.query(PostgresQuery(sql: "SELECT c::text FROM \(schema).proj_sla_v1b\(build)_clocks c ORDER BY journey_id, clock"))
+                .map { try $0.decode(String.self, at: 0) }
+        }
+        var live: [String] = []
+        try await withServices([fixture.runner]) {
+            try await simulator.run(SimulationOptions(journeys: 150, seed: 7, until: until, senders: 2))
+            #expect(try await fixture.runner.waitUntilCaughtUp("sla"))
+            live = try await snapshot(1)
+            #expect(try await fixture.runner.requestRebuild("sla") == 2)
+            #expect(
+                try await eventually {
+                    try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
+                })
+        }
+        #expect(live.count > 150 && live.contains { $0.contains(",ola,") } && live.contains { $0.contains("breached-closed") })
+        #expect(try await snapshot(2) == live)
+        let leftovers = try await fixture.store.query(
+            "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj_sla_%' ORDER BY 1"
+        )
+        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v1b2_business_add", "proj_sla_v1b2_business_seconds"])
+        #expect(try await fixture.view("sla", "count(*)::text", order: "1") == [["150"]])
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import WaymarkDomain
 import WaymarkEventStore
 
@@ -28,6 +29,17 @@ public struct ConsentRegistry: Sendable {
     /// The subject's answers now.
     public func consents(of subjectId: String) async throws -> ConsentState {
         try await client.store.transaction { try await load(subjectId, $0).0 }
+    }
+
+    /// The subject's answers as they stood at `instant`, read from the log: decisions that
+    /// happened (`occurredAt`, else when recorded) after it are left out. `Answer.isExpired(at:)`
+    /// tells a grant that had run out by then.
+    public func consents(of subjectId: String, asOf instant: Date) async throws -> ConsentState {
+        try await client.store.transaction { transaction in
+            try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState()) { state, recorded in
+                (recorded.metadata.occurredAt ?? recorded.recordedAt) <= instant ? try Self.evolve(state, recorded) : state
+            }.0
+        }
     }
 
     private func load(_ subjectId: String, _ transaction: Transaction) async throws -> (ConsentState, Int64) {

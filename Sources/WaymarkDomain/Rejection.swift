@@ -31,6 +31,7 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case mergeIntoItself = "merge_into_itself"
         case consentUnchanged = "consent_unchanged"
         case consentNotGiven = "consent_not_given"
+        case consentNotAsked = "consent_not_asked"
     }
 
     public var code: Code

@@ -102,5 +102,5 @@ extension Projection {
 
 /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
 public func standardProjections(catalog: JourneyCatalog) -> [any Projection] {
-    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog)]
+    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
 }

@@ -23,9 +23,10 @@ struct ProjectionsCommandTests {
             try await pool.query("SELECT count(*) FROM events WHERE category = 'journey'")[0].decode(Int64.self, at: 0)
         }
         let events = try await total()
-        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "20"] + common
+        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "3"] + common
         let first = try startWaymark(run)
-        #expect(try await eventually { try await handled() > 200 })
+        // Small batches keep the build going for seconds, so the kill lands mid-build even on a loaded machine.
+        #expect(try await eventually { try await handled() > 60 })
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         let atKill = try await handled()

@@ -189,6 +189,9 @@ struct RejectionCodeTests {
         consent(
             .consentUnchanged, "giving consent twice on the same terms", mentions: ["marketing by email"], setup: [.give(consentRecord)], .give(consentRecord)),
         consent(.consentNotGiven, "withdrawing consent never given", mentions: ["marketing by email"], .withdraw(marketing, proofReference: "click-77")),
+        consent(
+            .consentNotAsked, "reporting a propagation for a question never asked", mentions: ["marketing by email", "never asked"],
+            .recordPropagation(ConsentPropagation(scope: marketing, system: "billing", decision: UUID(), acknowledgement: "B-1"))),
     ]
 
     /// The end of the global log and the version of each stream: a refused command changes neither.

@@ -157,6 +157,28 @@ struct DefinitionTests {
         }
     }
 
+    @Test("consent purposes: channels listed once, at least one; unknown keys refused; the shipped file loads")
+    func consentPurposes() throws {
+        let yaml = "purposes:\n  marketing:\n    channels: [email, sms]\n    downstream: [crm]\n"
+        let parsed = try DefinitionLoader.parseConsentPurposes(yaml, file: "consent.yaml")
+        #expect(parsed["marketing"] == ConsentPurpose(name: "marketing", channels: ["email", "sms"], downstream: ["crm"]))
+        #expect(shipped.consentPurposes["marketing"]?.downstream == ["marketing-automation", "crm"])
+        let cases: [(String, String, String)] = [
+            ("[email, sms]", "[email, email]", "'email' is listed twice"),
+            ("[email, sms]", "[]", "at least one channel"),
+            ("downstream:", "downstrem:", "downstrem"),
+        ]
+        for (original, replacement, problem) in cases {
+            do {
+                _ = try DefinitionLoader.parseConsentPurposes(yaml.replacingOccurrences(of: original, with: replacement), file: "consent.yaml")
+                Issue.record("accepted \(replacement)")
+            } catch let error as DefinitionError {
+                #expect(error.message.contains(problem), "\(error)")
+                #expect(error.file == "consent.yaml" && error.path.hasPrefix("purposes.marketing"), "\(error)")
+            }
+        }
+    }
+
     @Test("loading a folder refuses a second definition of one journey type, naming both files")
     func duplicateJourneyType() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wm-config-\(UUID().uuidString)")

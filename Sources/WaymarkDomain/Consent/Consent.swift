@@ -43,17 +43,43 @@ public struct ConsentRecord: Sendable, Equatable, Codable {
     }
 }
 
-/// What a subject said (stream `consent-<subjectId>`).
+/// A downstream system's report on one consent decision: it applied it (with its own reference
+/// as acknowledgement) or failed to (with the reason).
+public struct ConsentPropagation: Sendable, Equatable, Codable {
+    public var scope: ConsentScope
+    /// The system, for example `billing` or `marketing-automation`.
+    public var system: String
+    /// The id of the decision event (given, refused, withdrawn) the report is about.
+    public var decision: UUID
+    /// The system's reference for the change, when applied.
+    public var acknowledgement: String?
+    /// Why the system could not apply it, when failed.
+    public var error: String?
+
+    public init(scope: ConsentScope, system: String, decision: UUID, acknowledgement: String? = nil, error: String? = nil) {
+        self.scope = scope
+        self.system = system
+        self.decision = decision
+        self.acknowledgement = acknowledgement
+        self.error = error
+    }
+}
+
+/// What a subject said (stream `consent-<subjectId>`), and what downstream systems made of it.
 public enum ConsentCommand: Sendable, Equatable {
     case give(ConsentRecord)
     case refuse(ConsentRecord)
     case withdraw(ConsentScope, proofReference: String)
+    /// A downstream system applied a decision (`error` nil) or failed to (`error` set).
+    case recordPropagation(ConsentPropagation)
 }
 
 public enum ConsentEvent: Sendable, Equatable {
     case given(ConsentRecord)
     case refused(ConsentRecord)
     case withdrawn(Withdrawn)
+    case propagated(ConsentPropagation)
+    case propagationFailed(ConsentPropagation)
 
     public struct Withdrawn: Sendable, Equatable, Codable {
         public var scope: ConsentScope
@@ -65,6 +91,8 @@ public enum ConsentEvent: Sendable, Equatable {
         case .given: return "ConsentGiven"
         case .refused: return "ConsentRefused"
         case .withdrawn: return "ConsentWithdrawn"
+        case .propagated: return "ConsentPropagated"
+        case .propagationFailed: return "ConsentPropagationFailed"
         }
     }
 
@@ -75,6 +103,7 @@ public enum ConsentEvent: Sendable, Equatable {
         switch self {
         case .given(let record), .refused(let record): return String(decoding: try encoder.encode(record), as: UTF8.self)
         case .withdrawn(let withdrawn): return String(decoding: try encoder.encode(withdrawn), as: UTF8.self)
+        case .propagated(let report), .propagationFailed(let report): return String(decoding: try encoder.encode(report), as: UTF8.self)
         }
     }
 
@@ -86,6 +115,8 @@ public enum ConsentEvent: Sendable, Equatable {
         case "ConsentGiven": return .given(try decoder.decode(ConsentRecord.self, from: bytes))
         case "ConsentRefused": return .refused(try decoder.decode(ConsentRecord.self, from: bytes))
         case "ConsentWithdrawn": return .withdrawn(try decoder.decode(Withdrawn.self, from: bytes))
+        case "ConsentPropagated": return .propagated(try decoder.decode(ConsentPropagation.self, from: bytes))
+        case "ConsentPropagationFailed": return .propagationFailed(try decoder.decode(ConsentPropagation.self, from: bytes))
         default: return nil
         }
     }
@@ -101,6 +132,12 @@ public struct ConsentState: Sendable, Equatable {
         public var status: Status
         /// The terms of the last grant or refusal.
         public var record: ConsentRecord?
+
+        /// Whether a grant had run out at `instant` (its record's `expiresAt` passed).
+        public func isExpired(at instant: Date) -> Bool {
+            guard status == .granted, let expiresAt = record?.expiresAt else { return false }
+            return expiresAt <= instant
+        }
     }
 
     public var answers: [ConsentScope: Answer] = [:]
@@ -115,6 +152,7 @@ public struct ConsentState: Sendable, Equatable {
         case .given(let record): next.answers[record.scope] = Answer(status: .granted, record: record)
         case .refused(let record): next.answers[record.scope] = Answer(status: .refused, record: record)
         case .withdrawn(let withdrawn): next.answers[withdrawn.scope]?.status = .withdrawn
+        case .propagated, .propagationFailed: break
         }
         return next
     }
@@ -142,6 +180,19 @@ public enum ConsentDecider {
                     throw Rejection(.consentNotGiven, "consent for \(scope) is not given, so it cannot be withdrawn")
                 }
                 return .success([.withdrawn(.init(scope: scope, proofReference: proof))])
+            case .recordPropagation(let report):
+                try requireText(report.system, "the system")
+                guard state.answers[report.scope] != nil else {
+                    throw Rejection(.consentNotAsked, "consent for \(report.scope) was never asked, so there is no decision to propagate")
+                }
+                if let error = report.error {
+                    try requireText(error, "the error")
+                    guard report.acknowledgement == nil else {
+                        throw Rejection(.invalidInput, "a propagation report has an acknowledgement (applied) or an error (failed), not both")
+                    }
+                    return .success([.propagationFailed(report)])
+                }
+                return .success([.propagated(report)])
             }
         } catch let rejection as Rejection {
             return .failure(rejection)

@@ -6,14 +6,17 @@ public struct JourneyConfiguration: Sendable {
     public var calendars: [String: BusinessCalendar]
     /// The current definition of each journey type.
     public var definitions: [String: JourneyDefinition]
+    /// The consent questions and the systems that apply their answers (`consent.yaml`, optional).
+    public var consentPurposes: [String: ConsentPurpose]
 
-    public init(calendars: [String: BusinessCalendar], definitions: [String: JourneyDefinition]) {
+    public init(calendars: [String: BusinessCalendar], definitions: [String: JourneyDefinition], consentPurposes: [String: ConsentPurpose] = [:]) {
         self.calendars = calendars
         self.definitions = definitions
+        self.consentPurposes = consentPurposes
     }
 }
 
-/// Reads `calendars.yaml` and `journeys/*.yaml` from a configuration folder (`config/`), and
+/// Reads `calendars.yaml`, `journeys/*.yaml` and `consent.yaml` from a configuration folder (`config/`), and
 /// refuses a malformed file with a `DefinitionError` naming the file, the path inside it and the
 /// problem.
 public enum DefinitionLoader {
@@ -40,7 +43,10 @@ public enum DefinitionLoader {
             definitions[definition.journeyType] = definition
             sources[definition.journeyType] = file.path
         }
-        return JourneyConfiguration(calendars: calendars, definitions: definitions)
+        let consentFile = directory.appendingPathComponent("consent.yaml")
+        let purposes =
+            FileManager.default.fileExists(atPath: consentFile.path) ? try parseConsentPurposes(try read(consentFile), file: consentFile.path) : [:]
+        return JourneyConfiguration(calendars: calendars, definitions: definitions, consentPurposes: purposes)
     }
 
     private static func read(_ file: URL) throws -> String {

@@ -5,10 +5,13 @@ public struct JourneyCatalog: Sendable {
     private var byVersion: [String: JourneyDefinition]
     /// The business calendars goals and handoffs count in, by name.
     public let calendars: [String: BusinessCalendar]
+    /// The consent questions asked, by purpose, and the systems that must apply the answers.
+    public let consentPurposes: [String: ConsentPurpose]
 
     public init(_ configuration: JourneyConfiguration, earlierVersions: [JourneyDefinition] = []) {
         current = configuration.definitions
         calendars = configuration.calendars
+        consentPurposes = configuration.consentPurposes
         byVersion = [:]
         for definition in earlierVersions + Array(configuration.definitions.values) { byVersion[definition.version.description] = definition }
     }

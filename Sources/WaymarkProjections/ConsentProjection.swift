@@ -1,0 +1,338 @@
+import Foundation
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// What each subject consented to (`analytics.consents`: a row per subject and configured purpose
+/// and channel, `not asked` included), every answer as it stood over time
+/// (`analytics.consent_history`, for as-of queries) and whether each downstream system applied it
+/// (`analytics.consent_propagation`).
+///
+/// Subjects are the registered customers and anyone with a consent stream. The purposes, channels
+/// and downstream systems come from `config/consent.yaml`, copied into a table of the build; a
+/// decision makes every downstream system of its purpose `pending` until the system reports it
+/// applied (or failed to apply) that decision; a report about an older decision leaves the current
+/// one pending. `expired` is computed when read from `expires_at` and `now()`.
+public struct ConsentProjection: Projection {
+    public let name = "consent"
+    public let version = 1
+    public let source = SubscriptionSource.all
+    let purposes: [String: ConsentPurpose]
+
+    public init(catalog: JourneyCatalog) { purposes = catalog.consentPurposes }
+
+    public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
+        try await transaction.execute("CREATE TABLE \(tables.name("subjects")) (subject_id text PRIMARY KEY, first_seen_at timestamptz NOT NULL)")
+        try await transaction.execute(
+            "CREATE TABLE \(tables.name("scopes")) (purpose text NOT NULL, channel text NOT NULL, downstream text[] NOT NULL, PRIMARY KEY (purpose, channel))")
+        let scopes = purposes.values.flatMap { purpose in purpose.channels.map { (purpose.name, $0, purpose.downstream) } }
+        for (purpose, channel, downstream) in scopes {
+            try await transaction.execute("INSERT INTO \(tables.name("scopes")) VALUES (\(purpose), \(channel), \(PostgresArray(downstream))::text[])")
+        }
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("consents")) (
+                subject_id text NOT NULL,
+                purpose text NOT NULL,
+                channel text NOT NULL,
+                status text NOT NULL,
+                legal_basis text,
+                notice_version text,
+                collection_point text,
+                proof_reference text NOT NULL,
+                granted_at timestamptz,
+                refused_at timestamptz,
+                withdrawn_at timestamptz,
+                expires_at timestamptz,
+                decided_at timestamptz NOT NULL,
+                event_id uuid NOT NULL,
+                stream_version bigint NOT NULL,
+                PRIMARY KEY (subject_id, purpose, channel)
+            )
+            """)
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("history")) (
+                subject_id text NOT NULL,
+                stream_version bigint NOT NULL,
+                purpose text NOT NULL,
+                channel text NOT NULL,
+                status text NOT NULL,
+                legal_basis text,
+                notice_version text,
+                collection_point text,
+                proof_reference text NOT NULL,
+                expires_at timestamptz,
+                decided_at timestamptz NOT NULL,
+                event_id uuid NOT NULL,
+                PRIMARY KEY (subject_id, stream_version)
+            )
+            """)
+        try await transaction.execute(
+            """
+            CREATE TABLE \(tables.name("propagations")) (
+                subject_id text NOT NULL,
+                purpose text NOT NULL,
+                channel text NOT NULL,
+                system text NOT NULL,
+                decision_event_id uuid NOT NULL,
+                state text NOT NULL,
+                requested_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                acknowledgement text,
+                error text,
+                PRIMARY KEY (subject_id, purpose, channel, system)
+            )
+            """)
+    }
+
+    public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
+        [
+            (
+                "consents",
+                """
+                SELECT s.subject_id, q.purpose, q.channel,
+                    CASE WHEN c.status IS NULL THEN 'not asked' WHEN c.status = 'granted' AND c.expires_at <= now() THEN 'expired' ELSE c.status END AS status,
+                    c.legal_basis, c.notice_version, c.collection_point, c.proof_reference, c.granted_at, c.refused_at, c.withdrawn_at, c.expires_at,
+                    c.decided_at, c.event_id AS proof_event_id,
+                    coalesce((SELECT jsonb_object_agg(p.system, jsonb_build_object('state', p.state, 'at', p.updated_at, 'acknowledgement', p.acknowledgement,
+                                                                                   'error', p.error))
+                              FROM \(tables.name("propagations")) p
+                              WHERE (p.subject_id, p.purpose, p.channel) = (s.subject_id, q.purpose, q.channel)), '{}') AS propagation
+                FROM \(tables.name("subjects")) s CROSS JOIN \(tables.name("scopes")) q
+                LEFT JOIN \(tables.name("consents")) c ON (c.subject_id, c.purpose, c.channel) = (s.subject_id, q.purpose, q.channel)
+                """
+            ),
+            (
+                "consent_history",
+                // An answer holds from its decision until the next one for the same question.
+                """
+                SELECT subject_id, purpose, channel, status, legal_basis, notice_version, collection_point, proof_reference, expires_at,
+                    decided_at AS valid_from,
+                    lead(decided_at) OVER (PARTITION BY subject_id, purpose, channel ORDER BY stream_version) AS valid_to,
+                    event_id AS proof_event_id
+                FROM \(tables.name("history"))
+                """
+            ),
+            (
+                "consent_propagation",
+                """
+                SELECT p.subject_id, p.purpose, p.channel, p.system, p.state, p.decision_event_id, p.requested_at, p.updated_at,
+                    CASE WHEN p.state = 'pending' THEN NULL ELSE p.updated_at - p.requested_at END AS took,
+                    p.acknowledgement, p.error, c.status AS decision
+                FROM \(tables.name("propagations")) p
+                JOIN \(tables.name("consents")) c ON (c.subject_id, c.purpose, c.channel) = (p.subject_id, p.purpose, p.channel)
+                """
+            ),
+        ]
+    }
+
+    /// A subject's current answer to one question, as stored.
+    struct Answer {
+        var status: String
+        var record: ConsentRecord?
+        var proofReference: String
+        var grantedAt: Date?
+        var refusedAt: Date?
+        var withdrawnAt: Date?
+        var decidedAt: Date
+        var eventId: UUID
+        var streamVersion: Int64
+    }
+
+    struct Propagation {
+        var decision: UUID
+        var state: String
+        var requestedAt: Date
+        var updatedAt: Date
+        var acknowledgement: String?
+        var error: String?
+    }
+
+    public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
+        let read = events.filter { $0.streamName.hasPrefix("consent-") || ($0.streamName.hasPrefix("customer-") && $0.type == "CustomerRegistered") }
+        let batch = try DecodedBatch(read) { type, data in
+            type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: type, data: data).map(ConsentInput.consent)
+        }
+        let ignored = events.count - read.count + batch.ignored
+        guard !batch.events.isEmpty else { return ignored }
+        var subjects: [String: Date] = [:]
+        var answers: [Key: Answer] = [:]
+        var history: [[String?]] = []
+        var propagations: [PropagationKey: Propagation] = [:]
+        var newScopes = Set<[String]>()
+        let consentSubjects = Array(Set(batch.events.compactMap { if case .consent = $0.event { $0.id } else { nil } }))
+        try await load(consentSubjects, tables, transaction, into: &answers, &propagations)
+        for (recorded, subjectId, input) in batch.events {
+            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            subjects[subjectId] = min(subjects[subjectId] ?? at, at)
+            guard case .consent(let event) = input else { continue }
+            let scope: ConsentScope
+            var answer: Answer
+            switch event {
+            case .given(let record), .refused(let record):
+                scope = record.scope
+                let granted: Bool
+                if case .given = event { granted = true } else { granted = false }
+                let previous = answers[Key(subjectId, scope)]
+                answer = Answer(
+                    status: granted ? "granted" : "refused", record: record, proofReference: record.proofReference,
+                    grantedAt: granted ? at : previous?.grantedAt, refusedAt: granted ? previous?.refusedAt : at, withdrawnAt: previous?.withdrawnAt,
+                    decidedAt: at, eventId: recorded.id, streamVersion: recorded.streamVersion)
+            case .withdrawn(let withdrawn):
+                scope = withdrawn.scope
+                guard var previous = answers[Key(subjectId, scope)] else {
+                    throw ProjectionError(recorded, "consent for \(scope) is withdrawn but was never given")
+                }
+                previous.status = "withdrawn"
+                previous.proofReference = withdrawn.proofReference
+                previous.withdrawnAt = at
+                previous.decidedAt = at
+                previous.eventId = recorded.id
+                previous.streamVersion = recorded.streamVersion
+                answer = previous
+            case .propagated(let report), .propagationFailed(let report):
+                let key = PropagationKey(subjectId, report.scope, report.system)
+                // A report on a decision since superseded leaves the current one's state alone.
+                guard answers[Key(subjectId, report.scope)]?.eventId == report.decision else { continue }
+                var propagation = propagations[key] ?? Propagation(decision: report.decision, state: "pending", requestedAt: at, updatedAt: at)
+                if case .propagated = event {
+                    propagation.state = "applied"
+                    propagation.acknowledgement = report.acknowledgement
+                    propagation.error = nil
+                } else {
+                    propagation.state = "failed"
+                    propagation.error = report.error
+                }
+                propagation.updatedAt = at
+                propagations[key] = propagation
+                continue
+            }
+            answers[Key(subjectId, scope)] = answer
+            history.append(Self.historyRow(subjectId, scope, answer))
+            newScopes.insert([scope.purpose, scope.channel])
+            for system in purposes[scope.purpose]?.downstream ?? [] {
+                propagations[PropagationKey(subjectId, scope, system)] = Propagation(decision: recorded.id, state: "pending", requestedAt: at, updatedAt: at)
+            }
+        }
+        try await transaction.execute(
+            """
+            INSERT INTO \(tables.name("subjects")) SELECT * FROM unnest(\(PostgresArray(Array(subjects.keys)))::text[], \(PostgresArray(subjects.values.map(TimestampText.iso8601)))::timestamptz[])
+            ON CONFLICT (subject_id) DO UPDATE SET first_seen_at = least(EXCLUDED.first_seen_at, \(tables.name("subjects")).first_seen_at)
+            """)
+        // A question asked that consent.yaml does not list still gets its row, with no downstream systems.
+        for scope in newScopes {
+            try await transaction.execute(
+                "INSERT INTO \(tables.name("scopes")) VALUES (\(scope[0]), \(scope[1]), '{}') ON CONFLICT (purpose, channel) DO NOTHING")
+        }
+        try await StagedUpsert(tables: tables, table: "consents", columns: Self.consentColumns, key: ["subject_id", "purpose", "channel"])
+            .write(answers.map { Self.consentRow($0.key, $0.value) }, in: transaction)
+        try await StagedUpsert(tables: tables, table: "history", columns: Self.historyColumns, key: ["subject_id", "stream_version"])
+            .write(history, in: transaction)
+        try await StagedUpsert(
+            tables: tables, table: "propagations", columns: Self.propagationColumns, key: ["subject_id", "purpose", "channel", "system"]
+        )
+        .write(propagations.map { Self.propagationRow($0.key, $0.value) }, in: transaction)
+        return ignored
+    }
+
+    enum ConsentInput {
+        case registered
+        case consent(ConsentEvent)
+    }
+
+    struct Key: Hashable {
+        var subject: String
+        var purpose: String
+        var channel: String
+        init(_ subject: String, _ scope: ConsentScope) { (self.subject, purpose, channel) = (subject, scope.purpose, scope.channel) }
+    }
+
+    struct PropagationKey: Hashable {
+        var question: Key
+        var system: String
+        init(_ subject: String, _ scope: ConsentScope, _ system: String) { (question, self.system) = (Key(subject, scope), system) }
+    }
+
+    static let consentColumns = [
+        "subject_id", "purpose", "channel", "status", "legal_basis", "notice_version", "collection_point", "proof_reference", "granted_at", "refused_at",
+        "withdrawn_at", "expires_at", "decided_at", "event_id", "stream_version",
+    ]
+
+    static func consentRow(_ key: Key, _ answer: Answer) -> [String?] {
+        let time = { (date: Date?) in date.map(TimestampText.iso8601) }
+        return [
+            key.subject, key.purpose, key.channel, answer.status, answer.record?.legalBasis.rawValue, answer.record?.noticeVersion,
+            answer.record?.collectionPoint, answer.proofReference, time(answer.grantedAt), time(answer.refusedAt), time(answer.withdrawnAt),
+            time(answer.record?.expiresAt), TimestampText.iso8601(answer.decidedAt), answer.eventId.uuidString, String(answer.streamVersion),
+        ]
+    }
+
+    static let historyColumns = [
+        "subject_id", "stream_version", "purpose", "channel", "status", "legal_basis", "notice_version", "collection_point", "proof_reference",
+        "expires_at", "decided_at", "event_id",
+    ]
+
+    static func historyRow(_ subject: String, _ scope: ConsentScope, _ answer: Answer) -> [String?] {
+        [
+            subject, String(answer.streamVersion), scope.purpose, scope.channel, answer.status, answer.record?.legalBasis.rawValue,
+            answer.record?.noticeVersion, answer.record?.collectionPoint, answer.proofReference, answer.record?.expiresAt.map(TimestampText.iso8601),
+            TimestampText.iso8601(answer.decidedAt), answer.eventId.uuidString,
+        ]
+    }
+
+    static let propagationColumns = [
+        "subject_id", "purpose", "channel", "system", "decision_event_id", "state", "requested_at", "updated_at", "acknowledgement", "error",
+    ]
+
+    static func propagationRow(_ key: PropagationKey, _ propagation: Propagation) -> [String?] {
+        [
+            key.question.subject, key.question.purpose, key.question.channel, key.system, propagation.decision.uuidString, propagation.state,
+            TimestampText.iso8601(propagation.requestedAt), TimestampText.iso8601(propagation.updatedAt), propagation.acknowledgement, propagation.error,
+        ]
+    }
+
+    /// The stored answers and propagations of `subjects`.
+    private func load(
+        _ subjects: [String], _ tables: ProjectionTables, _ transaction: Transaction, into answers: inout [Key: Answer],
+        _ propagations: inout [PropagationKey: Propagation]
+    ) async throws {
+        guard !subjects.isEmpty else { return }
+        let ids = PostgresArray(subjects)
+        for row in try await transaction.query(
+            """
+            SELECT subject_id, purpose, channel, status, legal_basis, notice_version, collection_point, proof_reference,
+                extract(epoch FROM granted_at)::float8, extract(epoch FROM refused_at)::float8, extract(epoch FROM withdrawn_at)::float8,
+                extract(epoch FROM expires_at)::float8, extract(epoch FROM decided_at)::float8, event_id, stream_version
+            FROM \(tables.name("consents")) WHERE subject_id = ANY(\(ids)::text[])
+            """)
+        {
+            let scope = ConsentScope(purpose: try row.decode(String.self, at: 1), channel: try row.decode(String.self, at: 2))
+            let date = { (index: Int) in try row.decode(Double?.self, at: index).map(Date.init(timeIntervalSince1970:)) }
+            var record: ConsentRecord?
+            if let basis = try row.decode(String?.self, at: 4).flatMap(LegalBasis.init(rawValue:)) {
+                record = ConsentRecord(
+                    scope: scope, legalBasis: basis, noticeVersion: try row.decode(String?.self, at: 5) ?? "",
+                    collectionPoint: try row.decode(String?.self, at: 6) ?? "", proofReference: try row.decode(String.self, at: 7), expiresAt: try date(11))
+            }
+            answers[Key(try row.decode(String.self, at: 0), scope)] = Answer(
+                status: try row.decode(String.self, at: 3), record: record, proofReference: try row.decode(String.self, at: 7), grantedAt: try date(8),
+                refusedAt: try date(9), withdrawnAt: try date(10), decidedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 12)),
+                eventId: try row.decode(UUID.self, at: 13), streamVersion: try row.decode(Int64.self, at: 14))
+        }
+        for row in try await transaction.query(
+            """
+            SELECT subject_id, purpose, channel, system, decision_event_id, state, extract(epoch FROM requested_at)::float8,
+                extract(epoch FROM updated_at)::float8, acknowledgement, error
+            FROM \(tables.name("propagations")) WHERE subject_id = ANY(\(ids)::text[])
+            """)
+        {
+            let scope = ConsentScope(purpose: try row.decode(String.self, at: 1), channel: try row.decode(String.self, at: 2))
+            propagations[PropagationKey(try row.decode(String.self, at: 0), scope, try row.decode(String.self, at: 3))] = Propagation(
+                decision: try row.decode(UUID.self, at: 4), state: try row.decode(String.self, at: 5),
+                requestedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 6)),
+                updatedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 7)), acknowledgement: try row.decode(String?.self, at: 8),
+                error: try row.decode(String?.self, at: 9))
+        }
+    }
+}

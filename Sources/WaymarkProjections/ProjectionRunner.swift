@@ -27,7 +27,7 @@ public final class ProjectionRunner: Service, Sendable {
     let registry: ProjectionRegistry
 
     public init(
-        store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 1_000,
+        store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 10_000,
         standbyInterval: Duration = .seconds(2), logger: Logger
     ) throws {
         for projection in projections { try ProjectionRunnerChecks.name(projection.name) }

@@ -8,7 +8,7 @@ import WaymarkPostgres
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self])
+        abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,
     /// gauges and the rest cost nothing, so the waymark side pays no more than a production
@@ -37,14 +37,21 @@ func withBenchStore(
         let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         _ = try await migrate(url: url, schema: schema, logger: logger, directory: nil)
         let store = try EventStore.connect(url: url, schema: schema, maxConnections: maxConnections, logger: logger, announceInterval: announceInterval)
+        // On a connection of its own: a bench may have run the store as a service, whose shutdown
+        // closed its pool.
+        func dropSchema() async throws {
+            let connection = try await PostgresConnection.connect(store.pool.configuration)
+            defer { Task { await connection.close() } }
+            try await connection.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        }
         do {
             try await body(store)
         } catch {
-            _ = try? await store.pool.query("DROP SCHEMA \(identifier: schema) CASCADE")
+            try? await dropSchema()
             await store.close()
             throw error
         }
-        try await store.pool.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        try await dropSchema()
         await store.close()
     }
 }

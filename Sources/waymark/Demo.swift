@@ -190,8 +190,10 @@ struct Demo: AsyncParsableCommand {
             say("checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); handoffs accepted seen in this run: \(counted.value)")
 
             print("\n10. The read models analysts query (schema analytics, role waymark_analyst)")
-            let projected = try await projections.waitUntilCaughtUp("journeys", timeout: .seconds(120))
-            say("journeys projection caught up: \(projected)")
+            for projection in projections.projections {
+                let projected = try await projections.waitUntilCaughtUp(projection.name, timeout: .seconds(120))
+                say("\(projection.name) projection caught up: \(projected)")
+            }
             try await printAnalytics(store, journeyId: journeyId, say)
             await services.triggerGracefulShutdown()
             try await group.waitForAll()
@@ -238,6 +240,34 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
     for row in stages {
         let (stage, days, visits) = try row.decode(String.self, String.self, Int.self)
         say("  \(stage.padding(toLength: 36, withPad: " ", startingAt: 0)) \(days) days (\(visits) visits)")
+    }
+    say("SLA clocks by goal and state (business hours of each goal's calendar):")
+    for row in try await store.query(
+        "SELECT goal || ' ' || state, count(*), round(avg(percent_elapsed), 0)::text FROM analytics.sla GROUP BY goal, state ORDER BY goal, state")
+    {
+        let (goal, count, percent) = try row.decode(String.self, Int.self, String.self)
+        say("  \(goal.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count) (mean \(percent) % of target)")
+    }
+    say("breached SLAs by tier and the department holding the journey when it breached:")
+    for row in try await store.query(
+        """
+        SELECT tier || ' / ' || breach_department, count(*) FROM analytics.sla
+        WHERE state IN ('breached-running', 'breached-closed') GROUP BY 1 ORDER BY count(*) DESC LIMIT 6
+        """)
+    {
+        let (group, count) = try row.decode(String.self, Int.self)
+        say("  \(group.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)")
+    }
+    say("consent coverage per purpose (share of subjects who granted it on some channel):")
+    for row in try await store.query(
+        """
+        SELECT purpose, round(count(DISTINCT subject_id) FILTER (WHERE status = 'granted') * 100.0 / count(DISTINCT subject_id), 1)::text,
+               count(*) FILTER (WHERE status = 'withdrawn')
+        FROM analytics.consents GROUP BY 1 ORDER BY 1
+        """)
+    {
+        let (purpose, share, withdrawn) = try row.decode(String.self, String.self, Int.self)
+        say("  \(purpose.padding(toLength: 20, withPad: " ", startingAt: 0)) \(share) % granted, \(withdrawn) withdrawn")
     }
 }
 

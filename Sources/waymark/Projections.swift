@@ -19,8 +19,8 @@ struct Projections: AsyncParsableCommand {
         @Option(help: "Schema of the analysts' views.")
         var analyticsSchema: String = "analytics"
 
-        @Option(help: "Events per batch (one transaction with the checkpoint).")
-        var batchSize: Int = 1_000
+        @Option(help: "Most events per batch (one transaction with the checkpoint); live batches are as small as the traffic.")
+        var batchSize: Int = 10_000
 
         func validate() throws {
             guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, not \(batchSize)") }
@@ -38,7 +38,7 @@ struct Projections: AsyncParsableCommand {
                 _ = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
                 let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 8, logger: database.logger)
                 let runner = try ProjectionRunner(
-                    store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analyticsSchema,
+                    store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analyticsSchema, batchSize: batchSize,
                     logger: database.logger)
                 do {
                     let result = try await body(runner)

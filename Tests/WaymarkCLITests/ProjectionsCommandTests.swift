@@ -23,16 +23,16 @@ struct ProjectionsCommandTests {
             try await pool.query("SELECT count(*) FROM events WHERE category = 'journey'")[0].decode(Int64.self, at: 0)
         }
         let events = try await total()
-        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "3"] + common
+        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "20"] + common
         let first = try startWaymark(run)
-        // Small batches keep the build going for seconds, so the kill lands mid-build even on a loaded machine.
-        #expect(try await eventually { try await handled() > 60 })
+        // Batches of 20 keep the build going for seconds, so the kill lands mid-build.
+        #expect(try await eventually { try await handled() > 200 })
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         let atKill = try await handled()
         #expect(atKill < events, "the kill came after the build finished; nothing was tested")
         let second = try startWaymark(run)
-        #expect(try await eventually { try await handled() == events })
+        #expect(try await eventually(timeout: .seconds(120)) { try await handled() == events })
         let snapshot = { () async throws -> [String] in
             let rows = try await pool.query(
                 PostgresQuery(

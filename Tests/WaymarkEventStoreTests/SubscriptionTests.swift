@@ -142,15 +142,16 @@ struct SubscriptionTests {
         // The store service announces the manager's appends to the other process.
         try await withServices([store, manager] + downstream) {
             // An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … up to its poll interval: after
-            // 6 s of nothing its next look is some 4 s away, so only a wake-up delivers within 3 s.
-            try await Task.sleep(for: .seconds(6))
+            // 11 s of nothing its next look is some 9 s away, so only a wake-up delivers within 8 s
+            // (a generous bound for a loaded CI machine).
+            try await Task.sleep(for: .seconds(11))
             for round in 1...2 {
                 // An append by a SQL client: it announces nothing, so only the manager's own appends
                 // can wake the downstream subscribers before their poll.
                 try await other.query(
                     "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
                 )
-                #expect(try await eventually(timeout: .seconds(3)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
+                #expect(try await eventually(timeout: .seconds(8)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
             }
         }
     }

@@ -1,0 +1,222 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WaymarkClient
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkProjections
+import WaymarkSimulation
+
+/// The read models' build speed against the database's own write speed, and how soon an append
+/// shows in the journeys view under steady load, in the same run on simulated traffic.
+struct BenchProjections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "Build of every read model beside a COPY of the same events, and append-to-visible delay under steady appends.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var definitions: DefinitionOptions
+
+    @Option(parsing: .unconditional, help: "Events to simulate before the build.")
+    var events: Int = 1_000_000
+
+    @Option(parsing: .unconditional, help: "Appends per second while measuring the delay to the journeys view.")
+    var rate: Int = 1_000
+
+    @Option(parsing: .unconditional, help: "Seconds of steady appends.")
+    var seconds: Int = 20
+
+    @Option(parsing: .unconditional, help: "Most events per projection batch.")
+    var batchSize: Int = 10_000
+
+    func validate() throws {
+        try requireAtLeast(1_000, events, "--events")
+        try requireAtLeast(10, rate, "--rate")
+        try requireAtLeast(2, seconds, "--seconds")
+        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, not \(batchSize)") }
+    }
+
+    func run() async throws {
+        let catalog = try definitions.catalog()
+        try await withBenchStore(database, maxConnections: 24) { store in
+            var quiet = Logger(label: "waymark.bench")
+            quiet.logLevel = .warning
+            print("waymark bench projections")
+            try await printServer(store)
+            let client = WaymarkClient(store: store, catalog: catalog, logger: quiet)
+            let total = try await simulate(client, catalog: catalog, logger: quiet)
+
+            let copy = try await copyBaseline(store, total: total)
+            let analytics = store.schema + "_analytics"
+            let runner = try ProjectionRunner(
+                store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analytics, batchSize: batchSize, logger: quiet)
+            let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: runner)], logger: quiet))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await services.run() }
+                let build = try await timeBuild(runner, total: total)
+                let ratio = build / copy.plain
+                print(
+                    String(
+                        format: "build vs COPY: %.2f× the plain COPY, %.2f× the indexed COPY (target ≥ 0.5 × plain) %@", ratio, build / copy.indexed,
+                        ratio >= 0.5 ? "ok" : "BELOW TARGET"))
+                try await measureDelay(client, store: store, analytics: analytics)
+                try await store.pool.query("DROP SCHEMA IF EXISTS \(identifier: analytics) CASCADE")
+                await services.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// Simulates journeys (seed after seed) until the log holds `events`; returns the count.
+    private func simulate(_ client: WaymarkClient, catalog: JourneyCatalog, logger: Logger) async throws -> Int {
+        let simulator = Simulator(client: client, logger: logger)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var total = 0
+        var seed: UInt64 = 1
+        while total < events {
+            // About 17 events per journey with its customer's share.
+            let journeys = max(100, (events - total) / 17)
+            _ = try await simulator.run(SimulationOptions(journeys: journeys, seed: seed, until: Date(timeIntervalSince1970: 1_790_000_000)))
+            total = Int(try await client.store.pool.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0))
+            seed += 1
+        }
+        let elapsed = clock.now - started
+        print(String(format: "simulated: %d events in %.1f s (%.0f events/s through the client)", total, elapsed.seconds, Double(total) / elapsed.seconds))
+        return total
+    }
+
+    /// COPYs the log's rows, read beforehand, into an events-shaped table without indexes and
+    /// then into one with the log's indexes; returns events/s of each.
+    private func copyBaseline(_ store: EventStore, total: Int) async throws -> (plain: Double, indexed: Double) {
+        let columns = try await store.pool.query(
+            """
+            SELECT column_name FROM information_schema.columns WHERE table_schema = \(store.schema) AND table_name = 'events' ORDER BY ordinal_position
+            """
+        ).map { try $0.decode(String.self, at: 0) }
+        let list = columns.map(PostgresIdentifier.quote).joined(separator: ", ")
+        var chunks: [[[String?]]] = []
+        var last: (UInt64, Int64) = (0, 0)
+        while true {
+            let rows = try await store.pool.query(
+                PostgresQuery(
+                    sql:
+                        "SELECT \(list), tx_id::text::int8 AS page_tx, global_id AS page_id FROM events WHERE (tx_id, global_id) > ($1::text::xid8, $2) ORDER BY tx_id, global_id LIMIT 50000",
+                    binds: [String(last.0), last.1]))
+            guard !rows.isEmpty else { break }
+            chunks.append(try rows.map { row in try (0..<columns.count).map { try row.decode(String?.self, at: $0) } })
+            last = (UInt64(try rows[rows.count - 1].decode(Int64.self, at: columns.count)), try rows[rows.count - 1].decode(Int64.self, at: columns.count + 1))
+        }
+        var rates: [Double] = []
+        for indexed in [false, true] {
+            let table = indexed ? "copy_indexed" : "copy_plain"
+            try await store.pool.query(
+                PostgresQuery(sql: "CREATE UNLOGGED TABLE \(table) (LIKE events INCLUDING DEFAULTS\(indexed ? " INCLUDING INDEXES" : ""))"))
+            try await store.pool.query(PostgresQuery(sql: "ALTER TABLE \(table) SET LOGGED"))
+            let clock = ContinuousClock()
+            let started = clock.now
+            for chunk in chunks {
+                try await store.transaction { _ = try await $0.copyIn("COPY \(table) (\(list)) FROM STDIN", rows: chunk) }
+            }
+            let elapsed = clock.now - started
+            rates.append(Double(total) / elapsed.seconds)
+            print(
+                String(
+                    format: "COPY into an events-shaped table %@: %d events in %.2f s = %.0f events/s", indexed ? "with the log's indexes" : "without indexes",
+                    total, elapsed.seconds, rates.last!))
+            try await store.pool.query(PostgresQuery(sql: "DROP TABLE \(table)"))
+        }
+        return (rates[0], rates[1])
+    }
+
+    /// Times the first build of every projection from the whole log; returns log events/s.
+    private func timeBuild(_ runner: ProjectionRunner, total: Int) async throws -> Double {
+        let clock = ContinuousClock()
+        let started = clock.now
+        for projection in runner.projections {
+            guard try await runner.waitUntilCaughtUp(projection.name, timeout: .seconds(3_600)) else {
+                throw ValidationError("projection \(projection.name) did not catch up within an hour")
+            }
+        }
+        let elapsed = clock.now - started
+        let rate = Double(total) / elapsed.seconds
+        print(
+            String(
+                format: "build of every read model (%@) from the log: %.2f s = %.0f log events/s", runner.projections.map(\.name).joined(separator: ", "),
+                elapsed.seconds, rate))
+        for status in try await runner.status() where status.record.state == .live {
+            print("  \(status.record.name): \(status.record.eventsHandled) events handled, \(status.record.eventsIgnored) ignored")
+        }
+        return rate
+    }
+
+    /// Starts journeys at `rate` per second for `seconds` and watches the journeys view for each:
+    /// the delay from the append's commit (the call's return) to the row being there. The view is
+    /// polled every millisecond for the ids not seen yet, so a delay is at most that much late.
+    private func measureDelay(_ client: WaymarkClient, store: EventStore, analytics: String) async throws {
+        let clock = ContinuousClock()
+        let (rate, seconds) = (self.rate, self.seconds)
+        let total = rate * seconds
+        let start = clock.now + .milliseconds(100)
+        let senders = 4
+        let shared = DelayWatch(senders: senders)
+        let delays = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for sender in 0..<senders {
+                group.addTask {
+                    for index in stride(from: sender, to: total, by: senders) {
+                        try await clock.sleep(until: start + .seconds(Double(index) / Double(rate)))
+                        let id = "bench-visible-\(index)"
+                        try await client.send(.start(.init(journeyId: id, customerId: "bench", journeyType: "support-case", tier: "standard")), to: id)
+                        let committed = clock.now
+                        shared.pending.withLock { $0[id] = committed }
+                    }
+                    shared.sending.subtract(1, ordering: .relaxed)
+                    return []
+                }
+            }
+            group.addTask {
+                var delays: [Duration] = []
+                var deadline: ContinuousClock.Instant?
+                while delays.count < total {
+                    if deadline == nil, shared.sending.load(ordering: .relaxed) == 0 { deadline = clock.now + .seconds(10) }
+                    if let deadline, clock.now > deadline { break }
+                    let ids = shared.pending.withLock { Array($0.keys) }
+                    if !ids.isEmpty {
+                        let rows = try await store.pool.query(
+                            "SELECT journey_id FROM \(identifier: analytics).journeys WHERE journey_id = ANY(\(PostgresArray(ids))::text[])")
+                        let seen = clock.now
+                        let found = try rows.map { try $0.decode(String.self, at: 0) }
+                        shared.pending.withLock { pending in
+                            for id in found { if let committed = pending.removeValue(forKey: id) { delays.append(seen - committed) } }
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                return delays
+            }
+            var all: [Duration] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        guard !delays.isEmpty else { throw ValidationError("no appended journey became visible in the journeys view") }
+        let p99 = delays[min(delays.count - 1, delays.count * 99 / 100)]
+        print(
+            String(
+                format:
+                    "append to visible in analytics.journeys at %d appends/s for %d s: %d of %d seen, p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 ≤ 50 ms) %@",
+                rate, seconds, delays.count, total, delays[delays.count / 2].milliseconds, p99.milliseconds, delays[delays.count - 1].milliseconds,
+                p99 <= .milliseconds(50) && delays.count == total ? "ok" : "BELOW TARGET"))
+    }
+}
+
+/// What the delay measurement's senders and watcher share: commit instants of journeys not seen
+/// in the view yet, and how many senders are still sending.
+final class DelayWatch: Sendable {
+    let pending = Mutex<[String: ContinuousClock.Instant]>([:])
+    let sending: Atomic<Int>
+
+    init(senders: Int) { sending = Atomic(senders) }
+}

@@ -150,12 +150,10 @@ public struct ConsentProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let read = events.filter { $0.streamName.hasPrefix("consent-") || ($0.streamName.hasPrefix("customer-") && $0.type == "CustomerRegistered") }
-        let batch = try DecodedBatch(read) { type, data in
+        let batch = try DecodedBatch(events, categories: ["consent", "customer"]) { type, data in
             type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: type, data: data).map(ConsentInput.consent)
         }
-        let ignored = events.count - read.count + batch.ignored
-        guard !batch.events.isEmpty else { return ignored }
+        guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]
         var answers: [Key: Answer] = [:]
         var history: [[String?]] = []
@@ -221,10 +219,13 @@ public struct ConsentProjection: Projection {
             ON CONFLICT (subject_id) DO UPDATE SET first_seen_at = least(EXCLUDED.first_seen_at, \(tables.name("subjects")).first_seen_at)
             """)
         // A question asked that consent.yaml does not list still gets its row, with no downstream systems.
-        for scope in newScopes {
-            try await transaction.execute(
-                "INSERT INTO \(tables.name("scopes")) VALUES (\(scope[0]), \(scope[1]), '{}') ON CONFLICT (purpose, channel) DO NOTHING")
-        }
+        let asked = Array(newScopes)
+        try await transaction.execute(
+            """
+            INSERT INTO \(tables.name("scopes")) SELECT purpose, channel, '{}'
+            FROM unnest(\(PostgresArray(asked.map { $0[0] }))::text[], \(PostgresArray(asked.map { $0[1] }))::text[]) AS asked (purpose, channel)
+            ON CONFLICT (purpose, channel) DO NOTHING
+            """)
         try await StagedUpsert(tables: tables, table: "consents", columns: Self.consentColumns, key: ["subject_id", "purpose", "channel"])
             .write(answers.map { Self.consentRow($0.key, $0.value) }, in: transaction)
         try await StagedUpsert(tables: tables, table: "history", columns: Self.historyColumns, key: ["subject_id", "stream_version"])
@@ -233,7 +234,7 @@ public struct ConsentProjection: Projection {
             tables: tables, table: "propagations", columns: Self.propagationColumns, key: ["subject_id", "purpose", "channel", "system"]
         )
         .write(propagations.map { Self.propagationRow($0.key, $0.value) }, in: transaction)
-        return ignored
+        return batch.ignored
     }
 
     enum ConsentInput {

@@ -138,8 +138,7 @@ public struct JourneysProjection: Projection {
             for visit in touched.visits { visits["\(journeyId)/\(visit.number)"] = visit }
             for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
         }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
+        let encoder = StoredFold.encoder()
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
             .write(try folds.values.map { try $0.row(encoder) }, in: transaction)
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
@@ -152,14 +151,7 @@ public struct JourneysProjection: Projection {
     /// The stored folds of `journeyIds`, by id (journeys seen for the first time are absent).
     private func load(_ journeyIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: JourneyFold] {
         let rows = try await transaction.query("SELECT fold::text FROM \(tables.name("journeys")) WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])")
-        var folds: [String: JourneyFold] = [:]
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        for row in rows {
-            let fold = try decoder.decode(JourneyFold.self, from: Data(try row.decode(String.self, at: 0).utf8))
-            folds[fold.journeyId] = fold
-        }
-        return folds
+        return try StoredFold.decode(rows, as: JourneyFold.self, key: \.journeyId)
     }
 
     func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {

@@ -41,16 +41,21 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A batch's events of the domain type a projection reads, each with the id its stream name
-/// carries after `<category>-`; events of other types are only counted.
+/// carries after `<category>-`; events of other types, or of other categories, are only counted.
 struct DecodedBatch<Event> {
     var events: [(recorded: RecordedEvent, id: String, event: Event)] = []
     var ignored = 0
 
-    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know. Data that
-    /// does not decode as its type is a `ProjectionError` naming the event.
-    init(_ recorded: [RecordedEvent], _ decode: (_ type: String, _ data: String) throws -> Event?) throws {
+    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know; with
+    /// `categories`, only the events of those categories. Data that does not decode as its type is
+    /// a `ProjectionError` naming the event.
+    init(_ recorded: [RecordedEvent], categories: Set<String>? = nil, _ decode: (_ type: String, _ data: String) throws -> Event?) throws {
         events.reserveCapacity(recorded.count)
         for event in recorded {
+            if let categories, !categories.contains(event.category) {
+                ignored += 1
+                continue
+            }
             let decoded: Event?
             do {
                 decoded = try decode(event.type, event.data)

@@ -29,33 +29,30 @@ struct CalendarIntervals {
             )
             """)
         try await transaction.execute("CREATE INDEX ON \(intervals) (calendar, after_seconds)")
-        for timeline in timelines {
-            let rows: [[String?]] = timeline.intervals.map {
-                [timeline.calendar, "\($0.start)", "\($0.end)", String($0.before), String($0.after)]
-            }
-            // Epoch seconds are staged as text and turned into timestamps in one INSERT.
-            try await transaction.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS waymark_calendar_staging (c text, s bigint, e bigint, b bigint, a bigint) ON COMMIT DROP")
-            _ = try await transaction.copyIn("COPY pg_temp.waymark_calendar_staging FROM STDIN", rows: rows)
-            try await transaction.execute(
-                "INSERT INTO \(intervals) SELECT c, to_timestamp(s), to_timestamp(e), b, a FROM pg_temp.waymark_calendar_staging")
-            try await transaction.execute("TRUNCATE pg_temp.waymark_calendar_staging")
+        let rows: [[String?]] = timelines.flatMap { timeline in
+            timeline.intervals.map { [timeline.calendar, "\($0.start)", "\($0.end)", String($0.before), String($0.after)] }
         }
-        // The business seconds counted before `at` on the calendar's timeline.
-        let position: PostgresQuery = """
-            coalesce((SELECT i.before_seconds + extract(epoch FROM least(AT, i.ends_at) - i.starts_at)::float8
-                      FROM \(intervals) i WHERE i.calendar = $1 AND i.starts_at <= AT ORDER BY i.starts_at DESC LIMIT 1), 0)
-            """
-        let positionFrom = PostgresQuery(sql: position.sql.replacingOccurrences(of: "AT", with: "$2"))
-        let positionTo = PostgresQuery(sql: position.sql.replacingOccurrences(of: "AT", with: "$3"))
+        // Epoch seconds are staged as they are and turned into timestamps in one INSERT.
+        try await transaction.execute("CREATE TEMP TABLE waymark_calendar_staging (c text, s bigint, e bigint, b bigint, a bigint)")
+        _ = try await transaction.copyIn("COPY pg_temp.waymark_calendar_staging FROM STDIN", rows: rows)
+        try await transaction.execute("INSERT INTO \(intervals) SELECT c, to_timestamp(s), to_timestamp(e), b, a FROM pg_temp.waymark_calendar_staging")
+        try await transaction.execute("DROP TABLE pg_temp.waymark_calendar_staging")
+        // The business seconds counted on the calendar's (`$1`) timeline before the instant `at`
+        // (a parameter of the function, `$2` or `$3`).
+        func position(_ at: String) -> PostgresQuery {
+            let at = PostgresQuery(sql: at)
+            return """
+                coalesce((SELECT i.before_seconds + extract(epoch FROM least(\(at), i.ends_at) - i.starts_at)::float8
+                          FROM \(intervals) i WHERE i.calendar = $1 AND i.starts_at <= \(at) ORDER BY i.starts_at DESC LIMIT 1), 0)
+                """
+        }
         try await transaction.execute(
             """
             CREATE FUNCTION \(secondsFunction)(text, timestamptz, timestamptz) RETURNS float8
             LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-                SELECT CASE WHEN $1 IS NULL THEN extract(epoch FROM $3 - $2)::float8 ELSE \(positionTo) - \(positionFrom) END
+                SELECT CASE WHEN $1 IS NULL THEN extract(epoch FROM $3 - $2)::float8 ELSE \(position("$3")) - \(position("$2")) END
             $fn$
             """)
-        let positionStart = PostgresQuery(sql: position.sql.replacingOccurrences(of: "AT", with: "$2"))
         try await transaction.execute(
             """
             CREATE FUNCTION \(addingFunction)(text, timestamptz, float8) RETURNS timestamptz
@@ -70,7 +67,7 @@ struct CalendarIntervals {
                          FROM \(intervals) i WHERE i.calendar = $1 HAVING count(*) > 0),
                         $2 + make_interval(secs => $3))
                     END
-                FROM (SELECT \(positionStart) + $3 AS target) t
+                FROM (SELECT \(position("$2")) + $3 AS target) t
             $fn$
             """)
     }

@@ -124,10 +124,8 @@ public struct SLAProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let read = events.filter { $0.streamName.hasPrefix("journey-") || $0.streamName.hasPrefix("customer-") }
-        let batch = try DecodedBatch(read, ClockInput.decode)
-        let ignored = events.count - read.count + batch.ignored
-        guard !batch.events.isEmpty else { return ignored }
+        let batch = try DecodedBatch(events, categories: ["journey", "customer"], ClockInput.decode)
+        guard !batch.events.isEmpty else { return batch.ignored }
         var journeyIds: [String] = []
         var customerIds: [String] = []
         for (_, id, input) in batch.events {
@@ -162,8 +160,7 @@ public struct SLAProjection: Projection {
                 }
             }
         }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
+        let encoder = StoredFold.encoder()
         var foldRows: [[String?]] = []
         var clockRows: [[String?]] = []
         for journeyId in touched {
@@ -175,7 +172,7 @@ public struct SLAProjection: Projection {
             .write(foldRows, in: transaction)
         try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
             .write(clockRows, in: transaction)
-        return ignored
+        return batch.ignored
     }
 
     /// The stored folds of the batch's journeys and of the open journeys of its customers.
@@ -185,14 +182,7 @@ public struct SLAProjection: Projection {
             SELECT fold::text FROM \(tables.name("journeys"))
             WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(customerIds))::text[]))
             """)
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        var folds: [String: ClockFold] = [:]
-        for row in rows {
-            let fold = try decoder.decode(ClockFold.self, from: Data(try row.decode(String.self, at: 0).utf8))
-            folds[fold.journeyId] = fold
-        }
-        return folds
+        return try StoredFold.decode(rows, as: ClockFold.self, key: \.journeyId)
     }
 }
 

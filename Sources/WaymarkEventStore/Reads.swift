@@ -2,20 +2,26 @@ import Foundation
 import WaymarkPostgres
 
 extension EventStore {
-    static let eventColumns: PostgresQuery = """
-        event_id, stream_name, stream_version, tx_id, global_id, event_type, data, \
-        metadata->>'correlation_id', metadata->>'causation_id', metadata->>'actor', metadata->>'source_system', \
-        metadata->'extra', (extract(epoch FROM recorded_at) * 1000000)::int8, \
-        (extract(epoch FROM (metadata->>'occurred_at')::timestamptz) * 1000000)::int8
-        """
+    /// What a read selects of each event, in the order `decodeEvents` takes them.
+    static let eventColumnExpressions = [
+        "event_id", "stream_name", "stream_version", "tx_id", "global_id", "event_type", "data",
+        "metadata->>'correlation_id'", "metadata->>'causation_id'", "metadata->>'actor'", "metadata->>'source_system'",
+        "metadata->'extra'", "(extract(epoch FROM recorded_at) * 1000000)::int8",
+        "(extract(epoch FROM (metadata->>'occurred_at')::timestamptz) * 1000000)::int8",
+    ]
+
+    static let eventColumns = PostgresQuery(sql: eventColumnExpressions.joined(separator: ", "))
 
     /// How many columns `eventColumns` selects.
-    static let eventColumnCount = 14
+    static var eventColumnCount: Int { eventColumnExpressions.count }
 
-    static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
+    /// The events of `rows`; with `skippingUnwanted`, rows without an event id (a skipped event's
+    /// position, see `readCategoriesPage`) are passed over.
+    static func decodeEvents(_ rows: PostgresRows, skippingUnwanted: Bool = false) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(rows.count)
         for row in rows {
+            if skippingUnwanted, try row.decode(UUID?.self, at: 0) == nil { continue }
             let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros, occurredMicros) =
                 try row.decode(
                     UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
@@ -126,6 +132,40 @@ extension EventStore {
         WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id) < ($1, \(horizon))
         ORDER BY category, tx_id, global_id LIMIT $4
         """
+
+    /// A page of the whole log of which only the events of some categories come back whole: the
+    /// others only as their position (every other column NULL), so that the page ends where the
+    /// log's does and a reader of rare categories never scans the same stretch of log twice.
+    static let readCategoriesPage = """
+        SELECT \(eventColumnExpressions.enumerated().map { [3, 4].contains($0.offset) ? $0.element : "CASE WHEN wanted THEN \($0.element) END" }
+            .joined(separator: ", "))
+        FROM (
+            SELECT *, category = ANY($4::text[]) AS wanted FROM events
+            WHERE (tx_id, global_id) > ($1::xid8, $2) AND tx_id < \(horizon)
+            ORDER BY tx_id, global_id LIMIT $3
+        ) AS page
+        ORDER BY tx_id, global_id
+        """
+
+    /// Reads the events of streams in any of `categories` after `position`, in global order.
+    /// `limit` bounds the stretch of log read, not the events returned: a page may hold few or none
+    /// of them and still not be the end (`isEnd` says when it is).
+    public func readCategories(_ categories: [String], after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
+        try await pool.withConnection { try await self.readCategories(on: $0, categories, after: position, limit: limit) }
+    }
+
+    func readCategories(on connection: PostgresConnection, _ categories: [String], after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+        for category in categories { try Self.validateCategory(category) }
+        try Self.checkLimit(limit)
+        let rows = try await connection.query(
+            PostgresQuery(sql: Self.readCategoriesPage, binds: [position.transactionId, position.sequence, limit, PostgresArray(categories)]))
+        let events = try Self.decodeEvents(rows, skippingUnwanted: true)
+        metrics.recordRead(.category, events: events.count)
+        guard let last = rows.last else { return GlobalSlice(events: [], nextPosition: position, isEnd: true) }
+        let transactionId = try last.decode(UInt64.self, at: 3)
+        let sequence = try last.decode(Int64.self, at: 4)
+        return GlobalSlice(events: events, nextPosition: GlobalPosition(transactionId: transactionId, sequence: sequence), isEnd: rows.count < limit)
+    }
 
     func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         try Self.checkLimit(limit)

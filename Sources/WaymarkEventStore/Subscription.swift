@@ -7,6 +7,10 @@ import WaymarkPostgres
 public enum SubscriptionSource: Sendable, Equatable {
     case all
     case category(String)
+    /// The events of several categories in global order. The log is read page by page and the
+    /// other categories' events are skipped on the server, so this suits categories that together
+    /// make up a good share of the log; for one category alone, `category` reads only its own.
+    case categories([String])
 }
 
 /// A durable subscriber: catches up from its stored checkpoint, then follows new events live.
@@ -45,8 +49,16 @@ public final class CatchUpSubscription: Service, Sendable {
         pollInterval: Duration = .seconds(1), listen: Bool = true, logger: Logger? = nil, handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
-        if case .category(let category) = source { try EventStore.validateCategory(category) }
-        guard (1...10_000).contains(batchSize) else { throw EventStoreError(.invalidInput, "a subscription's batch size must be between 1 and 10000") }
+        switch source {
+        case .all: break
+        case .category(let category): try EventStore.validateCategory(category)
+        case .categories(let categories):
+            guard !categories.isEmpty else { throw EventStoreError(.invalidInput, "a subscription to categories needs at least one") }
+            for category in categories { try EventStore.validateCategory(category) }
+        }
+        guard (1...Self.maxBatchSize).contains(batchSize) else {
+            throw EventStoreError(.invalidInput, "a subscription's batch size must be between 1 and \(Self.maxBatchSize), not \(batchSize)")
+        }
         self.store = store
         self.name = name
         self.source = source
@@ -121,12 +133,11 @@ public final class CatchUpSubscription: Service, Sendable {
         var failures = 0
         while !Task.isCancelled {
             let generation = store.appended.generation
-            let handled: Int
+            var handled = 0
+            var isEnd = true
             do {
                 if try await hasEvents(after: known) {
-                    (handled, known) = try await handleBatch()
-                } else {
-                    handled = 0
+                    (handled, known, isEnd) = try await handleBatch()
                 }
                 failures = 0
             } catch  where EventStore.isRetryable(error) && failures < Self.immediateRetries {
@@ -144,7 +155,7 @@ public final class CatchUpSubscription: Service, Sendable {
                 try await Task.sleep(for: delay)
                 continue
             }
-            if handled == batchSize { continue }
+            if !isEnd { continue }
             if handled > 0 {
                 idleDelay = .milliseconds(5)
                 continue
@@ -159,6 +170,10 @@ public final class CatchUpSubscription: Service, Sendable {
             }
         }
     }
+
+    /// A batch above `pageSize` events is read page by page in its transaction and handed over whole.
+    public static let maxBatchSize = 100_000
+    static let pageSize = 10_000
 
     /// Retryable failures in a row that are retried at once; then with the backoff of other
     /// transient failures.
@@ -175,7 +190,7 @@ public final class CatchUpSubscription: Service, Sendable {
     /// A cheap look outside any transaction, so an idle subscription takes no row lock per poll.
     private func hasEvents(after position: GlobalPosition) async throws -> Bool {
         try await store.pool.withConnection { connection in
-            try await !read(on: connection, after: position, limit: 1).events.isEmpty
+            try await read(on: connection, after: position, limit: 1).nextPosition != position
         }
     }
 
@@ -183,11 +198,13 @@ public final class CatchUpSubscription: Service, Sendable {
         switch source {
         case .all: return try await store.readAll(on: connection, after: position, limit: limit)
         case .category(let category): return try await store.readCategory(on: connection, category, after: position, limit: limit)
+        case .categories(let categories): return try await store.readCategories(on: connection, categories, after: position, limit: limit)
         }
     }
 
-    /// Handles one batch in one transaction; returns how many events it handled and the checkpoint.
-    private func handleBatch() async throws -> (Int, GlobalPosition) {
+    /// Handles one batch in one transaction; returns how many events it handled, the checkpoint,
+    /// and whether the batch reached the readable end of the log.
+    private func handleBatch() async throws -> (Int, GlobalPosition, Bool) {
         try await store.pool.withTransaction { connection in
             // The row lock makes a second instance wait here. Its row exists after the first batch;
             // only the very first one creates it.
@@ -200,9 +217,15 @@ public final class CatchUpSubscription: Service, Sendable {
                 rows = try await connection.query(lockCheckpoint)
             }
             let checkpoint = try GlobalPosition(rows[0])
-            let slice = try await read(on: connection, after: checkpoint, limit: batchSize)
-            guard !slice.events.isEmpty else { return (0, checkpoint) }
-            try await handler(slice.events, Transaction(store: store, connection: connection))
+            var slice = try await read(on: connection, after: checkpoint, limit: min(batchSize, Self.pageSize))
+            // A page reads at most `pageSize` rows of the log; a batch may take several.
+            for _ in 1..<(batchSize + Self.pageSize - 1) / Self.pageSize where !slice.isEnd && slice.events.count < batchSize {
+                let next = try await read(on: connection, after: slice.nextPosition, limit: min(batchSize - slice.events.count, Self.pageSize))
+                slice = GlobalSlice(events: slice.events + next.events, nextPosition: next.nextPosition, isEnd: next.isEnd)
+            }
+            // A page of other categories' events only moves the checkpoint past them.
+            guard slice.nextPosition != checkpoint else { return (0, checkpoint, true) }
+            if !slice.events.isEmpty { try await handler(slice.events, Transaction(store: store, connection: connection)) }
             if let newest = slice.events.last?.recordedAt {
                 let metrics = self.metrics
                 let count = slice.events.count
@@ -214,7 +237,7 @@ public final class CatchUpSubscription: Service, Sendable {
             try await connection.query(
                 "UPDATE subscription_checkpoints SET tx_id = \(slice.nextPosition.transactionId)::xid8, global_id = \(slice.nextPosition.sequence), updated_at = now() WHERE subscription_name = \(name)"
             )
-            return (slice.events.count, slice.nextPosition)
+            return (slice.events.count, slice.nextPosition, slice.isEnd)
         }
     }
 }

@@ -16,7 +16,7 @@ import WaymarkPostgres
 public struct ConsentProjection: Projection {
     public let name = "consent"
     public let version = 1
-    public let source = SubscriptionSource.all
+    public let source = SubscriptionSource.categories(["consent", "customer"])
     let purposes: [String: ConsentPurpose]
 
     public init(catalog: JourneyCatalog) { purposes = catalog.consentPurposes }

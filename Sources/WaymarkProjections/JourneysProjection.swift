@@ -49,8 +49,6 @@ public struct JourneysProjection: Projection {
                 fold jsonb NOT NULL
             )
             """)
-        try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (status, journey_type)")
-        try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id)")
         try await transaction.execute(
             """
             CREATE TABLE \(tables.name("stage_visits")) (
@@ -83,6 +81,10 @@ public struct JourneysProjection: Projection {
                 PRIMARY KEY (journey_id, handoff_no)
             )
             """)
+    }
+
+    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] {
+        [("journeys", "status, journey_type"), ("journeys", "customer_id")]
     }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
@@ -120,7 +122,8 @@ public struct JourneysProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events, JourneyEvent.decode)
         guard !batch.events.isEmpty else { return batch.ignored }
-        var folds = try await load(batch.ids, tables, transaction)
+        let stored = try await load(batch.ids, tables, transaction)
+        var folds = stored
         var visits: [String: JourneyFold.Visit] = [:]
         var handoffs: [String: JourneyFold.Handoff] = [:]
         for (recorded, journeyId, event) in batch.events {
@@ -138,13 +141,17 @@ public struct JourneysProjection: Projection {
             for visit in touched.visits { visits["\(journeyId)/\(visit.number)"] = visit }
             for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
         }
+        // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
         let encoder = StoredFold.encoder()
+        let (newJourneys, changedJourneys) = folds.values.split { stored[$0.journeyId] == nil }
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(try folds.values.map { try $0.row(encoder) }, in: transaction)
+            .write(new: try newJourneys.map { try $0.row(encoder) }, changed: try changedJourneys.map { try $0.row(encoder) }, in: transaction)
+        let (newVisits, changedVisits) = visits.values.split { visit in stored[visit.journeyId].map { visit.number > $0.visit.number } ?? true }
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
-            .write(visits.values.map(\.row), in: transaction)
+            .write(new: newVisits.map(\.row), changed: changedVisits.map(\.row), in: transaction)
+        let (newHandoffs, changedHandoffs) = handoffs.values.split { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffCount } ?? true }
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
-            .write(handoffs.values.map(\.row), in: transaction)
+            .write(new: newHandoffs.map(\.row), changed: changedHandoffs.map(\.row), in: transaction)
         return batch.ignored
     }
 

@@ -22,6 +22,14 @@ public protocol Projection: Sendable {
     func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int
     /// The stable views analysts read, by name, over this version's tables.
     func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)]
+    /// Indexes that only readers need, as table and column list: a build gets them when it goes
+    /// live, since building them once over the full tables costs less than keeping them up to date
+    /// row by row while the build catches up.
+    func readerIndexes() -> [(table: String, columns: PostgresQuery)]
+}
+
+extension Projection {
+    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [] }
 }
 
 /// An event a projection could not apply: the projection stops there, named in

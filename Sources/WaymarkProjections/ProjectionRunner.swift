@@ -27,7 +27,7 @@ public final class ProjectionRunner: Service, Sendable {
     let registry: ProjectionRegistry
 
     public init(
-        store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 10_000,
+        store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 50_000,
         standbyInterval: Duration = .seconds(2), logger: Logger
     ) throws {
         for projection in projections { try ProjectionRunnerChecks.name(projection.name) }
@@ -155,7 +155,18 @@ public final class ProjectionRunner: Service, Sendable {
         try await store.transaction { tx in
             try await self.lockDDL(tx)
             if try await tables.existing(in: tx).isEmpty { try await projection.createTables(tables, in: tx) }
-            if record.state == .live { try await self.createViews(projection, tables, in: tx) }
+            if record.state == .live {
+                try await self.createReaderIndexes(projection, tables, in: tx)
+                try await self.createViews(projection, tables, in: tx)
+            }
+        }
+    }
+
+    /// Creates the indexes only readers need, unless they are there (a build gets them as it goes live).
+    private func createReaderIndexes(_ projection: any Projection, _ tables: ProjectionTables, in tx: Transaction) async throws {
+        for (number, index) in projection.readerIndexes().enumerated() {
+            let name = "\(tables.prefix)\(index.table)_r\(number + 1)"
+            try await tx.execute("CREATE INDEX IF NOT EXISTS \(identifier: name) ON \(tables.name(index.table)) (\(index.columns))")
         }
     }
 
@@ -178,6 +189,9 @@ public final class ProjectionRunner: Service, Sendable {
     /// In one transaction: the caught-up build becomes live, the views read it, and the build it
     /// replaces is retired with its tables.
     private func switchLive(_ projection: any Projection, to build: Int) async throws {
+        // Indexed before the switch's transaction, which then holds its locks only briefly.
+        let tables = projection.tables(schema: store.schema, build: build)
+        try await store.transaction { tx in try await self.createReaderIndexes(projection, tables, in: tx) }
         try await store.transaction { tx in
             try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
             try await self.lockDDL(tx)
@@ -189,7 +203,7 @@ public final class ProjectionRunner: Service, Sendable {
             try await tx.execute(
                 "UPDATE projections SET state = 'live', updated_at = now() WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)"
             )
-            try await self.createViews(projection, projection.tables(schema: self.store.schema, build: build), in: tx)
+            try await self.createViews(projection, tables, in: tx)
         }
         logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
     }

@@ -24,25 +24,47 @@ extension ProjectionRunner {
     public static func status(store: EventStore, sources: [String: SubscriptionSource] = [:]) async throws -> [ProjectionStatus] {
         var out: [ProjectionStatus] = []
         for record in try await ProjectionRegistry(store: store).records() {
-            let name = ProjectionTables(schema: store.schema, projection: record.name, version: record.version, build: record.build).subscriptionName
-            let rows = try await store.query("SELECT tx_id::text, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)")
-            let checkpoint =
-                try rows.first.map { GlobalPosition(transactionId: UInt64(try $0.decode(String.self, at: 0)) ?? 0, sequence: try $0.decode(Int64.self, at: 1)) }
-                ?? .start
-            let after: PostgresQuery
-            switch sources[record.name] ?? .all {
-            case .all:
-                after = "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))"
-            case .category(let category):
-                after =
-                    "(category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence)) AND category = \(category)"
-            }
+            let checkpoint = try await Self.checkpoint(of: record, store: store)
             let lag = try await store.query(
-                "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events WHERE \(after)")
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM events WHERE \(Self.after(checkpoint, in: sources[record.name] ?? .all))"
+            )
             let (events, seconds) = try lag[0].decode(Int64.self, Double.self)
             out.append(ProjectionStatus(record: record, checkpoint: checkpoint, lagEvents: events, lagSeconds: events == 0 ? 0 : seconds))
         }
         return out
+    }
+
+    /// The position of the last event `record`'s build handled.
+    static func checkpoint(of record: ProjectionRecord, store: EventStore) async throws -> GlobalPosition {
+        let name = ProjectionTables(schema: store.schema, projection: record.name, version: record.version, build: record.build).subscriptionName
+        let rows = try await store.query("SELECT tx_id::text, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)")
+        return try rows.first.map { GlobalPosition(transactionId: UInt64(try $0.decode(String.self, at: 0)) ?? 0, sequence: try $0.decode(Int64.self, at: 1)) }
+            ?? .start
+    }
+
+    /// The events of `source` after `checkpoint`, as a condition on `events`.
+    static func after(_ checkpoint: GlobalPosition, in source: SubscriptionSource) -> PostgresQuery {
+        switch source {
+        case .all:
+            return "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))"
+        case .category(let category):
+            // Two row comparisons on the index's prefix bound its scan at both ends; beside
+            // `category = …` the scan would step through the category from its first entry.
+            return """
+                (category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
+                AND (category, tx_id, global_id) <= (\(category), '18446744073709551615'::xid8, \(Int64.max))
+                """
+        case .categories(let categories):
+            return
+                "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence)) AND category = ANY(\(PostgresArray(categories))::text[])"
+        }
+    }
+
+    /// Every build not retired of the runner's projections, without their lag (which costs a
+    /// count of the events left).
+    public func builds() async throws -> [ProjectionRecord] {
+        let names = Set(projections.map(\.name))
+        return try await registry.records().filter { names.contains($0.name) }
     }
 
     /// Waits until projection `name` has a live build of `version` (default: the code's) with no
@@ -50,9 +72,16 @@ extension ProjectionRunner {
     public func waitUntilCaughtUp(_ name: String, version: Int? = nil, timeout: Duration = .seconds(30)) async throws -> Bool {
         let wanted = version ?? projections.first { $0.name == name }?.version
         let deadline = ContinuousClock.now + timeout
+        let source = projections.first { $0.name == name }?.source ?? .all
         while ContinuousClock.now < deadline {
-            let live = try await status().first { $0.record.name == name && $0.record.state == .live && (wanted == nil || $0.record.version == wanted) }
-            if let live, live.lagEvents == 0 { return true }
+            // Whether an event is left, not how many: counting a long lag would cost more than the
+            // build's own reads.
+            let live = try await registry.records(name).first { $0.state == .live && (wanted == nil || $0.version == wanted) }
+            if let live {
+                let checkpoint = try await Self.checkpoint(of: live, store: store)
+                let pending = try await store.query("SELECT EXISTS (SELECT 1 FROM events WHERE \(Self.after(checkpoint, in: source)))")
+                if try !pending[0].decode(Bool.self, at: 0) { return true }
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         return false

@@ -3,7 +3,9 @@ import WaymarkPostgres
 
 /// Writes a batch of rows into a read-model table the set-based way: COPY into a temporary
 /// staging table shaped like it, then one INSERT … ON CONFLICT DO UPDATE from there. Three
-/// statements per table and batch, whatever the number of rows.
+/// statements per table and batch, whatever the number of rows. Rows the projection knows to be
+/// new (their key was never written) go straight in with COPY, which costs half as much; should
+/// one exist after all, the key's unique index refuses it and the batch fails, never skipping it.
 struct StagedUpsert: Sendable {
     let tables: ProjectionTables
     let table: String
@@ -12,6 +14,15 @@ struct StagedUpsert: Sendable {
 
     /// The staging table: temporary, emptied at each commit, one per build and table.
     private var staging: String { tables.prefix + table + "_staging" }
+
+    /// Writes `new` rows, whose keys were never written, and `changed` rows, which may be stored.
+    func write(new: [[String?]], changed: [[String?]], in transaction: Transaction) async throws {
+        if !new.isEmpty {
+            let quoted = columns.map(PostgresIdentifier.quote).joined(separator: ", ")
+            try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quoted)) FROM STDIN", rows: new)
+        }
+        try await write(changed, in: transaction)
+    }
 
     func write(_ rows: [[String?]], in transaction: Transaction) async throws {
         guard !rows.isEmpty else { return }
@@ -29,5 +40,17 @@ struct StagedUpsert: Sendable {
             ON CONFLICT (\(PostgresQuery(sql: key.map(PostgresIdentifier.quote).joined(separator: ", "))))
             DO UPDATE SET \(PostgresQuery(sql: updates.joined(separator: ", ")))
             """)
+    }
+}
+
+extension Sequence {
+    /// The elements for which `isNew` holds, and the others.
+    func split(_ isNew: (Element) -> Bool) -> (new: [Element], changed: [Element]) {
+        var new: [Element] = []
+        var changed: [Element] = []
+        for element in self {
+            if isNew(element) { new.append(element) } else { changed.append(element) }
+        }
+        return (new, changed)
     }
 }

@@ -30,13 +30,15 @@ struct BenchProjections: AsyncParsableCommand {
     var seconds: Int = 20
 
     @Option(parsing: .unconditional, help: "Most events per projection batch.")
-    var batchSize: Int = 10_000
+    var batchSize: Int = 50_000
 
     func validate() throws {
         try requireAtLeast(1_000, events, "--events")
         try requireAtLeast(10, rate, "--rate")
         try requireAtLeast(2, seconds, "--seconds")
-        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, not \(batchSize)") }
+        guard (1...CatchUpSubscription.maxBatchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size must be between 1 and \(CatchUpSubscription.maxBatchSize), not \(batchSize)")
+        }
     }
 
     func run() async throws {
@@ -136,10 +138,17 @@ struct BenchProjections: AsyncParsableCommand {
     private func timeBuild(_ runner: ProjectionRunner, total: Int) async throws -> Double {
         let clock = ContinuousClock()
         let started = clock.now
-        for projection in runner.projections {
-            guard try await runner.waitUntilCaughtUp(projection.name, timeout: .seconds(3_600)) else {
-                throw ValidationError("projection \(projection.name) did not catch up within an hour")
+        // Each projection's own build time, to show which one the total waits for.
+        let finished = try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+            for projection in runner.projections {
+                group.addTask {
+                    guard try await runner.waitUntilCaughtUp(projection.name, timeout: .seconds(3_600)) else {
+                        throw ValidationError("projection \(projection.name) did not catch up within an hour")
+                    }
+                    return (projection.name, clock.now - started)
+                }
             }
+            return try await Dictionary(group.reduce(into: []) { $0.append($1) }) { first, _ in first }
         }
         let elapsed = clock.now - started
         let rate = Double(total) / elapsed.seconds
@@ -148,7 +157,10 @@ struct BenchProjections: AsyncParsableCommand {
                 format: "build of every read model (%@) from the log: %.2f s = %.0f log events/s", runner.projections.map(\.name).joined(separator: ", "),
                 elapsed.seconds, rate))
         for status in try await runner.status() where status.record.state == .live {
-            print("  \(status.record.name): \(status.record.eventsHandled) events handled, \(status.record.eventsIgnored) ignored")
+            print(
+                String(
+                    format: "  %@: built in %.2f s, %lld events handled, %lld ignored", status.record.name, finished[status.record.name]?.seconds ?? 0,
+                    status.record.eventsHandled, status.record.eventsIgnored))
         }
         return rate
     }

@@ -20,10 +20,12 @@ struct Projections: AsyncParsableCommand {
         var analyticsSchema: String = "analytics"
 
         @Option(help: "Most events per batch (one transaction with the checkpoint); live batches are as small as the traffic.")
-        var batchSize: Int = 10_000
+        var batchSize: Int = 50_000
 
         func validate() throws {
-            guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, not \(batchSize)") }
+            guard (1...CatchUpSubscription.maxBatchSize).contains(batchSize) else {
+                throw ValidationError("--batch-size must be between 1 and \(CatchUpSubscription.maxBatchSize), not \(batchSize)")
+            }
             do {
                 try PostgresIdentifier.checkSchemaName(analyticsSchema)
             } catch let error as PostgresError {
@@ -158,22 +160,34 @@ struct RebuildProgress {
         let terminal = isatty(STDOUT_FILENO) == 1
         let started = ContinuousClock.now
         var lastLine = ContinuousClock.now
+        // Counting the events left reads them all: done every few seconds, estimated in between.
+        var counted: (at: ContinuousClock.Instant, handled: Int64, lag: Int64)?
         while !Task.isCancelled {
-            guard let entry = try await runner.status().first(where: { $0.record.name == name && $0.record.build == build }) else { return false }
-            if entry.record.state == .live {
+            let record: ProjectionRecord
+            let lag: Int64
+            if let last = counted, ContinuousClock.now - last.at < .seconds(5) {
+                guard let found = try await runner.builds().first(where: { $0.name == name && $0.build == build }) else { return false }
+                record = found
+                lag = max(0, last.lag - (found.eventsHandled - last.handled))
+            } else {
+                guard let entry = try await runner.status().first(where: { $0.record.name == name && $0.record.build == build }) else { return false }
+                (record, lag) = (entry.record, entry.lagEvents)
+                counted = (ContinuousClock.now, record.eventsHandled, lag)
+            }
+            if record.state == .live {
                 if terminal { print("") }
                 return true
             }
-            if entry.record.state == .failed {
+            if record.state == .failed {
                 if terminal { print("") }
-                print("build \(build) stopped at event \(entry.record.failedEventId?.uuidString.lowercased() ?? "?"): \(entry.record.error ?? "")")
+                print("build \(build) stopped at event \(record.failedEventId?.uuidString.lowercased() ?? "?"): \(record.error ?? "")")
                 return false
             }
-            let done = entry.record.eventsHandled
-            let total = done + entry.lagEvents
+            let done = record.eventsHandled
+            let total = done + lag
             let seconds = max(0.001, (ContinuousClock.now - started).seconds)
             let rate = Double(done) / seconds
-            let eta = rate > 0 ? Double(entry.lagEvents) / rate : 0
+            let eta = rate > 0 ? Double(lag) / rate : 0
             let fraction = total == 0 ? 1 : Double(done) / Double(total)
             let figures = String(format: "%lld / %lld events, %.0f events/s, ETA %.0f s", done, total, rate, eta)
             if terminal {

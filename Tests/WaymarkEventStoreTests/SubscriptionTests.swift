@@ -178,6 +178,64 @@ struct SubscriptionTests {
         #expect(ran.withLock { $0 } == ["committed"])
     }
 
+    @Test("a subscription to several categories gets theirs in global order and its checkpoint passes the others' events")
+    func severalCategories() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        try await makeSeenTable(store)
+        for index in 0..<60 {
+            let category = ["journey", "customer", "consent", "billing"][index % 4]
+            try await store.append(to: "\(category)-\(index % 7)", events: [event()])
+        }
+        try await store.append(to: "billing-last", events: [event()])
+
+        // Other tests' open transactions may hold readers back for a moment.
+        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 61 })
+        // A page of the log holds both kinds: only the wanted ones come back, and the next page
+        // starts after the page's last event, wanted or not.
+        let page = try await store.readCategories(["consent", "customer"], limit: 8)
+        #expect(page.events.map(\.category) == ["customer", "consent", "customer", "consent"])
+        #expect(page.nextPosition > page.events.last!.position && !page.isEnd)
+        #expect(page.nextPosition == (try await store.readAll(limit: 8)).nextPosition)
+        await #expect(throws: EventStoreError.self) { try await store.readCategories(["Bad-Category"]) }
+
+        let delivered = Locked<[RecordedEvent]>([])
+        let subscription = try CatchUpSubscription(
+            store: store, name: "people", source: .categories(["consent", "customer"]), batchSize: 9, logger: TestDatabase.quietLogger
+        ) { events, transaction in
+            try await recordSeen(events, by: "people", on: transaction)
+            delivered.withLock { $0 += events }
+        }
+        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(20)) }
+        #expect(caughtUp)
+        let all = try await store.readAll(limit: 100).events
+        let events = delivered.value
+        #expect(events.map(\.id) == all.filter { ["consent", "customer"].contains($0.category) }.map(\.id))
+        // The log ends with another category's event: the checkpoint is past it all the same.
+        #expect(try await subscription.checkpoint() == all.last!.position)
+    }
+
+    @Test("a batch larger than a page is read page by page in one transaction and handed over whole")
+    func batchesSpanPages() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        // 25,000 events in 25 transactions of 1,000.
+        for chunk in 0..<25 {
+            try await store.transaction { tx in
+                for stream in 0..<10 { try await tx.append(to: "journey-\(chunk)x\(stream)", events: (0..<100).map { _ in event() }) }
+            }
+        }
+        let batches = Locked<[Int]>([])
+        let subscription = try CatchUpSubscription(store: store, name: "bulk", batchSize: 22_000, logger: TestDatabase.quietLogger) { events, _ in
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.position < $1.position })
+            batches.withLock { $0.append(events.count) }
+        }
+        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(60)) }
+        #expect(caughtUp)
+        #expect(batches.value == [22_000, 3_000])
+        #expect(throws: EventStoreError.self) { try CatchUpSubscription(store: store, name: "huge", batchSize: 100_001) { _, _ in } }
+    }
+
     @Test("two instances of one subscription never handle the same event twice")
     func competingInstances() async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 8)

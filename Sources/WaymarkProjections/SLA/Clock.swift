@@ -6,7 +6,7 @@ import WaymarkDomain
 /// Stored as of the journey's last event that concerned it: the business seconds elapsed and
 /// paused before `runningSince` / `pausedSince`. What the clock shows now (elapsed, remaining,
 /// breached while running) is computed by the views when read, from these and `now()`.
-struct Clock: Codable, Sendable {
+struct Clock: Codable, Sendable, Equatable {
     enum Kind: String, Codable, Sendable {
         case sla
         case ola

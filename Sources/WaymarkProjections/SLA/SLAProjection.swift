@@ -15,7 +15,7 @@ import WaymarkPostgres
 public struct SLAProjection: Projection {
     public let name = "sla"
     public let version = 1
-    public let source = SubscriptionSource.all
+    public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
 
     public init(catalog: JourneyCatalog) {
@@ -68,9 +68,10 @@ public struct SLAProjection: Projection {
                 PRIMARY KEY (journey_id, clock)
             )
             """)
-        try await transaction.execute("CREATE INDEX ON \(tables.name("clocks")) (kind, state)")
         try await CalendarIntervals(tables: tables).create(context.timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
     }
+
+    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state")] }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         let functions = CalendarIntervals(tables: tables)
@@ -131,7 +132,8 @@ public struct SLAProjection: Projection {
         for (_, id, input) in batch.events {
             if case .journey = input { journeyIds.append(id) } else { customerIds.append(id) }
         }
-        var folds = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
+        let stored = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
+        var folds = stored
         var touched = Set<String>()
         for (recorded, id, input) in batch.events {
             let at = recorded.metadata.occurredAt ?? recorded.recordedAt
@@ -161,17 +163,29 @@ public struct SLAProjection: Projection {
             }
         }
         let encoder = StoredFold.encoder()
-        var foldRows: [[String?]] = []
-        var clockRows: [[String?]] = []
+        var foldRows: (new: [[String?]], changed: [[String?]]) = ([], [])
+        var clockRows: (new: [[String?]], changed: [[String?]]) = ([], [])
         for journeyId in touched {
             guard let fold = folds[journeyId] else { continue }
-            foldRows.append([fold.journeyId, fold.customerId, fold.ended ? "f" : "t", String(decoding: try encoder.encode(fold), as: UTF8.self)])
-            for clock in fold.clocks { clockRows.append(ClockRow.row(clock, of: fold)) }
+            let row = [fold.journeyId, fold.customerId, fold.ended ? "f" : "t", String(decoding: try encoder.encode(fold), as: UTF8.self)]
+            let before = stored[journeyId]
+            if before == nil { foldRows.new.append(row) } else { foldRows.changed.append(row) }
+            // A clock's row also carries the journey's customer and department; only rows that
+            // differ from the stored ones are written, and those of clocks not stored yet are new.
+            let storedClocks = Dictionary(before?.clocks.map { ($0.name, $0) } ?? []) { first, _ in first }
+            let sameJourneyColumns = before.map { $0.customerId == fold.customerId && $0.department == fold.department } ?? false
+            for clock in fold.clocks {
+                guard let storedClock = storedClocks[clock.name] else {
+                    clockRows.new.append(ClockRow.row(clock, of: fold))
+                    continue
+                }
+                if !sameJourneyColumns || storedClock != clock { clockRows.changed.append(ClockRow.row(clock, of: fold)) }
+            }
         }
         try await StagedUpsert(tables: tables, table: "journeys", columns: ["journey_id", "customer_id", "open", "fold"], key: ["journey_id"])
-            .write(foldRows, in: transaction)
+            .write(new: foldRows.new, changed: foldRows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
-            .write(clockRows, in: transaction)
+            .write(new: clockRows.new, changed: clockRows.changed, in: transaction)
         return batch.ignored
     }
 

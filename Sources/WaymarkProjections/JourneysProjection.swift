@@ -120,21 +120,29 @@ public struct JourneysProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events, JourneyEvent.decode)
+        let batch = try DecodedBatch(events) { type, data -> JourneyInput? in
+            if JourneyInput.timeOnlyTypes.contains(type) { return .timeOnly }
+            return try JourneyEvent.decode(type: type, data: data).map(JourneyInput.event)
+        }
         guard !batch.events.isEmpty else { return batch.ignored }
         let stored = try await load(batch.ids, tables, transaction)
         var folds = stored
         var visits: [String: JourneyFold.Visit] = [:]
         var handoffs: [String: JourneyFold.Handoff] = [:]
-        for (recorded, journeyId, event) in batch.events {
+        for (recorded, journeyId, input) in batch.events {
             let at = recorded.metadata.occurredAt ?? recorded.recordedAt
             var fold: JourneyFold
             if let existing = folds[journeyId] {
                 fold = existing
-            } else if case .started(let started) = event {
+            } else if case .event(.started(let started)) = input {
                 fold = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
             } else {
                 throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
+            }
+            guard case .event(let event) = input else {
+                fold.lastEventAt = max(fold.lastEventAt, at)
+                folds[journeyId] = fold
+                continue
             }
             let touched = fold.apply(event, at: at, catalog: catalog)
             folds[journeyId] = fold
@@ -164,4 +172,14 @@ public struct JourneysProjection: Projection {
     func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {
         catalog.definition(version: definitionVersion)?.stage(stage)?.maxDwell?.seconds
     }
+}
+
+/// A journey event as the journeys projection reads it.
+enum JourneyInput {
+    case event(JourneyEvent)
+    /// A milestone or a compensation: it moves only `last_event_at`, so its data is not decoded
+    /// (the most frequent events of a journey).
+    case timeOnly
+
+    static let timeOnlyTypes: Set<String> = ["MilestoneReached", "CompensationRecorded"]
 }

@@ -130,7 +130,11 @@ public struct SLAProjection: Projection {
         var journeyIds: [String] = []
         var customerIds: [String] = []
         for (_, id, input) in batch.events {
-            if case .journey = input { journeyIds.append(id) } else { customerIds.append(id) }
+            switch input {
+            case .journey: journeyIds.append(id)
+            case .tierChanged, .merged: customerIds.append(id)
+            case .noClockMoves: break
+            }
         }
         let stored = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
         var folds = stored
@@ -154,6 +158,8 @@ public struct SLAProjection: Projection {
                     folds[journeyId] = fold
                     touched.insert(journeyId)
                 }
+            case .noClockMoves:
+                continue
             case .merged(let survivor):
                 for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
                     fold.customerId = survivor
@@ -205,8 +211,14 @@ enum ClockInput {
     case journey(JourneyEvent)
     case tierChanged(CustomerEvent.TierChanged)
     case merged(survivor: String)
+    /// A journey event that starts, stops or pauses no clock: its data is not decoded and its
+    /// journey not rewritten.
+    case noClockMoves
+
+    static let noClockMovesTypes: Set<String> = ["MilestoneReached", "CompensationRecorded", "FeedbackReceived", "OwnerReassigned"]
 
     static func decode(type: String, data: String) throws -> ClockInput? {
+        if noClockMovesTypes.contains(type) { return .noClockMoves }
         if let event = try JourneyEvent.decode(type: type, data: data) { return .journey(event) }
         switch try CustomerEvent.decode(type: type, data: data) {
         case .tierChanged(let changed): return .tierChanged(changed)

@@ -15,14 +15,15 @@ public enum SubscriptionSource: Sendable, Equatable {
 
 /// A durable subscriber: catches up from its stored checkpoint, then follows new events live.
 ///
-/// Each batch runs in one transaction: the checkpoint row is locked, the events after it are read,
-/// `handler` does its work in the same `Transaction`, and the new checkpoint is written before the
-/// commit. The handler's writes and the checkpoint commit or roll back together, so after a crash
-/// the batch is delivered again, never lost; and two instances of one subscription never handle the
-/// same batch at once (the second waits on the checkpoint row).
+/// Each batch runs in one transaction: the subscription's advisory lock is taken, the events after
+/// the checkpoint are read, `handler` does its work in the same `Transaction`, and the new
+/// checkpoint is written before the commit. The handler's writes and the checkpoint commit or roll
+/// back together, so after a crash the batch is delivered again, never lost; and two instances of
+/// one subscription never handle the same batch at once (the second waits on the lock).
 ///
-/// The batch's transaction holds a transaction id from the start (its lock on the checkpoint row).
-/// When the handler appends to a stream that a newer transaction wrote meanwhile, the order rule
+/// A batch's transaction id comes with its first write. From then until it commits, readers of the
+/// log see no event committed after it (the horizon), so a handler should read and compute first
+/// and write last. When the handler appends to a stream that a newer transaction wrote meanwhile, the order rule
 /// refuses the append and the whole batch runs again at once in a new transaction, so a handler
 /// may see a batch more than once before it commits. Database effects in the transaction happen
 /// exactly once; anything else belongs in `Transaction.afterCommit`, which runs only for the
@@ -206,15 +207,18 @@ public final class CatchUpSubscription: Service, Sendable {
     /// and whether the batch reached the readable end of the log.
     private func handleBatch() async throws -> (Int, GlobalPosition, Bool) {
         try await store.pool.withTransaction { connection in
-            // The row lock makes a second instance wait here. Its row exists after the first batch;
-            // only the very first one creates it.
-            let lockCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name) FOR UPDATE"
-            var rows = try await connection.query(lockCheckpoint)
+            // The lock makes a second instance wait here until this batch ends. Unlike a lock on
+            // the checkpoint row it takes no transaction id, so a long batch holds the log's
+            // readers back (see `EventStore.horizon`) only from its first write, not while it reads.
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(store.schema):\(name)"), 0))")
+            // The row exists after the first batch; only the very first one creates it.
+            let readCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)"
+            var rows = try await connection.query(readCheckpoint)
             if rows.isEmpty {
                 try await connection.query(
                     "INSERT INTO subscription_checkpoints (subscription_name, tx_id, global_id) VALUES (\(name), '0', 0) ON CONFLICT (subscription_name) DO NOTHING"
                 )
-                rows = try await connection.query(lockCheckpoint)
+                rows = try await connection.query(readCheckpoint)
             }
             let checkpoint = try GlobalPosition(rows[0])
             var slice = try await read(on: connection, after: checkpoint, limit: min(batchSize, Self.pageSize))

@@ -225,6 +225,12 @@ struct SubscriptionTests {
                 for stream in 0..<10 { try await tx.append(to: "journey-\(chunk)x\(stream)", events: (0..<100).map { _ in event() }) }
             }
         }
+        // Other tests' open transactions may hold readers back for a moment.
+        #expect(
+            try await eventually {
+                let head = try await store.head()
+                return head.horizon > head.lastPosition!.transactionId
+            })
         let batches = Locked<[Int]>([])
         let subscription = try CatchUpSubscription(store: store, name: "bulk", batchSize: 22_000, logger: TestDatabase.quietLogger) { events, _ in
             #expect(zip(events, events.dropFirst()).allSatisfy { $0.position < $1.position })

@@ -23,9 +23,9 @@ public enum SubscriptionSource: Sendable, Equatable {
 ///
 /// A batch's transaction id comes with its first write. From then until it commits, readers of the
 /// log see no event committed after it (the horizon), so a handler should read and compute first
-/// and write last. When the handler appends to a stream that a newer transaction wrote meanwhile, the order rule
-/// refuses the append and the whole batch runs again at once in a new transaction, so a handler
-/// may see a batch more than once before it commits. Database effects in the transaction happen
+/// and write last. When the handler appends to a stream that a newer transaction wrote meanwhile,
+/// the order rule refuses the append and the whole batch runs again at once in a new transaction,
+/// so a handler may see a batch more than once before it commits. Database effects in the transaction happen
 /// exactly once; anything else belongs in `Transaction.afterCommit`, which runs only for the
 /// attempt that committed.
 ///

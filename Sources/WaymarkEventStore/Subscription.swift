@@ -25,9 +25,9 @@ public enum SubscriptionSource: Sendable, Equatable {
 /// log see no event committed after it (the horizon), so a handler should read and compute first
 /// and write last. When the handler appends to a stream that a newer transaction wrote meanwhile,
 /// the order rule refuses the append and the whole batch runs again at once in a new transaction,
-/// so a handler may see a batch more than once before it commits. Database effects in the transaction happen
-/// exactly once; anything else belongs in `Transaction.afterCommit`, which runs only for the
-/// attempt that committed.
+/// so a handler may see a batch more than once before it commits. Database effects in the
+/// transaction happen exactly once; anything else belongs in `Transaction.afterCommit`, which runs
+/// only for the attempt that committed.
 ///
 /// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
 /// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
@@ -225,7 +225,8 @@ public final class CatchUpSubscription: Service, Sendable {
             // A page reads at most `pageSize` rows of the log; a batch may take several.
             for _ in 1..<(batchSize + Self.pageSize - 1) / Self.pageSize where !slice.isEnd && slice.events.count < batchSize {
                 let next = try await read(on: connection, after: slice.nextPosition, limit: min(batchSize - slice.events.count, Self.pageSize))
-                slice = GlobalSlice(events: slice.events + next.events, nextPosition: next.nextPosition, isEnd: next.isEnd)
+                slice.events.append(contentsOf: next.events)
+                (slice.nextPosition, slice.isEnd) = (next.nextPosition, next.isEnd)
             }
             // A page of other categories' events only moves the checkpoint past them.
             guard slice.nextPosition != checkpoint else { return (0, checkpoint, true) }

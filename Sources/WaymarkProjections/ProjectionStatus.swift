@@ -71,16 +71,19 @@ extension ProjectionRunner {
     /// event left to handle; false after `timeout`.
     public func waitUntilCaughtUp(_ name: String, version: Int? = nil, timeout: Duration = .seconds(30)) async throws -> Bool {
         let wanted = version ?? projections.first { $0.name == name }?.version
-        let deadline = ContinuousClock.now + timeout
         let source = projections.first { $0.name == name }?.source ?? .all
+        let deadline = ContinuousClock.now + timeout
+        var watched: (record: ProjectionRecord, subscription: CatchUpSubscription)?
         while ContinuousClock.now < deadline {
-            // Whether an event is left, not how many: counting a long lag would cost more than the
-            // build's own reads.
-            let live = try await registry.records(name).first { $0.state == .live && (wanted == nil || $0.version == wanted) }
-            if let live {
-                let checkpoint = try await Self.checkpoint(of: live, store: store)
-                let pending = try await store.query("SELECT EXISTS (SELECT 1 FROM events WHERE \(Self.after(checkpoint, in: source)))")
-                if try !pending[0].decode(Bool.self, at: 0) { return true }
+            if let live = try await registry.records(name).first(where: { $0.state == .live && (wanted == nil || $0.version == wanted) }) {
+                // The live build's subscription answers, as the runner asks it of a new build:
+                // whether an event is left, not how many (counting a long lag costs more than the
+                // build's own reads).
+                if watched?.record.build != live.build || watched?.record.version != live.version {
+                    let tables = ProjectionTables(schema: store.schema, projection: name, version: live.version, build: live.build)
+                    watched = (live, try CatchUpSubscription(store: store, name: tables.subscriptionName, source: source, logger: logger) { _, _ in })
+                }
+                if let watched, try await watched.subscription.waitUntilCaughtUp(timeout: .zero) { return true }
             }
             try await Task.sleep(for: .milliseconds(20))
         }

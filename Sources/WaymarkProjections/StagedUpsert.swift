@@ -15,18 +15,17 @@ struct StagedUpsert: Sendable {
     /// The staging table: temporary, emptied at each commit, one per build and table.
     private var staging: String { tables.prefix + table + "_staging" }
 
+    private var quotedColumns: String { columns.map(PostgresIdentifier.quote).joined(separator: ", ") }
+
     /// Writes `new` rows, whose keys were never written, and `changed` rows, which may be stored.
     func write(new: [[String?]], changed: [[String?]], in transaction: Transaction) async throws {
-        if !new.isEmpty {
-            let quoted = columns.map(PostgresIdentifier.quote).joined(separator: ", ")
-            try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quoted)) FROM STDIN", rows: new)
-        }
+        if !new.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", rows: new) }
         try await write(changed, in: transaction)
     }
 
     func write(_ rows: [[String?]], in transaction: Transaction) async throws {
         guard !rows.isEmpty else { return }
-        let quoted = columns.map(PostgresIdentifier.quote).joined(separator: ", ")
+        let quoted = quotedColumns
         try await transaction.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS \(identifier: staging) (LIKE \(tables.name(table)) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS

@@ -16,7 +16,7 @@ extension EventStore {
     public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try await counted {
             try validate(stream: stream, events: events, expected: expected)
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(.brief) { connection in
                 try await self.appendValidated(on: connection, to: stream, expected: expected, events: events)
             }
         }

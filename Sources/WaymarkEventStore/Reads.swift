@@ -49,7 +49,7 @@ extension EventStore {
 
     /// The stream's version: the number of events in it, 0 when it does not exist.
     public func streamVersion(_ stream: String) async throws -> Int64 {
-        try await pool.withConnection { try await self.streamVersion(on: $0, stream, learn: true) }
+        try await pool.withConnection(.brief) { try await self.streamVersion(on: $0, stream, learn: true) }
     }
 
     /// With `learn`, the version is remembered as a lower bound (the read saw committed state).
@@ -65,7 +65,7 @@ extension EventStore {
     /// Reads a page of `stream`. Forward reads start at `version` (default: the first event);
     /// backward reads start at `version` (default: the last event) and go down.
     public func readStream(_ stream: String, from version: Int64? = nil, direction: ReadDirection = .forward, limit: Int = 500) async throws -> StreamSlice {
-        try await pool.withConnection { connection in
+        try await pool.withConnection(.brief) { connection in
             try await self.readStream(on: connection, stream, from: version, direction: direction, limit: limit, learn: true)
         }
     }
@@ -102,12 +102,12 @@ extension EventStore {
     /// Reads the global log after `position`, oldest first. Every stream's events come in version
     /// order (see `append_events`, the order rule).
     public func readAll(after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection { try await self.readAll(on: $0, after: position, limit: limit) }
+        try await pool.withConnection(.brief) { try await self.readAll(on: $0, after: position, limit: limit) }
     }
 
     /// Reads the events of streams in `category` after `position`, in global order.
     public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection { try await self.readCategory(on: $0, category, after: position, limit: limit) }
+        try await pool.withConnection(.brief) { try await self.readCategory(on: $0, category, after: position, limit: limit) }
     }
 
     /// Only transactions below the snapshot's xmin have all finished; later ones are held back so
@@ -151,7 +151,7 @@ extension EventStore {
     /// `limit` bounds the stretch of log read, not the events returned: a page may hold few or none
     /// of them and still not be the end (`isEnd` says when it is).
     public func readCategories(_ categories: [String], after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection { try await self.readCategories(on: $0, categories, after: position, limit: limit) }
+        try await pool.withConnection(.brief) { try await self.readCategories(on: $0, categories, after: position, limit: limit) }
     }
 
     func readCategories(on connection: PostgresConnection, _ categories: [String], after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
@@ -206,7 +206,7 @@ extension EventStore {
     /// The stored event with id `id`, or nil when none is: whether a batch whose reply was lost
     /// landed, and where. Finds committed events that readers still hold back as well.
     public func event(withId id: UUID) async throws -> RecordedEvent? {
-        try await pool.withConnection { try await self.event(on: $0, withId: id) }
+        try await pool.withConnection(.brief) { try await self.event(on: $0, withId: id) }
     }
 
     func event(on connection: PostgresConnection, withId id: UUID) async throws -> RecordedEvent? {

@@ -29,11 +29,18 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Notices and warnings the server sent; libpq's default would print them to stderr.
     private let notices = NoticeLog()
     private let canceller: QueryCanceller
+    /// The pool's reactor, which awaits replies to statements sent from another thread than the
+    /// connection's; without one, such statements are handed to the connection's thread.
+    private let reactor: ReplyReactor?
+    private let socket: Int32
 
-    private init(pg: OpaquePointer, executor: ConnectionThread) {
+    private init(pg: OpaquePointer, executor: ConnectionThread, reactor: ReplyReactor?) throws {
         self.pg = pg
         self.executor = executor
         self.canceller = QueryCanceller(pg)
+        self.socket = PQsocket(pg)
+        try reactor?.register(socket)
+        self.reactor = reactor
         PQsetNoticeReceiver(
             pg,
             { context, result in
@@ -46,18 +53,30 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit {
-        if let pg { PQfinish(pg) }
+        if let pg {
+            reactor?.unregister(socket)
+            PQfinish(pg)
+        }
         executor.shutdown()
     }
 
     /// Opens a connection on a thread of its own, which runs the blocking connect.
     public static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
+        try await connect(configuration, reactor: nil)
+    }
+
+    static func connect(_ configuration: PostgresConfiguration, reactor: ReplyReactor?) async throws -> PostgresConnection {
         let executor = ConnectionThread(name: "waymark-pg")
         do {
             let pointer = try await executor.run { () throws -> UnsafeSendablePointer in
                 try UnsafeSendablePointer(connectBlocking(configuration))
             }
-            return PostgresConnection(pg: pointer.pointer, executor: executor)
+            do {
+                return try PostgresConnection(pg: pointer.pointer, executor: executor, reactor: reactor)
+            } catch {
+                PQfinish(pointer.pointer)
+                throw error
+            }
         } catch {
             executor.shutdown()
             throw error
@@ -155,11 +174,17 @@ public final class PostgresConnection: @unchecked Sendable {
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         if let problem = query.problem { throw problem }
         if Task.isCancelled { throw PostgresError.cancellation("before the statement was sent") }
-        let (sql, binds) = (query.sql, query.binds)
+        let sql = query.sql
+        let binds = try EncodedBinds(query.binds, sql: sql)
         let canceller = self.canceller
         do {
             let handle = try await withTaskCancellationHandler {
-                try await executor.run { [self] in
+                if let reactor, !executor.isCurrent {
+                    canceller.begin()
+                    defer { canceller.end() }
+                    if let handle = try await executeAwaitingReply(sql, binds, reactor: reactor) { return handle }
+                }
+                return try await executor.run { [self] in
                     canceller.begin()
                     defer { canceller.end() }
                     return try self.executeBlocking(sql, binds)
@@ -214,58 +239,66 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    private func executeBlocking(_ sql: String, _ binds: [PostgresBind]) throws -> ResultHandle {
+    private func executeBlocking(_ sql: String, _ binds: EncodedBinds) throws -> ResultHandle {
         let pg = try requireConnection()
-        // One buffer holds every bind value, each ended by a NUL, instead of a copy per value.
-        // PostgreSQL text cannot hold NUL, and a C string would end at it: refuse rather than truncate.
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(binds.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) + 1 })
-        var offsets: [Int?] = []
-        offsets.reserveCapacity(binds.count)
-        for (index, bind) in binds.enumerated() {
-            guard var text = bind.text else {
-                offsets.append(nil)
-                continue
-            }
-            offsets.append(buffer.count)
-            let hasNUL = text.withUTF8 { bytes in
-                buffer.append(contentsOf: bytes)
-                return bytes.count > 0 && memchr(bytes.baseAddress!, 0, bytes.count) != nil
-            }
-            if hasNUL {
-                throw PostgresError(
-                    code: PostgresError.invalidArgument,
-                    message: "bind value $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", statement: sql)
-            }
-            buffer.append(0)
-        }
-        let oids: [Oid] = binds.map { Oid($0.typeOID) }
-        let count = Int32(binds.count)
-
         var attempt = 0
         while true {
             attempt += 1
-            let name = try preparedName(sql: sql, oids: oids, pg: pg)
+            let name = try preparedName(sql: sql, oids: binds.oids, pg: pg)
             let begin = pendingBegin
             pendingBegin = nil
-            let result: OpaquePointer? = buffer.withUnsafeBytes { raw in
-                let base = raw.bindMemory(to: CChar.self)
-                let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base.baseAddress! + $0 } }
-                return values.withUnsafeBufferPointer { values in
-                    if let begin { return Self.pipelined(pg, begin: begin, statement: name, count: count, values: values.baseAddress) }
-                    return PQexecPrepared(pg, name, count, values.baseAddress, nil, nil, 0)
-                }
+            let result: OpaquePointer? = binds.withValues { count, values in
+                if let begin { return Self.pipelined(pg, begin: begin, statement: name, count: count, values: values) }
+                return PQexecPrepared(pg, name, count, values, nil, nil, 0)
             }
             guard let result else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
             let handle = ResultHandle(result)
             do {
                 try check(handle, sql: sql)
                 return handle
-            } catch let error as PostgresError where error.code == SQLState.featureNotSupported && error.message.contains("cached plan") && attempt == 1 {
-                // The schema changed under a cached plan: prepare the statement again, once.
+            } catch let error as PostgresError where Self.isStalePlan(error) && attempt == 1 {
                 if PQtransactionStatus(pg) != PQTRANS_IDLE { throw error }
-                _ = try? simpleBlocking("DEALLOCATE \(name)")
-                statements[sql]?.removeAll { $0.name == name }
+                forgetStatement(sql: sql, name: name)
+            }
+        }
+    }
+
+    /// The schema changed under a cached plan: outside a transaction the statement is prepared
+    /// again, once.
+    private static func isStalePlan(_ error: PostgresError) -> Bool {
+        error.code == SQLState.featureNotSupported && error.message.contains("cached plan")
+    }
+
+    private func forgetStatement(sql: String, name: String) {
+        _ = try? simpleBlocking("DEALLOCATE \(name)")
+        statements[sql]?.removeAll { $0.name == name }
+    }
+
+    /// Sends a statement prepared before on this connection from the calling thread, and awaits
+    /// its reply through the pool's reactor instead of blocking a thread on it. Nil when the
+    /// statement has to take the blocking path (not prepared yet, a BEGIN to send with it).
+    private func executeAwaitingReply(_ sql: String, _ binds: EncodedBinds, reactor: ReplyReactor) async throws -> ResultHandle? {
+        let pg = try requireConnection()
+        guard pendingBegin == nil, let name = statements[sql]?.first(where: { $0.types == binds.oids })?.name else { return nil }
+        let sent = binds.withValues { count, values in PQsendQueryPrepared(pg, name, count, values, nil, nil, 0) }
+        guard sent == 1 else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+        // A statement's reply is one result, then NULL; keep the first one and drain the rest.
+        var handle: ResultHandle?
+        while true {
+            try await reactor.awaitReadable(socket)
+            guard PQconsumeInput(pg) == 1 else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+            while PQisBusy(pg) == 0 {
+                guard let result = PQgetResult(pg) else {
+                    guard let handle else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
+                    do {
+                        try check(handle, sql: sql)
+                    } catch let error as PostgresError where Self.isStalePlan(error) && PQtransactionStatus(pg) == PQTRANS_IDLE {
+                        try await executor.run { [self] in forgetStatement(sql: sql, name: name) }
+                        return nil
+                    }
+                    return handle
+                }
+                if handle == nil { handle = ResultHandle(result) } else { PQclear(result) }
             }
         }
     }
@@ -483,6 +516,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     func closeBlocking() {
         if let pg {
+            reactor?.unregister(socket)
             PQfinish(pg)
             self.pg = nil
         }

@@ -44,10 +44,11 @@ public final class EventStore: Sendable {
         guard pool.configuration.searchPath?.first == schema else {
             throw EventStoreError(.invalidInput, "the pool's search_path must start with the event store schema '\(schema)'")
         }
-        for (name, value) in Self.sessionSettings where pool.configuration.settings[name] != value {
+        let missing = Self.sessionSettings.sorted { $0.key < $1.key }.filter { pool.configuration.settings[$0.key] != $0.value }
+        if !missing.isEmpty {
             throw EventStoreError(
                 .invalidInput,
-                "the pool's connections must set \(name) = \(value) (see EventStore.sessionSettings); build its configuration with EventStore.poolConfiguration(url:schema:)"
+                "the pool's connections must set \(missing.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")) (see EventStore.sessionSettings); build its configuration with EventStore.poolConfiguration(url:schema:)"
             )
         }
         self.pool = pool
@@ -66,7 +67,12 @@ public final class EventStore: Sendable {
     /// new installation, a fresh schema) does not stay a sequential scan while it grows. Other SQL on
     /// these connections plans under the same setting: a sequential scan is still used where no
     /// index applies, only never preferred to one.
-    public static let sessionSettings: [String: String] = ["enable_seqscan": "off"]
+    ///
+    /// JIT compilation is off: a disabled sequential scan adds a huge cost to any plan that still
+    /// needs one (a projection's upsert from its staging table), which lifts every such statement
+    /// over `jit_above_cost` and had LLVM compile and optimise it on each run (6–7 % of all CPU in
+    /// a projection build). The store's statements are short; JIT never pays for them.
+    public static let sessionSettings: [String: String] = ["enable_seqscan": "off", "jit": "off"]
 
     /// The configuration of a pool for a store in `schema`: `schema` first on the search path, and
     /// `sessionSettings`.

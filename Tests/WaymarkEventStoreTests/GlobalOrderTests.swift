@@ -296,7 +296,7 @@ struct GlobalOrderTests {
         #expect {
             try EventStore(pool: pool, schema: schema, logger: TestDatabase.quietLogger)
         } throws: { error in
-            (error as? EventStoreError)?.code == .invalidInput && "\(error)".contains("enable_seqscan")
+            (error as? EventStoreError)?.code == .invalidInput && "\(error)".contains("enable_seqscan = off, jit = off")
         }
         let store = try EventStore.connect(
             url: try TestDatabase.url(), schema: schema, maxConnections: 2, logger: TestDatabase.quietLogger, knownStreamVersions: 0)
@@ -306,5 +306,6 @@ struct GlobalOrderTests {
         try await store.append(to: "journey-1", events: [event()])
         #expect(store.versions.capacity == 0 && store.versions.count == 0, "knownStreamVersions reached the store")
         #expect(try await store.pool.query("SHOW enable_seqscan")[0].decode(String.self, at: 0) == "off")
+        #expect(try await store.pool.query("SHOW jit")[0].decode(String.self, at: 0) == "off")
     }
 }

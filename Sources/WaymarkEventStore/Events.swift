@@ -44,10 +44,15 @@ public struct RecordedEvent: Sendable, Equatable {
 
     /// Decodes `data` with `JSONDecoder` (dates as ISO 8601).
     public func decode<Payload: Decodable>(_ type: Payload.Type = Payload.self) throws -> Payload {
+        try Self.decoder.decode(type, from: Data(data.utf8))
+    }
+
+    /// One decoder for every event (JSONDecoder is thread-safe).
+    private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(type, from: Data(data.utf8))
-    }
+        return decoder
+    }()
 }
 
 /// Where one appended event landed.

@@ -107,9 +107,15 @@ public enum ConsentEvent: Sendable, Equatable {
         }
     }
 
-    public static func decode(type: String, data: String) throws -> ConsentEvent? {
+    /// One decoder for every event (JSONDecoder is thread-safe).
+    private static let sharedDecoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    public static func decode(type: String, data: String) throws -> ConsentEvent? {
+        let decoder = sharedDecoder
         let bytes = Data(data.utf8)
         switch type {
         case "ConsentGiven": return .given(try decoder.decode(ConsentRecord.self, from: bytes))

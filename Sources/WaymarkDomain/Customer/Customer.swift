@@ -79,8 +79,11 @@ public enum CustomerEvent: Sendable, Equatable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// One decoder for every event (JSONDecoder is thread-safe).
+    private static let sharedDecoder = JSONDecoder()
+
     public static func decode(type: String, data: String) throws -> CustomerEvent? {
-        let decoder = JSONDecoder()
+        let decoder = sharedDecoder
         let bytes = Data(data.utf8)
         switch type {
         case "CustomerRegistered": return .registered(try decoder.decode(Registered.self, from: bytes))

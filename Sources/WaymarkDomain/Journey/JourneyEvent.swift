@@ -119,8 +119,11 @@ public enum JourneyEvent: Sendable, Equatable {
 
     /// The event stored with `type` and `data`; nil for a type this domain does not know (an
     /// integration event appended raw).
+    /// One decoder for every event (JSONDecoder is thread-safe).
+    private static let sharedDecoder = JSONDecoder()
+
     public static func decode(type: String, data: String) throws -> JourneyEvent? {
-        let decoder = JSONDecoder()
+        let decoder = sharedDecoder
         let bytes = Data(data.utf8)
         switch type {
         case "JourneyStarted": return .started(try decoder.decode(Started.self, from: bytes))

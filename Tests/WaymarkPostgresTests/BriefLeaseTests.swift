@@ -7,7 +7,8 @@ import WaymarkTesting
 /// reactor. The pool does so only while another lease is out, so each test holds one.
 @Suite("Brief leases")
 struct BriefLeaseTests {
-    /// Runs `body` while a `.session` lease is held on `pool`, so `.brief` leases take the reactor.
+    /// Runs `body` while a `.session` lease is held on `pool`: brief leases then take the reactor,
+    /// and with one connection every other lease waits.
     static func whileAnotherLeaseIsOut<T: Sendable>(_ pool: PostgresPool, _ body: () async throws -> T) async throws -> T {
         let holding = AsyncStream<Void>.makeStream()
         let release = AsyncStream<Void>.makeStream()
@@ -30,6 +31,25 @@ struct BriefLeaseTests {
             try? await holder.value
             throw error
         }
+    }
+
+    /// Starts a 30 s `pg_sleep` in a brief lease on `pool` (connections named `name`) and returns
+    /// once the server runs it. The first run prepares the statement the blocking way; the second is
+    /// sent from the task's thread and awaited through the reactor.
+    static func sleepInBriefLease(_ pool: PostgresPool, name: String, observer: PostgresPool) async throws -> Task<Void, Error> {
+        let sleeping = Task {
+            try await pool.withConnection(.brief) { connection in
+                try await connection.query("SELECT pg_sleep(\(0.0))")
+                try await connection.query("SELECT pg_sleep(\(30.0))")
+            }
+        }
+        let running = try await eventually(timeout: .seconds(20)) {
+            try await observer.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep%'"
+            )[0].decode(Int.self, at: 0) == 1
+        }
+        #expect(running, "the statement runs on the server")
+        return sleeping
     }
 
     @Test("concurrent brief leases get their own replies, small and many-rowed, on the caller's thread")
@@ -92,19 +112,7 @@ struct BriefLeaseTests {
         defer { Task { await observer.close() } }
         try await Self.whileAnotherLeaseIsOut(pool) {
             let started = ContinuousClock.now
-            let sleeping = Task {
-                try await pool.withConnection(.brief) { connection in
-                    // The first run prepares the statement the blocking way; the second is awaited.
-                    try await connection.query("SELECT pg_sleep(\(0.0))")
-                    try await connection.query("SELECT pg_sleep(\(30.0))")
-                }
-            }
-            let running = try await eventually(timeout: .seconds(20)) {
-                try await observer.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep%'"
-                )[0].decode(Int.self, at: 0) == 1
-            }
-            #expect(running)
+            let sleeping = try await Self.sleepInBriefLease(pool, name: name, observer: observer)
             sleeping.cancel()
             await #expect {
                 try await sleeping.value
@@ -126,18 +134,7 @@ struct BriefLeaseTests {
         let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
         defer { Task { await observer.close() } }
         try await Self.whileAnotherLeaseIsOut(pool) {
-            let sleeping = Task {
-                try await pool.withConnection(.brief) { connection in
-                    try await connection.query("SELECT pg_sleep(\(0.0))")
-                    try await connection.query("SELECT pg_sleep(\(30.0))")
-                }
-            }
-            let running = try await eventually(timeout: .seconds(20)) {
-                try await observer.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep%'"
-                )[0].decode(Int.self, at: 0) == 1
-            }
-            #expect(running)
+            let sleeping = try await Self.sleepInBriefLease(pool, name: name, observer: observer)
             try await observer.query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(name) AND query LIKE '%pg_sleep%'")
             let clock = ContinuousClock()

@@ -21,27 +21,16 @@ struct LifecycleTests {
     func cancelWhileWaiting() async throws {
         let pool = try Self.pool("wm-wait-\(UUID().uuidString.prefix(8))", maxConnections: 1)
         defer { Task { await pool.close() } }
-        let holding = AsyncStream<Void>.makeStream()
-        let release = AsyncStream<Void>.makeStream()
-        let holder = Task {
-            try await pool.withConnection { _ in
-                holding.continuation.yield()
-                var waiter = release.stream.makeAsyncIterator()
-                await waiter.next()
+        try await BriefLeaseTests.whileAnotherLeaseIsOut(pool) {
+            let waiting = Task { try await pool.query("SELECT 1") }
+            try await Task.sleep(for: .milliseconds(100))
+            waiting.cancel()
+            await #expect {
+                try await waiting.value
+            } throws: { error in
+                (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("waiting for a pooled connection")
             }
         }
-        var held = holding.stream.makeAsyncIterator()
-        await held.next()
-        let waiting = Task { try await pool.query("SELECT 1") }
-        try await Task.sleep(for: .milliseconds(100))
-        waiting.cancel()
-        await #expect {
-            try await waiting.value
-        } throws: { error in
-            (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("waiting for a pooled connection")
-        }
-        release.continuation.yield()
-        try await holder.value
         #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2, "the pool still serves")
     }
 

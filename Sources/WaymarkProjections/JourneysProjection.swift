@@ -46,7 +46,7 @@ public struct JourneysProjection: Projection {
                 last_csat integer,
                 last_nps integer,
                 last_event_at timestamptz NOT NULL,
-                fold jsonb NOT NULL
+                fold text NOT NULL
             )
             """)
         try await transaction.execute(

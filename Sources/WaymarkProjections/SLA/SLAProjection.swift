@@ -29,7 +29,7 @@ public struct SLAProjection: Projection {
                 journey_id text PRIMARY KEY,
                 customer_id text NOT NULL,
                 open boolean NOT NULL,
-                fold jsonb NOT NULL
+                fold text NOT NULL
             )
             """)
         try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id) WHERE open")

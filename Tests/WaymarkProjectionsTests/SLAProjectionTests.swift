@@ -42,7 +42,7 @@ struct SLAProjectionTests {
         let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
         defer { Task { await fixture.store.close() } }
         #expect(try await fixture.runUntilCaughtUp("sla"))
-        let functions = "\(PostgresIdentifier.quote(fixture.store.schema)).proj_sla_v1b1_business"
+        let functions = "\(PostgresIdentifier.quote(fixture.store.schema)).proj_sla_v2b1_business"
         let names = shippedCalendars.keys.sorted()
         let timelines = names.map { BusinessTimeline(shippedCalendars[$0]!) }
         let base = utc("2026-01-01T00:00:00Z").timeIntervalSince1970
@@ -170,6 +170,33 @@ struct SLAProjectionTests {
             ])
     }
 
+    @Test("a merge moves the duplicate's open journeys to the survivor's tier, and the survivor's later tier changes reach them")
+    func mergeFollowsSurvivor() async throws {
+        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+        defer { Task { await fixture.store.close() } }
+        let client = fixture.client
+        let directory = CustomerDirectory(client: client, tiers: client.catalog.tiers)
+        try await directory.register(customerId: "c-main", name: PersonalData("Main Ltd"), tier: "enterprise", context: on("2026-11-01T12:00:00Z"))
+        try await directory.register(customerId: "c-dup", name: PersonalData("Main Limited"), tier: "standard", context: on("2026-11-02T12:00:00Z"))
+        try await client.send(
+            .start(.init(journeyId: "otc-m", customerId: "c-dup", journeyType: "order-to-cash", tier: "standard")), to: "otc-m",
+            context: on("2026-12-01T14:00:00Z"))
+        // After 8 business hours the duplicate merges into the enterprise survivor: 24 h target, so
+        // 50 % is reached at 12 h (Wed 13:00 EST); at 14 h the survivor becomes standard: 56 h.
+        try await directory.merge("c-dup", into: "c-main", context: on("2026-12-02T14:00:00Z"))
+        try await directory.changeTier(customerId: "c-main", to: "standard", context: on("2026-12-02T20:00:00Z"))
+        try await client.send(.cancel(reason: "merged order"), to: "otc-m", context: on("2026-12-03T14:00:00Z"))
+        #expect(try await fixture.runUntilCaughtUp("sla"))
+        let rows = try await fixture.view(
+            "sla",
+            """
+            journey_id, customer_id, tier, state, (extract(epoch FROM target) / 3600)::float8::text, (extract(epoch FROM elapsed) / 3600)::float8::text,
+            to_char(reached_50_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), to_char(original_breach_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI')
+            """,
+            order: "journey_id")
+        #expect(rows == [["otc-m", "c-main", "standard", "cancelled", "56", "16", "2026-12-02T18:00", "2026-12-09T22:00"]])
+    }
+
     @Test("an open clock's figures are computed when read: elapsed, remaining and breached-running follow now()")
     func readNow() async throws {
         let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
@@ -208,7 +235,7 @@ struct SLARebuildTests {
         let until = Date(timeIntervalSince1970: 1_780_000_000)
         let schema = PostgresIdentifier.quote(fixture.store.schema)
         let snapshot = { (build: Int) in
-            try await fixture.store.query(PostgresQuery(sql: "SELECT c::text FROM \(schema).proj_sla_v1b\(build)_clocks c ORDER BY journey_id, clock"))
+            try await fixture.store.query(PostgresQuery(sql: "SELECT c::text FROM \(schema).proj_sla_v2b\(build)_clocks c ORDER BY journey_id, clock"))
                 .map { try $0.decode(String.self, at: 0) }
         }
         var live: [String] = []
@@ -227,7 +254,7 @@ struct SLARebuildTests {
         let leftovers = try await fixture.store.query(
             "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj_sla_%' ORDER BY 1"
         )
-        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v1b2_business_add", "proj_sla_v1b2_business_seconds"])
+        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v2b2_business_add", "proj_sla_v2b2_business_seconds"])
         #expect(try await fixture.view("sla", "count(*)::text", order: "1") == [["150"]])
     }
 }

@@ -6,7 +6,8 @@ import WaymarkPostgres
 /// Whether journeys keep their SLA goals and their handoffs their OLAs: a clock per journey and
 /// goal (`analytics.sla`) and per handoff (`analytics.ola`), counted in business hours of the
 /// goal's calendar, paused while waiting on the customer where the goal says so, and matched
-/// again when the customer's tier changes.
+/// again when the customer's tier changes. A merged customer's open journeys follow the
+/// survivor from the merge on: they take its tier then, and its later tier changes.
 ///
 /// The table stores each clock as of its journey's last event; elapsed, remaining, percent
 /// elapsed, `breached-running` and thresholds passed since are computed by the views with
@@ -14,7 +15,8 @@ import WaymarkPostgres
 /// figure is stale. Reads the journey and customer categories (tier changes, merges).
 public struct SLAProjection: Projection {
     public let name = "sla"
-    public let version = 1
+    /// 2: customers' tiers kept (`customers`), so that a merge moves journeys to the survivor's tier.
+    public let version = 2
     public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
 
@@ -33,6 +35,7 @@ public struct SLAProjection: Projection {
             )
             """)
         try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id) WHERE open")
+        try await transaction.execute("CREATE TABLE \(tables.name("customers")) (customer_id text PRIMARY KEY, tier text NOT NULL)")
         try await transaction.execute(
             """
             CREATE TABLE \(tables.name("clocks")) (
@@ -129,16 +132,24 @@ public struct SLAProjection: Projection {
         guard !batch.events.isEmpty else { return batch.ignored }
         var journeyIds: [String] = []
         var customerIds: [String] = []
+        var survivors: [String] = []
         for (_, id, input) in batch.events {
             switch input {
             case .journey: journeyIds.append(id)
-            case .tierChanged, .merged: customerIds.append(id)
-            case .noClockMoves: break
+            case .tierChanged: customerIds.append(id)
+            case .merged(let survivor):
+                customerIds.append(id)
+                survivors.append(survivor)
+            case .registered, .noClockMoves: break
             }
         }
         let stored = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
         var folds = stored
         var touched = Set<String>()
+        // Customers' tiers: the survivors' as stored, then as the batch changes them.
+        var tiers = try await loadTiers(of: survivors, tables, transaction)
+        var registered: [String: String] = [:]
+        var changedTiers: [String: String] = [:]
         for (recorded, id, input) in batch.events {
             let at = recorded.metadata.occurredAt ?? recorded.recordedAt
             switch input {
@@ -152,7 +163,12 @@ public struct SLAProjection: Projection {
                     throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
                 }
                 touched.insert(id)
+            case .registered(let tier):
+                tiers[id] = tier
+                registered[id] = tier
             case .tierChanged(let changed):
+                tiers[id] = changed.to
+                if registered[id] != nil { registered[id] = changed.to } else { changedTiers[id] = changed.to }
                 for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
                     fold.changeTier(to: changed.to, at: at, context: context)
                     folds[journeyId] = fold
@@ -163,6 +179,7 @@ public struct SLAProjection: Projection {
             case .merged(let survivor):
                 for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
                     fold.customerId = survivor
+                    if let tier = tiers[survivor] { fold.changeTier(to: tier, at: at, context: context) }
                     folds[journeyId] = fold
                     touched.insert(journeyId)
                 }
@@ -192,7 +209,17 @@ public struct SLAProjection: Projection {
             .write(new: foldRows.new, changed: foldRows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
             .write(new: clockRows.new, changed: clockRows.changed, in: transaction)
+        try await StagedUpsert(tables: tables, table: "customers", columns: ["customer_id", "tier"], key: ["customer_id"])
+            .write(new: registered.map { [$0.key, $0.value] }, changed: changedTiers.map { [$0.key, $0.value] }, in: transaction)
         return batch.ignored
+    }
+
+    /// The stored tiers of `customerIds`, by id.
+    private func loadTiers(of customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: String] {
+        guard !customerIds.isEmpty else { return [:] }
+        let rows = try await transaction.query(
+            "SELECT customer_id, tier FROM \(tables.name("customers")) WHERE customer_id = ANY(\(PostgresArray(customerIds))::text[])")
+        return Dictionary(try rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }) { first, _ in first }
     }
 
     /// The stored folds of the batch's journeys and of the open journeys of its customers.
@@ -206,9 +233,11 @@ public struct SLAProjection: Projection {
     }
 }
 
-/// The events the SLA projection reads: a journey's, and a customer's tier changes and merges.
+/// The events the SLA projection reads: a journey's, and a customer's registration (its tier),
+/// tier changes and merges.
 enum ClockInput {
     case journey(JourneyEvent)
+    case registered(tier: String)
     case tierChanged(CustomerEvent.TierChanged)
     case merged(survivor: String)
     /// A journey event that starts, stops or pauses no clock: its data is not decoded and its
@@ -221,6 +250,7 @@ enum ClockInput {
         if noClockMovesTypes.contains(type) { return .noClockMoves }
         if let event = try JourneyEvent.decode(type: type, data: data) { return .journey(event) }
         switch try CustomerEvent.decode(type: type, data: data) {
+        case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)
         case .mergedInto(let merged): return .merged(survivor: merged.survivor)
         default: return nil

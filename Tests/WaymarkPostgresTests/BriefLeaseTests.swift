@@ -104,9 +104,7 @@ struct BriefLeaseTests {
     @Test("cancelling a task cancels the statement whose reply the reactor awaits")
     func cancelAwaitedStatement() async throws {
         let name = "wm-brief-cancel-\(UUID().uuidString.prefix(8))"
-        let pool = PostgresPool(
-            configuration: PostgresConfiguration(url: try TestDatabase.url(), applicationName: name), maxConnections: 2,
-            logger: TestDatabase.quietLogger)
+        let pool = try LifecycleTests.pool(name, maxConnections: 2)
         defer { Task { await pool.close() } }
         let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
         defer { Task { await observer.close() } }
@@ -127,9 +125,7 @@ struct BriefLeaseTests {
     @Test("a connection the server ends while its reply is awaited fails with an error instead of hanging")
     func serverEndsConnection() async throws {
         let name = "wm-brief-kill-\(UUID().uuidString.prefix(8))"
-        let pool = PostgresPool(
-            configuration: PostgresConfiguration(url: try TestDatabase.url(), applicationName: name), maxConnections: 2,
-            logger: TestDatabase.quietLogger)
+        let pool = try LifecycleTests.pool(name, maxConnections: 2)
         defer { Task { await pool.close() } }
         let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
         defer { Task { await observer.close() } }

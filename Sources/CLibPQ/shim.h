@@ -9,7 +9,7 @@
 // `struct epoll_event` is packed on x86_64, which Swift does not import faithfully: these wrappers
 // pass a socket's token as a plain integer.
 
-/// Watches `fd` for readability once (EPOLLONESHOT); `events` 0 adds it disarmed.
+/// Watches `fd` for readability once (EPOLLONESHOT); with `armed` 0 it is added disarmed.
 static inline int waymark_epoll_control(int epfd, int op, int fd, int armed, uint64_t token) {
     struct epoll_event event;
     event.events = EPOLLONESHOT | (armed ? (EPOLLIN | EPOLLRDHUP) : 0);

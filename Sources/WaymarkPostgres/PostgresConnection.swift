@@ -279,7 +279,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// statement has to take the blocking path (not prepared yet, a BEGIN to send with it).
     private func executeAwaitingReply(_ sql: String, _ binds: EncodedBinds, reactor: ReplyReactor) async throws -> ResultHandle? {
         let pg = try requireConnection()
-        guard pendingBegin == nil, let name = statements[sql]?.first(where: { $0.types == binds.oids })?.name else { return nil }
+        guard pendingBegin == nil, let name = cachedStatementName(sql: sql, oids: binds.oids) else { return nil }
         let sent = binds.withValues { count, values in PQsendQueryPrepared(pg, name, count, values, nil, nil, 0) }
         guard sent == 1 else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
         // A statement's reply is one result, then NULL; keep the first one and drain the rest.
@@ -351,8 +351,13 @@ public final class PostgresConnection: @unchecked Sendable {
         return statementResult
     }
 
+    /// The name `sql` was prepared under on this connection with parameter types `oids`, if it was.
+    private func cachedStatementName(sql: String, oids: [Oid]) -> String? {
+        statements[sql]?.first { $0.types == oids }?.name
+    }
+
     private func preparedName(sql: String, oids: [Oid], pg: OpaquePointer) throws -> String {
-        if let prepared = statements[sql], let match = prepared.first(where: { $0.types == oids }) { return match.name }
+        if let name = cachedStatementName(sql: sql, oids: oids) { return name }
         statementCounter += 1
         let name = "wm_\(statementCounter)"
         let result = oids.withUnsafeBufferPointer { types in

@@ -3,15 +3,20 @@ import Testing
 import WaymarkPostgres
 import WaymarkTesting
 
-/// Runs the built `waymark` binary and returns its exit code and everything it printed.
-func waymark(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+/// The built `waymark` binary, beside the test bundle or one folder up.
+func waymarkBinary() throws -> URL {
     let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [folder, folder.deletingLastPathComponent()].map { $0.appendingPathComponent("waymark") }
     guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
         throw PostgresError(code: PostgresError.invalidArgument, message: "the waymark binary was not found beside \(folder.path)")
     }
+    return binary
+}
+
+/// Runs the built `waymark` binary and returns its exit code and everything it printed.
+func waymark(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = try waymarkBinary()
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "WAYMARK_DATABASE_URL")

@@ -59,13 +59,8 @@ struct ProjectionsCommandTests {
 
 /// Starts the built `waymark` binary without waiting for it.
 func startWaymark(_ arguments: [String]) throws -> Process {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let candidates = [folder, folder.deletingLastPathComponent()].map { $0.appendingPathComponent("waymark") }
-    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-        throw PostgresError(code: PostgresError.invalidArgument, message: "the waymark binary was not found beside \(folder.path)")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = try waymarkBinary()
     process.arguments = arguments
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice

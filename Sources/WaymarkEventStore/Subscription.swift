@@ -29,6 +29,9 @@ public enum SubscriptionSource: Sendable, Equatable {
 /// transaction happen exactly once; anything else belongs in `Transaction.afterCommit`, which runs
 /// only for the attempt that committed.
 ///
+/// Subscriptions of one process that follow the log side by side (projections catching up) can
+/// share a `LogPageCache`: each stretch of log is then read from the database once between them.
+///
 /// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
 /// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
 /// delays delivery.
@@ -42,12 +45,13 @@ public final class CatchUpSubscription: Service, Sendable {
     let pollInterval: Duration
     let listen: Bool
     let handler: Handler
+    let pages: LogPageCache?
     let logger: Logger
     let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
-        pollInterval: Duration = .seconds(1), listen: Bool = true, logger: Logger? = nil, handler: @escaping Handler
+        pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, logger: Logger? = nil, handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -67,6 +71,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.pollInterval = pollInterval
         self.listen = listen
         self.handler = handler
+        self.pages = pages
         self.logger = logger ?? store.logger
         self.metrics = EventStoreMetrics.Subscription(name: name)
     }
@@ -115,6 +120,7 @@ public final class CatchUpSubscription: Service, Sendable {
             started.start()
             listener = started
         }
+        defer { pages?.leave(name) }
         do {
             try await cancelWhenGracefulShutdown { try await self.loop() }
         } catch is CancellationError {
@@ -175,6 +181,7 @@ public final class CatchUpSubscription: Service, Sendable {
     /// A batch above `pageSize` events is read page by page in its transaction and handed over whole.
     public static let maxBatchSize = 100_000
     static let pageSize = 10_000
+    static let sharedPageReads = 10
 
     /// Retryable failures in a row that are retried at once; then with the backoff of other
     /// transient failures.
@@ -195,7 +202,19 @@ public final class CatchUpSubscription: Service, Sendable {
         }
     }
 
+    /// With `pages`, a read is served by a shared page when one holds `position`; else it reads a
+    /// page of the pages' source for the others while they have room, or only its own events.
     private func read(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+        guard let pages else { return try await read(source, on: connection, after: position, limit: limit) }
+        pages.move(name, to: position)
+        if let cached = pages.slice(of: source, after: position, limit: limit) { return cached }
+        guard pages.hasRoom(for: source) else { return try await read(source, on: connection, after: position, limit: limit) }
+        let page = try await read(pages.source, on: connection, after: position, limit: Self.pageSize)
+        pages.insert(page, after: position)
+        return page.serving(source, after: position, limit: limit)
+    }
+
+    private func read(_ source: SubscriptionSource, on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         switch source {
         case .all: return try await store.readAll(on: connection, after: position, limit: limit)
         case .category(let category): return try await store.readCategory(on: connection, category, after: position, limit: limit)
@@ -222,8 +241,10 @@ public final class CatchUpSubscription: Service, Sendable {
             }
             let checkpoint = try GlobalPosition(rows[0])
             var slice = try await read(on: connection, after: checkpoint, limit: min(batchSize, Self.pageSize))
-            // A page reads at most `pageSize` rows of the log; a batch may take several.
-            for _ in 1..<(batchSize + Self.pageSize - 1) / Self.pageSize where !slice.isEnd && slice.events.count < batchSize {
+            // A page reads at most `pageSize` rows of the log; a batch may take several. A shared
+            // page gives a source the events it wants of a page of the whole log, so more of them.
+            let reads = (batchSize + Self.pageSize - 1) / Self.pageSize * (pages == nil ? 1 : Self.sharedPageReads)
+            for _ in 1..<reads where !slice.isEnd && slice.events.count < batchSize {
                 let next = try await read(on: connection, after: slice.nextPosition, limit: min(batchSize - slice.events.count, Self.pageSize))
                 slice.events.append(contentsOf: next.events)
                 (slice.nextPosition, slice.isEnd) = (next.nextPosition, next.isEnd)

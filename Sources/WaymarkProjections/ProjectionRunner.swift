@@ -25,10 +25,12 @@ public final class ProjectionRunner: Service, Sendable {
     let standbyInterval: Duration
     let logger: Logger
     let registry: ProjectionRegistry
+    /// Builds following the log side by side read each stretch of it from the database once.
+    let pages: LogPageCache
 
     public init(
         store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 50_000,
-        standbyInterval: Duration = .seconds(2), logger: Logger
+        standbyInterval: Duration = .seconds(2), pageCacheEvents: Int = 200_000, logger: Logger
     ) throws {
         for projection in projections { try ProjectionRunnerChecks.name(projection.name) }
         try PostgresIdentifier.checkSchemaName(analyticsSchema)
@@ -39,6 +41,7 @@ public final class ProjectionRunner: Service, Sendable {
         self.standbyInterval = standbyInterval
         self.logger = logger
         self.registry = ProjectionRegistry(store: store)
+        self.pages = LogPageCache(source: .union(projections.map(\.source)), capacity: pageCacheEvents)
     }
 
     /// Runs every projection until graceful shutdown or cancellation.
@@ -138,7 +141,7 @@ public final class ProjectionRunner: Service, Sendable {
     private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
-            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, logger: logger
+            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, logger: logger
         ) { events, transaction in
             let ignored = try await projection.apply(events, to: tables, in: transaction)
             try await transaction.execute(

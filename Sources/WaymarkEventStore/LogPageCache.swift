@@ -1,0 +1,170 @@
+import Synchronization
+
+/// Stretches of the global log read by the subscriptions of one process, kept until each of them
+/// has passed: several projections catching up side by side then read the log from the database
+/// once between them, not once each.
+///
+/// A page holds every event of `source` in (after, end], read below the horizon: no transaction
+/// that could still add an event to that range was running, so a page never goes stale. It serves
+/// any subscription whose source it covers, filtered here. A subscription that finds no page
+/// reads one of the cache's `source` for the others while there is room (at most `capacity`
+/// events ahead of the slowest subscription), else only its own events, as without a cache; so a
+/// fast subscription runs at most that far ahead on shared pages and a stopped one holds nothing.
+public final class LogPageCache: Sendable {
+    struct Page {
+        var after: GlobalPosition
+        var slice: GlobalSlice
+    }
+
+    struct State {
+        var pages: [Page] = []
+        var events = 0
+        /// Each running subscription's position, by subscription name.
+        var positions: [String: GlobalPosition] = [:]
+        var usage = Usage()
+    }
+
+    /// Reads served from pages, and pages read from the database to share.
+    public struct Usage: Sendable, Equatable {
+        public var served = 0
+        public var pagesRead = 0
+    }
+
+    /// What pages are read of: the sources of every subscription sharing the cache.
+    public let source: SubscriptionSource
+    /// Most events kept, over all pages.
+    public let capacity: Int
+    private let state = Mutex(State())
+
+    public init(source: SubscriptionSource, capacity: Int = 200_000) {
+        self.source = source
+        self.capacity = capacity
+    }
+
+    /// Events held now, over all pages.
+    public var count: Int { state.withLock { $0.events } }
+
+    public var usage: Usage { state.withLock { $0.usage } }
+
+    /// The events of `source` after `position`, at most `limit` of them, when a page holds
+    /// `position`; nil otherwise. Never the end: the log may have grown since the page was read.
+    func slice(of source: SubscriptionSource, after position: GlobalPosition, limit: Int) -> GlobalSlice? {
+        guard self.source.covers(source) else { return nil }
+        let page: GlobalSlice? = state.withLock { state in
+            var best: GlobalSlice?
+            for page in state.pages where page.after <= position && position < page.slice.nextPosition {
+                if best.map({ page.slice.nextPosition > $0.nextPosition }) ?? true { best = page.slice }
+            }
+            if best != nil { state.usage.served += 1 }
+            return best
+        }
+        guard var served = page?.serving(source, after: position, limit: limit) else { return nil }
+        served.isEnd = false
+        return served
+    }
+
+    /// Whether a page read now would be kept: the subscription reading it should read the
+    /// cache's `source`, not only its own.
+    func hasRoom(for source: SubscriptionSource) -> Bool {
+        self.source.covers(source) && state.withLock { $0.events } < capacity
+    }
+
+    /// Keeps `slice`, a page of the cache's `source` read after `position`.
+    func insert(_ slice: GlobalSlice, after position: GlobalPosition) {
+        guard slice.nextPosition > position else { return }
+        state.withLock { state in
+            state.pages.append(Page(after: position, slice: slice))
+            state.events += slice.events.count
+            state.usage.pagesRead += 1
+        }
+    }
+
+    /// Notes that subscription `name` reads after `position` from now on, and drops the pages
+    /// every running subscription has passed.
+    func move(_ name: String, to position: GlobalPosition) {
+        state.withLock { state in
+            state.positions[name] = position
+            state.dropPassedPages()
+        }
+    }
+
+    /// Subscription `name` stopped: it holds no page any more.
+    func leave(_ name: String) {
+        state.withLock { state in
+            state.positions[name] = nil
+            state.dropPassedPages()
+        }
+    }
+}
+
+extension LogPageCache.State {
+    mutating func dropPassedPages() {
+        guard let slowest = positions.values.min() else {
+            pages = []
+            events = 0
+            return
+        }
+        pages.removeAll { page in
+            guard page.slice.nextPosition <= slowest else { return false }
+            events -= page.slice.events.count
+            return true
+        }
+    }
+}
+
+extension GlobalSlice {
+    /// The events of `source` after `position` in this page, at most `limit`: the slice ends with
+    /// the page, or at the `limit`-th event.
+    func serving(_ source: SubscriptionSource, after position: GlobalPosition, limit: Int) -> GlobalSlice {
+        // Events are in global order: the first after `position` by binary search.
+        var low = 0
+        var high = events.count
+        while low < high {
+            let middle = (low + high) / 2
+            if events[middle].position <= position { low = middle + 1 } else { high = middle }
+        }
+        var served: [RecordedEvent] = []
+        served.reserveCapacity(min(limit, events.count - low))
+        for event in events[low...] where source.includes(event) {
+            served.append(event)
+            if served.count == limit { return GlobalSlice(events: served, nextPosition: event.position, isEnd: false) }
+        }
+        return GlobalSlice(events: served, nextPosition: max(nextPosition, position), isEnd: isEnd)
+    }
+}
+
+extension SubscriptionSource {
+    func includes(_ event: RecordedEvent) -> Bool {
+        switch self {
+        case .all: return true
+        case .category(let category): return event.category == category
+        case .categories(let categories): return categories.contains(event.category)
+        }
+    }
+
+    /// Whether every event of `other` is one of this source's.
+    func covers(_ other: SubscriptionSource) -> Bool {
+        switch (self, other) {
+        case (.all, _): return true
+        case (_, .all): return false
+        case (.category(let mine), .category(let theirs)): return mine == theirs
+        case (.category(let mine), .categories(let theirs)): return theirs.allSatisfy { $0 == mine }
+        case (.categories(let mine), .category(let theirs)): return mine.contains(theirs)
+        case (.categories(let mine), .categories(let theirs)): return Set(theirs).isSubset(of: mine)
+        }
+    }
+
+    /// A source of the events of every one of `sources`.
+    public static func union(_ sources: [SubscriptionSource]) -> SubscriptionSource {
+        var categories: [String] = []
+        for source in sources {
+            switch source {
+            case .all: return .all
+            case .category(let category): categories.append(category)
+            case .categories(let more): categories.append(contentsOf: more)
+            }
+        }
+        let distinct = Array(Set(categories)).sorted()
+        return distinct.count == 1 ? .category(distinct[0]) : .categories(distinct)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+@testable import WaymarkEventStore
+
+@Suite("Shared log pages")
+struct LogPageCacheTests {
+    @Test("subscriptions sharing pages each get exactly their events in global order, also while the log grows")
+    func sharedPagesDeliverExactly() async throws {
+        let store = try await TestDatabase.freshStore(maxConnections: 10)
+        defer { Task { await store.close() } }
+        try await store.pool.query("CREATE TABLE seen_by (subscriber text NOT NULL, event_id uuid NOT NULL, PRIMARY KEY (subscriber, event_id))")
+        let categories = ["journey", "customer", "consent", "billing"]
+        func appendSome(_ round: Int) async throws {
+            // Several streams per transaction, so that pages end inside transactions too.
+            try await store.transaction { tx in
+                for index in 0..<7 {
+                    let category = categories[(round + index) % categories.count]
+                    try await tx.append(to: "\(category)-\(round % 5)x\(index)", events: [event(), event()])
+                }
+            }
+        }
+        for round in 0..<40 { try await appendSome(round) }
+
+        let sources: [(String, SubscriptionSource, Int)] = [
+            ("journeys", .category("journey"), 7), ("people", .categories(["customer", "journey"]), 11), ("consents", .category("consent"), 5),
+        ]
+        // Little room: pages are read again and kept only once the slowest reader has passed.
+        let pages = LogPageCache(source: .union(sources.map(\.1)), capacity: 40)
+        let delivered = Locked<[String: [RecordedEvent]]>([:])
+        let subscriptions = try sources.map { name, source, batchSize in
+            try CatchUpSubscription(store: store, name: name, source: source, batchSize: batchSize, pages: pages, logger: TestDatabase.quietLogger) {
+                events, transaction in
+                try await transaction.query(
+                    "INSERT INTO seen_by SELECT \(name), unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[])")
+                transaction.afterCommit { delivered.withLock { $0[name, default: []] += events } }
+            }
+        }
+        let caughtUp = try await withServices(subscriptions) {
+            for round in 40..<80 { try await appendSome(round) }
+            var all = true
+            for subscription in subscriptions { all = try await subscription.waitUntilCaughtUp(timeout: .seconds(60)) && all }
+            return all
+        }
+        #expect(caughtUp)
+        let log = try await store.readAll(limit: 10_000).events
+        #expect(log.count == 80 * 14)
+        for (name, source, _) in sources {
+            let wanted = log.filter {
+                switch source {
+                case .category(let category): return $0.category == category
+                case .categories(let categories): return categories.contains($0.category)
+                case .all: return true
+                }
+            }
+            #expect(delivered.value[name]?.map(\.id) == wanted.map(\.id), "\(name)")
+            let stored = try await store.pool.query("SELECT count(*) FROM seen_by WHERE subscriber = \(name)")[0].decode(Int.self, at: 0)
+            #expect(stored == wanted.count, "\(name)")
+        }
+        #expect(pages.usage.served > 0 && pages.usage.pagesRead > 0)
+        // Every subscription stopped: no page is held any more.
+        #expect(pages.count == 0)
+    }
+
+    @Test("a page serves the sources it covers from a position inside it, and is dropped once every reader has passed it")
+    func pagesServeAndDrop() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        for index in 0..<12 { try await store.append(to: "\(index % 3 == 0 ? "consent" : "journey")-\(index)", events: [event()]) }
+        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 12 })
+        let log = try await store.readAll(limit: 100)
+        let pages = LogPageCache(source: .categories(["consent", "journey"]), capacity: 12)
+        #expect(pages.hasRoom(for: .category("journey")))
+        #expect(!pages.hasRoom(for: .category("billing")) && !pages.hasRoom(for: .all))
+
+        pages.move("reader", to: .start)
+        pages.insert(log, after: .start)
+        #expect(pages.count == 12 && !pages.hasRoom(for: .category("journey")))
+        // From the third event on, journeys only, at most three: the slice stops at the third.
+        let third = log.events[2].position
+        let slice = try #require(pages.slice(of: .category("journey"), after: third, limit: 3))
+        let journeys = log.events.filter { $0.position > third && $0.category == "journey" }
+        #expect(slice.events.map(\.id) == journeys.prefix(3).map(\.id))
+        #expect(slice.nextPosition == journeys[2].position && !slice.isEnd)
+        // To the page's end: not the end of the log, which may have grown since.
+        let rest = try #require(pages.slice(of: .category("consent"), after: third, limit: 100))
+        #expect(rest.events.map(\.id) == log.events.filter { $0.position > third && $0.category == "consent" }.map(\.id))
+        #expect(rest.nextPosition == log.nextPosition && !rest.isEnd)
+        #expect(pages.slice(of: .category("billing"), after: third, limit: 100) == nil)
+        #expect(pages.slice(of: .category("journey"), after: log.nextPosition, limit: 100) == nil)
+
+        // Kept while a reader is behind its end; dropped when the last one passes or leaves.
+        pages.move("other", to: third)
+        pages.move("reader", to: log.nextPosition)
+        #expect(pages.count == 12)
+        pages.leave("other")
+        #expect(pages.count == 0 && pages.hasRoom(for: .category("journey")))
+        #expect(pages.usage == LogPageCache.Usage(served: 2, pagesRead: 1))
+    }
+
+    @Test("the union of sources covers each of them")
+    func unionOfSources() {
+        #expect(SubscriptionSource.union([.category("journey"), .categories(["customer", "journey"])]) == .categories(["customer", "journey"]))
+        #expect(SubscriptionSource.union([.category("journey"), .category("journey")]) == .category("journey"))
+        #expect(SubscriptionSource.union([.category("journey"), .all]) == .all)
+    }
+}

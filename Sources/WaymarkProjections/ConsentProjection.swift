@@ -150,8 +150,8 @@ public struct ConsentProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events, categories: ["consent", "customer"]) { type, data in
-            type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: type, data: data).map(ConsentInput.consent)
+        let batch = try DecodedBatch(events, categories: ["consent", "customer"]) { event in
+            event.type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: event.type, data: event.data).map(ConsentInput.consent)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]

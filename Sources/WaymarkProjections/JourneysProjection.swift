@@ -16,8 +16,13 @@ public struct JourneysProjection: Projection {
     public let source = SubscriptionSource.category("journey")
     /// The definitions journeys started under: a stage's maximum dwell, a handoff's OLA.
     public let catalog: JourneyCatalog
+    let decodes: DecodedJourneyEvents
 
-    public init(catalog: JourneyCatalog) { self.catalog = catalog }
+    /// `decodes` shared with the SLA projection decodes each journey event once for both.
+    public init(catalog: JourneyCatalog, decodes: DecodedJourneyEvents = DecodedJourneyEvents()) {
+        self.catalog = catalog
+        self.decodes = decodes
+    }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
         try await transaction.execute(
@@ -120,9 +125,9 @@ public struct JourneysProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events) { type, data -> JourneyInput? in
-            if JourneyInput.timeOnlyTypes.contains(type) { return .timeOnly }
-            return try JourneyEvent.decode(type: type, data: data).map(JourneyInput.event)
+        let batch = try DecodedBatch(events) { event -> JourneyInput? in
+            if JourneyInput.timeOnlyTypes.contains(event.type) { return .timeOnly }
+            return try decodes.decode(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         let stored = try await load(batch.ids, tables, transaction)

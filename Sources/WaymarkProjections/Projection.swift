@@ -57,7 +57,7 @@ struct DecodedBatch<Event> {
     /// Decodes `recorded` with `decode`, which returns nil for a type it does not know; with
     /// `categories`, only the events of those categories. Data that does not decode as its type is
     /// a `ProjectionError` naming the event.
-    init(_ recorded: [RecordedEvent], categories: Set<String>? = nil, _ decode: (_ type: String, _ data: String) throws -> Event?) throws {
+    init(_ recorded: [RecordedEvent], categories: Set<String>? = nil, _ decode: (RecordedEvent) throws -> Event?) throws {
         events.reserveCapacity(recorded.count)
         for event in recorded {
             if let categories, !categories.contains(event.category) {
@@ -66,7 +66,7 @@ struct DecodedBatch<Event> {
             }
             let decoded: Event?
             do {
-                decoded = try decode(event.type, event.data)
+                decoded = try decode(event)
             } catch {
                 throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
             }
@@ -115,5 +115,9 @@ extension Projection {
 
 /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
 public func standardProjections(catalog: JourneyCatalog) -> [any Projection] {
-    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
+    let decodes = DecodedJourneyEvents()
+    return [
+        JourneysProjection(catalog: catalog, decodes: decodes), CustomersProjection(), SLAProjection(catalog: catalog, decodes: decodes),
+        ConsentProjection(catalog: catalog),
+    ]
 }

@@ -19,9 +19,12 @@ public struct SLAProjection: Projection {
     public let version = 2
     public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
+    let decodes: DecodedJourneyEvents
 
-    public init(catalog: JourneyCatalog) {
+    /// `decodes` shared with the journeys projection decodes each journey event once for both.
+    public init(catalog: JourneyCatalog, decodes: DecodedJourneyEvents = DecodedJourneyEvents()) {
         context = ClockFold.Context(catalog: catalog, timelines: catalog.calendars.mapValues { BusinessTimeline($0) })
+        self.decodes = decodes
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -128,7 +131,7 @@ public struct SLAProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events, categories: ["journey", "customer"], ClockInput.decode)
+        let batch = try DecodedBatch(events, categories: ["journey", "customer"]) { try ClockInput.decode($0, decodes) }
         guard !batch.events.isEmpty else { return batch.ignored }
         var journeyIds: [String] = []
         var customerIds: [String] = []
@@ -246,10 +249,10 @@ enum ClockInput {
 
     static let noClockMovesTypes: Set<String> = ["MilestoneReached", "CompensationRecorded", "FeedbackReceived", "OwnerReassigned"]
 
-    static func decode(type: String, data: String) throws -> ClockInput? {
-        if noClockMovesTypes.contains(type) { return .noClockMoves }
-        if let event = try JourneyEvent.decode(type: type, data: data) { return .journey(event) }
-        switch try CustomerEvent.decode(type: type, data: data) {
+    static func decode(_ recorded: RecordedEvent, _ decodes: DecodedJourneyEvents) throws -> ClockInput? {
+        if noClockMovesTypes.contains(recorded.type) { return .noClockMoves }
+        if recorded.category == "journey" { return try decodes.decode(recorded).map(ClockInput.journey) }
+        switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
         case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)
         case .mergedInto(let merged): return .merged(survivor: merged.survivor)

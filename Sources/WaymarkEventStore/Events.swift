@@ -42,6 +42,15 @@ public struct RecordedEvent: Sendable, Equatable {
     /// The stream name's prefix before the first `-`.
     public var category: String { EventStore.category(of: streamName) }
 
+    /// Whether `category` is the stream name's prefix before the first `-`, without building that
+    /// prefix (readers filter every event they page through this way).
+    public func isIn(category: String) -> Bool {
+        var name = streamName.utf8.makeIterator()
+        for byte in category.utf8 where name.next() != byte { return false }
+        let next = name.next()
+        return next == nil || next == UInt8(ascii: "-")
+    }
+
     /// Decodes `data` with `JSONDecoder` (dates as ISO 8601).
     public func decode<Payload: Decodable>(_ type: Payload.Type = Payload.self) throws -> Payload {
         try Self.decoder.decode(type, from: Data(data.utf8))

@@ -137,8 +137,8 @@ extension SubscriptionSource {
     func includes(_ event: RecordedEvent) -> Bool {
         switch self {
         case .all: return true
-        case .category(let category): return event.category == category
-        case .categories(let categories): return categories.contains(event.category)
+        case .category(let category): return event.isIn(category: category)
+        case .categories(let categories): return categories.contains { event.isIn(category: $0) }
         }
     }
 

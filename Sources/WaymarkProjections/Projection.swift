@@ -57,10 +57,10 @@ struct DecodedBatch<Event> {
     /// Decodes `recorded` with `decode`, which returns nil for a type it does not know; with
     /// `categories`, only the events of those categories. Data that does not decode as its type is
     /// a `ProjectionError` naming the event.
-    init(_ recorded: [RecordedEvent], categories: Set<String>? = nil, _ decode: (RecordedEvent) throws -> Event?) throws {
+    init(_ recorded: [RecordedEvent], categories: [String]? = nil, _ decode: (RecordedEvent) throws -> Event?) throws {
         events.reserveCapacity(recorded.count)
         for event in recorded {
-            if let categories, !categories.contains(event.category) {
+            if let categories, !categories.contains(where: { event.isIn(category: $0) }) {
                 ignored += 1
                 continue
             }

@@ -251,7 +251,7 @@ enum ClockInput {
 
     static func decode(_ recorded: RecordedEvent, _ decodes: DecodedJourneyEvents) throws -> ClockInput? {
         if noClockMovesTypes.contains(recorded.type) { return .noClockMoves }
-        if recorded.category == "journey" { return try decodes.decode(recorded).map(ClockInput.journey) }
+        if recorded.isIn(category: "journey") { return try decodes.decode(recorded).map(ClockInput.journey) }
         switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
         case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)

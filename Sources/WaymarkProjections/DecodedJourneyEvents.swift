@@ -8,30 +8,38 @@ import WaymarkEventStore
 /// decoding their JSON twice was a tenth of a build's CPU. Keeps the events decoded last, up to
 /// two generations of `generation` events; an event decoded long ago is decoded again.
 public final class DecodedJourneyEvents: Sendable {
+    /// Boxed, so that the tables move pointers, not events.
+    private final class Decoded: Sendable {
+        let event: JourneyEvent
+        init(_ event: JourneyEvent) { self.event = event }
+    }
+
     private struct Generations {
-        var current: [UUID: JourneyEvent] = [:]
-        var previous: [UUID: JourneyEvent] = [:]
+        var current: [UUID: Decoded]
+        var previous: [UUID: Decoded] = [:]
     }
 
     let generation: Int
-    private let state = Mutex(Generations())
+    private let state: Mutex<Generations>
 
     public init(generation: Int = 100_000) {
         self.generation = generation
+        state = Mutex(Generations(current: Dictionary(minimumCapacity: generation)))
     }
 
     /// The journey event `recorded` holds, decoded or remembered; nil for a type the journey
     /// domain does not know.
     func decode(_ recorded: RecordedEvent) throws -> JourneyEvent? {
         let remembered = state.withLock { $0.current[recorded.id] ?? $0.previous[recorded.id] }
-        if let remembered { return remembered }
+        if let remembered { return remembered.event }
         guard let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data) else { return nil }
+        let decoded = Decoded(event)
         state.withLock { state in
             if state.current.count >= generation {
                 state.previous = state.current
-                state.current = [:]
+                state.current = Dictionary(minimumCapacity: generation)
             }
-            state.current[recorded.id] = event
+            state.current[recorded.id] = decoded
         }
         return event
     }

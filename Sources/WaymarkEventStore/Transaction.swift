@@ -67,6 +67,12 @@ public struct Transaction: Sendable {
         try await connection.copyIn(copyStatement, rows: rows)
     }
 
+    /// Sends `text`'s rows to a `COPY … FROM STDIN` in this transaction.
+    @discardableResult
+    public func copyIn(_ copyStatement: String, _ text: CopyText) async throws -> Int {
+        try await connection.copyIn(copyStatement, text)
+    }
+
     /// Runs `hook` once this transaction has committed; never if it rolls back or runs again.
     public func afterCommit(_ hook: @escaping @Sendable () -> Void) {
         connection.afterCommit(hook)

@@ -423,19 +423,44 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: COPY
 
     /// Streams `rows` into `copyStatement` (a `COPY … FROM STDIN` in text format) and returns the
-    /// number of rows the server stored. `nil` fields are NULL.
+    /// number of rows the server stored. `nil` fields are NULL. Rows are formatted 64 KiB at a
+    /// time, so the server parses one piece while the next is formatted.
     @discardableResult
     public func copyIn(_ copyStatement: String, rows: [[String?]]) async throws -> Int {
+        try await copyIn(copyStatement) { send in
+            var piece = CopyText()
+            for row in rows {
+                for field in row { piece.append(field) }
+                piece.endRow()
+                if piece.bytes.count >= Self.copyPiece {
+                    guard send(piece.bytes) else { return }
+                    piece = CopyText()
+                }
+            }
+            if !piece.isEmpty { _ = send(piece.bytes) }
+        }
+    }
+
+    /// Sends `text`'s rows to a `COPY … FROM STDIN` statement; returns how many were stored.
+    @discardableResult
+    public func copyIn(_ copyStatement: String, _ text: CopyText) async throws -> Int {
+        try await copyIn(copyStatement) { send in _ = send(text.bytes) }
+    }
+
+    private static let copyPiece = 1 << 16
+
+    /// Runs `sql`, then `produce`, which hands the data to `send` (false once sending failed).
+    private func copyIn(_ sql: String, _ produce: @escaping @Sendable (_ send: ([UInt8]) -> Bool) -> Void) async throws -> Int {
         try await executor.run { [self] in
             if let begin = pendingBegin {
                 pendingBegin = nil
                 _ = try simpleBlocking(begin)
             }
-            return try self.copyInBlocking(copyStatement, rows: rows)
+            return try self.copyInBlocking(sql, produce)
         }
     }
 
-    private func copyInBlocking(_ sql: String, rows: [[String?]]) throws -> Int {
+    private func copyInBlocking(_ sql: String, _ produce: (_ send: ([UInt8]) -> Bool) -> Void) throws -> Int {
         let pg = try requireConnection()
         guard let start = PQexec(pg, sql) else { throw PostgresError.from(result: nil, connection: pg, statement: sql) }
         let startHandle = ResultHandle(start)
@@ -443,41 +468,24 @@ public final class PostgresConnection: @unchecked Sendable {
             try check(startHandle, sql: sql)
             throw PostgresError(code: PostgresError.invalidArgument, message: "copyIn needs a COPY … FROM STDIN statement", statement: sql)
         }
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(1 << 16)
         var failure: PostgresError?
-        func flush() {
-            guard !buffer.isEmpty, failure == nil else { return }
-            let sent = buffer.withUnsafeBufferPointer { bytes in
-                bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                    PQputCopyData(pg, $0, Int32(bytes.count))
-                }
-            }
-            if sent != 1 { failure = PostgresError.from(result: nil, connection: pg, statement: sql) }
-            buffer.removeAll(keepingCapacity: true)
-        }
-        for row in rows {
-            for (index, field) in row.enumerated() {
-                if index > 0 { buffer.append(UInt8(ascii: "\t")) }
-                guard let field else {
-                    buffer.append(UInt8(ascii: "\\"))
-                    buffer.append(UInt8(ascii: "N"))
-                    continue
-                }
-                for byte in field.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                    case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                    case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                    case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                    default: buffer.append(byte)
+        produce { bytes in
+            guard failure == nil else { return false }
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    var offset = 0
+                    while offset < chars.count {
+                        let length = min(Self.copyPiece, chars.count - offset)
+                        guard PQputCopyData(pg, chars.baseAddress! + offset, Int32(length)) == 1 else {
+                            failure = PostgresError.from(result: nil, connection: pg, statement: sql)
+                            return
+                        }
+                        offset += length
                     }
                 }
             }
-            buffer.append(UInt8(ascii: "\n"))
-            if buffer.count >= 1 << 16 { flush() }
+            return failure == nil
         }
-        flush()
         let ended = failure == nil ? PQputCopyEnd(pg, nil) : PQputCopyEnd(pg, "client failed to send data")
         var stored = 0
         var serverError: PostgresError?

@@ -46,8 +46,16 @@ struct JourneyFold: Codable, Sendable {
         var leftFor: String?
 
         static let columns = ["journey_id", "visit_no", "stage", "department", "owner", "entered_at", "left_at", "left_for"]
-        var row: [String?] {
-            [journeyId, String(number), stage, department, owner, TimestampText.iso8601(enteredAt), leftAt.map(TimestampText.iso8601), leftFor]
+        func write(into rows: inout CopyText) {
+            rows.append(journeyId)
+            rows.append(number)
+            rows.append(stage)
+            rows.append(department)
+            rows.append(owner)
+            rows.append(enteredAt)
+            rows.append(leftAt)
+            rows.append(leftFor)
+            rows.endRow()
         }
     }
 
@@ -69,11 +77,15 @@ struct JourneyFold: Codable, Sendable {
             "journey_id", "handoff_no", "from_stage", "to_stage", "from_department", "to_department", "requested_at", "decided_at", "outcome", "decided_by",
             "reason", "ola",
         ]
-        var row: [String?] {
-            [
-                journeyId, String(number), fromStage, toStage, fromDepartment, toDepartment, TimestampText.iso8601(requestedAt),
-                decidedAt.map(TimestampText.iso8601), outcome, decidedBy, reason, olaSeconds.map { "\($0) seconds" },
-            ]
+        func write(into rows: inout CopyText) {
+            rows.append(journeyId)
+            rows.append(number)
+            for text in [fromStage, toStage, fromDepartment, toDepartment] { rows.append(text) }
+            rows.append(requestedAt)
+            rows.append(decidedAt)
+            for text in [outcome, decidedBy, reason] { rows.append(text) }
+            rows.appendSeconds(olaSeconds)
+            rows.endRow()
         }
     }
 
@@ -176,15 +188,18 @@ struct JourneyFold: Codable, Sendable {
         "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "fold",
     ]
 
-    /// The row of `journeys`; `encoder` (dates as seconds since 1970) writes the `fold` column.
-    func row(_ encoder: JSONEncoder) throws -> [String?] {
+    /// Writes the row of `journeys`; `encoder` (dates as seconds since 1970) writes the `fold` column.
+    func write(into rows: inout CopyText, _ encoder: JSONEncoder) throws {
         let fold = String(decoding: try encoder.encode(self), as: UTF8.self)
-        return [
-            journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status,
-            TimestampText.iso8601(startedAt), endedAt.map(TimestampText.iso8601), TimestampText.iso8601(stageEnteredAt),
-            stageMaxDwellSeconds.map { "\($0) seconds" }, waitingSince.map(TimestampText.iso8601), String(handoffs), String(handoffsRejected),
-            String(escalations), String(reassignments), String(reworkLoops), lastCSAT.map(String.init), lastNPS.map(String.init),
-            TimestampText.iso8601(lastEventAt), fold,
-        ]
+        for text in [journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status] { rows.append(text) }
+        rows.append(startedAt)
+        rows.append(endedAt)
+        rows.append(stageEnteredAt)
+        rows.appendSeconds(stageMaxDwellSeconds)
+        rows.append(waitingSince)
+        for count in [handoffs, handoffsRejected, escalations, reassignments, reworkLoops, lastCSAT, lastNPS] { rows.append(count) }
+        rows.append(lastEventAt)
+        rows.append(fold)
+        rows.endRow()
     }
 }

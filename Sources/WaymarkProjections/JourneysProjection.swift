@@ -156,15 +156,32 @@ public struct JourneysProjection: Projection {
         }
         // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
         let encoder = StoredFold.encoder()
-        let (newJourneys, changedJourneys) = folds.values.split { stored[$0.journeyId] == nil }
+        var journeyRows = (new: CopyText(), changed: CopyText())
+        for fold in folds.values {
+            if stored[fold.journeyId] == nil { try fold.write(into: &journeyRows.new, encoder) } else { try fold.write(into: &journeyRows.changed, encoder) }
+        }
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(new: try newJourneys.map { try $0.row(encoder) }, changed: try changedJourneys.map { try $0.row(encoder) }, in: transaction)
-        let (newVisits, changedVisits) = visits.values.split { visit in stored[visit.journeyId].map { visit.number > $0.visit.number } ?? true }
+            .write(new: journeyRows.new, changed: journeyRows.changed, in: transaction)
+        var visitRows = (new: CopyText(), changed: CopyText())
+        for visit in visits.values {
+            if stored[visit.journeyId].map({ visit.number > $0.visit.number }) ?? true {
+                visit.write(into: &visitRows.new)
+            } else {
+                visit.write(into: &visitRows.changed)
+            }
+        }
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
-            .write(new: newVisits.map(\.row), changed: changedVisits.map(\.row), in: transaction)
-        let (newHandoffs, changedHandoffs) = handoffs.values.split { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffCount } ?? true }
+            .write(new: visitRows.new, changed: visitRows.changed, in: transaction)
+        var handoffRows = (new: CopyText(), changed: CopyText())
+        for handoff in handoffs.values {
+            if stored[handoff.journeyId].map({ handoff.number > $0.handoffCount }) ?? true {
+                handoff.write(into: &handoffRows.new)
+            } else {
+                handoff.write(into: &handoffRows.changed)
+            }
+        }
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
-            .write(new: newHandoffs.map(\.row), changed: changedHandoffs.map(\.row), in: transaction)
+            .write(new: handoffRows.new, changed: handoffRows.changed, in: transaction)
         return batch.ignored
     }
 

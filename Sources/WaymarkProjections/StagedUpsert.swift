@@ -19,18 +19,26 @@ struct StagedUpsert: Sendable {
 
     /// Writes `new` rows, whose keys were never written, and `changed` rows, which may be stored.
     func write(new: [[String?]], changed: [[String?]], in transaction: Transaction) async throws {
-        if !new.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", rows: new) }
+        try await write(new: CopyText(new), changed: CopyText(changed), in: transaction)
+    }
+
+    func write(new: CopyText, changed: CopyText, in transaction: Transaction) async throws {
+        if !new.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", new) }
         try await write(changed, in: transaction)
     }
 
     func write(_ rows: [[String?]], in transaction: Transaction) async throws {
+        try await write(CopyText(rows), in: transaction)
+    }
+
+    func write(_ rows: CopyText, in transaction: Transaction) async throws {
         guard !rows.isEmpty else { return }
         let quoted = quotedColumns
         try await transaction.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS \(identifier: staging) (LIKE \(tables.name(table)) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
             """)
-        try await transaction.copyIn("COPY pg_temp.\(PostgresIdentifier.quote(staging)) (\(quoted)) FROM STDIN", rows: rows)
+        try await transaction.copyIn("COPY pg_temp.\(PostgresIdentifier.quote(staging)) (\(quoted)) FROM STDIN", rows)
         let updates = columns.filter { !key.contains($0) }.map { "\(PostgresIdentifier.quote($0)) = EXCLUDED.\(PostgresIdentifier.quote($0))" }
         try await transaction.execute(
             """

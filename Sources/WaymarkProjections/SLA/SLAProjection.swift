@@ -189,23 +189,29 @@ public struct SLAProjection: Projection {
             }
         }
         let encoder = StoredFold.encoder()
-        var foldRows: (new: [[String?]], changed: [[String?]]) = ([], [])
-        var clockRows: (new: [[String?]], changed: [[String?]]) = ([], [])
+        var foldRows = (new: CopyText(), changed: CopyText())
+        var clockRows = (new: CopyText(), changed: CopyText())
         for journeyId in touched {
             guard let fold = folds[journeyId] else { continue }
-            let row = [fold.journeyId, fold.customerId, fold.ended ? "f" : "t", String(decoding: try encoder.encode(fold), as: UTF8.self)]
             let before = stored[journeyId]
-            if before == nil { foldRows.new.append(row) } else { foldRows.changed.append(row) }
+            func writeFold(into rows: inout CopyText) throws {
+                rows.append(fold.journeyId)
+                rows.append(fold.customerId)
+                rows.append(!fold.ended)
+                rows.append(String(decoding: try encoder.encode(fold), as: UTF8.self))
+                rows.endRow()
+            }
+            if before == nil { try writeFold(into: &foldRows.new) } else { try writeFold(into: &foldRows.changed) }
             // A clock's row also carries the journey's customer and department; only rows that
             // differ from the stored ones are written, and those of clocks not stored yet are new.
             let storedClocks = Dictionary(before?.clocks.map { ($0.name, $0) } ?? []) { first, _ in first }
             let sameJourneyColumns = before.map { $0.customerId == fold.customerId && $0.department == fold.department } ?? false
             for clock in fold.clocks {
                 guard let storedClock = storedClocks[clock.name] else {
-                    clockRows.new.append(ClockRow.row(clock, of: fold))
+                    ClockRow.write(clock, of: fold, into: &clockRows.new)
                     continue
                 }
-                if !sameJourneyColumns || storedClock != clock { clockRows.changed.append(ClockRow.row(clock, of: fold)) }
+                if !sameJourneyColumns || storedClock != clock { ClockRow.write(clock, of: fold, into: &clockRows.changed) }
             }
         }
         try await StagedUpsert(tables: tables, table: "journeys", columns: ["journey_id", "customer_id", "open", "fold"], key: ["journey_id"])
@@ -270,15 +276,23 @@ enum ClockRow {
         "ever_breached",
     ]
 
-    static func row(_ clock: Clock, of fold: ClockFold) -> [String?] {
-        let time = { (date: Date?) in date.map(TimestampText.iso8601) }
-        return [
+    static func write(_ clock: Clock, of fold: ClockFold, into rows: inout CopyText) {
+        for text in [
             fold.journeyId, clock.name, clock.kind.rawValue, fold.journeyType, fold.definitionVersion, fold.customerId, clock.tier, fold.department,
-            clock.breachDepartment, clock.handoffNumber.map(String.init), clock.fromDepartment, clock.toDepartment, clock.outcome, clock.calendar,
-            String(clock.targetSeconds), clock.pausesWhileWaiting ? "t" : "f", clock.state.rawValue, TimestampText.iso8601(clock.startedAt),
-            time(clock.runningSince), time(clock.pausedSince), time(clock.stoppedAt), String(clock.elapsedBefore), String(clock.pausedBefore),
-            time(clock.breachAt), time(clock.originalBreachAt), time(clock.reached[0]), time(clock.reached[1]), time(clock.reached[2]),
-            clock.everBreached ? "t" : "f",
-        ]
+            clock.breachDepartment,
+        ] {
+            rows.append(text)
+        }
+        rows.append(clock.handoffNumber)
+        for text in [clock.fromDepartment, clock.toDepartment, clock.outcome, clock.calendar] { rows.append(text) }
+        rows.append(clock.targetSeconds)
+        rows.append(clock.pausesWhileWaiting)
+        rows.append(clock.state.rawValue)
+        for time in [clock.startedAt, clock.runningSince, clock.pausedSince, clock.stoppedAt] { rows.append(time) }
+        rows.append(clock.elapsedBefore)
+        rows.append(clock.pausedBefore)
+        for time in [clock.breachAt, clock.originalBreachAt, clock.reached[0], clock.reached[1], clock.reached[2]] { rows.append(time) }
+        rows.append(clock.everBreached)
+        rows.endRow()
     }
 }

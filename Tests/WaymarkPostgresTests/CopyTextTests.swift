@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+@Suite("COPY text rows and timestamps")
+struct CopyTextTests {
+    @Test("typed fields written into COPY text come back from PostgreSQL as they were")
+    func typedFieldsRoundTrip() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query(
+            "CREATE TABLE typed (n int8, body text, ratio float8, flag bool, at timestamptz, wait interval, small int4)")
+        let texts: [String?] = ["plain", "tab\there", "line\nbreak\r\n", #"back\slash"#, "ünïcödé ✓", "", nil, String(repeating: "long ", count: 40)]
+        let numbers: [Int64?] = [0, -1, 42, Int64.max, Int64.min + 1, nil, 1_234_567_890_123, -987]
+        let ratios: [Double?] = [0.1, -0.0, 1e-7, 123_456.789_012_345, .greatestFiniteMagnitude, nil, 3, -2.5e300]
+        let dates: [Date?] = [
+            Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_795_676_161.123_456), nil, Date(timeIntervalSince1970: -1_000_000_000.5),
+            Date(timeIntervalSince1970: 951_782_400), Date(timeIntervalSince1970: 4_102_444_799.999_999), Date(timeIntervalSince1970: 86_399),
+            Date(timeIntervalSince1970: 1),
+        ]
+        var rows = CopyText()
+        for index in 0..<8 {
+            rows.append(numbers[index])
+            rows.append(texts[index])
+            rows.append(ratios[index])
+            rows.append(index % 3 == 0 ? nil : index % 2 == 0)
+            rows.append(dates[index])
+            rows.appendSeconds(index == 5 ? nil : Int64(index * 3_600 - 7))
+            rows.append(index == 2 ? nil : index - 4)
+            rows.endRow()
+        }
+        #expect(rows.rows == 8)
+        let stored = try await pool.withConnection { try await $0.copyIn("COPY typed FROM STDIN", rows) }
+        #expect(stored == 8)
+        let back = try await pool.query(
+            """
+            SELECT n, body, ratio, flag, (extract(epoch FROM at) * 1000000)::int8, extract(epoch FROM wait)::int8, small
+            FROM typed ORDER BY ctid
+            """)
+        #expect(back.count == 8)
+        for (index, row) in back.enumerated() {
+            #expect(try row.decode(Int64?.self, at: 0) == numbers[index])
+            #expect(try row.decode(String?.self, at: 1) == texts[index])
+            #expect(try row.decode(Double?.self, at: 2) == ratios[index])
+            #expect(try row.decode(Bool?.self, at: 3) == (index % 3 == 0 ? nil : index % 2 == 0))
+            let micros = dates[index].map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
+            #expect(try row.decode(Int64?.self, at: 4) == micros)
+            #expect(try row.decode(Int64?.self, at: 5) == (index == 5 ? nil : Int64(index * 3_600 - 7)))
+            #expect(try row.decode(Int?.self, at: 6) == (index == 2 ? nil : index - 4))
+        }
+        // Rows given as text fields make the same bytes.
+        #expect(CopyText([["1", nil, "a\tb"]]).bytes == Array("1\t\\N\ta\\tb\n".utf8))
+    }
+
+    @Test("timestamps are written as the C library's UTC calendar has them, to the microsecond")
+    func timestampsMatchTheCalendar() {
+        var generator = SystemRandomNumberGenerator()
+        var instants: [Double] = [0, -1, 86_400, 951_782_400, 951_868_799.999_999, -2_208_988_800, 253_402_300_799, 253_402_300_800, 1_795_676_161.5]
+        for _ in 0..<20_000 { instants.append(Double.random(in: -2_208_988_800...4_102_444_800, using: &generator)) }
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            #expect(TimestampText.iso8601(date) == reference(date), "\(instant)")
+        }
+    }
+
+    /// The way the text was made before: gmtime_r and padded numbers.
+    private func reference(_ date: Date) -> String {
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
+        var seconds = time_t((micros / 1_000_000).rounded(.down))
+        let fraction = Int(micros - Double(seconds) * 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
+            fraction)
+    }
+}

@@ -7,8 +7,8 @@ import Synchronization
 /// A page holds every event of `source` in (after, end], read below the horizon: no transaction
 /// that could still add an event to that range was running, so a page never goes stale. It serves
 /// any subscription whose source it covers, filtered here. A subscription that finds no page
-/// reads one of the cache's `source` for the others while there is room (at most `capacity`
-/// events ahead of the slowest subscription), else only its own events, as without a cache; so a
+/// reads one of the cache's `source` for the others while there is room (about `capacity` events
+/// ahead of the slowest subscription), else only its own events, as without a cache; so a
 /// fast subscription runs at most that far ahead on shared pages and a stopped one holds nothing.
 public final class LogPageCache: Sendable {
     struct Page {

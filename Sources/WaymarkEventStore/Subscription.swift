@@ -195,7 +195,8 @@ public final class CatchUpSubscription: Service, Sendable {
             || error.isClass(SQLState.operatorInterventionClass) || error.code == SQLState.lockNotAvailable
     }
 
-    /// A cheap look outside any transaction, so an idle subscription takes no row lock per poll.
+    /// A look outside any transaction, so an idle subscription takes no row lock per poll (with
+    /// shared pages it may read a page for the others).
     private func hasEvents(after position: GlobalPosition) async throws -> Bool {
         try await store.pool.withConnection { connection in
             try await read(on: connection, after: position, limit: 1).nextPosition != position
@@ -205,10 +206,16 @@ public final class CatchUpSubscription: Service, Sendable {
     /// With `pages`, a read is served by a shared page when one holds `position`; else it reads a
     /// page of the pages' source for the others while they have room, or only its own events.
     private func read(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
-        guard let pages else { return try await read(source, on: connection, after: position, limit: limit) }
+        guard let pages, pages.source.covers(source) else { return try await read(source, on: connection, after: position, limit: limit) }
         pages.move(name, to: position)
         if let cached = pages.slice(of: source, after: position, limit: limit) { return cached }
-        guard pages.hasRoom(for: source) else { return try await read(source, on: connection, after: position, limit: limit) }
+        guard pages.hasRoom(for: source) else {
+            let own = try await read(source, on: connection, after: position, limit: limit)
+            // A category read stops at the category's last event, short of the pages after it:
+            // having read to its end, this subscription holds none of them back while it waits.
+            if own.isEnd { pages.leave(name) }
+            return own
+        }
         let page = try await read(pages.source, on: connection, after: position, limit: Self.pageSize)
         pages.insert(page, after: position)
         return page.serving(source, after: position, limit: limit)

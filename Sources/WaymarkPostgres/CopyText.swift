@@ -21,6 +21,13 @@ public struct CopyText: Sendable {
 
     public var isEmpty: Bool { rows == 0 }
 
+    /// Empties it, keeping its buffer for the next rows.
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        rows = 0
+        rowStarted = false
+    }
+
     private mutating func separate() {
         if rowStarted { bytes.append(UInt8(ascii: "\t")) }
         rowStarted = true

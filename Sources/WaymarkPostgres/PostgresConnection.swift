@@ -434,7 +434,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 piece.endRow()
                 if piece.bytes.count >= Self.copyPiece {
                     guard send(piece.bytes) else { return }
-                    piece = CopyText()
+                    piece.removeAll()
                 }
             }
             if !piece.isEmpty { _ = send(piece.bytes) }

@@ -17,14 +17,17 @@ public enum TimestampText {
         let (year, month, day) = civil(fromDays: days)
         let seconds = microsOfDay / 1_000_000
         func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
+            // Only a year before 1 is negative; PostgreSQL refuses the text, as it should.
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            let value = value.magnitude
+            var divisor: UInt64 = 1
             for _ in 1..<width { divisor *= 10 }
             while divisor > 0 {
                 bytes.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
                 divisor /= 10
             }
         }
-        digits(year, year >= 10_000 ? String(year).count : 4)
+        digits(year, year.magnitude >= 10_000 ? String(year.magnitude).count : 4)
         bytes.append(UInt8(ascii: "-"))
         digits(month, 2)
         bytes.append(UInt8(ascii: "-"))

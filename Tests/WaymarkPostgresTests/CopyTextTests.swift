@@ -62,6 +62,8 @@ struct CopyTextTests {
             let date = Date(timeIntervalSince1970: instant)
             #expect(TimestampText.iso8601(date) == reference(date), "\(instant)")
         }
+        // Before year 1 the text is refused by PostgreSQL, but writing it must not trap.
+        #expect(TimestampText.iso8601(Date(timeIntervalSince1970: -62_198_755_200 - 400 * 86_400)).hasPrefix("-0003-11-27T"))
     }
 
     /// The way the text was made before: gmtime_r and padded numbers.

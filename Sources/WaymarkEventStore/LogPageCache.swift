@@ -32,7 +32,8 @@ public final class LogPageCache: Sendable {
 
     /// What pages are read of: the sources of every subscription sharing the cache.
     public let source: SubscriptionSource
-    /// Most events kept, over all pages.
+    /// Events over all pages past which no new page is kept (subscriptions filling it at the same
+    /// moment may each add one page more).
     public let capacity: Int
     private let state = Mutex(State())
 

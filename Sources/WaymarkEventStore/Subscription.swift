@@ -144,7 +144,7 @@ public final class CatchUpSubscription: Service, Sendable {
             var isEnd = true
             do {
                 if try await hasEvents(after: known) {
-                    (handled, known, isEnd) = try await handleBatch()
+                    (handled, known, isEnd) = try await handleBatch(after: known)
                 }
                 failures = 0
             } catch  where EventStore.isRetryable(error) && failures < Self.immediateRetries {
@@ -231,7 +231,12 @@ public final class CatchUpSubscription: Service, Sendable {
 
     /// Handles one batch in one transaction; returns how many events it handled, the checkpoint,
     /// and whether the batch reached the readable end of the log.
-    private func handleBatch() async throws -> (Int, GlobalPosition, Bool) {
+    ///
+    /// `known` is where this subscription last found itself: past a stored checkpoint when a
+    /// category's batch held none of its events. Such a batch writes nothing (a category's
+    /// checkpoint stops at its last event, as a category read does), so an idle subscription to
+    /// one category takes no transaction id when shared pages show it other categories' events.
+    private func handleBatch(after known: GlobalPosition) async throws -> (Int, GlobalPosition, Bool) {
         try await store.pool.withTransaction { connection in
             // The lock makes a second instance wait here until this batch ends. Unlike a lock on
             // the checkpoint row it takes no transaction id, so a long batch holds the log's
@@ -246,7 +251,9 @@ public final class CatchUpSubscription: Service, Sendable {
                 )
                 rows = try await connection.query(readCheckpoint)
             }
-            let checkpoint = try GlobalPosition(rows[0])
+            var checkpoint = try GlobalPosition(rows[0])
+            // (checkpoint, known] held none of its events: the log below the horizon never changes.
+            if case .category = source { checkpoint = max(checkpoint, known) }
             var slice = try await read(on: connection, after: checkpoint, limit: min(batchSize, Self.pageSize))
             // A page reads at most `pageSize` rows of the log; a batch may take several. A shared
             // page gives a source the events it wants of a page of the whole log, so more of them.
@@ -258,6 +265,7 @@ public final class CatchUpSubscription: Service, Sendable {
             }
             // A page of other categories' events only moves the checkpoint past them.
             guard slice.nextPosition != checkpoint else { return (0, checkpoint, true) }
+            if slice.events.isEmpty, case .category = source { return (0, slice.nextPosition, slice.isEnd) }
             if !slice.events.isEmpty { try await handler(slice.events, Transaction(store: store, connection: connection)) }
             if let newest = slice.events.last?.recordedAt {
                 let metrics = self.metrics

@@ -64,6 +64,37 @@ struct LogPageCacheTests {
         #expect(pages.count == 0)
     }
 
+    @Test("an idle subscription to one category passes other categories' events on shared pages without writing its checkpoint")
+    func idleCategoryWritesNothing() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        for index in 0..<5 { try await store.append(to: "journey-\(index)", events: [event()]) }
+        let pages = LogPageCache(source: .categories(["customer", "journey"]))
+        let delivered = Locked<[RecordedEvent]>([])
+        let subscription = try CatchUpSubscription(store: store, name: "journeys", source: .category("journey"), pages: pages, logger: TestDatabase.quietLogger)
+        {
+            events, _ in delivered.withLock { $0 += events }
+        }
+        try await withServices([subscription]) {
+            #expect(try await eventually { delivered.value.count == 5 })
+            let before = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
+                String.self, at: 0)
+            let served = pages.usage.served
+            for index in 0..<30 { try await store.append(to: "customer-\(index)", events: [event()]) }
+            // It looked at them: pages served it again.
+            #expect(try await eventually { pages.usage.served > served + 2 })
+            try await Task.sleep(for: .milliseconds(200))
+            let after = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
+                String.self, at: 0)
+            #expect(after == before, "no checkpoint write for other categories' events")
+            #expect(try await subscription.checkpoint() == delivered.value.last!.position)
+            try await store.append(to: "journey-late", events: [event()])
+            #expect(try await eventually { delivered.value.count == 6 })
+            #expect(try await eventually { try await subscription.checkpoint() == delivered.value.last!.position })
+        }
+        #expect(delivered.value.map(\.streamName).last == "journey-late")
+    }
+
     @Test("a page serves the sources it covers from a position inside it, and is dropped once every reader has passed it")
     func pagesServeAndDrop() async throws {
         let store = try await TestDatabase.freshStore()

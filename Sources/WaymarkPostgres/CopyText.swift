@@ -65,6 +65,21 @@ public struct CopyText: Sendable {
         }
     }
 
+    /// A `text[]`: each element quoted, so any text goes.
+    public mutating func append(textArray elements: [String]) {
+        var literal = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            literal += "\""
+            for character in element.unicodeScalars {
+                if character == "\"" || character == "\\" { literal += "\\" }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
+        }
+        append(literal + "}")
+    }
+
     public mutating func append(_ number: Int?) {
         guard let number else { return appendNull() }
         separate()

@@ -49,6 +49,19 @@ struct CopyTextTests {
             #expect(try row.decode(Int64?.self, at: 5) == (index == 5 ? nil : Int64(index * 3_600 - 7)))
             #expect(try row.decode(Int?.self, at: 6) == (index == 2 ? nil : index - 4))
         }
+        // A text[] takes any text.
+        try await pool.query("CREATE TABLE arrays (items text[])")
+        let items = ["plain", #"quote " and back\slash"#, "", "comma, {braces}", "tab\tand\nnewline", "NULL"]
+        var arrays = CopyText()
+        arrays.append(textArray: items)
+        arrays.endRow()
+        arrays.append(textArray: [])
+        arrays.endRow()
+        _ = try await pool.withConnection { try await $0.copyIn("COPY arrays FROM STDIN", arrays) }
+        let lists = try await pool.query("SELECT array_to_json(items)::text FROM arrays ORDER BY cardinality(items) DESC").map {
+            try JSONDecoder().decode([String].self, from: Data(try $0.decode(String.self, at: 0).utf8))
+        }
+        #expect(lists == [items, []])
         // Rows given as text fields make the same bytes.
         #expect(CopyText([["1", nil, "a\tb"]]).bytes == Array("1\t\\N\ta\\tb\n".utf8))
     }

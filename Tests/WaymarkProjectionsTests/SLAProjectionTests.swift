@@ -42,7 +42,7 @@ struct SLAProjectionTests {
         let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
         defer { Task { await fixture.store.close() } }
         #expect(try await fixture.runUntilCaughtUp("sla"))
-        let functions = "\(PostgresIdentifier.quote(fixture.store.schema)).proj_sla_v2b1_business"
+        let functions = "\(PostgresIdentifier.quote(fixture.store.schema)).proj_sla_v3b1_business"
         let names = shippedCalendars.keys.sorted()
         let timelines = names.map { BusinessTimeline(shippedCalendars[$0]!) }
         let base = utc("2026-01-01T00:00:00Z").timeIntervalSince1970
@@ -235,8 +235,15 @@ struct SLARebuildTests {
         let until = Date(timeIntervalSince1970: 1_780_000_000)
         let schema = PostgresIdentifier.quote(fixture.store.schema)
         let snapshot = { (build: Int) in
-            try await fixture.store.query(PostgresQuery(sql: "SELECT c::text FROM \(schema).proj_sla_v2b\(build)_clocks c ORDER BY journey_id, clock"))
-                .map { try $0.decode(String.self, at: 0) }
+            // The clocks, and each journey's own fields its fold is read back from.
+            try await fixture.store.query(
+                PostgresQuery(
+                    sql: """
+                        SELECT c::text FROM \(schema).proj_sla_v3b\(build)_clocks c
+                        UNION ALL SELECT j::text FROM \(schema).proj_sla_v3b\(build)_journeys j ORDER BY 1
+                        """)
+            )
+            .map { try $0.decode(String.self, at: 0) }
         }
         var live: [String] = []
         try await withServices([fixture.runner]) {
@@ -254,7 +261,7 @@ struct SLARebuildTests {
         let leftovers = try await fixture.store.query(
             "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj_sla_%' ORDER BY 1"
         )
-        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v2b2_business_add", "proj_sla_v2b2_business_seconds"])
+        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v3b2_business_add", "proj_sla_v3b2_business_seconds"])
         #expect(try await fixture.view("sla", "count(*)::text", order: "1") == [["150"]])
     }
 }

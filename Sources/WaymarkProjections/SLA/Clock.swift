@@ -6,14 +6,14 @@ import WaymarkDomain
 /// Stored as of the journey's last event that concerned it: the business seconds elapsed and
 /// paused before `runningSince` / `pausedSince`. What the clock shows now (elapsed, remaining,
 /// breached while running) is computed by the views when read, from these and `now()`.
-struct Clock: Codable, Sendable, Equatable {
-    enum Kind: String, Codable, Sendable {
+struct Clock: Sendable, Equatable {
+    enum Kind: String, Sendable {
         case sla
         case ola
     }
 
     /// Stored states; the views show `breached-running` for an open clock past its target.
-    enum State: String, Codable, Sendable {
+    enum State: String, Sendable {
         case running
         case paused
         case met

@@ -5,7 +5,7 @@ import WaymarkDomain
 /// `journeys` table. The goals come from the definition version the journey started under (per
 /// goal name the first goal listing its tier, else that name's default); an OLA clock runs from a
 /// handoff's request until it is decided.
-struct ClockFold: Codable, Sendable {
+struct ClockFold: Sendable {
     var journeyId: String
     /// The customer whose tier the goals follow (the survivor after a merge).
     var customerId: String
@@ -31,6 +31,23 @@ struct ClockFold: Codable, Sendable {
         func seconds(_ duration: BusinessDuration, in calendar: String?) -> Int64 {
             duration.businessSeconds(in: calendar.flatMap { catalog.calendars[$0] })
         }
+    }
+
+    /// A fold as stored, its clocks still to be added.
+    init(
+        journeyId: String, customerId: String, journeyType: String, definitionVersion: String, tier: String, department: String, waiting: Bool,
+        ended: Bool, handoffCount: Int, pendingGoals: [String]
+    ) {
+        self.journeyId = journeyId
+        self.customerId = customerId
+        self.journeyType = journeyType
+        self.definitionVersion = definitionVersion
+        self.tier = tier
+        self.department = department
+        self.waiting = waiting
+        self.ended = ended
+        self.handoffCount = handoffCount
+        self.pendingGoals = pendingGoals
     }
 
     init(_ started: JourneyEvent.Started, at: Date, context: Context) {

@@ -16,7 +16,8 @@ import WaymarkPostgres
 public struct SLAProjection: Projection {
     public let name = "sla"
     /// 2: customers' tiers kept (`customers`), so that a merge moves journeys to the survivor's tier.
-    public let version = 2
+    /// 3: folds kept as the rows' own columns (`StoredClocks`), not as JSON beside them.
+    public let version = 3
     public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
     let decodes: DecodedJourneyEvents
@@ -34,7 +35,13 @@ public struct SLAProjection: Projection {
                 journey_id text PRIMARY KEY,
                 customer_id text NOT NULL,
                 open boolean NOT NULL,
-                fold text NOT NULL
+                journey_type text NOT NULL,
+                definition_version text NOT NULL,
+                tier text NOT NULL,
+                department text NOT NULL,
+                waiting boolean NOT NULL,
+                handoff_count integer NOT NULL,
+                pending_goals text[] NOT NULL
             )
             """)
         try await transaction.execute("CREATE INDEX ON \(tables.name("journeys")) (customer_id) WHERE open")
@@ -188,20 +195,12 @@ public struct SLAProjection: Projection {
                 }
             }
         }
-        let encoder = StoredFold.encoder()
         var foldRows = (new: CopyText(), changed: CopyText())
         var clockRows = (new: CopyText(), changed: CopyText())
         for journeyId in touched {
             guard let fold = folds[journeyId] else { continue }
             let before = stored[journeyId]
-            func writeFold(into rows: inout CopyText) throws {
-                rows.append(fold.journeyId)
-                rows.append(fold.customerId)
-                rows.append(!fold.ended)
-                rows.append(String(decoding: try encoder.encode(fold), as: UTF8.self))
-                rows.endRow()
-            }
-            if before == nil { try writeFold(into: &foldRows.new) } else { try writeFold(into: &foldRows.changed) }
+            if before == nil { StoredClocks.write(fold, into: &foldRows.new) } else { StoredClocks.write(fold, into: &foldRows.changed) }
             // A clock's row also carries the journey's customer and department; only rows that
             // differ from the stored ones are written, and those of clocks not stored yet are new.
             let storedClocks = Dictionary(before?.clocks.map { ($0.name, $0) } ?? []) { first, _ in first }
@@ -214,7 +213,7 @@ public struct SLAProjection: Projection {
                 if !sameJourneyColumns || storedClock != clock { ClockRow.write(clock, of: fold, into: &clockRows.changed) }
             }
         }
-        try await StagedUpsert(tables: tables, table: "journeys", columns: ["journey_id", "customer_id", "open", "fold"], key: ["journey_id"])
+        try await StagedUpsert(tables: tables, table: "journeys", columns: StoredClocks.journeyColumns, key: ["journey_id"])
             .write(new: foldRows.new, changed: foldRows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
             .write(new: clockRows.new, changed: clockRows.changed, in: transaction)
@@ -233,12 +232,10 @@ public struct SLAProjection: Projection {
 
     /// The stored folds of the batch's journeys and of the open journeys of its customers.
     private func load(journeyIds: [String], customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: ClockFold] {
-        let rows = try await transaction.query(
-            """
-            SELECT fold::text FROM \(tables.name("journeys"))
-            WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(customerIds))::text[]))
-            """)
-        return try StoredFold.decode(rows, as: ClockFold.self, key: \.journeyId)
+        try await StoredClocks.load(
+            tables,
+            where: "journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(customerIds))::text[]))",
+            in: transaction)
     }
 }
 

@@ -58,38 +58,12 @@ extension UUID: PostgresEncodable {
     public var postgresBind: PostgresBind { PostgresBind(text: lowercasedText, typeOID: 2950) }
 }
 extension Date: PostgresEncodable {
-    /// Sent as an ISO timestamp with an explicit UTC offset, typed `timestamptz`, to the microsecond.
+    /// Sent as ISO 8601 UTC text, typed `timestamptz`, to the nearest microsecond.
     public var postgresBind: PostgresBind {
-        let totalMicros = Int64((timeIntervalSince1970 * 1_000_000).rounded())
-        var seconds = totalMicros / 1_000_000
-        var micros = totalMicros % 1_000_000
-        if micros < 0 {
-            micros += 1_000_000
-            seconds -= 1
-        }
-        var days = seconds / 86400
-        var secondOfDay = seconds % 86400
-        if secondOfDay < 0 {
-            secondOfDay += 86400
-            days -= 1
-        }
-        // Civil from days (Howard Hinnant's algorithm), proleptic Gregorian.
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
-        let text =
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))+00"
-        return PostgresBind(text: text, typeOID: 1184)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        TimestampText.write(micros: Int64((timeIntervalSince1970 * 1_000_000).rounded()), into: &bytes)
+        return PostgresBind(text: String(decoding: bytes, as: UTF8.self), typeOID: 1184)
     }
 }
 extension Data: PostgresEncodable {

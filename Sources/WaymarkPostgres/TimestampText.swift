@@ -12,7 +12,11 @@ public enum TimestampText {
 
     /// Appends `date` as `iso8601` writes it.
     public static func write(_ date: Date, into bytes: inout [UInt8]) {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        write(micros: Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)), into: &bytes)
+    }
+
+    /// Appends the instant `micros` microseconds after 1970 in UTC.
+    static func write(micros: Int64, into bytes: inout [UInt8]) {
         let (days, microsOfDay) = micros.floorDivided(by: 86_400_000_000)
         let (year, month, day) = civil(fromDays: days)
         let seconds = microsOfDay / 1_000_000

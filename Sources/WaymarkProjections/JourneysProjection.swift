@@ -156,32 +156,16 @@ public struct JourneysProjection: Projection {
         }
         // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
         let encoder = StoredFold.encoder()
-        var journeyRows = (new: CopyText(), changed: CopyText())
-        for fold in folds.values {
-            if stored[fold.journeyId] == nil { try fold.write(into: &journeyRows.new, encoder) } else { try fold.write(into: &journeyRows.changed, encoder) }
-        }
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(new: journeyRows.new, changed: journeyRows.changed, in: transaction)
-        var visitRows = (new: CopyText(), changed: CopyText())
-        for visit in visits.values {
-            if stored[visit.journeyId].map({ visit.number > $0.visit.number }) ?? true {
-                visit.write(into: &visitRows.new)
-            } else {
-                visit.write(into: &visitRows.changed)
-            }
-        }
+            .write(folds.values, isNew: { stored[$0.journeyId] == nil }, in: transaction) { try $0.write(into: &$1, encoder) }
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
-            .write(new: visitRows.new, changed: visitRows.changed, in: transaction)
-        var handoffRows = (new: CopyText(), changed: CopyText())
-        for handoff in handoffs.values {
-            if stored[handoff.journeyId].map({ handoff.number > $0.handoffCount }) ?? true {
-                handoff.write(into: &handoffRows.new)
-            } else {
-                handoff.write(into: &handoffRows.changed)
+            .write(visits.values, isNew: { visit in stored[visit.journeyId].map { visit.number > $0.visit.number } ?? true }, in: transaction) {
+                $0.write(into: &$1)
             }
-        }
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
-            .write(new: handoffRows.new, changed: handoffRows.changed, in: transaction)
+            .write(handoffs.values, isNew: { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffCount } ?? true }, in: transaction) {
+                $0.write(into: &$1)
+            }
         return batch.ignored
     }
 

@@ -27,6 +27,18 @@ struct StagedUpsert: Sendable {
         try await write(changed, in: transaction)
     }
 
+    /// Writes a row for each of `items` with `row`: those for which `isNew` holds straight in,
+    /// the others through the staging table.
+    func write<Items: Sequence>(
+        _ items: Items, isNew: (Items.Element) -> Bool, in transaction: Transaction, row: (Items.Element, inout CopyText) throws -> Void
+    ) async throws {
+        var rows = (new: CopyText(), changed: CopyText())
+        for item in items {
+            if isNew(item) { try row(item, &rows.new) } else { try row(item, &rows.changed) }
+        }
+        try await write(new: rows.new, changed: rows.changed, in: transaction)
+    }
+
     func write(_ rows: [[String?]], in transaction: Transaction) async throws {
         try await write(CopyText(rows), in: transaction)
     }
@@ -47,17 +59,5 @@ struct StagedUpsert: Sendable {
             ON CONFLICT (\(PostgresQuery(sql: key.map(PostgresIdentifier.quote).joined(separator: ", "))))
             DO UPDATE SET \(PostgresQuery(sql: updates.joined(separator: ", ")))
             """)
-    }
-}
-
-extension Sequence {
-    /// The elements for which `isNew` holds, and the others.
-    func split(_ isNew: (Element) -> Bool) -> (new: [Element], changed: [Element]) {
-        var new: [Element] = []
-        var changed: [Element] = []
-        for element in self {
-            if isNew(element) { new.append(element) } else { changed.append(element) }
-        }
-        return (new, changed)
     }
 }

@@ -23,9 +23,10 @@ struct ProjectionsCommandTests {
             try await pool.query("SELECT count(*) FROM events WHERE category = 'journey'")[0].decode(Int64.self, at: 0)
         }
         let events = try await total()
-        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "20"] + common
+        let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "10"] + common
         let first = try startWaymark(run)
-        // Batches of 20 keep the build going for seconds, so the kill lands mid-build.
+        // Batches of 10 keep the build going long enough for the kill to land mid-build (with
+        // shared log pages, batches of 20 sometimes finished before it).
         #expect(try await eventually { try await handled() > 200 })
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()

@@ -22,13 +22,20 @@ func waymark(_ arguments: [String], environment: [String: String] = [:]) throws 
     env.removeValue(forKey: "WAYMARK_DATABASE_URL")
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
+    // Into a file, not a pipe: a process started meanwhile by another test (the tests' own
+    // PostgreSQL server) can inherit a pipe's writing end, and reading to its end then never ends.
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-output-\(UUID().uuidString)")
+    guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+        throw PostgresError(code: PostgresError.invalidArgument, message: "cannot create \(file.path)")
+    }
+    defer { try? FileManager.default.removeItem(at: file) }
+    let handle = try FileHandle(forWritingTo: file)
+    process.standardOutput = handle
+    process.standardError = handle
     try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    return (process.terminationStatus, output)
+    try handle.close()
+    return (process.terminationStatus, String(decoding: try Data(contentsOf: file), as: UTF8.self))
 }
 
 @Suite("The waymark command")

@@ -37,7 +37,7 @@ public struct ConsentRegistry: Sendable {
     public func consents(of subjectId: String, asOf instant: Date) async throws -> ConsentState {
         try await client.store.transaction { transaction in
             try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState()) { state, recorded in
-                (recorded.metadata.occurredAt ?? recorded.recordedAt) <= instant ? try Self.evolve(state, recorded) : state
+                (recorded.occurredAt) <= instant ? try Self.evolve(state, recorded) : state
             }.0
         }
     }

@@ -101,7 +101,7 @@ public final class EventStore: Sendable {
 
     /// The stream name's prefix before the first `-`.
     public static func category(of streamName: String) -> String {
-        if let dash = streamName.firstIndex(of: "-") { return String(streamName[..<dash]) }
+        if let dash = streamName.utf8.firstIndex(of: UInt8(ascii: "-")) { return String(streamName[..<dash]) }
         return streamName
     }
 

@@ -12,4 +12,15 @@ enum Hex {
         default: return nil
         }
     }
+
+    /// The value of one hex digit, either case, and 1 in `invalid` for any other byte; compiles
+    /// to conditional moves, for digits of random data.
+    @inline(__always)
+    static func nibbleWithoutBranches(_ c: UInt8) -> (value: UInt8, invalid: UInt8) {
+        let digit = c &- UInt8(ascii: "0")
+        let letter = (c | 0x20) &- UInt8(ascii: "a")
+        let isDigit: UInt8 = digit < 10 ? 1 : 0
+        let isLetter: UInt8 = letter < 6 ? 1 : 0
+        return (isDigit == 1 ? digit : letter &+ 10, (isDigit | isLetter) ^ 1)
+    }
 }

@@ -60,10 +60,7 @@ extension UUID: PostgresEncodable {
 extension Date: PostgresEncodable {
     /// Sent as ISO 8601 UTC text, typed `timestamptz`, to the nearest microsecond.
     public var postgresBind: PostgresBind {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(27)
-        TimestampText.write(micros: Int64((timeIntervalSince1970 * 1_000_000).rounded()), into: &bytes)
-        return PostgresBind(text: String(decoding: bytes, as: UTF8.self), typeOID: 1184)
+        PostgresBind(text: TimestampText.iso8601(self), typeOID: 1184)
     }
 }
 extension Data: PostgresEncodable {
@@ -266,7 +263,10 @@ extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
     public static func decodeNull() throws -> Wrapped? { nil }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]`.
+/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]` as PostgreSQL prints a `timestamptz`, and
+/// the ISO form `TimestampText.iso8601` writes (`T` between date and time, `Z` for UTC, a year
+/// past 9999 with more digits). The instant is built from its whole microseconds, as the log's
+/// times are, so a time parsed here equals the same time read as microseconds.
 func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
     var i = 0
     func number(_ width: Int) -> Int? {
@@ -285,7 +285,9 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         i += 1
         return true
     }
-    guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
+    var yearDigits = 4
+    while yearDigits < 9, yearDigits < b.count, b[yearDigits] &- UInt8(ascii: "0") < 10 { yearDigits += 1 }
+    guard let year = number(yearDigits), expect("-"), let month = number(2), expect("-"), let day = number(2),
         expect(" ") || expect("T"), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
         let second = number(2)
     else { return nil }
@@ -301,7 +303,8 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         for _ in digits..<6 where digits < 6 { micros *= 10 }
     }
     var offsetSeconds = 0
-    if i < b.count {
+    if expect("Z") {
+    } else if i < b.count {
         let sign: Int
         if b[i] == UInt8(ascii: "+") { sign = 1 } else if b[i] == UInt8(ascii: "-") { sign = -1 } else { return nil }
         i += 1
@@ -328,7 +331,7 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
     let days = era * 146097 + doe - 719468
     let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds
-    return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+    return Date(timeIntervalSince1970: Double(seconds * 1_000_000 + micros) / 1_000_000)
 }
 
 extension String {

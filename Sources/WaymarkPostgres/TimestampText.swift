@@ -2,6 +2,9 @@ import Foundation
 
 /// A time as ISO 8601 UTC text with microseconds (`2026-11-26T09:00:00.000000Z`): what PostgreSQL
 /// reads as a `timestamptz` exactly, in binds, COPY rows and JSON.
+///
+/// To the nearest microsecond: a time built from whole microseconds (every time read back) may lie
+/// a hair below them as a `Double`, and truncating wrote it a microsecond early.
 public enum TimestampText {
     public static func iso8601(_ date: Date) -> String {
         var bytes: [UInt8] = []
@@ -12,7 +15,7 @@ public enum TimestampText {
 
     /// Appends `date` as `iso8601` writes it.
     public static func write(_ date: Date, into bytes: inout [UInt8]) {
-        write(micros: Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)), into: &bytes)
+        write(micros: Int64((date.timeIntervalSince1970 * 1_000_000).rounded()), into: &bytes)
     }
 
     /// Appends the instant `micros` microseconds after 1970 in UTC.

@@ -162,7 +162,7 @@ public struct ConsentProjection: Projection {
         let consentSubjects = Array(Set(batch.events.compactMap { if case .consent = $0.event { $0.id } else { nil } }))
         try await load(consentSubjects, tables, transaction, into: &answers, &propagations)
         for (recorded, subjectId, input) in batch.events {
-            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            let at = recorded.occurredAt
             subjects[subjectId] = min(subjects[subjectId] ?? at, at)
             guard case .consent(let event) = input else { continue }
             let scope: ConsentScope

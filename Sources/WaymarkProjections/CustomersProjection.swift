@@ -81,7 +81,7 @@ public struct CustomersProjection: Projection {
         var rows = try await load(batch.ids, tables, transaction)
         var links: [String: [String?]] = [:]
         for (recorded, customerId, event) in batch.events {
-            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            let at = recorded.occurredAt
             var row = rows[customerId] ?? Row(customerId: customerId, lastEventAt: at)
             row.lastEventAt = max(row.lastEventAt, at)
             func link(_ ids: [ExternalID], to holder: String) {

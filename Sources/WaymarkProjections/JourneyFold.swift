@@ -3,9 +3,10 @@ import WaymarkDomain
 import WaymarkPostgres
 
 /// One journey as the journeys projection folds it: the row of `journeys`, plus what the next
-/// events need (the open stage visit, the pending handoff, the stages visited). Stored whole in
-/// the row's `fold` column, so a batch reads each journey it touches once and writes it once.
-struct JourneyFold: Codable, Sendable {
+/// events need (the open stage visit, the pending handoff, the stages visited). Stored as the
+/// rows' own columns (`StoredJourneys`), so a batch reads each journey it touches once and writes
+/// it once, without JSON beside them.
+struct JourneyFold: Sendable {
     var journeyId: String
     var journeyType: String
     var definitionVersion: String
@@ -31,11 +32,12 @@ struct JourneyFold: Codable, Sendable {
     var lastNPS: Int?
     var lastEventAt: Date
     var stagesVisited: [String]
+    /// The stage visit open now, or the last one once the journey ended.
     var visit: Visit
+    /// The latest handoff while it waits for a decision.
     var pendingHandoff: Handoff?
-    var handoffCount = 0
 
-    struct Visit: Codable, Sendable {
+    struct Visit: Sendable {
         var journeyId: String
         var number: Int
         var stage: String
@@ -59,7 +61,7 @@ struct JourneyFold: Codable, Sendable {
         }
     }
 
-    struct Handoff: Codable, Sendable {
+    struct Handoff: Sendable {
         var journeyId: String
         var number: Int
         var fromStage: String
@@ -136,10 +138,9 @@ struct JourneyFold: Codable, Sendable {
             touched.visits.append(visit)
         case .handoffRequested(let requested):
             handoffs += 1
-            handoffCount += 1
             let ola = catalog.definition(version: definitionVersion)?.transition(from: requested.fromStage, to: requested.toStage)?.handoff?.ola?.seconds
             let handoff = Handoff(
-                journeyId: journeyId, number: handoffCount, fromStage: requested.fromStage, toStage: requested.toStage,
+                journeyId: journeyId, number: handoffs, fromStage: requested.fromStage, toStage: requested.toStage,
                 fromDepartment: requested.fromDepartment, toDepartment: requested.toDepartment, requestedAt: at, outcome: "pending", olaSeconds: ola)
             pendingHandoff = handoff
             touched.handoffs.append(handoff)
@@ -185,12 +186,11 @@ struct JourneyFold: Codable, Sendable {
     static let columns = [
         "journey_id", "journey_type", "definition_version", "customer_id", "tier", "external_process_id", "stage", "department", "owner", "status",
         "started_at", "ended_at", "stage_entered_at", "stage_max_dwell", "waiting_since", "handoffs", "handoffs_rejected", "escalations",
-        "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "fold",
+        "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "visit_no", "stages_visited",
     ]
 
-    /// Writes the row of `journeys`; `encoder` (dates as seconds since 1970) writes the `fold` column.
-    func write(into rows: inout CopyText, _ encoder: JSONEncoder) throws {
-        let fold = String(decoding: try encoder.encode(self), as: UTF8.self)
+    /// Writes the row of `journeys`.
+    func write(into rows: inout CopyText) {
         for text in [journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status] { rows.append(text) }
         rows.append(startedAt)
         rows.append(endedAt)
@@ -199,7 +199,8 @@ struct JourneyFold: Codable, Sendable {
         rows.append(waitingSince)
         for count in [handoffs, handoffsRejected, escalations, reassignments, reworkLoops, lastCSAT, lastNPS] { rows.append(count) }
         rows.append(lastEventAt)
-        rows.append(fold)
+        rows.append(visit.number)
+        rows.append(textArray: stagesVisited)
         rows.endRow()
     }
 }

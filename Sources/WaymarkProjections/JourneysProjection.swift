@@ -12,7 +12,8 @@ import WaymarkPostgres
 /// OLA, counted in business hours, is `analytics.ola` (the SLA projection).
 public struct JourneysProjection: Projection {
     public let name = "journeys"
-    public let version = 1
+    /// 2: folds kept as the rows' own columns (`StoredJourneys`), not as JSON beside them.
+    public let version = 2
     public let source = SubscriptionSource.category("journey")
     /// The definitions journeys started under: a stage's maximum dwell, a handoff's OLA.
     public let catalog: JourneyCatalog
@@ -51,7 +52,8 @@ public struct JourneysProjection: Projection {
                 last_csat integer,
                 last_nps integer,
                 last_event_at timestamptz NOT NULL,
-                fold text NOT NULL
+                visit_no integer NOT NULL,
+                stages_visited text[] NOT NULL
             )
             """)
         try await transaction.execute(
@@ -130,12 +132,12 @@ public struct JourneysProjection: Projection {
             return try decodes.decode(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
-        let stored = try await load(batch.ids, tables, transaction)
+        let stored = try await StoredJourneys.load(batch.ids, tables, in: transaction)
         var folds = stored
         var visits: [String: JourneyFold.Visit] = [:]
         var handoffs: [String: JourneyFold.Handoff] = [:]
         for (recorded, journeyId, input) in batch.events {
-            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            let at = recorded.occurredAt
             var fold: JourneyFold
             if let existing = folds[journeyId] {
                 fold = existing
@@ -155,24 +157,17 @@ public struct JourneysProjection: Projection {
             for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
         }
         // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
-        let encoder = StoredFold.encoder()
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(folds.values, isNew: { stored[$0.journeyId] == nil }, in: transaction) { try $0.write(into: &$1, encoder) }
+            .write(folds.values, isNew: { stored[$0.journeyId] == nil }, in: transaction) { $0.write(into: &$1) }
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
             .write(visits.values, isNew: { visit in stored[visit.journeyId].map { visit.number > $0.visit.number } ?? true }, in: transaction) {
                 $0.write(into: &$1)
             }
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
-            .write(handoffs.values, isNew: { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffCount } ?? true }, in: transaction) {
+            .write(handoffs.values, isNew: { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffs } ?? true }, in: transaction) {
                 $0.write(into: &$1)
             }
         return batch.ignored
-    }
-
-    /// The stored folds of `journeyIds`, by id (journeys seen for the first time are absent).
-    private func load(_ journeyIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: JourneyFold] {
-        let rows = try await transaction.query("SELECT fold::text FROM \(tables.name("journeys")) WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])")
-        return try StoredFold.decode(rows, as: JourneyFold.self, key: \.journeyId)
     }
 
     func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {

@@ -117,18 +117,23 @@ public final class ProjectionRunner: Service, Sendable {
                     }
                 }
                 group.addTask {
+                    let building = subscriptions.filter { $0.0.state == .building }
                     while true {
-                        try await Task.sleep(for: .milliseconds(250))
-                        // The leadership connection must still be there: it holds the lock.
-                        _ = try await leadership.query("SELECT 1")
-                        let now = try await self.registry.records(projection.name).filter { $0.version == projection.version }
-                        if now.map({ "\($0.build):\($0.state.rawValue)" }) != snapshot { return }
-                        for (record, subscription) in subscriptions where record.state == .building {
-                            if try await subscription.waitUntilCaughtUp(timeout: .zero) {
+                        if building.isEmpty {
+                            try await Task.sleep(for: .milliseconds(250))
+                        } else {
+                            // Waiting on the builds themselves (not sleeping, then asking) switches one
+                            // within milliseconds of catching up: a rebuild's last wait.
+                            for (record, subscription) in building
+                            where try await subscription.waitUntilCaughtUp(timeout: .milliseconds(250 / building.count)) {
                                 try await self.switchLive(projection, to: record.build)
                                 return
                             }
                         }
+                        // The leadership connection must still be there: it holds the lock.
+                        _ = try await leadership.query("SELECT 1")
+                        let now = try await self.registry.records(projection.name).filter { $0.version == projection.version }
+                        if now.map({ "\($0.build):\($0.state.rawValue)" }) != snapshot { return }
                     }
                 }
                 // Whichever finishes first (a failure recorded, a change seen) ends this round.

@@ -137,7 +137,7 @@ struct Demo: AsyncParsableCommand {
         let formatter = ISO8601DateFormatter()
         for event in try await client.timeline(journey: journeyId) {
             say(
-                "v\(event.streamVersion) \(formatter.string(from: event.metadata.occurredAt ?? event.recordedAt))  \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) by \(event.metadata.actor ?? "-") via \(event.metadata.sourceSystem ?? "-")"
+                "v\(event.streamVersion) \(formatter.string(from: event.occurredAt))  \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0)) by \(event.metadata.actor ?? "-") via \(event.metadata.sourceSystem ?? "-")"
             )
         }
 

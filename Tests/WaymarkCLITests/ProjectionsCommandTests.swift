@@ -13,7 +13,7 @@ struct ProjectionsCommandTests {
         let common = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
         let (simulated, output) = try waymark(["simulate", "--journeys", "300", "--seed", "5", "--until", "2026-06-01T00:00:00Z"] + common)
         #expect(simulated == 0, "\(output)")
-        let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: TestDatabase.quietLogger)
+        let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 2, logger: TestDatabase.quietLogger)
         defer { Task { await pool.close() } }
         func handled() async throws -> Int64 {
             let rows = try await pool.query("SELECT coalesce(sum(events_handled), 0)::int8 FROM projections WHERE name = 'journeys' AND state <> 'retired'")
@@ -25,13 +25,22 @@ struct ProjectionsCommandTests {
         let events = try await total()
         let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "10"] + common
         let first = try startWaymark(run)
-        // Batches of 10 keep the build going long enough for the kill to land mid-build (with
-        // shared log pages, batches of 20 sometimes finished before it).
-        #expect(try await eventually { try await handled() > 200 })
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
-        let atKill = try await handled()
-        #expect(atKill < events, "the kill came after the build finished; nothing was tested")
+        #expect(try await eventually { try await handled() > 0 })
+        // Holding the build's journeys table stops the build inside its next batch (readers may
+        // still read it), so the kill lands mid-batch however fast the build goes.
+        let table = try await pool.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) AND tablename LIKE 'proj\\_journeys\\_v%\\_journeys'")[0].decode(String.self, at: 0)
+        let atKill = try await pool.withTransaction { held in
+            _ = try await held.execute("LOCK TABLE \(identifier: table) IN EXCLUSIVE MODE")
+            let atKill = try await handled()
+            // Long enough for the build to reach the lock with its next batch begun.
+            try await Task.sleep(for: .milliseconds(300))
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            return atKill
+        }
+        #expect(atKill > 0 && atKill < events, "the kill came after the build finished; nothing was tested")
+        #expect(try await handled() == atKill)
         let second = try startWaymark(run)
         #expect(try await eventually(timeout: .seconds(120)) { try await handled() == events })
         let snapshot = { () async throws -> [String] in

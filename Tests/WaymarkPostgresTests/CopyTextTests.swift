@@ -44,7 +44,7 @@ struct CopyTextTests {
             #expect(try row.decode(String?.self, at: 1) == texts[index])
             #expect(try row.decode(Double?.self, at: 2) == ratios[index])
             #expect(try row.decode(Bool?.self, at: 3) == (index % 3 == 0 ? nil : index % 2 == 0))
-            let micros = dates[index].map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
+            let micros = dates[index].map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded()) }
             #expect(try row.decode(Int64?.self, at: 4) == micros)
             #expect(try row.decode(Int64?.self, at: 5) == (index == 5 ? nil : Int64(index * 3_600 - 7)))
             #expect(try row.decode(Int?.self, at: 6) == (index == 2 ? nil : index - 4))
@@ -66,6 +66,23 @@ struct CopyTextTests {
         #expect(CopyText([["1", nil, "a\tb"]]).bytes == Array("1\t\\N\ta\\tb\n".utf8))
     }
 
+    @Test("one-dimensional arrays decode from PostgreSQL's text output, and other shapes are refused")
+    func arraysDecode() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let texts = ["plain", #"quote " and back\slash"#, "", "comma, {braces}", " spaced ", "tab\tand\nnewline", "NULL", "null", "ünï ✓"]
+        let back = try await pool.query("SELECT \(PostgresArray(texts))::text[], '{}'::text[], ARRAY['a', NULL, 'b'], ARRAY[3, -1, 0]")[0]
+        #expect(try back.decode([String].self, at: 0) == texts)
+        #expect(try back.decode([String].self, at: 1) == [])
+        #expect(try back.decode([String?].self, at: 2) == ["a", nil, "b"])
+        #expect(try back.decode([Int].self, at: 3) == [3, -1, 0])
+        #expect(throws: PostgresError.self) { try back.decode([String].self, at: 2) }
+        for text in ["{{a,b},{c,d}}", "[0:1]={a,b}", "{a,,b}", "{a,}", "{\"a}", "{a\"b}", "a,b", "{", "{\"a\"b}"] {
+            let row = try await pool.query("SELECT \(text)::text")[0]
+            #expect(throws: PostgresError.self, "\(text)") { try row.decode([String].self, at: 0) }
+        }
+    }
+
     @Test("timestamps are written as the C library's UTC calendar has them, to the microsecond")
     func timestampsMatchTheCalendar() {
         var generator = SystemRandomNumberGenerator()
@@ -79,9 +96,31 @@ struct CopyTextTests {
         #expect(TimestampText.iso8601(Date(timeIntervalSince1970: -62_198_755_200 - 400 * 86_400)).hasPrefix("-0003-11-27T"))
     }
 
-    /// The way the text was made before: gmtime_r and padded numbers.
+    @Test("times read back, as the store writes them or as PostgreSQL prints them, are their whole microseconds")
+    func timestampsParseToTheirMicroseconds() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        var generator = SystemRandomNumberGenerator()
+        var micros: [Int64] = [0, -1, 1, 951_782_400_000_000, -2_208_988_800_000_001, 253_402_300_800_000_000, 1_795_676_161_999_999]
+        for _ in 0..<200 { micros.append(Int64.random(in: -2_208_988_800_000_000...4_102_444_800_000_000, using: &generator)) }
+        let texts = micros.map { TimestampText.iso8601(Date(timeIntervalSince1970: Double($0) / 1_000_000)) }
+        let rows = try await pool.query(
+            "SELECT t, t::timestamptz, (extract(epoch FROM t::timestamptz) * 1000000)::int8 FROM unnest(\(PostgresArray(texts))::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n"
+        )
+        #expect(rows.count == micros.count)
+        for (index, row) in rows.enumerated() {
+            let expected = Date(timeIntervalSince1970: Double(micros[index]) / 1_000_000)
+            let (text, printed, epoch) = try row.decode(String.self, String.self, Int64.self)
+            #expect(epoch == micros[index], "\(text) \(printed) \(epoch) \(micros[index])")
+            #expect(try row.decode(Date.self, at: 0) == expected, "\(text)")
+            #expect(try row.decode(Date.self, at: 1) == expected, "\(printed)")
+        }
+    }
+
+    /// The way the text was made before: gmtime_r and padded numbers (now from the nearest
+    /// microsecond, where it truncated).
     private func reference(_ date: Date) -> String {
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         var seconds = time_t((micros / 1_000_000).rounded(.down))
         let fraction = Int(micros - Double(seconds) * 1_000_000)
         var parts = tm()

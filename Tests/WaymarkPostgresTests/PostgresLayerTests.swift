@@ -50,10 +50,12 @@ struct PostgresLayerTests {
             Array(text.utf8).withUnsafeBufferPointer { UUID(postgresText: $0) }
         }
         #expect(parse("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11") == UUID(uuidString: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"))
+        // Bytes just outside the hex digits' ranges, and one not ASCII (two bytes, so still 36).
+        let outside = ["G", "@", "`", ":", "/", "{"].map { "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a" + $0 + "1" } + ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a\u{e1}"]
         for bad in [
             "", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "a0eebc99x9c0b-4ef8-bb6d-6bb9bd380a11",
             "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc999c0b-4ef8-bb6d-6bb9bd380a11-",
-        ] {
+        ] + outside {
             #expect(parse(bad) == nil, "\(bad)")
         }
         await #expect(throws: PostgresError.self) {

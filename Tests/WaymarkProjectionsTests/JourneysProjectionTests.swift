@@ -16,13 +16,13 @@ struct Fixture {
     var store: EventStore { client.store }
     let analytics: String
 
-    init(projections: (JourneyCatalog) -> [any Projection] = { [JourneysProjection(catalog: $0)] }) async throws {
+    init(batchSize: Int = 200, projections: (JourneyCatalog) -> [any Projection] = { [JourneysProjection(catalog: $0)] }) async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: configDirectory))
         client = WaymarkClient(store: store, catalog: catalog, logger: TestDatabase.quietLogger)
         analytics = store.schema + "_analytics"
         runner = try ProjectionRunner(
-            store: store, projections: projections(catalog), analyticsSchema: analytics, batchSize: 200, standbyInterval: .milliseconds(100),
+            store: store, projections: projections(catalog), analyticsSchema: analytics, batchSize: batchSize, standbyInterval: .milliseconds(100),
             logger: TestDatabase.quietLogger)
     }
 
@@ -50,9 +50,12 @@ func at(_ hours: Double) -> CommandContext {
 
 @Suite("Journeys projection")
 struct JourneysProjectionTests {
-    @Test("a scripted journey's row, stage visits and handoffs match hand-computed figures; unknown events are counted, not errors")
-    func scriptedJourney() async throws {
-        let fixture = try await Fixture()
+    /// In batches of one event every fold is read back from the stored rows before each event.
+    @Test(
+        "a scripted journey's row, stage visits and handoffs match hand-computed figures; unknown events are counted, not errors",
+        arguments: [200, 1])
+    func scriptedJourney(batchSize: Int) async throws {
+        let fixture = try await Fixture(batchSize: batchSize)
         defer { Task { await fixture.store.close() } }
         let client = fixture.client
         let id = "j-1"

@@ -100,14 +100,14 @@ struct RunnerTests {
             "SELECT tablename FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj_journeys_%' ORDER BY 1")
         #expect(
             try tables.map { try $0.decode(String.self, at: 0) } == [
-                "proj_journeys_v1b2_handoffs", "proj_journeys_v1b2_journeys", "proj_journeys_v1b2_stage_visits",
+                "proj_journeys_v2b2_handoffs", "proj_journeys_v2b2_journeys", "proj_journeys_v2b2_stage_visits",
             ])
         // The live build got the indexes only readers need when it went live.
         let indexes = try await fixture.store.query(
             "SELECT indexname FROM pg_indexes WHERE schemaname = \(fixture.store.schema) AND indexname LIKE 'proj\\_journeys\\_%\\_idx' ORDER BY 1")
         #expect(
             try indexes.map { try $0.decode(String.self, at: 0) } == [
-                "proj_journeys_v1b2_journeys_customer_id_idx", "proj_journeys_v1b2_journeys_status_journey_type_idx",
+                "proj_journeys_v2b2_journeys_customer_id_idx", "proj_journeys_v2b2_journeys_status_journey_type_idx",
             ])
         // A second rebuild with nothing appended meanwhile gives the same rows.
         try await withServices([fixture.runner]) {
@@ -138,7 +138,7 @@ struct RunnerTests {
         let clocks = try await analyst.query(PostgresQuery(sql: "SELECT goal, state, elapsed FROM \(analytics).sla"))
         #expect(try clocks.map { try $0.decode(String.self, at: 0) } == ["renewal-closed"])
         for statement in [
-            "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v1b1_journeys",
+            "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v2b1_journeys",
             "SELECT * FROM \(schema).proj_sla_v3b1_calendar_intervals",
             "INSERT INTO \(schema).events (stream_name, stream_version, event_id, event_type, data) VALUES ('x-1', 1, gen_random_uuid(), 'X', '{}')",
             "DELETE FROM \(analytics).journeys", "CREATE TABLE \(analytics).mine (x int)", "CREATE TABLE public.mine (x int)",

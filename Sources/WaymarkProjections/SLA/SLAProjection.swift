@@ -161,7 +161,7 @@ public struct SLAProjection: Projection {
         var registered: [String: String] = [:]
         var changedTiers: [String: String] = [:]
         for (recorded, id, input) in batch.events {
-            let at = recorded.metadata.occurredAt ?? recorded.recordedAt
+            let at = recorded.occurredAt
             switch input {
             case .journey(let event):
                 if var fold = folds[id] {

@@ -17,13 +17,11 @@ extension EventStore {
     /// How many columns `eventColumns` selects.
     static var eventColumnCount: Int { eventColumnExpressions.count }
 
-    /// The events of `rows`; with `skippingUnwanted`, rows without an event id (a skipped event's
-    /// position, see `readCategoriesPage`) are passed over.
-    static func decodeEvents(_ rows: PostgresRows, skippingUnwanted: Bool = false) throws -> [RecordedEvent] {
+    /// The events of `rows`.
+    static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(rows.count)
         for row in rows {
-            if skippingUnwanted, try row.decode(UUID?.self, at: 0) == nil { continue }
             let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros, occurredAt) =
                 try row.decode(
                     UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
@@ -135,23 +133,33 @@ extension EventStore {
         ORDER BY category, tx_id, global_id LIMIT $4
         """
 
-    /// A page of the whole log of which only the events of some categories come back whole: the
-    /// others only as their position (every other column NULL), so that the page ends where the
-    /// log's does and a reader of rare categories never scans the same stretch of log twice.
-    static let readCategoriesPage = """
-        SELECT \(eventColumnExpressions.enumerated().map { [3, 4].contains($0.offset) ? $0.element : "CASE WHEN wanted THEN \($0.element) END" }
-            .joined(separator: ", "))
-        FROM (
-            SELECT *, category = ANY($4::text[]) AS wanted FROM events
-            WHERE (tx_id, global_id) > ($1::xid8, $2) AND tx_id < \(horizon)
-            ORDER BY tx_id, global_id LIMIT $3
-        ) AS page
-        ORDER BY tx_id, global_id
+    /// The readable end of the log: the newest event below the horizon.
+    static let readableEnd = """
+        SELECT tx_id, global_id FROM events WHERE tx_id < \(horizon) ORDER BY tx_id DESC, global_id DESC LIMIT 1
         """
 
-    /// Reads the events of streams in any of `categories` after `position`, in global order.
-    /// `limit` bounds the stretch of log read, not the events returned: a page may hold few or none
-    /// of them and still not be the end (`isEnd` says when it is).
+    /// A page of several categories up to the readable end `($4, $5)`: each category's range of
+    /// (category, tx_id, global_id), merged in global order (a Merge Append that reads no more of
+    /// each than the page takes). Within a category the scan starts at the position (`tx_id >=`
+    /// bounds the index's second column; a row comparison after `category =` would not). Each
+    /// branch has its own limit so that the planner scans the index rather than sorting a whole
+    /// category.
+    static func readCategoriesPage(categories: Int) -> String {
+        let branches = (0..<categories).map { index in
+            """
+            (SELECT \(eventColumns.sql) FROM events
+             WHERE category = $\(6 + index) AND tx_id >= $1::xid8 AND (tx_id, global_id) > ($1::xid8, $2)
+               AND tx_id <= $4::xid8 AND (tx_id, global_id) <= ($4::xid8, $5)
+             ORDER BY tx_id, global_id LIMIT $3)
+            """
+        }
+        return "SELECT * FROM (\(branches.joined(separator: " UNION ALL "))) AS page ORDER BY tx_id, global_id LIMIT $3"
+    }
+
+    /// Reads the events of streams in any of `categories` after `position`, in global order: up
+    /// to `limit` of them. A page that ends before the limit reached the readable end of the log,
+    /// and its next position is that end even when other categories' events come last, so that a
+    /// reader of rare categories moves past the rest of the log without reading it.
     public func readCategories(_ categories: [String], after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
         try await pool.withConnection(.brief) { try await self.readCategories(on: $0, categories, after: position, limit: limit) }
     }
@@ -159,14 +167,21 @@ extension EventStore {
     func readCategories(on connection: PostgresConnection, _ categories: [String], after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         for category in categories { try Self.validateCategory(category) }
         try Self.checkLimit(limit)
+        let distinct = Array(Set(categories)).sorted()
+        // The end first, then the page up to it: every event up to the end committed before the
+        // first statement's snapshot, so the second sees exactly those, however late it runs.
+        let endRow = try await connection.query(PostgresQuery(sql: Self.readableEnd)).first
+        guard let end = try endRow.map({ try GlobalPosition($0) }), end > position, !distinct.isEmpty else {
+            return GlobalSlice(events: [], nextPosition: position, isEnd: true)
+        }
         let rows = try await connection.query(
-            PostgresQuery(sql: Self.readCategoriesPage, binds: [position.transactionId, position.sequence, limit, PostgresArray(categories)]))
-        let events = try Self.decodeEvents(rows, skippingUnwanted: true)
+            PostgresQuery(
+                sql: Self.readCategoriesPage(categories: distinct.count),
+                binds: [position.transactionId, position.sequence, limit, end.transactionId, end.sequence] + distinct.map { $0 as any PostgresEncodable }))
+        let events = try Self.decodeEvents(rows)
         metrics.recordRead(.category, events: events.count)
-        guard let last = rows.last else { return GlobalSlice(events: [], nextPosition: position, isEnd: true) }
-        let transactionId = try last.decode(UInt64.self, at: 3)
-        let sequence = try last.decode(Int64.self, at: 4)
-        return GlobalSlice(events: events, nextPosition: GlobalPosition(transactionId: transactionId, sequence: sequence), isEnd: rows.count < limit)
+        let isEnd = events.count < limit
+        return GlobalSlice(events: events, nextPosition: isEnd ? end : events[events.count - 1].position, isEnd: isEnd)
     }
 
     func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {

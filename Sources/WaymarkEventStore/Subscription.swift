@@ -7,9 +7,8 @@ import WaymarkPostgres
 public enum SubscriptionSource: Sendable, Equatable {
     case all
     case category(String)
-    /// The events of several categories in global order. The log is read page by page and the
-    /// other categories' events are skipped on the server, so this suits categories that together
-    /// make up a good share of the log; for one category alone, `category` reads only its own.
+    /// The events of several categories in global order, each read from its own range of the
+    /// category index and merged; the checkpoint passes other categories' events at the end.
     case categories([String])
 }
 

@@ -78,7 +78,7 @@ public struct CustomersProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { try CustomerEvent.decode(type: $0.type, data: $0.data) }
         guard !batch.events.isEmpty else { return batch.ignored }
-        var rows = try await load(batch.ids, tables, transaction)
+        var rows = try await load(batch.idsStoredBefore(), tables, transaction)
         var links: [String: [String?]] = [:]
         for (recorded, customerId, event) in batch.events {
             let at = recorded.occurredAt

@@ -132,7 +132,7 @@ public struct JourneysProjection: Projection {
             return try decodes.decode(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
-        let stored = try await StoredJourneys.load(batch.ids, tables, in: transaction)
+        let stored = try await StoredJourneys.load(batch.idsStoredBefore(), tables, in: transaction)
         var folds = stored
         var visits: [String: JourneyFold.Visit] = [:]
         var handoffs: [String: JourneyFold.Handoff] = [:]

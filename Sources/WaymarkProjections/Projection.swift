@@ -74,12 +74,24 @@ struct DecodedBatch<Event> {
                 ignored += 1
                 continue
             }
-            events.append((event, String(event.streamName.drop { $0 != "-" }.dropFirst()), decoded))
+            let name = event.streamName
+            let id = name.utf8.firstIndex(of: UInt8(ascii: "-")).map { String(name[name.utf8.index(after: $0)...]) } ?? ""
+            events.append((event, id, decoded))
         }
     }
 
-    /// The distinct stream ids of the batch.
-    var ids: [String] { Array(Set(events.map(\.id))) }
+    /// The distinct stream ids of the events `include` selects, less those whose stream begins in
+    /// the batch (its version 1 is here): nothing of those can be stored yet, so a projection
+    /// need not look them up. In a build most journeys of a batch begin in it.
+    func idsStoredBefore(_ include: (Event) -> Bool = { _ in true }) -> [String] {
+        var ids = Set<String>()
+        var beginning = Set<String>()
+        for (recorded, id, event) in events where include(event) {
+            ids.insert(id)
+            if recorded.streamVersion == 1 { beginning.insert(id) }
+        }
+        return Array(ids.subtracting(beginning))
+    }
 }
 
 /// The tables of one build of a projection version: `proj_<name>_v<version>b<build>_<table>` in

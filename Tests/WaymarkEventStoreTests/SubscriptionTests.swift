@@ -191,12 +191,19 @@ struct SubscriptionTests {
 
         // Other tests' open transactions may hold readers back for a moment.
         #expect(try await eventually { try await store.readAll(limit: 100).events.count == 61 })
-        // A page of the log holds both kinds: only the wanted ones come back, and the next page
-        // starts after the page's last event, wanted or not.
-        let page = try await store.readCategories(["consent", "customer"], limit: 8)
-        #expect(page.events.map(\.category) == ["customer", "consent", "customer", "consent"])
-        #expect(page.nextPosition > page.events.last!.position && !page.isEnd)
-        #expect(page.nextPosition == (try await store.readAll(limit: 8)).nextPosition)
+        // A full page holds the wanted events only, in global order, and the next one starts after
+        // its last; the last page, short, ends where the log does, past other categories' events.
+        let wanted = try await store.readAll(limit: 100).events.filter { ["consent", "customer"].contains($0.category) }
+        #expect(wanted.count == 30)
+        let page = try await store.readCategories(["consent", "customer", "consent"], limit: 8)
+        #expect(page.events.map(\.id) == wanted.prefix(8).map(\.id))
+        #expect(page.nextPosition == page.events.last!.position && !page.isEnd)
+        let rest = try await store.readCategories(["customer", "consent"], after: page.nextPosition, limit: 100)
+        #expect(rest.events.map(\.id) == wanted.dropFirst(8).map(\.id))
+        let logEnd = try await store.readAll(limit: 100).nextPosition
+        #expect(rest.isEnd && rest.nextPosition == logEnd)
+        let beyond = try await store.readCategories(["customer", "consent"], after: rest.nextPosition)
+        #expect(beyond.events.isEmpty && beyond.isEnd && beyond.nextPosition == rest.nextPosition)
         await #expect(throws: EventStoreError.self) { try await store.readCategories(["Bad-Category"]) }
 
         let delivered = Locked<[RecordedEvent]>([])

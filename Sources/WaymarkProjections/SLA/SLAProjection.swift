@@ -140,12 +140,12 @@ public struct SLAProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events, categories: ["journey", "customer"]) { try ClockInput.decode($0, decodes) }
         guard !batch.events.isEmpty else { return batch.ignored }
-        var journeyIds: [String] = []
+        let journeyIds = batch.idsStoredBefore { if case .journey = $0 { true } else { false } }
         var customerIds: [String] = []
         var survivors: [String] = []
         for (_, id, input) in batch.events {
             switch input {
-            case .journey: journeyIds.append(id)
+            case .journey: break
             case .tierChanged: customerIds.append(id)
             case .merged(let survivor):
                 customerIds.append(id)

@@ -28,18 +28,16 @@ enum StoredClocks {
     static func load(_ tables: ProjectionTables, where condition: PostgresQuery, in transaction: Transaction) async throws -> [String: ClockFold] {
         let rows = try await transaction.query(
             """
-            SELECT journey_id, customer_id, open, journey_type, definition_version, tier, department, waiting, handoff_count,
-                array_to_json(pending_goals)::text
+            SELECT journey_id, customer_id, open, journey_type, definition_version, tier, department, waiting, handoff_count, pending_goals
             FROM \(tables.name("journeys")) WHERE \(condition)
             """)
         var folds: [String: ClockFold] = [:]
-        let decoder = JSONDecoder()
         for row in rows {
             let fold = ClockFold(
                 journeyId: try row.decode(String.self, at: 0), customerId: try row.decode(String.self, at: 1), journeyType: try row.decode(String.self, at: 3),
                 definitionVersion: try row.decode(String.self, at: 4), tier: try row.decode(String.self, at: 5), department: try row.decode(String.self, at: 6),
                 waiting: try row.decode(Bool.self, at: 7), ended: !(try row.decode(Bool.self, at: 2)), handoffCount: try row.decode(Int.self, at: 8),
-                pendingGoals: try decoder.decode([String].self, from: Data(try row.decode(String.self, at: 9).utf8)))
+                pendingGoals: try row.decode([String].self, at: 9))
             folds[fold.journeyId] = fold
         }
         guard !folds.isEmpty else { return folds }

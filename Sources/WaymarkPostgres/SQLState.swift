@@ -13,6 +13,7 @@ public enum SQLState {
     public static let lockNotAvailable = "55P03"
     public static let queryCanceled = "57014"
     public static let featureNotSupported = "0A000"
+    public static let insufficientPrivilege = "42501"
     public static let inFailedTransaction = "25P02"
 
     /// `append_events`: the expected version does not hold (DETAIL: the actual version).

@@ -8,15 +8,9 @@ import WaymarkEventStore
 /// decoding their JSON twice was a tenth of a build's CPU. Keeps the events decoded last, up to
 /// two generations of `generation` events; an event decoded long ago is decoded again.
 public final class DecodedJourneyEvents: Sendable {
-    /// Boxed, so that the tables move pointers, not events.
-    private final class Decoded: Sendable {
-        let event: JourneyEvent
-        init(_ event: JourneyEvent) { self.event = event }
-    }
-
     private struct Generations {
-        var current: [UUID: Decoded]
-        var previous: [UUID: Decoded] = [:]
+        var current: [UUID: DecodedJourneyEvent]
+        var previous: [UUID: DecodedJourneyEvent] = [:]
     }
 
     let generation: Int
@@ -29,11 +23,11 @@ public final class DecodedJourneyEvents: Sendable {
 
     /// The journey event `recorded` holds, decoded or remembered; nil for a type the journey
     /// domain does not know.
-    func decode(_ recorded: RecordedEvent) throws -> JourneyEvent? {
+    func decode(_ recorded: RecordedEvent) throws -> DecodedJourneyEvent? {
         let remembered = state.withLock { $0.current[recorded.id] ?? $0.previous[recorded.id] }
-        if let remembered { return remembered.event }
+        if let remembered { return remembered }
         guard let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data) else { return nil }
-        let decoded = Decoded(event)
+        let decoded = DecodedJourneyEvent(event)
         state.withLock { state in
             if state.current.count >= generation {
                 state.previous = state.current
@@ -41,6 +35,13 @@ public final class DecodedJourneyEvents: Sendable {
             }
             state.current[recorded.id] = decoded
         }
-        return event
+        return decoded
     }
+}
+
+/// A decoded journey event, boxed: batches, tuples and the memo move a pointer, not the event's
+/// strings one by one.
+final class DecodedJourneyEvent: Sendable {
+    let event: JourneyEvent
+    init(_ event: JourneyEvent) { self.event = event }
 }

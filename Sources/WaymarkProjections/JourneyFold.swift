@@ -116,6 +116,11 @@ struct JourneyFold: Sendable {
         var handoffs: [Handoff] = []
     }
 
+    /// An event that moves nothing but the time of the last one.
+    mutating func noteTime(_ at: Date) {
+        lastEventAt = max(lastEventAt, at)
+    }
+
     mutating func apply(_ event: JourneyEvent, at: Date, catalog: JourneyCatalog) -> Touched {
         var touched = Touched()
         lastEventAt = max(lastEventAt, at)

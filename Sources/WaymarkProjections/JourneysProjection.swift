@@ -134,27 +134,24 @@ public struct JourneysProjection: Projection {
         guard !batch.events.isEmpty else { return batch.ignored }
         let stored = try await StoredJourneys.load(batch.idsStoredBefore(), tables, in: transaction)
         var folds = stored
-        var visits: [String: JourneyFold.Visit] = [:]
-        var handoffs: [String: JourneyFold.Handoff] = [:]
+        var visits: [NumberedRow: JourneyFold.Visit] = [:]
+        var handoffs: [NumberedRow: JourneyFold.Handoff] = [:]
+        // Folds change in place in the table (a fold copied out and back retained each string).
         for (recorded, journeyId, input) in batch.events {
             let at = recorded.occurredAt
-            var fold: JourneyFold
-            if let existing = folds[journeyId] {
-                fold = existing
-            } else if case .event(.started(let started)) = input {
-                fold = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
-            } else {
-                throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
+            if folds[journeyId] == nil {
+                guard case .event(let decoded) = input, case .started(let started) = decoded.event else {
+                    throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
+                }
+                folds[journeyId] = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
             }
-            guard case .event(let event) = input else {
-                fold.lastEventAt = max(fold.lastEventAt, at)
-                folds[journeyId] = fold
+            guard case .event(let decoded) = input else {
+                folds[journeyId]!.noteTime(at)
                 continue
             }
-            let touched = fold.apply(event, at: at, catalog: catalog)
-            folds[journeyId] = fold
-            for visit in touched.visits { visits["\(journeyId)/\(visit.number)"] = visit }
-            for handoff in touched.handoffs { handoffs["\(journeyId)/\(handoff.number)"] = handoff }
+            let touched = folds[journeyId]!.apply(decoded.event, at: at, catalog: catalog)
+            for visit in touched.visits { visits[NumberedRow(journeyId, visit.number)] = visit }
+            for handoff in touched.handoffs { handoffs[NumberedRow(journeyId, handoff.number)] = handoff }
         }
         // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
@@ -175,9 +172,16 @@ public struct JourneysProjection: Projection {
     }
 }
 
+/// A row of a journey's numbered rows (its stage visits, its handoffs).
+struct NumberedRow: Hashable {
+    let journeyId: String
+    let number: Int
+    init(_ journeyId: String, _ number: Int) { (self.journeyId, self.number) = (journeyId, number) }
+}
+
 /// A journey event as the journeys projection reads it.
 enum JourneyInput {
-    case event(JourneyEvent)
+    case event(DecodedJourneyEvent)
     /// A milestone or a compensation: it moves only `last_event_at`, so its data is not decoded
     /// (the most frequent events of a journey).
     case timeOnly

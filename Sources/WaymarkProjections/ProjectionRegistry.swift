@@ -11,7 +11,8 @@ public struct ProjectionRecord: Sendable, Equatable {
         case live
         /// Stopped on an event; `retry` resumes it.
         case failed
-        /// Replaced by a newer build; its tables are gone.
+        /// Replaced by a newer build; its tables are dropped right after (or, should the process
+        /// die first, when its projection is next led).
         case retired
     }
 
@@ -63,7 +64,7 @@ struct ProjectionRegistry: Sendable {
     /// start (there is nothing to serve meanwhile); a new version is built beside the live one.
     func ensureBuild(of projection: any Projection) async throws {
         try await store.transaction { tx in
-            try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
+            try await lock(projection.name, in: tx)
             let existing = try await tx.query(
                 "SELECT 1 FROM projections WHERE name = \(projection.name) AND version = \(projection.version) AND state <> 'retired'")
             guard existing.isEmpty else { return }
@@ -80,8 +81,8 @@ struct ProjectionRegistry: Sendable {
     /// Asks for a new build of the live version beside it (`waymark projections rebuild`); a build
     /// already under way is dropped first (a rebuild starts clean).
     func requestRebuild(_ name: String, version: Int) async throws -> Int {
-        try await store.transaction { tx in
-            try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
+        let build = try await store.transaction { tx in
+            try await lock(name, in: tx)
             let pending = try await tx.query(
                 "SELECT build FROM projections WHERE name = \(name) AND state IN ('building', 'failed') AND (state = 'building' OR resume_state = 'building')")
             for row in pending { try await retire(name, version: version, build: try row.decode(Int.self, at: 0), in: tx) }
@@ -93,6 +94,15 @@ struct ProjectionRegistry: Sendable {
                 """)
             return try rows[0].decode(Int.self, at: 0)
         }
+        try await dropRetiredTables(name)
+        return build
+    }
+
+    /// Serializes changes to the builds of `name` until `tx` ends. An advisory lock, not a lock on
+    /// the table: that one also waited for every batch's count update and for autovacuum of the
+    /// table (until the deadlock check cancelled it, a second later).
+    func lock(_ name: String, in tx: Transaction) async throws {
+        try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-projection-registry:\(store.schema):\(name)"), 0))")
     }
 
     /// Records that a build stopped on an event.
@@ -120,19 +130,30 @@ struct ProjectionRegistry: Sendable {
         }
     }
 
-    /// Drops a build's tables and checkpoint and marks it retired, in `tx`.
+    /// Marks a build retired and drops its checkpoint, in `tx`; `dropRetiredTables` drops its
+    /// tables once `tx` committed, so that a switch of the views never waits on file removal.
     func retire(_ name: String, version: Int, build: Int, in tx: Transaction) async throws {
         let tables = ProjectionTables(schema: store.schema, projection: name, version: version, build: build)
-        for table in try await tables.existing(in: tx) { try await tx.execute("DROP TABLE IF EXISTS \(identifier: store.schema).\(identifier: table) CASCADE") }
-        let functions = try await tx.query(
-            """
-            SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = \(store.schema) AND starts_with(p.proname, \(tables.prefix))
-            """)
-        for function in functions { try await tx.execute("DROP FUNCTION IF EXISTS \(PostgresQuery(sql: try function.decode(String.self, at: 0))) CASCADE") }
         try await tx.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(tables.subscriptionName)")
         try await tx.execute(
             "UPDATE projections SET state = 'retired', resume_state = NULL, updated_at = now() WHERE name = \(name) AND version = \(version) AND build = \(build)"
         )
+    }
+
+    /// Drops what retired builds of `name` left: their tables and functions.
+    func dropRetiredTables(_ name: String) async throws {
+        let leftovers = try await store.query(
+            """
+            SELECT 'TABLE ' || format('%I.%I', t.schemaname, t.tablename) FROM pg_tables t
+            JOIN projections p ON starts_with(t.tablename, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
+            WHERE t.schemaname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
+            UNION ALL
+            SELECT 'FUNCTION ' || f.oid::regprocedure::text FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
+            JOIN projections p ON starts_with(f.proname, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
+            WHERE n.nspname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
+            """)
+        for leftover in leftovers {
+            try await store.query(PostgresQuery(sql: "DROP \(try leftover.decode(String.self, at: 0)) CASCADE"))
+        }
     }
 }

@@ -93,6 +93,8 @@ public final class ProjectionRunner: Service, Sendable {
     /// changes (a rebuild asked for, a retry, a build caught up), and switches the views.
     private func keepBuilding(_ projection: any Projection, leadership: PostgresConnection) async throws {
         try await registry.ensureBuild(of: projection)
+        // What a switch or a rebuild request left when its process died before dropping it.
+        try await registry.dropRetiredTables(projection.name)
         while !Task.isCancelled {
             let records = try await registry.records(projection.name).filter { $0.version == projection.version }
             let active = records.filter { $0.state == .live || $0.state == .building }
@@ -198,13 +200,13 @@ public final class ProjectionRunner: Service, Sendable {
     }
 
     /// In one transaction: the caught-up build becomes live, the views read it, and the build it
-    /// replaces is retired with its tables.
+    /// replaces is retired; its tables are dropped after.
     private func switchLive(_ projection: any Projection, to build: Int) async throws {
         // Indexed before the switch's transaction, which then holds its locks only briefly.
         let tables = projection.tables(schema: store.schema, build: build)
         try await store.transaction { tx in try await self.createReaderIndexes(projection, tables, in: tx) }
         try await store.transaction { tx in
-            try await tx.execute("LOCK TABLE projections IN SHARE ROW EXCLUSIVE MODE")
+            try await self.registry.lock(projection.name, in: tx)
             try await self.lockDDL(tx)
             let live = try await tx.query("SELECT version, build FROM projections WHERE name = \(projection.name) AND state = 'live'")
             for row in live {
@@ -217,6 +219,7 @@ public final class ProjectionRunner: Service, Sendable {
             try await self.createViews(projection, tables, in: tx)
         }
         logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
+        try await registry.dropRetiredTables(projection.name)
     }
 }
 

@@ -93,6 +93,13 @@ struct RunnerTests {
                     try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
                 })
             #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+            // The old build's tables go right after the switch.
+            #expect(
+                try await eventually {
+                    try await fixture.store.query(
+                        "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v2b1\\_%'")[0]
+                        .decode(Int64.self, at: 0) == 0
+                })
         }
         let rebuilt = try await snapshot()
         #expect(try await fixture.view("journeys", "journey_id", order: "journey_id").count == 240 && rebuilt.count > 240 * 4)

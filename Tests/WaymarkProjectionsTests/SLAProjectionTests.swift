@@ -255,6 +255,16 @@ struct SLARebuildTests {
                 try await eventually {
                     try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
                 })
+            // The old build's tables and functions go right after the switch.
+            #expect(
+                try await eventually {
+                    try await fixture.store.query(
+                        """
+                        SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_sla\\_v3b1\\_%')
+                            + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                               WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj\\_sla\\_v3b1\\_%')
+                        """)[0].decode(Int64.self, at: 0) == 0
+                })
         }
         #expect(live.count > 150 && live.contains { $0.contains(",ola,") } && live.contains { $0.contains("breached-closed") })
         #expect(try await snapshot(2) == live)

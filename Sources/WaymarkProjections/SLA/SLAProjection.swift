@@ -163,11 +163,11 @@ public struct SLAProjection: Projection {
         for (recorded, id, input) in batch.events {
             let at = recorded.occurredAt
             switch input {
-            case .journey(let event):
-                if var fold = folds[id] {
-                    fold.apply(event, at: at, context: context)
-                    folds[id] = fold
-                } else if case .started(let started) = event {
+            case .journey(let decoded):
+                // In place in the table: a fold copied out and back retained each of its strings.
+                if folds[id] != nil {
+                    folds[id]!.apply(decoded.event, at: at, context: context)
+                } else if case .started(let started) = decoded.event {
                     folds[id] = ClockFold(started, at: at, context: context)
                 } else {
                     throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
@@ -242,7 +242,7 @@ public struct SLAProjection: Projection {
 /// The events the SLA projection reads: a journey's, and a customer's registration (its tier),
 /// tier changes and merges.
 enum ClockInput {
-    case journey(JourneyEvent)
+    case journey(DecodedJourneyEvent)
     case registered(tier: String)
     case tierChanged(CustomerEvent.TierChanged)
     case merged(survivor: String)

@@ -140,15 +140,16 @@ struct ProjectionRegistry: Sendable {
         )
     }
 
-    /// Drops what retired builds of `name` left: their tables and functions.
+    /// Drops what retired builds of `name` left: their tables and functions. A runner's switch and
+    /// a rebuild request may both be at it, hence `IF EXISTS`.
     func dropRetiredTables(_ name: String) async throws {
         let leftovers = try await store.query(
             """
-            SELECT 'TABLE ' || format('%I.%I', t.schemaname, t.tablename) FROM pg_tables t
+            SELECT 'TABLE IF EXISTS ' || format('%I.%I', t.schemaname, t.tablename) FROM pg_tables t
             JOIN projections p ON starts_with(t.tablename, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
             WHERE t.schemaname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
             UNION ALL
-            SELECT 'FUNCTION ' || f.oid::regprocedure::text FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
+            SELECT 'FUNCTION IF EXISTS ' || f.oid::regprocedure::text FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
             JOIN projections p ON starts_with(f.proname, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
             WHERE n.nspname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
             """)

@@ -236,16 +236,17 @@ extension Data: PostgresDecodable {
         guard bytes.count >= 2, bytes[0] == UInt8(ascii: "\\"), bytes[1] == UInt8(ascii: "x"), bytes.count % 2 == 0 else {
             throw DecodingMismatch(message: "not a hex-format bytea")
         }
-        func nibble(_ c: UInt8) throws -> UInt8 {
-            guard let value = Hex.nibble(c) else { throw DecodingMismatch(message: "not a hex digit") }
-            return value
-        }
         var data = Data(capacity: (bytes.count - 2) / 2)
+        var invalid: UInt8 = 0
         var index = 2
         while index < bytes.count {
-            data.append(try nibble(bytes[index]) << 4 | nibble(bytes[index + 1]))
+            let high = Hex.nibble(bytes[index])
+            let low = Hex.nibble(bytes[index + 1])
+            invalid |= high.invalid | low.invalid
+            data.append(high.value << 4 | low.value)
             index += 2
         }
+        guard invalid == 0 else { throw DecodingMismatch(message: "not a hex digit") }
         return data
     }
 }

@@ -24,8 +24,7 @@ extension UUID {
         }
     }
 
-    /// Parses the `8-4-4-4-12` hex form, either case; nil for anything else. Branch-free per
-    /// digit: ids are random, so digit-or-letter branches mispredicted half the time.
+    /// Parses the `8-4-4-4-12` hex form, either case; nil for anything else.
     public init?(postgresText text: UnsafeBufferPointer<UInt8>) {
         guard text.count == 36, text[8] == UInt8(ascii: "-"), text[13] == UInt8(ascii: "-"), text[18] == UInt8(ascii: "-"),
             text[23] == UInt8(ascii: "-")
@@ -36,8 +35,8 @@ extension UUID {
             var i = 0
             for index in 0..<16 {
                 if i == 8 || i == 13 || i == 18 || i == 23 { i += 1 }
-                let high = Hex.nibbleWithoutBranches(text[i])
-                let low = Hex.nibbleWithoutBranches(text[i + 1])
+                let high = Hex.nibble(text[i])
+                let low = Hex.nibble(text[i + 1])
                 invalid |= high.invalid | low.invalid
                 out[index] = high.value << 4 | low.value
                 i += 2

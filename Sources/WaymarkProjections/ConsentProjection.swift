@@ -150,7 +150,7 @@ public struct ConsentProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events, categories: ["consent", "customer"]) { event in
+        let batch = try DecodedBatch(events) { event in
             event.type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: event.type, data: event.data).map(ConsentInput.consent)
         }
         guard !batch.events.isEmpty else { return batch.ignored }

@@ -54,16 +54,12 @@ struct DecodedBatch<Event> {
     var events: [(recorded: RecordedEvent, id: String, event: Event)] = []
     var ignored = 0
 
-    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know; with
-    /// `categories`, only the events of those categories. Data that does not decode as its type is
-    /// a `ProjectionError` naming the event.
-    init(_ recorded: [RecordedEvent], categories: [String]? = nil, _ decode: (RecordedEvent) throws -> Event?) throws {
+    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know. (Only the
+    /// projection's own categories arrive: its `source` says which.) Data that does not decode as
+    /// its type is a `ProjectionError` naming the event.
+    init(_ recorded: [RecordedEvent], _ decode: (RecordedEvent) throws -> Event?) throws {
         events.reserveCapacity(recorded.count)
         for event in recorded {
-            if let categories, !categories.contains(where: { event.isIn(category: $0) }) {
-                ignored += 1
-                continue
-            }
             let decoded: Event?
             do {
                 decoded = try decode(event)

@@ -30,6 +30,13 @@ struct PostgresLayerTests {
         #expect(nullText == nil)
         #expect(nullInt == nil)
         #expect(try row.decode(String.self, column: "text") == hostile)
+        // Every byte value comes back, and text that is not hex-format bytea is refused.
+        let everyByte = Data((0...255).map { UInt8($0) })
+        #expect(try await pool.query("SELECT \(everyByte)::bytea")[0].decode(Data.self, at: 0) == everyByte)
+        for bad in [#"\x0g"#, #"\xG0"#, #"\x0"#, "00"] {
+            let text = try await pool.query("SELECT \(bad)::text")[0]
+            #expect(throws: PostgresError.self, "\(bad)") { try text.decode(Data.self, at: 0) }
+        }
     }
 
     @Test("UUIDs travel in PostgreSQL's text form both ways, and malformed ones are refused")

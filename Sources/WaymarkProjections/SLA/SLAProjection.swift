@@ -138,7 +138,7 @@ public struct SLAProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events, categories: ["journey", "customer"]) { try ClockInput.decode($0, decodes) }
+        let batch = try DecodedBatch(events) { try ClockInput.decode($0, decodes) }
         guard !batch.events.isEmpty else { return batch.ignored }
         let journeyIds = batch.idsStoredBefore { if case .journey = $0 { true } else { false } }
         var customerIds: [String] = []

@@ -8,8 +8,11 @@ import Synchronization
 /// that could still add an event to that range was running, so a page never goes stale. It serves
 /// any subscription whose source it covers, filtered here. A subscription that finds no page
 /// reads one of the cache's `source` for the others while there is room (about `capacity` events
-/// ahead of the slowest subscription), else only its own events, as without a cache; so a
-/// fast subscription runs at most that far ahead on shared pages and a stopped one holds nothing.
+/// ahead of the slowest subscription) or when it is the slowest; otherwise a paced one (a build
+/// catching up) waits for the slowest to pass a page, and any other reads only its own events, as
+/// without a cache. So the builds read each stretch once between them, a fast one runs at most
+/// that far ahead, a subscription at the head is never held back, and a stopped one holds nothing.
+/// Two subscriptions at the same position read one page: the second waits for the first's.
 public final class LogPageCache: Sendable {
     struct Page {
         var after: GlobalPosition
@@ -21,6 +24,8 @@ public final class LogPageCache: Sendable {
         var events = 0
         /// Each running subscription's position, by subscription name.
         var positions: [String: GlobalPosition] = [:]
+        /// Where the pages being read now start.
+        var reading: Set<GlobalPosition> = []
         var usage = Usage()
     }
 
@@ -64,16 +69,46 @@ public final class LogPageCache: Sendable {
         return served
     }
 
-    /// Whether a page read now would be kept: the subscription reading it should read the
-    /// cache's `source`, not only its own.
+    /// What a subscription that found no page at its position does next.
+    enum Plan: Equatable {
+        /// Read a page of the cache's `source` after the position, then `insert` it.
+        case readPage
+        /// Look again soon: a page that may hold the position is being read, or the pages are
+        /// full and the slowest subscription is about to pass one.
+        case wait
+        /// Read only its own events.
+        case readOwn
+    }
+
+    /// What subscription `name` (reading `source`, at `position`) does when no page holds its
+    /// position. `paced`: it would rather wait for room than read alone. Waiting ends when a page
+    /// serves it (`slice`), when it may read one, or when the caller stops asking for `.wait`.
+    func plan(_ name: String, for source: SubscriptionSource, at position: GlobalPosition, paced: Bool, mayWait: Bool) -> Plan {
+        guard self.source.covers(source) else { return .readOwn }
+        return state.withLock { state in
+            if state.reading.contains(position) { return mayWait ? .wait : .readOwn }
+            // The slowest one's page is the next every reader behind the pages needs: read even
+            // when full, else a reader that fell into a gap would read alone until the end.
+            let slowest = state.positions.values.min().map { $0 == position && state.positions[name] == position } ?? true
+            if state.events < capacity || slowest {
+                state.reading.insert(position)
+                return .readPage
+            }
+            return paced && mayWait ? .wait : .readOwn
+        }
+    }
+
+    /// Whether a page read now would be kept (tests).
     func hasRoom(for source: SubscriptionSource) -> Bool {
         self.source.covers(source) && state.withLock { $0.events } < capacity
     }
 
-    /// Keeps `slice`, a page of the cache's `source` read after `position`.
-    func insert(_ slice: GlobalSlice, after position: GlobalPosition) {
-        guard slice.nextPosition > position else { return }
+    /// Keeps `slice`, a page of the cache's `source` read after `position` (nil when the read
+    /// failed), and ends the read `plan` started.
+    func insert(_ slice: GlobalSlice?, after position: GlobalPosition) {
         state.withLock { state in
+            state.reading.remove(position)
+            guard let slice, slice.nextPosition > position else { return }
             state.pages.append(Page(after: position, slice: slice))
             state.events += slice.events.count
             state.usage.pagesRead += 1

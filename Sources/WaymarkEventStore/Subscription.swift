@@ -45,12 +45,15 @@ public final class CatchUpSubscription: Service, Sendable {
     let listen: Bool
     let handler: Handler
     let pages: LogPageCache?
+    /// With `pages`: waits for room rather than reading alone (see `LogPageCache`).
+    let paced: Bool
     let logger: Logger
     let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
-        pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, logger: Logger? = nil, handler: @escaping Handler
+        pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false, logger: Logger? = nil,
+        handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -71,6 +74,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.listen = listen
         self.handler = handler
         self.pages = pages
+        self.paced = paced
         self.logger = logger ?? store.logger
         self.metrics = EventStoreMetrics.Subscription(name: name)
     }
@@ -181,6 +185,9 @@ public final class CatchUpSubscription: Service, Sendable {
     public static let maxBatchSize = 100_000
     static let pageSize = 10_000
     static let sharedPageReads = 10
+    /// The longest a read waits for shared pages before it reads alone: the slowest build passes
+    /// a page in a fraction of that, unless it stopped.
+    static let pageWait = Duration.seconds(1)
 
     /// Retryable failures in a row that are retried at once; then with the backoff of other
     /// transient failures.
@@ -203,21 +210,31 @@ public final class CatchUpSubscription: Service, Sendable {
     }
 
     /// With `pages`, a read is served by a shared page when one holds `position`; else it reads a
-    /// page of the pages' source for the others while they have room, or only its own events.
+    /// page of the pages' source for the others, waits for one, or reads only its own events (see
+    /// `LogPageCache`).
     private func read(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
         guard let pages, pages.source.covers(source) else { return try await read(source, on: connection, after: position, limit: limit) }
         pages.move(name, to: position)
-        if let cached = pages.slice(of: source, after: position, limit: limit) { return cached }
-        guard pages.hasRoom(for: source) else {
-            let own = try await read(source, on: connection, after: position, limit: limit)
-            // A category read stops at the category's last event, short of the pages after it:
-            // having read to its end, this subscription holds none of them back while it waits.
-            if own.isEnd { pages.leave(name) }
-            return own
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.pageWait
+        while true {
+            if let cached = pages.slice(of: source, after: position, limit: limit) { return cached }
+            switch pages.plan(name, for: source, at: position, paced: paced, mayWait: clock.now < deadline) {
+            case .readPage:
+                var page: GlobalSlice?
+                defer { pages.insert(page, after: position) }
+                page = try await read(pages.source, on: connection, after: position, limit: Self.pageSize)
+                return page!.serving(source, after: position, limit: limit)
+            case .wait:
+                try await Task.sleep(for: .milliseconds(2))
+            case .readOwn:
+                let own = try await read(source, on: connection, after: position, limit: limit)
+                // A category read stops at the category's last event, short of the pages after it:
+                // having read to its end, this subscription holds none of them back while it waits.
+                if own.isEnd { pages.leave(name) }
+                return own
+            }
         }
-        let page = try await read(pages.source, on: connection, after: position, limit: Self.pageSize)
-        pages.insert(page, after: position)
-        return page.serving(source, after: position, limit: limit)
     }
 
     private func read(_ source: SubscriptionSource, on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {

@@ -100,7 +100,7 @@ public final class ProjectionRunner: Service, Sendable {
             let active = records.filter { $0.state == .live || $0.state == .building }
             for record in active { try await prepare(projection, record) }
             let subscriptions = try active.map { record in
-                (record, try subscription(projection, build: record.build))
+                (record, try subscription(projection, build: record.build, catchingUp: record.state == .building))
             }
             let snapshot = records.map { "\($0.build):\($0.state.rawValue)" }
             // Runs the subscriptions until one fails, a building one catches up, or the registry
@@ -145,10 +145,13 @@ public final class ProjectionRunner: Service, Sendable {
         }
     }
 
-    private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
+    /// The subscription feeding `build`; one `catchingUp` (not live yet) keeps pace with the other
+    /// builds on the shared pages, and a live one never waits for them.
+    private func subscription(_ projection: any Projection, build: Int, catchingUp: Bool) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
-            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, logger: logger
+            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: catchingUp,
+            logger: logger
         ) { events, transaction in
             let ignored = try await projection.apply(events, to: tables, in: transaction)
             try await transaction.execute(

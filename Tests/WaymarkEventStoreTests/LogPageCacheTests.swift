@@ -7,8 +7,8 @@ import WaymarkTesting
 
 @Suite("Shared log pages")
 struct LogPageCacheTests {
-    @Test("subscriptions sharing pages each get exactly their events in global order, also while the log grows")
-    func sharedPagesDeliverExactly() async throws {
+    @Test("subscriptions sharing pages each get exactly their events in global order, also while the log grows", arguments: [false, true])
+    func sharedPagesDeliverExactly(paced: Bool) async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 10)
         defer { Task { await store.close() } }
         try await store.pool.query("CREATE TABLE seen_by (subscriber text NOT NULL, event_id uuid NOT NULL, PRIMARY KEY (subscriber, event_id))")
@@ -31,7 +31,9 @@ struct LogPageCacheTests {
         let pages = LogPageCache(source: .union(sources.map(\.1)), capacity: 40)
         let delivered = Locked<[String: [RecordedEvent]]>([:])
         let subscriptions = try sources.map { name, source, batchSize in
-            try CatchUpSubscription(store: store, name: name, source: source, batchSize: batchSize, pages: pages, logger: TestDatabase.quietLogger) {
+            try CatchUpSubscription(
+                store: store, name: name, source: source, batchSize: batchSize, pages: pages, paced: paced, logger: TestDatabase.quietLogger
+            ) {
                 events, transaction in
                 try await transaction.query(
                     "INSERT INTO seen_by SELECT \(name), unnest(\(PostgresArray(events.map { $0.id.uuidString }))::uuid[])")
@@ -129,6 +131,42 @@ struct LogPageCacheTests {
         pages.leave("other")
         #expect(pages.count == 0 && pages.hasRoom(for: .category("journey")))
         #expect(pages.usage == LogPageCache.Usage(served: 2, pagesRead: 1))
+    }
+
+    @Test("with no page at its position a reader reads one for the others, waits for one, or reads alone")
+    func plansWithoutPage() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        for index in 0..<12 { try await store.append(to: "journey-\(index)", events: [event()]) }
+        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 12 })
+        let log = try await store.readAll(limit: 100)
+        let pages = LogPageCache(source: .category("journey"), capacity: 12)
+        let journeys = SubscriptionSource.category("journey")
+        #expect(pages.plan("a", for: .category("billing"), at: .start, paced: true, mayWait: true) == .readOwn)
+
+        pages.move("a", to: .start)
+        pages.move("b", to: .start)
+        #expect(pages.plan("a", for: journeys, at: .start, paced: false, mayWait: true) == .readPage)
+        // The same page is being read: the other waits for it, or reads alone once it may not wait.
+        #expect(pages.plan("b", for: journeys, at: .start, paced: false, mayWait: true) == .wait)
+        #expect(pages.plan("b", for: journeys, at: .start, paced: true, mayWait: false) == .readOwn)
+        pages.insert(log, after: .start)
+        #expect(pages.slice(of: journeys, after: .start, limit: 100)?.events.count == 12)
+
+        // Full: the slowest reads the next page all the same; one ahead waits if paced, else reads alone.
+        let middle = log.events[5].position
+        pages.move("a", to: log.nextPosition)
+        pages.move("b", to: middle)
+        #expect(pages.count == 12 && !pages.hasRoom(for: journeys))
+        #expect(pages.plan("a", for: journeys, at: log.nextPosition, paced: true, mayWait: true) == .wait)
+        #expect(pages.plan("a", for: journeys, at: log.nextPosition, paced: true, mayWait: false) == .readOwn)
+        #expect(pages.plan("a", for: journeys, at: log.nextPosition, paced: false, mayWait: true) == .readOwn)
+        pages.move("b", to: log.nextPosition)
+        #expect(pages.count == 0)
+        #expect(pages.plan("a", for: journeys, at: log.nextPosition, paced: true, mayWait: true) == .readPage)
+        // A failed read ends the read without a page.
+        pages.insert(nil, after: log.nextPosition)
+        #expect(pages.plan("b", for: journeys, at: log.nextPosition, paced: true, mayWait: true) == .readPage)
     }
 
     @Test("the union of sources covers each of them")

@@ -37,14 +37,22 @@ public final class LogPageCache: Sendable {
 
     /// What pages are read of: the sources of every subscription sharing the cache.
     public let source: SubscriptionSource
+    /// What pages hold of each event's metadata: a subscription wanting more reads alone.
+    public let metadata: MetadataFields
     /// Events over all pages past which no new page is kept (subscriptions filling it at the same
     /// moment may each add one page more).
     public let capacity: Int
     private let state = Mutex(State())
 
-    public init(source: SubscriptionSource, capacity: Int = 200_000) {
+    public init(source: SubscriptionSource, metadata: MetadataFields = .all, capacity: Int = 200_000) {
         self.source = source
+        self.metadata = metadata
         self.capacity = capacity
+    }
+
+    /// Whether pages have every event and field a subscription to `source` wanting `metadata` gets.
+    func serves(_ source: SubscriptionSource, _ metadata: MetadataFields) -> Bool {
+        self.source.covers(source) && self.metadata.covers(metadata)
     }
 
     /// Events held now, over all pages.

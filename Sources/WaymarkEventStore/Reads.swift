@@ -1,21 +1,44 @@
 import Foundation
 import WaymarkPostgres
 
+/// How much of each event's metadata a read of the log returns.
+public enum MetadataFields: Sendable, Equatable {
+    /// Every field.
+    case all
+    /// Only `occurredAt`; the other fields are nil and `extra` is empty. What a projection folding
+    /// by time needs, at a fraction of the cost of the rest (each field is looked up in the
+    /// metadata's JSON on the server and decoded as a string in the reader).
+    case occurredAt
+
+    /// Whether events read with these fields have every field `other` asks for.
+    func covers(_ other: MetadataFields) -> Bool { self == .all || other == .occurredAt }
+}
+
 extension EventStore {
     /// What a read selects of each event, in the order `decodeEvents` takes them.
-    static let eventColumnExpressions = [
-        "event_id", "stream_name", "stream_version", "tx_id", "global_id", "event_type", "data",
-        "metadata->>'correlation_id'", "metadata->>'causation_id'", "metadata->>'actor'", "metadata->>'source_system'",
-        "metadata->'extra'", "(extract(epoch FROM recorded_at) * 1000000)::int8",
-        // As the text the store wrote (`TimestampText.iso8601`), parsed by the reader: casting it
-        // to a timestamp and taking the epoch cost the server as much as all other columns together.
-        "metadata->>'occurred_at'",
-    ]
+    static func eventColumnExpressions(_ metadata: MetadataFields) -> [String] {
+        let fields =
+            metadata == .all
+            ? ["metadata->>'correlation_id'", "metadata->>'causation_id'", "metadata->>'actor'", "metadata->>'source_system'", "metadata->'extra'"]
+            : ["NULL", "NULL", "NULL", "NULL", "NULL"]
+        return ["event_id", "stream_name", "stream_version", "tx_id", "global_id", "event_type", "data"] + fields + [
+            "(extract(epoch FROM recorded_at) * 1000000)::int8",
+            // As the text the store wrote (`TimestampText.iso8601`), parsed by the reader: casting it
+            // to a timestamp and taking the epoch cost the server as much as all other columns together.
+            "metadata->>'occurred_at'",
+        ]
+    }
 
-    static let eventColumns = PostgresQuery(sql: eventColumnExpressions.joined(separator: ", "))
+    static let eventColumns = PostgresQuery(sql: eventColumnExpressions(.all).joined(separator: ", "))
+
+    static func eventColumns(_ metadata: MetadataFields) -> String {
+        metadata == .all ? eventColumns.sql : leanEventColumns
+    }
+
+    private static let leanEventColumns = eventColumnExpressions(.occurredAt).joined(separator: ", ")
 
     /// How many columns `eventColumns` selects.
-    static var eventColumnCount: Int { eventColumnExpressions.count }
+    static var eventColumnCount: Int { eventColumnExpressions(.all).count }
 
     /// The events of `rows`.
     static func decodeEvents(_ rows: PostgresRows) throws -> [RecordedEvent] {
@@ -101,13 +124,15 @@ extension EventStore {
 
     /// Reads the global log after `position`, oldest first. Every stream's events come in version
     /// order (see `append_events`, the order rule).
-    public func readAll(after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection(.brief) { try await self.readAll(on: $0, after: position, limit: limit) }
+    public func readAll(after position: GlobalPosition = .start, limit: Int = 1000, metadata: MetadataFields = .all) async throws -> GlobalSlice {
+        try await pool.withConnection(.brief) { try await self.readAll(on: $0, after: position, limit: limit, metadata: metadata) }
     }
 
     /// Reads the events of streams in `category` after `position`, in global order.
-    public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection(.brief) { try await self.readCategory(on: $0, category, after: position, limit: limit) }
+    public func readCategory(_ category: String, after position: GlobalPosition = .start, limit: Int = 1000, metadata: MetadataFields = .all)
+        async throws -> GlobalSlice
+    {
+        try await pool.withConnection(.brief) { try await self.readCategory(on: $0, category, after: position, limit: limit, metadata: metadata) }
     }
 
     /// Only transactions below the snapshot's xmin have all finished; later ones are held back so
@@ -116,22 +141,26 @@ extension EventStore {
 
     /// A page of the global log: a range scan of the primary key (tx_id, global_id) that starts at
     /// the position and stops at the horizon.
-    static let readAllPage = """
-        SELECT \(eventColumns.sql) FROM events
+    static func readAllPage(_ metadata: MetadataFields = .all) -> String {
+        """
+        SELECT \(eventColumns(metadata)) FROM events
         WHERE (tx_id, global_id) > ($1::xid8, $2) AND tx_id < \(horizon)
         ORDER BY tx_id, global_id LIMIT $3
         """
+    }
 
     /// A page of a category: a range scan of (category, tx_id, global_id) bounded by two row
     /// comparisons, so the index descends straight to the position and stops at the horizon, at
     /// the same cost at any depth. (With `category = $1` beside a row comparison, the scan would
     /// start at the category's first entry and step through it to the position; and with the
     /// category a known constant, the planner may prefer the primary key filtered by category.)
-    static let readCategoryPage = """
-        SELECT \(eventColumns.sql) FROM events
+    static func readCategoryPage(_ metadata: MetadataFields = .all) -> String {
+        """
+        SELECT \(eventColumns(metadata)) FROM events
         WHERE (category, tx_id, global_id) > ($1, $2::xid8, $3) AND (category, tx_id) < ($1, \(horizon))
         ORDER BY category, tx_id, global_id LIMIT $4
         """
+    }
 
     /// The readable end of the log: the newest event below the horizon.
     static let readableEnd = """
@@ -144,10 +173,10 @@ extension EventStore {
     /// bounds the index's second column; a row comparison after `category =` would not). Each
     /// branch has its own limit so that the planner scans the index rather than sorting a whole
     /// category.
-    static func readCategoriesPage(categories: Int) -> String {
+    static func readCategoriesPage(categories: Int, metadata: MetadataFields = .all) -> String {
         let branches = (0..<categories).map { index in
             """
-            (SELECT \(eventColumns.sql) FROM events
+            (SELECT \(eventColumns(metadata)) FROM events
              WHERE category = $\(6 + index) AND tx_id >= $1::xid8 AND (tx_id, global_id) > ($1::xid8, $2)
                AND tx_id <= $4::xid8 AND (tx_id, global_id) <= ($4::xid8, $5)
              ORDER BY tx_id, global_id LIMIT $3)
@@ -160,11 +189,15 @@ extension EventStore {
     /// to `limit` of them. A page that ends before the limit reached the readable end of the log,
     /// and its next position is that end even when other categories' events come last, so that a
     /// reader of rare categories moves past the rest of the log without reading it.
-    public func readCategories(_ categories: [String], after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
-        try await pool.withConnection(.brief) { try await self.readCategories(on: $0, categories, after: position, limit: limit) }
+    public func readCategories(_ categories: [String], after position: GlobalPosition = .start, limit: Int = 1000, metadata: MetadataFields = .all)
+        async throws -> GlobalSlice
+    {
+        try await pool.withConnection(.brief) { try await self.readCategories(on: $0, categories, after: position, limit: limit, metadata: metadata) }
     }
 
-    func readCategories(on connection: PostgresConnection, _ categories: [String], after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+    func readCategories(
+        on connection: PostgresConnection, _ categories: [String], after position: GlobalPosition, limit: Int, metadata: MetadataFields = .all
+    ) async throws -> GlobalSlice {
         for category in categories { try Self.validateCategory(category) }
         try Self.checkLimit(limit)
         let distinct = Array(Set(categories)).sorted()
@@ -176,7 +209,7 @@ extension EventStore {
         }
         let rows = try await connection.query(
             PostgresQuery(
-                sql: Self.readCategoriesPage(categories: distinct.count),
+                sql: Self.readCategoriesPage(categories: distinct.count, metadata: metadata),
                 binds: [position.transactionId, position.sequence, limit, end.transactionId, end.sequence] + distinct.map { $0 as any PostgresEncodable }))
         let events = try Self.decodeEvents(rows)
         metrics.recordRead(.category, events: events.count)
@@ -184,17 +217,20 @@ extension EventStore {
         return GlobalSlice(events: events, nextPosition: isEnd ? end : events[events.count - 1].position, isEnd: isEnd)
     }
 
-    func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+    func readAll(on connection: PostgresConnection, after position: GlobalPosition, limit: Int, metadata: MetadataFields = .all) async throws -> GlobalSlice {
         try Self.checkLimit(limit)
-        let rows = try await connection.query(PostgresQuery(sql: Self.readAllPage, binds: [position.transactionId, position.sequence, limit]))
+        let rows = try await connection.query(PostgresQuery(sql: Self.readAllPage(metadata), binds: [position.transactionId, position.sequence, limit]))
         metrics.recordRead(.all, events: rows.count)
         return try Self.slice(rows, after: position, limit: limit)
     }
 
-    func readCategory(on connection: PostgresConnection, _ category: String, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+    func readCategory(
+        on connection: PostgresConnection, _ category: String, after position: GlobalPosition, limit: Int, metadata: MetadataFields = .all
+    ) async throws -> GlobalSlice {
         try Self.validateCategory(category)
         try Self.checkLimit(limit)
-        let rows = try await connection.query(PostgresQuery(sql: Self.readCategoryPage, binds: [category, position.transactionId, position.sequence, limit]))
+        let rows = try await connection.query(
+            PostgresQuery(sql: Self.readCategoryPage(metadata), binds: [category, position.transactionId, position.sequence, limit]))
         metrics.recordRead(.category, events: rows.count)
         return try Self.slice(rows, after: position, limit: limit)
     }

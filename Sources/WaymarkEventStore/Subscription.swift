@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import WaymarkPostgres
 
 /// Which events a subscription follows.
@@ -45,15 +46,20 @@ public final class CatchUpSubscription: Service, Sendable {
     let listen: Bool
     let handler: Handler
     let pages: LogPageCache?
-    /// With `pages`: waits for room rather than reading alone (see `LogPageCache`).
+    /// With `pages`: waits for room rather than reading alone while it catches up (see `LogPageCache`).
     let paced: Bool
+    /// Whether the last batch reached the readable end: a paced subscription there reads alone
+    /// rather than wait for the others (until a batch ends short of the end again).
+    private let atEnd = Atomic(false)
+    /// What the handler gets of each event's metadata.
+    let metadata: MetadataFields
     let logger: Logger
     let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
-        pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false, logger: Logger? = nil,
-        handler: @escaping Handler
+        pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false,
+        metadata: MetadataFields = .all, logger: Logger? = nil, handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -75,6 +81,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.handler = handler
         self.pages = pages
         self.paced = paced
+        self.metadata = metadata
         self.logger = logger ?? store.logger
         self.metrics = EventStoreMetrics.Subscription(name: name)
     }
@@ -149,6 +156,7 @@ public final class CatchUpSubscription: Service, Sendable {
                 if try await hasEvents(after: known) {
                     (handled, known, isEnd) = try await handleBatch(after: known)
                 }
+                atEnd.store(isEnd, ordering: .relaxed)
                 failures = 0
             } catch  where EventStore.isRetryable(error) && failures < Self.immediateRetries {
                 // Refused by the order rule, a serialization failure or a deadlock: a new
@@ -213,17 +221,18 @@ public final class CatchUpSubscription: Service, Sendable {
     /// page of the pages' source for the others, waits for one, or reads only its own events (see
     /// `LogPageCache`).
     private func read(on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
-        guard let pages, pages.source.covers(source) else { return try await read(source, on: connection, after: position, limit: limit) }
+        guard let pages, pages.serves(source, metadata) else { return try await read(source, on: connection, after: position, limit: limit) }
         pages.move(name, to: position)
         let clock = ContinuousClock()
         let deadline = clock.now + Self.pageWait
         while true {
             if let cached = pages.slice(of: source, after: position, limit: limit) { return cached }
+            let paced = self.paced && !atEnd.load(ordering: .relaxed)
             switch pages.plan(name, for: source, at: position, paced: paced, mayWait: clock.now < deadline) {
             case .readPage:
                 var page: GlobalSlice?
                 defer { pages.insert(page, after: position) }
-                page = try await read(pages.source, on: connection, after: position, limit: Self.pageSize)
+                page = try await read(pages.source, metadata: pages.metadata, on: connection, after: position, limit: Self.pageSize)
                 return page!.serving(source, after: position, limit: limit)
             case .wait:
                 try await Task.sleep(for: .milliseconds(2))
@@ -237,11 +246,15 @@ public final class CatchUpSubscription: Service, Sendable {
         }
     }
 
-    private func read(_ source: SubscriptionSource, on connection: PostgresConnection, after position: GlobalPosition, limit: Int) async throws -> GlobalSlice {
+    private func read(
+        _ source: SubscriptionSource, metadata: MetadataFields? = nil, on connection: PostgresConnection, after position: GlobalPosition, limit: Int
+    ) async throws -> GlobalSlice {
+        let metadata = metadata ?? self.metadata
         switch source {
-        case .all: return try await store.readAll(on: connection, after: position, limit: limit)
-        case .category(let category): return try await store.readCategory(on: connection, category, after: position, limit: limit)
-        case .categories(let categories): return try await store.readCategories(on: connection, categories, after: position, limit: limit)
+        case .all: return try await store.readAll(on: connection, after: position, limit: limit, metadata: metadata)
+        case .category(let category): return try await store.readCategory(on: connection, category, after: position, limit: limit, metadata: metadata)
+        case .categories(let categories):
+            return try await store.readCategories(on: connection, categories, after: position, limit: limit, metadata: metadata)
         }
     }
 

@@ -14,6 +14,8 @@ public protocol Projection: Sendable {
     var version: Int { get }
     /// The events it reads.
     var source: SubscriptionSource { get }
+    /// What `apply` gets of each event's metadata (by default only `occurredAt`).
+    var metadata: MetadataFields { get }
     /// Creates the version's tables (`tables.name(…)`) in `transaction`.
     func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws
     /// Applies a batch of events in `transaction`, set-based (one statement per table, not per
@@ -29,6 +31,8 @@ public protocol Projection: Sendable {
 }
 
 extension Projection {
+    public var metadata: MetadataFields { .occurredAt }
+
     public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [] }
 }
 

@@ -106,16 +106,20 @@ struct ProjectionRegistry: Sendable {
     }
 
     /// Records that a build stopped on an event.
-    func markFailed(_ projection: any Projection, build: Int, error: any Error) async throws {
+    /// Returns false when the build is retired (its failure is of no interest any more).
+    @discardableResult
+    func markFailed(_ projection: any Projection, build: Int, error: any Error) async throws -> Bool {
         let failure = error as? ProjectionError
         let message = String(describing: error).prefix(2_000)
-        try await store.query(
+        let rows = try await store.query(
             """
             UPDATE projections SET resume_state = CASE WHEN state = 'failed' THEN resume_state ELSE state END, state = 'failed',
                 failed_position_tx = \(failure.map { String($0.position.transactionId) })::xid8, failed_position_id = \(failure?.position.sequence),
                 failed_event_id = \(failure?.eventId), error = \(String(message)), updated_at = now()
-            WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)
+            WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build) AND state <> 'retired'
+            RETURNING build
             """)
+        return !rows.isEmpty
     }
 
     /// Resumes the failed builds of `name`; returns how many.
@@ -140,9 +144,15 @@ struct ProjectionRegistry: Sendable {
         )
     }
 
-    /// Drops what retired builds of `name` left: their tables and functions. A runner's switch and
-    /// a rebuild request may both be at it, hence `IF EXISTS`.
+    /// Drops what retired builds of `name` left: their tables and functions, and a checkpoint a
+    /// batch of theirs wrote anew while it was retired. A runner's switch and a rebuild request may
+    /// both be at it, hence `IF EXISTS`.
     func dropRetiredTables(_ name: String) async throws {
+        try await store.query(
+            """
+            DELETE FROM subscription_checkpoints c USING projections p
+            WHERE p.name = \(name) AND p.state = 'retired' AND c.subscription_name = format('projection:%s:v%sb%s', p.name, p.version, p.build)
+            """)
         let leftovers = try await store.query(
             """
             SELECT 'TABLE IF EXISTS ' || format('%I.%I', t.schemaname, t.tablename) FROM pg_tables t

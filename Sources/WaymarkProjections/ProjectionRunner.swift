@@ -41,7 +41,9 @@ public final class ProjectionRunner: Service, Sendable {
         self.standbyInterval = standbyInterval
         self.logger = logger
         self.registry = ProjectionRegistry(store: store)
-        self.pages = LogPageCache(source: .union(projections.map(\.source)), capacity: pageCacheEvents)
+        self.pages = LogPageCache(
+            source: .union(projections.map(\.source)), metadata: projections.allSatisfy { $0.metadata == .occurredAt } ? .occurredAt : .all,
+            capacity: pageCacheEvents)
     }
 
     /// Runs every projection until graceful shutdown or cancellation.
@@ -93,14 +95,12 @@ public final class ProjectionRunner: Service, Sendable {
     /// changes (a rebuild asked for, a retry, a build caught up), and switches the views.
     private func keepBuilding(_ projection: any Projection, leadership: PostgresConnection) async throws {
         try await registry.ensureBuild(of: projection)
-        // What a switch or a rebuild request left when its process died before dropping it.
-        try await registry.dropRetiredTables(projection.name)
         while !Task.isCancelled {
             let records = try await registry.records(projection.name).filter { $0.version == projection.version }
             let active = records.filter { $0.state == .live || $0.state == .building }
             for record in active { try await prepare(projection, record) }
             let subscriptions = try active.map { record in
-                (record, try subscription(projection, build: record.build, catchingUp: record.state == .building))
+                (record, try subscription(projection, build: record.build))
             }
             let snapshot = records.map { "\($0.build):\($0.state.rawValue)" }
             // Runs the subscriptions until one fails, a building one catches up, or the registry
@@ -111,14 +111,23 @@ public final class ProjectionRunner: Service, Sendable {
                         do {
                             try await subscription.run()
                         } catch let error where !(error is CancellationError) {
+                            // A build retired meanwhile (a rebuild asked for anew) stops quietly.
+                            guard try await self.registry.markFailed(projection, build: record.build, error: error) else { return }
                             self.logger.error(
                                 "projection stopped on an event",
                                 metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(record.build)", "waymark.error": "\(error)"])
-                            try await self.registry.markFailed(projection, build: record.build, error: error)
                         }
                     }
                 }
                 group.addTask {
+                    // The tables of builds retired by the last switch (whose subscriptions have
+                    // stopped now), by a rebuild request, or by a process that died first.
+                    do {
+                        try await self.registry.dropRetiredTables(projection.name)
+                    } catch let error where !(error is CancellationError) && (error as? PostgresError)?.code != PostgresError.cancelled {
+                        self.logger.warning(
+                            "cannot drop a retired build's tables yet", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
+                    }
                     let building = subscriptions.filter { $0.0.state == .building }
                     while true {
                         if building.isEmpty {
@@ -145,13 +154,13 @@ public final class ProjectionRunner: Service, Sendable {
         }
     }
 
-    /// The subscription feeding `build`; one `catchingUp` (not live yet) keeps pace with the other
-    /// builds on the shared pages, and a live one never waits for them.
-    private func subscription(_ projection: any Projection, build: Int, catchingUp: Bool) throws -> CatchUpSubscription {
+    /// The subscription feeding `build`. While it catches up it keeps pace with the other builds on
+    /// the shared pages; at the head it never waits for them.
+    private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
-            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: catchingUp,
-            logger: logger
+            store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: true,
+            metadata: projection.metadata, logger: logger
         ) { events, transaction in
             let ignored = try await projection.apply(events, to: tables, in: transaction)
             try await transaction.execute(
@@ -203,7 +212,7 @@ public final class ProjectionRunner: Service, Sendable {
     }
 
     /// In one transaction: the caught-up build becomes live, the views read it, and the build it
-    /// replaces is retired; its tables are dropped after.
+    /// replaces is retired; its tables are dropped once its subscription has stopped.
     private func switchLive(_ projection: any Projection, to build: Int) async throws {
         // Indexed before the switch's transaction, which then holds its locks only briefly.
         let tables = projection.tables(schema: store.schema, build: build)
@@ -222,7 +231,6 @@ public final class ProjectionRunner: Service, Sendable {
             try await self.createViews(projection, tables, in: tx)
         }
         logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
-        try await registry.dropRetiredTables(projection.name)
     }
 }
 

@@ -160,20 +160,19 @@ struct RebuildProgress {
         let terminal = isatty(STDOUT_FILENO) == 1
         let started = ContinuousClock.now
         var lastLine = ContinuousClock.now
-        // Counting the events left reads them all: done every few seconds, estimated in between.
-        var counted: (at: ContinuousClock.Instant, handled: Int64, lag: Int64)?
+        // Counting the events left reads them all: done once, then estimated from the events
+        // handled since and those appended after the head of then (a count near the head).
+        let head = try await runner.store.head().lastPosition ?? .start
+        guard let first = try await runner.status(of: name, build: build) else { return false }
+        var appended: (at: ContinuousClock.Instant, events: Int64) = (ContinuousClock.now, 0)
         while !Task.isCancelled {
-            let record: ProjectionRecord
-            let lag: Int64
-            if let last = counted, ContinuousClock.now - last.at < .seconds(5) {
-                guard let found = try await runner.builds().first(where: { $0.name == name && $0.build == build }) else { return false }
-                record = found
-                lag = max(0, last.lag - (found.eventsHandled - last.handled))
-            } else {
-                guard let entry = try await runner.status().first(where: { $0.record.name == name && $0.record.build == build }) else { return false }
-                (record, lag) = (entry.record, entry.lagEvents)
-                counted = (ContinuousClock.now, record.eventsHandled, lag)
+            guard let record = try await runner.builds().first(where: { $0.name == name && $0.build == build }) else { return false }
+            if ContinuousClock.now - appended.at >= .seconds(1) {
+                appended = (ContinuousClock.now, try await runner.events(of: name, after: head))
             }
+            // Ignored events (of types it does not know) are done as well.
+            let done = record.eventsHandled + record.eventsIgnored
+            let lag = max(0, first.lagEvents - (done - first.record.eventsHandled - first.record.eventsIgnored)) + appended.events
             if record.state == .live {
                 if terminal { print("") }
                 return true
@@ -183,7 +182,6 @@ struct RebuildProgress {
                 print("build \(build) stopped at event \(record.failedEventId?.uuidString.lowercased() ?? "?"): \(record.error ?? "")")
                 return false
             }
-            let done = record.eventsHandled
             let total = done + lag
             let seconds = max(0.001, (ContinuousClock.now - started).seconds)
             let rate = Double(done) / seconds

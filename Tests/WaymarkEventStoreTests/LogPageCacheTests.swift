@@ -169,6 +169,43 @@ struct LogPageCacheTests {
         #expect(pages.plan("b", for: journeys, at: log.nextPosition, paced: true, mayWait: true) == .readPage)
     }
 
+    @Test("a read of only occurredAt leaves the other metadata out; pages serve a subscription only the fields they hold")
+    func metadataFields() async throws {
+        let store = try await TestDatabase.freshStore(maxConnections: 10)
+        defer { Task { await store.close() } }
+        let occurred = Date(timeIntervalSince1970: 1_790_000_000.25)
+        let metadata = EventMetadata(correlationId: "corr", causationId: "cause", actor: "ann", sourceSystem: "crm", occurredAt: occurred, extra: ["k": "v"])
+        for index in 0..<4 {
+            try await store.append(to: "journey-\(index)", events: [EventData(type: "Noted", data: #"{"n":\#(index)}"#, metadata: metadata)])
+        }
+        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 4 })
+        for lean in [
+            try await store.readAll(limit: 100, metadata: .occurredAt), try await store.readCategory("journey", limit: 100, metadata: .occurredAt),
+            try await store.readCategories(["journey", "customer"], limit: 100, metadata: .occurredAt),
+        ] {
+            #expect(lean.events.count == 4)
+            #expect(lean.events.allSatisfy { $0.metadata == EventMetadata(occurredAt: occurred) && $0.occurredAt == occurred })
+            #expect(lean.events.map(\.data) == (0..<4).map { #"{"n": \#($0)}"# })
+        }
+        #expect(try await store.readAll(limit: 100).events.allSatisfy { $0.metadata == metadata })
+
+        // Lean pages: a subscription wanting every field reads alone and gets them.
+        let pages = LogPageCache(source: .category("journey"), metadata: .occurredAt)
+        let delivered = Locked<[String: [RecordedEvent]]>([:])
+        let subscriptions = try [("lean", MetadataFields.occurredAt), ("full", .all)].map { name, fields in
+            try CatchUpSubscription(store: store, name: name, source: .category("journey"), pages: pages, metadata: fields, logger: TestDatabase.quietLogger) {
+                events, transaction in transaction.afterCommit { delivered.withLock { $0[name, default: []] += events } }
+            }
+        }
+        let both = try await withServices(subscriptions) {
+            try await eventually { delivered.value["lean"]?.count == 4 && delivered.value["full"]?.count == 4 }
+        }
+        #expect(both)
+        #expect(delivered.value["lean"]!.allSatisfy { $0.metadata == EventMetadata(occurredAt: occurred) })
+        #expect(delivered.value["full"]!.allSatisfy { $0.metadata == metadata })
+        #expect(pages.usage.pagesRead > 0)
+    }
+
     @Test("the union of sources covers each of them")
     func unionOfSources() {
         #expect(SubscriptionSource.union([.category("journey"), .categories(["customer", "journey"])]) == .categories(["customer", "journey"]))

@@ -66,7 +66,7 @@ struct PlanTests {
                 """
             ).map { try $0.decode(String.self, Int64.self) }
             #expect(positions.count == 3)
-            try await connection.query(PostgresQuery(sql: "PREPARE category_page(text, xid8, int8, int8) AS \(EventStore.readCategoryPage)"))
+            try await connection.query(PostgresQuery(sql: "PREPARE category_page(text, xid8, int8, int8) AS \(EventStore.readCategoryPage())"))
             // The shape this replaced: an equality on the category beside the row comparison.
             try await connection.query(
                 """
@@ -109,8 +109,8 @@ struct PlanTests {
         try await store.pool.withConnection { connection in
             try await connection.query("SET plan_cache_mode = force_generic_plan")
             let statements: [(String, String, String)] = [
-                ("all_page(xid8, int8, int8)", EventStore.readAllPage, "'1', 1, 100"),
-                ("category_page(text, xid8, int8, int8)", EventStore.readCategoryPage, "'journey', '1', 1, 100"),
+                ("all_page(xid8, int8, int8)", EventStore.readAllPage(), "'1', 1, 100"),
+                ("category_page(text, xid8, int8, int8)", EventStore.readCategoryPage(), "'journey', '1', 1, 100"),
                 ("version(text)", "SELECT \(EventStore.currentVersion)", "'journey-1'"),
                 (
                     "append_one(text, text, int8, uuid, text, jsonb, jsonb)", EventStore.fastAppendOne,

@@ -66,6 +66,7 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the leading columns as a tuple: `let (id, name) = try row.decode(Int64.self, String.self)`.
+    @inlinable
     public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type) throws -> (repeat each T) {
         var index = 0
         func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
@@ -75,31 +76,48 @@ public struct PostgresRow: Sendable {
         return (repeat try next(each types))
     }
 
-    @usableFromInline
+    // Inlinable so that a reader's decoding is specialized for its column types (a generic call per
+    // column cost a build a twentieth of its CPU); the checks and errors stay out of line.
+    @inlinable
     func decodeColumn<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
+        guard let text = try columnText(index) else { return try decodeNull(type, index) }
+        do {
+            return try T.decode(postgresText: text)
+        } catch {
+            throw describe(error, decoding: T.self, at: index, text: text)
+        }
+    }
+
+    /// Column `index`'s text, nil for NULL; valid while the row's result lives.
+    @usableFromInline
+    func columnText(_ index: Int) throws -> UnsafeBufferPointer<UInt8>? {
         guard index >= 0, index < columnCount else {
             throw PostgresError(
                 code: PostgresError.decodingFailure, message: "column index \(index) is out of range (the result has \(columnCount) columns)")
         }
         let column = Int32(index)
-        if PQgetisnull(handle.pointer, row, column) == 1 {
-            do { return try T.decodeNull() } catch var error as PostgresError {
-                error.message += " in column \"\(columnName(index))\""
-                throw error
-            }
-        }
+        if PQgetisnull(handle.pointer, row, column) == 1 { return nil }
         let length = Int(PQgetlength(handle.pointer, row, column))
-        let raw = PQgetvalue(handle.pointer, row, column)!
-        return try raw.withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
-            do {
-                return try T.decode(postgresText: UnsafeBufferPointer(start: pointer, count: length))
-            } catch let mismatch as DecodingMismatch {
-                let text = String(decoding: UnsafeBufferPointer(start: pointer, count: min(length, 64)), as: UTF8.self)
-                throw PostgresError(
-                    code: PostgresError.decodingFailure,
-                    message: "cannot decode column \"\(columnName(index))\" as \(T.self): \(mismatch.message)",
-                    detail: "value '\(text)'")
-            }
+        return PQgetvalue(handle.pointer, row, column)!.withMemoryRebound(to: UInt8.self, capacity: length) {
+            UnsafeBufferPointer(start: $0, count: length)
         }
+    }
+
+    @usableFromInline
+    func decodeNull<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
+        do { return try T.decodeNull() } catch var error as PostgresError {
+            error.message += " in column \"\(columnName(index))\""
+            throw error
+        }
+    }
+
+    /// `error` of decoding column `index` as `type`, naming the column and the value.
+    @usableFromInline
+    func describe(_ error: any Error, decoding type: Any.Type, at index: Int, text: UnsafeBufferPointer<UInt8>) -> any Error {
+        guard let mismatch = error as? DecodingMismatch else { return error }
+        return PostgresError(
+            code: PostgresError.decodingFailure,
+            message: "cannot decode column \"\(columnName(index))\" as \(type): \(mismatch.message)",
+            detail: "value '\(String(decoding: UnsafeBufferPointer(rebasing: text.prefix(64)), as: UTF8.self))'")
     }
 }

@@ -281,8 +281,9 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         i += width
         return value
     }
-    func expect(_ c: Character) -> Bool {
-        guard i < b.count, b[i] == c.asciiValue! else { return false }
+    // A scalar, not a Character: a Character's ASCII value is looked up through String's machinery.
+    func expect(_ c: Unicode.Scalar) -> Bool {
+        guard i < b.count, b[i] == UInt8(ascii: c) else { return false }
         i += 1
         return true
     }

@@ -119,26 +119,22 @@ public enum JourneyEvent: Sendable, Equatable {
 
     /// The event stored with `type` and `data`; nil for a type this domain does not know (an
     /// integration event appended raw).
-    /// One decoder for every event (JSONDecoder is thread-safe).
-    private static let sharedDecoder = JSONDecoder()
-
     public static func decode(type: String, data: String) throws -> JourneyEvent? {
-        let decoder = sharedDecoder
-        let bytes = Data(data.utf8)
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data) }
         switch type {
-        case "JourneyStarted": return .started(try decoder.decode(Started.self, from: bytes))
-        case "MilestoneReached": return .milestoneReached(try decoder.decode(MilestoneReached.self, from: bytes))
-        case "StageEntered": return .stageEntered(try decoder.decode(StageEntered.self, from: bytes))
-        case "HandoffRequested": return .handoffRequested(try decoder.decode(HandoffRequested.self, from: bytes))
-        case "HandoffAccepted": return .handoffAccepted(try decoder.decode(HandoffDecided.self, from: bytes))
-        case "HandoffRejected": return .handoffRejected(try decoder.decode(HandoffDecided.self, from: bytes))
-        case "WaitingOnCustomer": return .waitingOnCustomer(try decoder.decode(Reason.self, from: bytes))
-        case "JourneyResumed": return .resumed(try decoder.decode(Reason.self, from: bytes))
-        case "OwnerReassigned": return .ownerReassigned(try decoder.decode(OwnerReassigned.self, from: bytes))
-        case "JourneyCompleted": return .completed(try decoder.decode(Completed.self, from: bytes))
-        case "JourneyCancelled": return .cancelled(try decoder.decode(Cancelled.self, from: bytes))
-        case "CompensationRecorded": return .compensationRecorded(try decoder.decode(CompensationRecorded.self, from: bytes))
-        case "FeedbackReceived": return .feedbackReceived(try decoder.decode(JourneyCommand.Feedback.self, from: bytes))
+        case "JourneyStarted": return .started(try decode(Started.self))
+        case "MilestoneReached": return .milestoneReached(try decode(MilestoneReached.self))
+        case "StageEntered": return .stageEntered(try decode(StageEntered.self))
+        case "HandoffRequested": return .handoffRequested(try decode(HandoffRequested.self))
+        case "HandoffAccepted": return .handoffAccepted(try decode(HandoffDecided.self))
+        case "HandoffRejected": return .handoffRejected(try decode(HandoffDecided.self))
+        case "WaitingOnCustomer": return .waitingOnCustomer(try decode(Reason.self))
+        case "JourneyResumed": return .resumed(try decode(Reason.self))
+        case "OwnerReassigned": return .ownerReassigned(try decode(OwnerReassigned.self))
+        case "JourneyCompleted": return .completed(try decode(Completed.self))
+        case "JourneyCancelled": return .cancelled(try decode(Cancelled.self))
+        case "CompensationRecorded": return .compensationRecorded(try decode(CompensationRecorded.self))
+        case "FeedbackReceived": return .feedbackReceived(try decode(JourneyCommand.Feedback.self))
         default: return nil
         }
     }

@@ -7,9 +7,10 @@ import Foundation
 /// would (a number that is no plain integer for an `Int`, a nested date, invalid JSON) it leaves to
 /// JSONDecoder, which also gives the errors.
 enum EventJSON {
-    static let fallback = JSONDecoder()
+    static let plain = JSONDecoder()
 
-    static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+    /// `fallback` decodes what this does not (with its own strategies for dates and the like).
+    static func decode<T: Decodable>(_ type: T.Type, from text: String, fallback: JSONDecoder = plain) throws -> T {
         var text = text
         let parsed = text.withUTF8 { bytes in
             var parser = JSONParser(bytes: bytes)

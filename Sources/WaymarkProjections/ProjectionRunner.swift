@@ -121,12 +121,14 @@ public final class ProjectionRunner: Service, Sendable {
                 }
                 group.addTask {
                     // The tables of builds retired by the last switch (whose subscriptions have
-                    // stopped now), by a rebuild request, or by a process that died first.
+                    // stopped now), by a rebuild request, or by a process that died first; and
+                    // statistics for a build that went live.
                     do {
                         try await self.registry.dropRetiredTables(projection.name)
+                        try await self.analyzeLiveTables(projection, records)
                     } catch let error where !(error is CancellationError) && (error as? PostgresError)?.code != PostgresError.cancelled {
                         self.logger.warning(
-                            "cannot drop a retired build's tables yet", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
+                            "cannot tidy up after a switch yet", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
                     }
                     let building = subscriptions.filter { $0.0.state == .building }
                     while true {
@@ -176,7 +178,16 @@ public final class ProjectionRunner: Service, Sendable {
         let tables = projection.tables(schema: store.schema, build: record.build)
         try await store.transaction { tx in
             try await self.lockDDL(tx)
-            if try await tables.existing(in: tx).isEmpty { try await projection.createTables(tables, in: tx) }
+            if try await tables.existing(in: tx).isEmpty {
+                try await projection.createTables(tables, in: tx)
+                // Autovacuum would go over a build's tables again and again as they grow; they are
+                // analyzed and handed back to it when the build goes live.
+                if record.state == .building {
+                    for table in try await tables.existing(in: tx) {
+                        try await tx.execute("ALTER TABLE \(identifier: store.schema).\(identifier: table) SET (autovacuum_enabled = false)")
+                    }
+                }
+            }
             if record.state == .live {
                 try await self.createReaderIndexes(projection, tables, in: tx)
                 try await self.createViews(projection, tables, in: tx)
@@ -216,7 +227,12 @@ public final class ProjectionRunner: Service, Sendable {
     private func switchLive(_ projection: any Projection, to build: Int) async throws {
         // Indexed before the switch's transaction, which then holds its locks only briefly.
         let tables = projection.tables(schema: store.schema, build: build)
-        try await store.transaction { tx in try await self.createReaderIndexes(projection, tables, in: tx) }
+        try await store.transaction { tx in
+            try await self.createReaderIndexes(projection, tables, in: tx)
+            for table in try await tables.existing(in: tx) {
+                try await tx.execute("ALTER TABLE \(identifier: self.store.schema).\(identifier: table) RESET (autovacuum_enabled)")
+            }
+        }
         try await store.transaction { tx in
             try await self.registry.lock(projection.name, in: tx)
             try await self.lockDDL(tx)
@@ -231,6 +247,20 @@ public final class ProjectionRunner: Service, Sendable {
             try await self.createViews(projection, tables, in: tx)
         }
         logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
+    }
+
+    /// Gathers the planner's statistics on live tables that have none yet (a build that went live
+    /// built them with autovacuum off, which would analyze them only on its next round).
+    private func analyzeLiveTables(_ projection: any Projection, _ records: [ProjectionRecord]) async throws {
+        for record in records where record.state == .live {
+            let tables = projection.tables(schema: store.schema, build: record.build)
+            let unanalyzed = try await store.query(
+                """
+                SELECT relname FROM pg_stat_user_tables WHERE schemaname = \(store.schema) AND starts_with(relname, \(tables.prefix))
+                AND last_analyze IS NULL AND last_autoanalyze IS NULL
+                """)
+            for row in unanalyzed { try await store.query("ANALYZE \(identifier: store.schema).\(identifier: try row.decode(String.self, at: 0))") }
+        }
     }
 }
 

@@ -86,6 +86,17 @@ struct RunnerTests {
             #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
             let build = try await fixture.runner.requestRebuild("journeys")
             #expect(build == 2)
+            // Autovacuum stays off a build's tables until it goes live.
+            let autovacuumOff = {
+                try await fixture.store.query(
+                    """
+                    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = \(fixture.store.schema) AND c.relkind = 'r' AND c.relname LIKE 'proj\\_journeys\\_v2b2\\_%'
+                      AND 'autovacuum_enabled=false' = ANY(c.reloptions) ORDER BY 1
+                    """
+                ).map { try $0.decode(String.self, at: 0) }
+            }
+            #expect(try await eventually { try await autovacuumOff().count == 3 })
             // Appends go on while build 2 fills its tables; the views read build 1 meanwhile.
             try await simulator.run(SimulationOptions(journeys: 120, seed: 2, until: until, senders: 2))
             #expect(
@@ -99,6 +110,16 @@ struct RunnerTests {
                     try await fixture.store.query(
                         "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v2b1\\_%'")[0]
                         .decode(Int64.self, at: 0) == 0
+                })
+            // Live now: autovacuum is back, and the planner has statistics.
+            #expect(try await autovacuumOff().isEmpty)
+            #expect(
+                try await eventually {
+                    try await fixture.store.query(
+                        """
+                        SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = \(fixture.store.schema) AND relname LIKE 'proj\\_journeys\\_v2b2\\_%'
+                          AND last_analyze IS NOT NULL
+                        """)[0].decode(Int64.self, at: 0) == 3
                 })
         }
         let rebuilt = try await snapshot()

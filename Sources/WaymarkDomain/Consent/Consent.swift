@@ -107,7 +107,7 @@ public enum ConsentEvent: Sendable, Equatable {
         }
     }
 
-    /// One decoder for every event (JSONDecoder is thread-safe).
+    /// Decodes what `EventJSON` leaves (dates); JSONDecoder is thread-safe.
     private static let sharedDecoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -115,14 +115,13 @@ public enum ConsentEvent: Sendable, Equatable {
     }()
 
     public static func decode(type: String, data: String) throws -> ConsentEvent? {
-        let decoder = sharedDecoder
-        let bytes = Data(data.utf8)
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data, fallback: sharedDecoder) }
         switch type {
-        case "ConsentGiven": return .given(try decoder.decode(ConsentRecord.self, from: bytes))
-        case "ConsentRefused": return .refused(try decoder.decode(ConsentRecord.self, from: bytes))
-        case "ConsentWithdrawn": return .withdrawn(try decoder.decode(Withdrawn.self, from: bytes))
-        case "ConsentPropagated": return .propagated(try decoder.decode(ConsentPropagation.self, from: bytes))
-        case "ConsentPropagationFailed": return .propagationFailed(try decoder.decode(ConsentPropagation.self, from: bytes))
+        case "ConsentGiven": return .given(try decode(ConsentRecord.self))
+        case "ConsentRefused": return .refused(try decode(ConsentRecord.self))
+        case "ConsentWithdrawn": return .withdrawn(try decode(Withdrawn.self))
+        case "ConsentPropagated": return .propagated(try decode(ConsentPropagation.self))
+        case "ConsentPropagationFailed": return .propagationFailed(try decode(ConsentPropagation.self))
         default: return nil
         }
     }

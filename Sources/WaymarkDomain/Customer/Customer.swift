@@ -79,18 +79,14 @@ public enum CustomerEvent: Sendable, Equatable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// One decoder for every event (JSONDecoder is thread-safe).
-    private static let sharedDecoder = JSONDecoder()
-
     public static func decode(type: String, data: String) throws -> CustomerEvent? {
-        let decoder = sharedDecoder
-        let bytes = Data(data.utf8)
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data) }
         switch type {
-        case "CustomerRegistered": return .registered(try decoder.decode(Registered.self, from: bytes))
-        case "ExternalIdLinked": return .externalIDLinked(try decoder.decode(ExternalID.self, from: bytes))
-        case "TierChanged": return .tierChanged(try decoder.decode(TierChanged.self, from: bytes))
-        case "CustomerMergedInto": return .mergedInto(try decoder.decode(MergedInto.self, from: bytes))
-        case "CustomerAbsorbed": return .absorbed(try decoder.decode(Absorbed.self, from: bytes))
+        case "CustomerRegistered": return .registered(try decode(Registered.self))
+        case "ExternalIdLinked": return .externalIDLinked(try decode(ExternalID.self))
+        case "TierChanged": return .tierChanged(try decode(TierChanged.self))
+        case "CustomerMergedInto": return .mergedInto(try decode(MergedInto.self))
+        case "CustomerAbsorbed": return .absorbed(try decode(Absorbed.self))
         default: return nil
         }
     }

@@ -149,6 +149,7 @@ struct BenchProjections: AsyncParsableCommand {
     /// Times a build of every projection from the whole log, the first one or a rebuild of all
     /// beside the live builds (as `waymark projections rebuild` asks for); returns log events/s.
     private func timeBuild(_ runner: ProjectionRunner, total: Int, rebuild: Bool) async throws -> Double {
+        try await tidyUp(runner)
         try await settle(runner.store)
         let clock = ContinuousClock()
         let started = clock.now
@@ -190,6 +191,27 @@ struct BenchProjections: AsyncParsableCommand {
                     status.record.eventsHandled, status.record.eventsIgnored))
         }
         return rate
+    }
+
+    /// Waits for the runner to drop the tables of the builds the last switch retired, then vacuums
+    /// and analyzes the live ones: what a switch leaves to do (autovacuum of a build's fresh tables,
+    /// turned on as it goes live) is done before the next build is timed, not during it.
+    private func tidyUp(_ runner: ProjectionRunner) async throws {
+        let store = runner.store
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await store.pool.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_tables t JOIN projections p ON starts_with(t.tablename, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
+                           WHERE t.schemaname = \(store.schema) AND p.state = 'retired')
+            """)[0].decode(Bool.self, at: 0)
+        {
+            guard ContinuousClock.now < deadline else { throw ValidationError("the runner left a retired build's tables for a minute") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let tables = try await store.pool.query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = \(store.schema) AND tablename LIKE 'proj\\_%'"
+        ).map { try $0.decode(String.self, at: 0) }
+        if !tables.isEmpty { try await store.pool.query(PostgresQuery(sql: "VACUUM (ANALYZE) \(tables.joined(separator: ", "))")) }
     }
 
     /// Writes the dirty pages of what ran before, so that each timed phase starts alike and none

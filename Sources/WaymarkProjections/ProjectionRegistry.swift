@@ -153,18 +153,24 @@ struct ProjectionRegistry: Sendable {
             DELETE FROM subscription_checkpoints c USING projections p
             WHERE p.name = \(name) AND p.state = 'retired' AND c.subscription_name = format('projection:%s:v%sb%s', p.name, p.version, p.build)
             """)
-        let leftovers = try await store.query(
+        for leftover in try await retiredLeftovers(of: name) {
+            try await store.query(PostgresQuery(sql: "DROP \(leftover) CASCADE"))
+        }
+    }
+
+    /// What retired builds left (of `name`, or of every projection): as `TABLE IF EXISTS …` and
+    /// `FUNCTION IF EXISTS …`, ready for DROP.
+    func retiredLeftovers(of name: String? = nil) async throws -> [String] {
+        try await store.query(
             """
             SELECT 'TABLE IF EXISTS ' || format('%I.%I', t.schemaname, t.tablename) FROM pg_tables t
             JOIN projections p ON starts_with(t.tablename, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
-            WHERE t.schemaname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
+            WHERE t.schemaname = \(store.schema) AND (p.name = \(name) OR \(name)::text IS NULL) AND p.state = 'retired'
             UNION ALL
             SELECT 'FUNCTION IF EXISTS ' || f.oid::regprocedure::text FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
             JOIN projections p ON starts_with(f.proname, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
-            WHERE n.nspname = \(store.schema) AND p.name = \(name) AND p.state = 'retired'
-            """)
-        for leftover in leftovers {
-            try await store.query(PostgresQuery(sql: "DROP \(try leftover.decode(String.self, at: 0)) CASCADE"))
-        }
+            WHERE n.nspname = \(store.schema) AND (p.name = \(name) OR \(name)::text IS NULL) AND p.state = 'retired'
+            """
+        ).map { try $0.decode(String.self, at: 0) }
     }
 }

@@ -32,7 +32,18 @@ extension ProjectionRunner {
     /// The status of build `build` of projection `name`, nil when there is none (or it is retired).
     public func status(of name: String, build: Int) async throws -> ProjectionStatus? {
         guard let record = try await registry.records(name).first(where: { $0.build == build }) else { return nil }
-        return try await Self.status(of: record, source: projections.first { $0.name == name }?.source ?? .all, store: store)
+        return try await Self.status(of: record, source: source(of: name), store: store)
+    }
+
+    /// What projection `name` reads: the whole log for one this runner does not know.
+    private func source(of name: String) -> SubscriptionSource {
+        projections.first { $0.name == name }?.source ?? .all
+    }
+
+    /// Whether tables or functions of retired builds are still there (the runner drops them once
+    /// the retired builds' subscriptions have stopped).
+    public func retiredLeftoversRemain() async throws -> Bool {
+        try await !registry.retiredLeftovers().isEmpty
     }
 
     private static func status(of record: ProjectionRecord, source: SubscriptionSource, store: EventStore) async throws -> ProjectionStatus {
@@ -46,8 +57,7 @@ extension ProjectionRunner {
     /// How many events projection `name` reads lie after `position` (of the whole log for a
     /// projection this runner does not know): cheap for a position near the head.
     public func events(of name: String, after position: GlobalPosition) async throws -> Int64 {
-        let source = projections.first { $0.name == name }?.source ?? .all
-        return try await store.query("SELECT count(*) FROM events WHERE \(Self.after(position, in: source))")[0].decode(Int64.self, at: 0)
+        try await store.query("SELECT count(*) FROM events WHERE \(Self.after(position, in: source(of: name)))")[0].decode(Int64.self, at: 0)
     }
 
     /// The position of the last event `record`'s build handled.
@@ -87,7 +97,7 @@ extension ProjectionRunner {
     /// event left to handle; false after `timeout`.
     public func waitUntilCaughtUp(_ name: String, version: Int? = nil, timeout: Duration = .seconds(30)) async throws -> Bool {
         let wanted = version ?? projections.first { $0.name == name }?.version
-        let source = projections.first { $0.name == name }?.source ?? .all
+        let source = source(of: name)
         let deadline = ContinuousClock.now + timeout
         var watched: (record: ProjectionRecord, subscription: CatchUpSubscription)?
         while ContinuousClock.now < deadline {

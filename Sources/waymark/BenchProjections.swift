@@ -199,12 +199,7 @@ struct BenchProjections: AsyncParsableCommand {
     private func tidyUp(_ runner: ProjectionRunner) async throws {
         let store = runner.store
         let deadline = ContinuousClock.now + .seconds(60)
-        while try await store.pool.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM pg_tables t JOIN projections p ON starts_with(t.tablename, format('proj_%s_v%sb%s_', p.name, p.version, p.build))
-                           WHERE t.schemaname = \(store.schema) AND p.state = 'retired')
-            """)[0].decode(Bool.self, at: 0)
-        {
+        while try await runner.retiredLeftoversRemain() {
             guard ContinuousClock.now < deadline else { throw ValidationError("the runner left a retired build's tables for a minute") }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An event to append.
 public struct EventData: Sendable, Equatable {
@@ -40,6 +41,12 @@ public struct RecordedEvent: Sendable, Equatable {
         let recordedAt: Date
         /// Kept beside the name: readers filter every event they page through by it.
         let category: String
+        /// Kept apart from the metadata: every projection reads it for every event.
+        let occurredAt: Date
+        /// What a reader made of the event (its decoded payload), shared by every reader of this
+        /// copy: the builds that read one shared page decode each event once. (Only `Sendable`
+        /// values go in: `derived(_:)` takes nothing else.)
+        nonisolated(unsafe) let derived = AtomicLazyReference<AnyObject>()
 
         init(
             id: UUID, streamName: String, streamVersion: Int64, position: GlobalPosition, type: String, data: String, metadata: EventMetadata,
@@ -54,6 +61,7 @@ public struct RecordedEvent: Sendable, Equatable {
             self.metadata = metadata
             self.recordedAt = recordedAt
             category = EventStore.category(of: streamName)
+            occurredAt = metadata.occurredAt ?? recordedAt
         }
     }
 
@@ -79,7 +87,16 @@ public struct RecordedEvent: Sendable, Equatable {
     public var metadata: EventMetadata { storage.metadata }
     public var recordedAt: Date { storage.recordedAt }
     /// When it happened in the world: `metadata.occurredAt` when given, else when recorded.
-    public var occurredAt: Date { storage.metadata.occurredAt ?? storage.recordedAt }
+    public var occurredAt: Date { storage.occurredAt }
+
+    /// What `make` derives from this event (a decoded payload), made once per copy of the event
+    /// and shared: readers handed the same copy (from one shared page) get the first result. Meant
+    /// for one kind of derived value per event; a value of another type, or nil, is not kept.
+    public func derived<Value: AnyObject & Sendable>(_ make: (RecordedEvent) throws -> Value?) rethrows -> Value? {
+        if let value = storage.derived.load() as? Value { return value }
+        guard let value = try make(self) else { return nil }
+        return storage.derived.storeIfNil(value) as? Value ?? value
+    }
 
     public static func == (lhs: RecordedEvent, rhs: RecordedEvent) -> Bool {
         lhs.storage === rhs.storage

@@ -112,6 +112,13 @@ public struct CopyText: Sendable {
         TimestampText.write(date, into: &bytes)
     }
 
+    /// A `uuid`, in the lower-case form PostgreSQL prints.
+    public mutating func append(_ id: UUID?) {
+        guard let id else { return appendNull() }
+        separate()
+        bytes.append(contentsOf: id.lowercasedText.utf8)
+    }
+
     /// An `interval` of whole seconds.
     public mutating func appendSeconds(_ seconds: Int64?) {
         guard let seconds else { return appendNull() }

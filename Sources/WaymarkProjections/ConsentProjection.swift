@@ -156,11 +156,13 @@ public struct ConsentProjection: Projection {
         guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]
         var answers: [Key: Answer] = [:]
-        var history: [[String?]] = []
+        var history = CopyText()
         var propagations: [PropagationKey: Propagation] = [:]
         var newScopes = Set<[String]>()
-        let consentSubjects = Array(Set(batch.events.compactMap { if case .consent = $0.event { $0.id } else { nil } }))
-        try await load(consentSubjects, tables, transaction, into: &answers, &propagations)
+        // Only subjects whose consent stream began before the batch can have stored answers.
+        try await load(batch.idsStoredBefore { if case .consent = $0 { true } else { false } }, tables, transaction, into: &answers, &propagations)
+        let stored = (answers: Set(answers.keys), propagations: Set(propagations.keys))
+        var changed = (answers: Set<Key>(), propagations: Set<PropagationKey>())
         for (recorded, subjectId, input) in batch.events {
             let at = recorded.occurredAt
             subjects[subjectId] = min(subjects[subjectId] ?? at, at)
@@ -204,13 +206,17 @@ public struct ConsentProjection: Projection {
                 }
                 propagation.updatedAt = at
                 propagations[key] = propagation
+                changed.propagations.insert(key)
                 continue
             }
             answers[Key(subjectId, scope)] = answer
-            history.append(Self.historyRow(subjectId, scope, answer))
+            changed.answers.insert(Key(subjectId, scope))
+            Self.writeHistory(subjectId, scope, answer, into: &history)
             newScopes.insert([scope.purpose, scope.channel])
             for system in purposes[scope.purpose]?.downstream ?? [] {
-                propagations[PropagationKey(subjectId, scope, system)] = Propagation(decision: recorded.id, state: "pending", requestedAt: at, updatedAt: at)
+                let key = PropagationKey(subjectId, scope, system)
+                propagations[key] = Propagation(decision: recorded.id, state: "pending", requestedAt: at, updatedAt: at)
+                changed.propagations.insert(key)
             }
         }
         try await transaction.execute(
@@ -226,14 +232,18 @@ public struct ConsentProjection: Projection {
             FROM unnest(\(PostgresArray(asked.map { $0[0] }))::text[], \(PostgresArray(asked.map { $0[1] }))::text[]) AS asked (purpose, channel)
             ON CONFLICT (purpose, channel) DO NOTHING
             """)
+        // Answers and propagations not stored before go straight in; history rows are all new (each
+        // is an event after the checkpoint), so the table's key refuses any it already holds.
         try await StagedUpsert(tables: tables, table: "consents", columns: Self.consentColumns, key: ["subject_id", "purpose", "channel"])
-            .write(answers.map { Self.consentRow($0.key, $0.value) }, in: transaction)
+            .write(changed.answers, isNew: { !stored.answers.contains($0) }, in: transaction) { Self.writeConsent($0, answers[$0]!, into: &$1) }
         try await StagedUpsert(tables: tables, table: "history", columns: Self.historyColumns, key: ["subject_id", "stream_version"])
-            .write(history, in: transaction)
+            .insert(history, in: transaction)
         try await StagedUpsert(
             tables: tables, table: "propagations", columns: Self.propagationColumns, key: ["subject_id", "purpose", "channel", "system"]
         )
-        .write(propagations.map { Self.propagationRow($0.key, $0.value) }, in: transaction)
+        .write(changed.propagations, isNew: { !stored.propagations.contains($0) }, in: transaction) {
+            Self.writePropagation($0, propagations[$0]!, into: &$1)
+        }
         return batch.ignored
     }
 
@@ -260,13 +270,16 @@ public struct ConsentProjection: Projection {
         "withdrawn_at", "expires_at", "decided_at", "event_id", "stream_version",
     ]
 
-    static func consentRow(_ key: Key, _ answer: Answer) -> [String?] {
-        let time = { (date: Date?) in date.map(TimestampText.iso8601) }
-        return [
-            key.subject, key.purpose, key.channel, answer.status, answer.record?.legalBasis.rawValue, answer.record?.noticeVersion,
-            answer.record?.collectionPoint, answer.proofReference, time(answer.grantedAt), time(answer.refusedAt), time(answer.withdrawnAt),
-            time(answer.record?.expiresAt), TimestampText.iso8601(answer.decidedAt), answer.eventId.uuidString, String(answer.streamVersion),
-        ]
+    static func writeConsent(_ key: Key, _ answer: Answer, into rows: inout CopyText) {
+        for text in [key.subject, key.purpose, key.channel, answer.status] { rows.append(text) }
+        rows.append(answer.record?.legalBasis.rawValue)
+        rows.append(answer.record?.noticeVersion)
+        rows.append(answer.record?.collectionPoint)
+        rows.append(answer.proofReference)
+        for time in [answer.grantedAt, answer.refusedAt, answer.withdrawnAt, answer.record?.expiresAt, answer.decidedAt] { rows.append(time) }
+        rows.append(answer.eventId)
+        rows.append(answer.streamVersion)
+        rows.endRow()
     }
 
     static let historyColumns = [
@@ -274,23 +287,33 @@ public struct ConsentProjection: Projection {
         "expires_at", "decided_at", "event_id",
     ]
 
-    static func historyRow(_ subject: String, _ scope: ConsentScope, _ answer: Answer) -> [String?] {
-        [
-            subject, String(answer.streamVersion), scope.purpose, scope.channel, answer.status, answer.record?.legalBasis.rawValue,
-            answer.record?.noticeVersion, answer.record?.collectionPoint, answer.proofReference, answer.record?.expiresAt.map(TimestampText.iso8601),
-            TimestampText.iso8601(answer.decidedAt), answer.eventId.uuidString,
-        ]
+    static func writeHistory(_ subject: String, _ scope: ConsentScope, _ answer: Answer, into rows: inout CopyText) {
+        rows.append(subject)
+        rows.append(answer.streamVersion)
+        for text in [scope.purpose, scope.channel, answer.status] { rows.append(text) }
+        rows.append(answer.record?.legalBasis.rawValue)
+        rows.append(answer.record?.noticeVersion)
+        rows.append(answer.record?.collectionPoint)
+        rows.append(answer.proofReference)
+        rows.append(answer.record?.expiresAt)
+        rows.append(answer.decidedAt)
+        rows.append(answer.eventId)
+        rows.endRow()
     }
 
     static let propagationColumns = [
         "subject_id", "purpose", "channel", "system", "decision_event_id", "state", "requested_at", "updated_at", "acknowledgement", "error",
     ]
 
-    static func propagationRow(_ key: PropagationKey, _ propagation: Propagation) -> [String?] {
-        [
-            key.question.subject, key.question.purpose, key.question.channel, key.system, propagation.decision.uuidString, propagation.state,
-            TimestampText.iso8601(propagation.requestedAt), TimestampText.iso8601(propagation.updatedAt), propagation.acknowledgement, propagation.error,
-        ]
+    static func writePropagation(_ key: PropagationKey, _ propagation: Propagation, into rows: inout CopyText) {
+        for text in [key.question.subject, key.question.purpose, key.question.channel, key.system] { rows.append(text) }
+        rows.append(propagation.decision)
+        rows.append(propagation.state)
+        rows.append(propagation.requestedAt)
+        rows.append(propagation.updatedAt)
+        rows.append(propagation.acknowledgement)
+        rows.append(propagation.error)
+        rows.endRow()
     }
 
     /// The stored answers and propagations of `subjects`.
@@ -303,13 +326,12 @@ public struct ConsentProjection: Projection {
         for row in try await transaction.query(
             """
             SELECT subject_id, purpose, channel, status, legal_basis, notice_version, collection_point, proof_reference,
-                extract(epoch FROM granted_at)::float8, extract(epoch FROM refused_at)::float8, extract(epoch FROM withdrawn_at)::float8,
-                extract(epoch FROM expires_at)::float8, extract(epoch FROM decided_at)::float8, event_id, stream_version
+                granted_at, refused_at, withdrawn_at, expires_at, decided_at, event_id, stream_version
             FROM \(tables.name("consents")) WHERE subject_id = ANY(\(ids)::text[])
             """)
         {
             let scope = ConsentScope(purpose: try row.decode(String.self, at: 1), channel: try row.decode(String.self, at: 2))
-            let date = { (index: Int) in try row.decode(Double?.self, at: index).map(Date.init(timeIntervalSince1970:)) }
+            let date = { (index: Int) in try row.decode(Date?.self, at: index) }
             var record: ConsentRecord?
             if let basis = try row.decode(String?.self, at: 4).flatMap(LegalBasis.init(rawValue:)) {
                 record = ConsentRecord(
@@ -318,21 +340,20 @@ public struct ConsentProjection: Projection {
             }
             answers[Key(try row.decode(String.self, at: 0), scope)] = Answer(
                 status: try row.decode(String.self, at: 3), record: record, proofReference: try row.decode(String.self, at: 7), grantedAt: try date(8),
-                refusedAt: try date(9), withdrawnAt: try date(10), decidedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 12)),
+                refusedAt: try date(9), withdrawnAt: try date(10), decidedAt: try row.decode(Date.self, at: 12),
                 eventId: try row.decode(UUID.self, at: 13), streamVersion: try row.decode(Int64.self, at: 14))
         }
         for row in try await transaction.query(
             """
-            SELECT subject_id, purpose, channel, system, decision_event_id, state, extract(epoch FROM requested_at)::float8,
-                extract(epoch FROM updated_at)::float8, acknowledgement, error
+            SELECT subject_id, purpose, channel, system, decision_event_id, state, requested_at, updated_at, acknowledgement, error
             FROM \(tables.name("propagations")) WHERE subject_id = ANY(\(ids)::text[])
             """)
         {
             let scope = ConsentScope(purpose: try row.decode(String.self, at: 1), channel: try row.decode(String.self, at: 2))
             propagations[PropagationKey(try row.decode(String.self, at: 0), scope, try row.decode(String.self, at: 3))] = Propagation(
                 decision: try row.decode(UUID.self, at: 4), state: try row.decode(String.self, at: 5),
-                requestedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 6)),
-                updatedAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 7)), acknowledgement: try row.decode(String?.self, at: 8),
+                requestedAt: try row.decode(Date.self, at: 6), updatedAt: try row.decode(Date.self, at: 7),
+                acknowledgement: try row.decode(String?.self, at: 8),
                 error: try row.decode(String?.self, at: 9))
         }
     }

@@ -70,22 +70,30 @@ public struct CustomersProjection: Projection {
         var lastEventAt: Date
 
         static let columns = ["customer_id", "tier", "registered_at", "merged_into", "merged_at", "last_event_at"]
-        var row: [String?] {
-            [customerId, tier, registeredAt.map(TimestampText.iso8601), mergedInto, mergedAt.map(TimestampText.iso8601), TimestampText.iso8601(lastEventAt)]
+        func write(into rows: inout CopyText) {
+            rows.append(customerId)
+            rows.append(tier)
+            rows.append(registeredAt)
+            rows.append(mergedInto)
+            rows.append(mergedAt)
+            rows.append(lastEventAt)
+            rows.endRow()
         }
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { try CustomerEvent.decode(type: $0.type, data: $0.data) }
         guard !batch.events.isEmpty else { return batch.ignored }
-        var rows = try await load(batch.idsStoredBefore(), tables, transaction)
-        var links: [String: [String?]] = [:]
+        let stored = try await load(batch.idsStoredBefore(), tables, transaction)
+        var rows = stored
+        // An external id's current holder, by system and id.
+        var links: [ExternalIDKey: (holder: String, at: Date)] = [:]
         for (recorded, customerId, event) in batch.events {
             let at = recorded.occurredAt
             var row = rows[customerId] ?? Row(customerId: customerId, lastEventAt: at)
             row.lastEventAt = max(row.lastEventAt, at)
             func link(_ ids: [ExternalID], to holder: String) {
-                for id in ids { links["\(id.system)\u{0}\(id.id)"] = [id.system, id.id, holder, TimestampText.iso8601(at)] }
+                for id in ids { links[ExternalIDKey(system: id.system, id: id.id)] = (holder, at) }
             }
             switch event {
             case .registered(let registered):
@@ -105,28 +113,37 @@ public struct CustomersProjection: Projection {
             rows[customerId] = row
         }
         try await StagedUpsert(tables: tables, table: "customers", columns: Row.columns, key: ["customer_id"])
-            .write(rows.values.map(\.row), in: transaction)
+            .write(rows.values, isNew: { stored[$0.customerId] == nil }, in: transaction) { $0.write(into: &$1) }
+        // An id may have been linked before, to this customer or another: every link is an upsert.
+        var linkRows = CopyText()
+        for (key, link) in links {
+            for text in [key.system, key.id, link.holder] { linkRows.append(text) }
+            linkRows.append(link.at)
+            linkRows.endRow()
+        }
         try await StagedUpsert(
             tables: tables, table: "external_ids", columns: ["system", "external_id", "customer_id", "linked_at"], key: ["system", "external_id"]
         )
-        .write(Array(links.values), in: transaction)
+        .write(linkRows, in: transaction)
         return batch.ignored
     }
 
+    struct ExternalIDKey: Hashable {
+        var system: String
+        var id: String
+    }
+
     private func load(_ customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: Row] {
+        guard !customerIds.isEmpty else { return [:] }
         let rows = try await transaction.query(
             """
-            SELECT customer_id, tier, (extract(epoch FROM registered_at))::float8, merged_into, (extract(epoch FROM merged_at))::float8,
-                (extract(epoch FROM last_event_at))::float8
+            SELECT customer_id, tier, registered_at, merged_into, merged_at, last_event_at
             FROM \(tables.name("customers")) WHERE customer_id = ANY(\(PostgresArray(customerIds))::text[])
             """)
         var out: [String: Row] = [:]
         for row in rows {
-            let (id, tier, registered, mergedInto, merged, last) = try row.decode(
-                String.self, String?.self, Double?.self, String?.self, Double?.self, Double.self)
-            out[id] = Row(
-                customerId: id, tier: tier, registeredAt: registered.map(Date.init(timeIntervalSince1970:)), mergedInto: mergedInto,
-                mergedAt: merged.map(Date.init(timeIntervalSince1970:)), lastEventAt: Date(timeIntervalSince1970: last))
+            let (id, tier, registered, mergedInto, merged, last) = try row.decode(String.self, String?.self, Date?.self, String?.self, Date?.self, Date.self)
+            out[id] = Row(customerId: id, tier: tier, registeredAt: registered, mergedInto: mergedInto, mergedAt: merged, lastEventAt: last)
         }
         return out
     }

@@ -17,12 +17,9 @@ public struct JourneysProjection: Projection {
     public let source = SubscriptionSource.category("journey")
     /// The definitions journeys started under: a stage's maximum dwell, a handoff's OLA.
     public let catalog: JourneyCatalog
-    let decodes: DecodedJourneyEvents
 
-    /// `decodes` shared with the SLA projection decodes each journey event once for both.
-    public init(catalog: JourneyCatalog, decodes: DecodedJourneyEvents = DecodedJourneyEvents()) {
+    public init(catalog: JourneyCatalog) {
         self.catalog = catalog
-        self.decodes = decodes
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -129,7 +126,7 @@ public struct JourneysProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event -> JourneyInput? in
             if JourneyInput.timeOnlyTypes.contains(event.type) { return .timeOnly }
-            return try decodes.decode(event).map(JourneyInput.event)
+            return try DecodedJourneyEvent.of(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         let stored = try await StoredJourneys.load(batch.idsStoredBefore(), tables, in: transaction)

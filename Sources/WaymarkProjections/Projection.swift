@@ -127,9 +127,5 @@ extension Projection {
 
 /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
 public func standardProjections(catalog: JourneyCatalog) -> [any Projection] {
-    let decodes = DecodedJourneyEvents()
-    return [
-        JourneysProjection(catalog: catalog, decodes: decodes), CustomersProjection(), SLAProjection(catalog: catalog, decodes: decodes),
-        ConsentProjection(catalog: catalog),
-    ]
+    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
 }

@@ -23,8 +23,13 @@ struct StagedUpsert: Sendable {
     }
 
     func write(new: CopyText, changed: CopyText, in transaction: Transaction) async throws {
-        if !new.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", new) }
+        try await insert(new, in: transaction)
         try await write(changed, in: transaction)
+    }
+
+    /// Writes rows whose keys were never written: COPY straight into the table.
+    func insert(_ rows: CopyText, in transaction: Transaction) async throws {
+        if !rows.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", rows) }
     }
 
     /// Writes a row for each of `items` with `row`: those for which `isNew` holds straight in,
@@ -37,10 +42,6 @@ struct StagedUpsert: Sendable {
             if isNew(item) { try row(item, &rows.new) } else { try row(item, &rows.changed) }
         }
         try await write(new: rows.new, changed: rows.changed, in: transaction)
-    }
-
-    func write(_ rows: [[String?]], in transaction: Transaction) async throws {
-        try await write(CopyText(rows), in: transaction)
     }
 
     func write(_ rows: CopyText, in transaction: Transaction) async throws {

@@ -206,6 +206,43 @@ struct LogPageCacheTests {
         #expect(pages.usage.pagesRead > 0)
     }
 
+    @Test("a value derived from an event is made once per copy and shared; nil and other types are not kept")
+    func derivedValues() throws {
+        final class Box: Sendable {
+            let text: String
+            init(_ text: String) { self.text = text }
+        }
+        final class Other: Sendable {}
+        let event = RecordedEvent(
+            id: UUID(), streamName: "journey-1", streamVersion: 1, position: GlobalPosition(transactionId: 1, sequence: 1), type: "T", data: "{}",
+            metadata: EventMetadata(), recordedAt: Date())
+        let makes = Locked(0)
+        let make = { (recorded: RecordedEvent) -> Box in
+            makes.withLock { $0 += 1 }
+            return Box(recorded.type)
+        }
+        #expect(event.derived { _ -> Box? in nil } == nil)
+        let first = event.derived(make)
+        let copy = event
+        let second: Box? = copy.derived(make)
+        let shared = second === first
+        #expect(shared)
+        #expect(makes.value == 1)
+        // Another type is made each time, and the first value stays.
+        let others: [Other?] = [event.derived { _ in Other() }, event.derived { _ in Other() }]
+        let again: Box? = event.derived(make)
+        let otherKept = others[0] === others[1]
+        let firstKept = again === first
+        #expect(!otherKept && firstKept)
+        #expect(makes.value == 1)
+        let twin = RecordedEvent(
+            id: event.id, streamName: event.streamName, streamVersion: 1, position: event.position, type: "T", data: "{}", metadata: EventMetadata(),
+            recordedAt: event.recordedAt)
+        let twins: Box? = twin.derived(make)
+        let twinShares = twins === first
+        #expect(!twinShares && makes.value == 2)
+    }
+
     @Test("the union of sources covers each of them")
     func unionOfSources() {
         #expect(SubscriptionSource.union([.category("journey"), .categories(["customer", "journey"])]) == .categories(["customer", "journey"]))

@@ -20,12 +20,9 @@ public struct SLAProjection: Projection {
     public let version = 3
     public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
-    let decodes: DecodedJourneyEvents
 
-    /// `decodes` shared with the journeys projection decodes each journey event once for both.
-    public init(catalog: JourneyCatalog, decodes: DecodedJourneyEvents = DecodedJourneyEvents()) {
+    public init(catalog: JourneyCatalog) {
         context = ClockFold.Context(catalog: catalog, timelines: catalog.calendars.mapValues { BusinessTimeline($0) })
-        self.decodes = decodes
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -138,7 +135,7 @@ public struct SLAProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events) { try ClockInput.decode($0, decodes) }
+        let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
         guard !batch.events.isEmpty else { return batch.ignored }
         let journeyIds = batch.idsStoredBefore { if case .journey = $0 { true } else { false } }
         var customerIds: [String] = []
@@ -252,9 +249,9 @@ enum ClockInput {
 
     static let noClockMovesTypes: Set<String> = ["MilestoneReached", "CompensationRecorded", "FeedbackReceived", "OwnerReassigned"]
 
-    static func decode(_ recorded: RecordedEvent, _ decodes: DecodedJourneyEvents) throws -> ClockInput? {
+    static func decode(_ recorded: RecordedEvent) throws -> ClockInput? {
         if noClockMovesTypes.contains(recorded.type) { return .noClockMoves }
-        if recorded.isIn(category: "journey") { return try decodes.decode(recorded).map(ClockInput.journey) }
+        if recorded.isIn(category: "journey") { return try DecodedJourneyEvent.of(recorded).map(ClockInput.journey) }
         switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
         case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)

@@ -67,10 +67,10 @@ public struct Transaction: Sendable {
         try await connection.copyIn(copyStatement, rows: rows)
     }
 
-    /// Sends `text`'s rows to a `COPY … FROM STDIN` in this transaction.
+    /// Sends `rows` to a `COPY … FROM STDIN (FORMAT binary)` in this transaction.
     @discardableResult
-    public func copyIn(_ copyStatement: String, _ text: CopyText) async throws -> Int {
-        try await connection.copyIn(copyStatement, text)
+    public func copyIn(_ copyStatement: String, _ rows: CopyBinary) async throws -> Int {
+        try await connection.copyIn(copyStatement, rows)
     }
 
     /// Runs `hook` once this transaction has committed; never if it rolls back or runs again.

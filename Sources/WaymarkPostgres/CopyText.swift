@@ -1,9 +1,8 @@
 import Foundation
 
-/// Rows for `COPY … FROM STDIN` in PostgreSQL's text format, written field by field straight into
-/// one buffer: no string per field and no array per row, which is what a projection batch of
-/// hundreds of thousands of fields spent its time on. Fields of a row are appended in column
-/// order; `endRow()` closes each row.
+/// Rows of text fields for `COPY … FROM STDIN` in PostgreSQL's text format, written straight into
+/// one buffer. Fields of a row are appended in column order; `endRow()` closes each row. (Typed
+/// rows go as `CopyBinary`, which spares both sides formatting and parsing.)
 public struct CopyText: Sendable {
     public private(set) var bytes: [UInt8] = []
     public private(set) var rows = 0
@@ -65,88 +64,9 @@ public struct CopyText: Sendable {
         }
     }
 
-    /// A `text[]`: each element quoted, so any text goes.
-    public mutating func append(textArray elements: [String]) {
-        var literal = "{"
-        for (index, element) in elements.enumerated() {
-            if index > 0 { literal += "," }
-            literal += "\""
-            for character in element.unicodeScalars {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.unicodeScalars.append(character)
-            }
-            literal += "\""
-        }
-        append(literal + "}")
-    }
-
-    public mutating func append(_ number: Int?) {
-        guard let number else { return appendNull() }
-        separate()
-        appendDigits(Int64(number))
-    }
-
-    public mutating func append(_ number: Int64?) {
-        guard let number else { return appendNull() }
-        separate()
-        appendDigits(number)
-    }
-
-    /// A `float8`, in the shortest form that reads back as the same value.
-    public mutating func append(_ number: Double?) {
-        guard let number else { return appendNull() }
-        separate()
-        bytes.append(contentsOf: number.description.utf8)
-    }
-
-    public mutating func append(_ flag: Bool?) {
-        guard let flag else { return appendNull() }
-        separate()
-        bytes.append(flag ? UInt8(ascii: "t") : UInt8(ascii: "f"))
-    }
-
-    /// A `timestamptz`, as `TimestampText` writes it (UTC, microseconds).
-    public mutating func append(_ date: Date?) {
-        guard let date else { return appendNull() }
-        separate()
-        TimestampText.write(date, into: &bytes)
-    }
-
-    /// A `uuid`, in the lower-case form PostgreSQL prints.
-    public mutating func append(_ id: UUID?) {
-        guard let id else { return appendNull() }
-        separate()
-        bytes.append(contentsOf: id.lowercasedText.utf8)
-    }
-
-    /// An `interval` of whole seconds.
-    public mutating func appendSeconds(_ seconds: Int64?) {
-        guard let seconds else { return appendNull() }
-        separate()
-        appendDigits(seconds)
-        bytes.append(contentsOf: " seconds".utf8)
-    }
-
     public mutating func endRow() {
         bytes.append(UInt8(ascii: "\n"))
         rows += 1
         rowStarted = false
-    }
-
-    private mutating func appendDigits(_ number: Int64) {
-        if number < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        var digits:
-            (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
-        }
     }
 }

@@ -441,10 +441,13 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Sends `text`'s rows to a `COPY … FROM STDIN` statement; returns how many were stored.
+    /// Sends `rows` to a `COPY … FROM STDIN (FORMAT binary)` statement; returns how many were stored.
     @discardableResult
-    public func copyIn(_ copyStatement: String, _ text: CopyText) async throws -> Int {
-        try await copyIn(copyStatement) { send in _ = send(text.bytes) }
+    public func copyIn(_ copyStatement: String, _ rows: CopyBinary) async throws -> Int {
+        try await copyIn(copyStatement) { send in
+            guard send(rows.bytes) else { return }
+            _ = send(CopyBinary.trailer)
+        }
     }
 
     private static let copyPiece = 1 << 16

@@ -156,7 +156,7 @@ public struct ConsentProjection: Projection {
         guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]
         var answers: [Key: Answer] = [:]
-        var history = CopyText()
+        var history = CopyBinary()
         var propagations: [PropagationKey: Propagation] = [:]
         var newScopes = Set<[String]>()
         // Only subjects whose consent stream began before the batch can have stored answers.
@@ -270,7 +270,7 @@ public struct ConsentProjection: Projection {
         "withdrawn_at", "expires_at", "decided_at", "event_id", "stream_version",
     ]
 
-    static func writeConsent(_ key: Key, _ answer: Answer, into rows: inout CopyText) {
+    static func writeConsent(_ key: Key, _ answer: Answer, into rows: inout CopyBinary) {
         for text in [key.subject, key.purpose, key.channel, answer.status] { rows.append(text) }
         rows.append(answer.record?.legalBasis.rawValue)
         rows.append(answer.record?.noticeVersion)
@@ -278,7 +278,7 @@ public struct ConsentProjection: Projection {
         rows.append(answer.proofReference)
         for time in [answer.grantedAt, answer.refusedAt, answer.withdrawnAt, answer.record?.expiresAt, answer.decidedAt] { rows.append(time) }
         rows.append(answer.eventId)
-        rows.append(answer.streamVersion)
+        rows.append(bigint: answer.streamVersion)
         rows.endRow()
     }
 
@@ -287,9 +287,9 @@ public struct ConsentProjection: Projection {
         "expires_at", "decided_at", "event_id",
     ]
 
-    static func writeHistory(_ subject: String, _ scope: ConsentScope, _ answer: Answer, into rows: inout CopyText) {
+    static func writeHistory(_ subject: String, _ scope: ConsentScope, _ answer: Answer, into rows: inout CopyBinary) {
         rows.append(subject)
-        rows.append(answer.streamVersion)
+        rows.append(bigint: answer.streamVersion)
         for text in [scope.purpose, scope.channel, answer.status] { rows.append(text) }
         rows.append(answer.record?.legalBasis.rawValue)
         rows.append(answer.record?.noticeVersion)
@@ -305,7 +305,7 @@ public struct ConsentProjection: Projection {
         "subject_id", "purpose", "channel", "system", "decision_event_id", "state", "requested_at", "updated_at", "acknowledgement", "error",
     ]
 
-    static func writePropagation(_ key: PropagationKey, _ propagation: Propagation, into rows: inout CopyText) {
+    static func writePropagation(_ key: PropagationKey, _ propagation: Propagation, into rows: inout CopyBinary) {
         for text in [key.question.subject, key.question.purpose, key.question.channel, key.system] { rows.append(text) }
         rows.append(propagation.decision)
         rows.append(propagation.state)

@@ -70,7 +70,7 @@ public struct CustomersProjection: Projection {
         var lastEventAt: Date
 
         static let columns = ["customer_id", "tier", "registered_at", "merged_into", "merged_at", "last_event_at"]
-        func write(into rows: inout CopyText) {
+        func write(into rows: inout CopyBinary) {
             rows.append(customerId)
             rows.append(tier)
             rows.append(registeredAt)
@@ -115,7 +115,7 @@ public struct CustomersProjection: Projection {
         try await StagedUpsert(tables: tables, table: "customers", columns: Row.columns, key: ["customer_id"])
             .write(rows.values, isNew: { stored[$0.customerId] == nil }, in: transaction) { $0.write(into: &$1) }
         // An id may have been linked before, to this customer or another: every link is an upsert.
-        var linkRows = CopyText()
+        var linkRows = CopyBinary()
         for (key, link) in links {
             for text in [key.system, key.id, link.holder] { linkRows.append(text) }
             linkRows.append(link.at)

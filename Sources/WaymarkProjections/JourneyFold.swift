@@ -48,9 +48,9 @@ struct JourneyFold: Sendable {
         var leftFor: String?
 
         static let columns = ["journey_id", "visit_no", "stage", "department", "owner", "entered_at", "left_at", "left_for"]
-        func write(into rows: inout CopyText) {
+        func write(into rows: inout CopyBinary) {
             rows.append(journeyId)
-            rows.append(number)
+            rows.append(integer: number)
             rows.append(stage)
             rows.append(department)
             rows.append(owner)
@@ -79,14 +79,14 @@ struct JourneyFold: Sendable {
             "journey_id", "handoff_no", "from_stage", "to_stage", "from_department", "to_department", "requested_at", "decided_at", "outcome", "decided_by",
             "reason", "ola",
         ]
-        func write(into rows: inout CopyText) {
+        func write(into rows: inout CopyBinary) {
             rows.append(journeyId)
-            rows.append(number)
+            rows.append(integer: number)
             for text in [fromStage, toStage, fromDepartment, toDepartment] { rows.append(text) }
             rows.append(requestedAt)
             rows.append(decidedAt)
             for text in [outcome, decidedBy, reason] { rows.append(text) }
-            rows.appendSeconds(olaSeconds)
+            rows.append(intervalSeconds: olaSeconds)
             rows.endRow()
         }
     }
@@ -195,16 +195,16 @@ struct JourneyFold: Sendable {
     ]
 
     /// Writes the row of `journeys`.
-    func write(into rows: inout CopyText) {
+    func write(into rows: inout CopyBinary) {
         for text in [journeyId, journeyType, definitionVersion, customerId, tier, externalProcessId, stage, department, owner, status] { rows.append(text) }
         rows.append(startedAt)
         rows.append(endedAt)
         rows.append(stageEnteredAt)
-        rows.appendSeconds(stageMaxDwellSeconds)
+        rows.append(intervalSeconds: stageMaxDwellSeconds)
         rows.append(waitingSince)
-        for count in [handoffs, handoffsRejected, escalations, reassignments, reworkLoops, lastCSAT, lastNPS] { rows.append(count) }
+        for count in [handoffs, handoffsRejected, escalations, reassignments, reworkLoops, lastCSAT, lastNPS] { rows.append(integer: count) }
         rows.append(lastEventAt)
-        rows.append(visit.number)
+        rows.append(integer: visit.number)
         rows.append(textArray: stagesVisited)
         rows.endRow()
     }

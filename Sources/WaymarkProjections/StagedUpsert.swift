@@ -18,40 +18,36 @@ struct StagedUpsert: Sendable {
     private var quotedColumns: String { columns.map(PostgresIdentifier.quote).joined(separator: ", ") }
 
     /// Writes `new` rows, whose keys were never written, and `changed` rows, which may be stored.
-    func write(new: [[String?]], changed: [[String?]], in transaction: Transaction) async throws {
-        try await write(new: CopyText(new), changed: CopyText(changed), in: transaction)
-    }
-
-    func write(new: CopyText, changed: CopyText, in transaction: Transaction) async throws {
+    func write(new: CopyBinary, changed: CopyBinary, in transaction: Transaction) async throws {
         try await insert(new, in: transaction)
         try await write(changed, in: transaction)
     }
 
     /// Writes rows whose keys were never written: COPY straight into the table.
-    func insert(_ rows: CopyText, in transaction: Transaction) async throws {
-        if !rows.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN", rows) }
+    func insert(_ rows: CopyBinary, in transaction: Transaction) async throws {
+        if !rows.isEmpty { try await transaction.copyIn("COPY \(tables.name(table).sql) (\(quotedColumns)) FROM STDIN (FORMAT binary)", rows) }
     }
 
     /// Writes a row for each of `items` with `row`: those for which `isNew` holds straight in,
     /// the others through the staging table.
     func write<Items: Sequence>(
-        _ items: Items, isNew: (Items.Element) -> Bool, in transaction: Transaction, row: (Items.Element, inout CopyText) throws -> Void
+        _ items: Items, isNew: (Items.Element) -> Bool, in transaction: Transaction, row: (Items.Element, inout CopyBinary) throws -> Void
     ) async throws {
-        var rows = (new: CopyText(), changed: CopyText())
+        var rows = (new: CopyBinary(), changed: CopyBinary())
         for item in items {
             if isNew(item) { try row(item, &rows.new) } else { try row(item, &rows.changed) }
         }
         try await write(new: rows.new, changed: rows.changed, in: transaction)
     }
 
-    func write(_ rows: CopyText, in transaction: Transaction) async throws {
+    func write(_ rows: CopyBinary, in transaction: Transaction) async throws {
         guard !rows.isEmpty else { return }
         let quoted = quotedColumns
         try await transaction.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS \(identifier: staging) (LIKE \(tables.name(table)) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
             """)
-        try await transaction.copyIn("COPY pg_temp.\(PostgresIdentifier.quote(staging)) (\(quoted)) FROM STDIN", rows)
+        try await transaction.copyIn("COPY pg_temp.\(PostgresIdentifier.quote(staging)) (\(quoted)) FROM STDIN (FORMAT binary)", rows)
         let updates = columns.filter { !key.contains($0) }.map { "\(PostgresIdentifier.quote($0)) = EXCLUDED.\(PostgresIdentifier.quote($0))" }
         try await transaction.execute(
             """

@@ -3,66 +3,94 @@ import Testing
 import WaymarkPostgres
 import WaymarkTesting
 
-@Suite("COPY text rows and timestamps")
+@Suite("COPY rows and timestamps")
 struct CopyTextTests {
-    @Test("typed fields written into COPY text come back from PostgreSQL as they were")
+    @Test("typed fields written as binary COPY rows come back from PostgreSQL as they were")
     func typedFieldsRoundTrip() async throws {
         let (pool, _) = try await TestDatabase.freshPool()
         defer { Task { await pool.close() } }
         try await pool.query(
-            "CREATE TABLE typed (n int8, body text, ratio float8, flag bool, at timestamptz, wait interval, small int4)")
+            "CREATE TABLE typed (n int8, body text, ratio float8, flag bool, at timestamptz, wait interval, small int4, id uuid, items text[])")
         let texts: [String?] = ["plain", "tab\there", "line\nbreak\r\n", #"back\slash"#, "ünïcödé ✓", "", nil, String(repeating: "long ", count: 40)]
-        let numbers: [Int64?] = [0, -1, 42, Int64.max, Int64.min + 1, nil, 1_234_567_890_123, -987]
+        let numbers: [Int64?] = [0, -1, 42, Int64.max, Int64.min, nil, 1_234_567_890_123, -987]
         let ratios: [Double?] = [0.1, -0.0, 1e-7, 123_456.789_012_345, .greatestFiniteMagnitude, nil, 3, -2.5e300]
         let dates: [Date?] = [
             Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_795_676_161.123_456), nil, Date(timeIntervalSince1970: -1_000_000_000.5),
             Date(timeIntervalSince1970: 951_782_400), Date(timeIntervalSince1970: 4_102_444_799.999_999), Date(timeIntervalSince1970: 86_399),
             Date(timeIntervalSince1970: 1),
         ]
-        var rows = CopyText()
+        let smalls: [Int?] = [0, Int(Int32.max), nil, Int(Int32.min), -4, 7, 1, 100_000]
+        let ids: [UUID?] = (0..<8).map { $0 == 3 ? nil : UUID() }
+        let lists: [[String]] = [["plain", #"quote " and back\slash"#, "", "comma, {braces}", "tab\tand\nnewline", "NULL"], [], ["ünï ✓"]]
+        var rows = CopyBinary()
         for index in 0..<8 {
-            rows.append(numbers[index])
+            rows.append(bigint: numbers[index])
             rows.append(texts[index])
-            rows.append(ratios[index])
+            rows.append(float8: ratios[index])
             rows.append(index % 3 == 0 ? nil : index % 2 == 0)
             rows.append(dates[index])
-            rows.appendSeconds(index == 5 ? nil : Int64(index * 3_600 - 7))
-            rows.append(index == 2 ? nil : index - 4)
+            rows.append(intervalSeconds: index == 5 ? nil : Int64(index * 3_600 - 7))
+            rows.append(integer: smalls[index])
+            rows.append(ids[index])
+            if index < lists.count { rows.append(textArray: lists[index]) } else { rows.appendNull() }
             rows.endRow()
         }
         #expect(rows.rows == 8)
-        let stored = try await pool.withConnection { try await $0.copyIn("COPY typed FROM STDIN", rows) }
+        let stored = try await pool.withConnection { try await $0.copyIn("COPY typed FROM STDIN (FORMAT binary)", rows) }
         #expect(stored == 8)
         let back = try await pool.query(
             """
-            SELECT n, body, ratio, flag, (extract(epoch FROM at) * 1000000)::int8, extract(epoch FROM wait)::int8, small
+            SELECT n, body, ratio, flag, (extract(epoch FROM at) * 1000000)::int8, extract(epoch FROM wait)::int8, small, id, items,
+                wait = make_interval(secs => extract(epoch FROM wait)), to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM typed ORDER BY ctid
             """)
         #expect(back.count == 8)
         for (index, row) in back.enumerated() {
             #expect(try row.decode(Int64?.self, at: 0) == numbers[index])
             #expect(try row.decode(String?.self, at: 1) == texts[index])
-            #expect(try row.decode(Double?.self, at: 2) == ratios[index])
+            let ratio = try row.decode(Double?.self, at: 2)
+            #expect(ratio?.bitPattern == ratios[index]?.bitPattern)
             #expect(try row.decode(Bool?.self, at: 3) == (index % 3 == 0 ? nil : index % 2 == 0))
             let micros = dates[index].map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded()) }
             #expect(try row.decode(Int64?.self, at: 4) == micros)
+            // The same instant as the text form the store writes elsewhere.
+            #expect(try row.decode(String?.self, at: 10) == dates[index].map(TimestampText.iso8601))
             #expect(try row.decode(Int64?.self, at: 5) == (index == 5 ? nil : Int64(index * 3_600 - 7)))
-            #expect(try row.decode(Int?.self, at: 6) == (index == 2 ? nil : index - 4))
+            #expect(try row.decode(Bool?.self, at: 9) == (index == 5 ? nil : true))
+            #expect(try row.decode(Int?.self, at: 6) == smalls[index])
+            #expect(try row.decode(UUID?.self, at: 7) == ids[index])
+            #expect(try row.decode([String]?.self, at: 8) == (index < lists.count ? lists[index] : nil))
         }
-        // A text[] takes any text.
-        try await pool.query("CREATE TABLE arrays (items text[])")
-        let items = ["plain", #"quote " and back\slash"#, "", "comma, {braces}", "tab\tand\nnewline", "NULL"]
-        var arrays = CopyText()
-        arrays.append(textArray: items)
-        arrays.endRow()
-        arrays.append(textArray: [])
-        arrays.endRow()
-        _ = try await pool.withConnection { try await $0.copyIn("COPY arrays FROM STDIN", arrays) }
-        let lists = try await pool.query("SELECT array_to_json(items)::text FROM arrays ORDER BY cardinality(items) DESC").map {
-            try JSONDecoder().decode([String].self, from: Data(try $0.decode(String.self, at: 0).utf8))
+
+        // A field of the wrong size is refused with an error, and the COPY stores nothing.
+        try await pool.query("CREATE TABLE narrow (small int4, big int8)")
+        for (small, big) in [(Int(Int32.max) + 1, Int64(1)), (1, nil)] {
+            var wrong = CopyBinary()
+            wrong.append(integer: 1)
+            wrong.append(bigint: 2)
+            wrong.endRow()
+            wrong.append(integer: small)
+            if let big { wrong.append(bigint: big) } else { wrong.append(integer: 3) }
+            wrong.endRow()
+            await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { try await $0.copyIn("COPY narrow FROM STDIN (FORMAT binary)", wrong) }
+            }
         }
-        #expect(lists == [items, []])
-        // Rows given as text fields make the same bytes.
+        #expect(try await pool.query("SELECT count(*) FROM narrow")[0].decode(Int64.self, at: 0) == 0)
+    }
+
+    @Test("text fields copied as COPY text rows keep tabs, line breaks and backslashes")
+    func textRowsRoundTrip() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        try await pool.query("CREATE TABLE texts (n int4, body text)")
+        let texts: [String?] = ["plain", "tab\there", "line\nbreak\r\n", #"back\slash"#, #"\N"#, "ünïcödé ✓", "", nil]
+        let stored = try await pool.withConnection { connection in
+            try await connection.copyIn("COPY texts FROM STDIN", rows: texts.enumerated().map { [String($0.offset), $0.element] })
+        }
+        #expect(stored == texts.count)
+        let back = try await pool.query("SELECT body FROM texts ORDER BY n").map { try $0.decode(String?.self, at: 0) }
+        #expect(back == texts)
         #expect(CopyText([["1", nil, "a\tb"]]).bytes == Array("1\t\\N\ta\\tb\n".utf8))
     }
 

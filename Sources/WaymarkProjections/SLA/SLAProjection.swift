@@ -192,8 +192,8 @@ public struct SLAProjection: Projection {
                 }
             }
         }
-        var foldRows = (new: CopyText(), changed: CopyText())
-        var clockRows = (new: CopyText(), changed: CopyText())
+        var foldRows = (new: CopyBinary(), changed: CopyBinary())
+        var clockRows = (new: CopyBinary(), changed: CopyBinary())
         for journeyId in touched {
             guard let fold = folds[journeyId] else { continue }
             let before = stored[journeyId]
@@ -215,8 +215,18 @@ public struct SLAProjection: Projection {
         try await StagedUpsert(tables: tables, table: "clocks", columns: ClockRow.columns, key: ["journey_id", "clock"])
             .write(new: clockRows.new, changed: clockRows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "customers", columns: ["customer_id", "tier"], key: ["customer_id"])
-            .write(new: registered.map { [$0.key, $0.value] }, changed: changedTiers.map { [$0.key, $0.value] }, in: transaction)
+            .write(new: Self.tierRows(registered), changed: Self.tierRows(changedTiers), in: transaction)
         return batch.ignored
+    }
+
+    private static func tierRows(_ tiers: [String: String]) -> CopyBinary {
+        var rows = CopyBinary()
+        for (customer, tier) in tiers {
+            rows.append(customer)
+            rows.append(tier)
+            rows.endRow()
+        }
+        return rows
     }
 
     /// The stored tiers of `customerIds`, by id.
@@ -270,21 +280,21 @@ enum ClockRow {
         "ever_breached",
     ]
 
-    static func write(_ clock: Clock, of fold: ClockFold, into rows: inout CopyText) {
+    static func write(_ clock: Clock, of fold: ClockFold, into rows: inout CopyBinary) {
         for text in [
             fold.journeyId, clock.name, clock.kind.rawValue, fold.journeyType, fold.definitionVersion, fold.customerId, clock.tier, fold.department,
             clock.breachDepartment,
         ] {
             rows.append(text)
         }
-        rows.append(clock.handoffNumber)
+        rows.append(integer: clock.handoffNumber)
         for text in [clock.fromDepartment, clock.toDepartment, clock.outcome, clock.calendar] { rows.append(text) }
-        rows.append(clock.targetSeconds)
+        rows.append(bigint: clock.targetSeconds)
         rows.append(clock.pausesWhileWaiting)
         rows.append(clock.state.rawValue)
         for time in [clock.startedAt, clock.runningSince, clock.pausedSince, clock.stoppedAt] { rows.append(time) }
-        rows.append(clock.elapsedBefore)
-        rows.append(clock.pausedBefore)
+        rows.append(float8: clock.elapsedBefore)
+        rows.append(float8: clock.pausedBefore)
         for time in [clock.breachAt, clock.originalBreachAt, clock.reached[0], clock.reached[1], clock.reached[2]] { rows.append(time) }
         rows.append(clock.everBreached)
         rows.endRow()

@@ -14,12 +14,12 @@ enum StoredClocks {
         "journey_id", "customer_id", "open", "journey_type", "definition_version", "tier", "department", "waiting", "handoff_count", "pending_goals",
     ]
 
-    static func write(_ fold: ClockFold, into rows: inout CopyText) {
+    static func write(_ fold: ClockFold, into rows: inout CopyBinary) {
         for text in [fold.journeyId, fold.customerId] { rows.append(text) }
         rows.append(!fold.ended)
         for text in [fold.journeyType, fold.definitionVersion, fold.tier, fold.department] { rows.append(text) }
         rows.append(fold.waiting)
-        rows.append(fold.handoffCount)
+        rows.append(integer: fold.handoffCount)
         rows.append(textArray: fold.pendingGoals)
         rows.endRow()
     }

@@ -110,10 +110,20 @@ struct JourneyFold: Sendable {
         visit = Visit(journeyId: started.journeyId, number: 1, stage: started.stage, department: started.department, owner: started.owner, enteredAt: at)
     }
 
-    /// The visits and handoffs an event created or changed, to be written.
-    struct Touched {
+    /// The visits and handoffs of one journey that a batch created or changed, each as it stands
+    /// last. A journey's events touch visits and handoffs in the order of their numbers, so a
+    /// change to the one noted last replaces it.
+    struct Changes {
         var visits: [Visit] = []
         var handoffs: [Handoff] = []
+
+        mutating func note(_ visit: Visit) {
+            if visits.last?.number == visit.number { visits[visits.count - 1] = visit } else { visits.append(visit) }
+        }
+
+        mutating func note(_ handoff: Handoff) {
+            if handoffs.last?.number == handoff.number { handoffs[handoffs.count - 1] = handoff } else { handoffs.append(handoff) }
+        }
     }
 
     /// An event that moves nothing but the time of the last one.
@@ -121,18 +131,17 @@ struct JourneyFold: Sendable {
         lastEventAt = max(lastEventAt, at)
     }
 
-    mutating func apply(_ event: JourneyEvent, at: Date, catalog: JourneyCatalog) -> Touched {
-        var touched = Touched()
+    mutating func apply(_ event: JourneyEvent, at: Date, catalog: JourneyCatalog, changes: inout Changes) {
         lastEventAt = max(lastEventAt, at)
         switch event {
         case .started:
-            touched.visits.append(visit)
+            changes.note(visit)
         case .milestoneReached, .compensationRecorded:
             break
         case .stageEntered(let entered):
             visit.leftAt = at
             visit.leftFor = entered.stage
-            touched.visits.append(visit)
+            changes.note(visit)
             if stagesVisited.contains(entered.stage) { reworkLoops += 1 }
             stagesVisited.append(entered.stage)
             stage = entered.stage
@@ -140,7 +149,7 @@ struct JourneyFold: Sendable {
             stageEnteredAt = at
             stageMaxDwellSeconds = catalog.definition(version: definitionVersion)?.stage(entered.stage)?.maxDwell?.seconds
             visit = Visit(journeyId: journeyId, number: visit.number + 1, stage: entered.stage, department: entered.department, owner: owner, enteredAt: at)
-            touched.visits.append(visit)
+            changes.note(visit)
         case .handoffRequested(let requested):
             handoffs += 1
             let ola = catalog.definition(version: definitionVersion)?.transition(from: requested.fromStage, to: requested.toStage)?.handoff?.ola?.seconds
@@ -148,7 +157,7 @@ struct JourneyFold: Sendable {
                 journeyId: journeyId, number: handoffs, fromStage: requested.fromStage, toStage: requested.toStage,
                 fromDepartment: requested.fromDepartment, toDepartment: requested.toDepartment, requestedAt: at, outcome: "pending", olaSeconds: ola)
             pendingHandoff = handoff
-            touched.handoffs.append(handoff)
+            changes.note(handoff)
         case .handoffAccepted(let decided), .handoffRejected(let decided):
             let accepted: Bool
             if case .handoffAccepted = event { accepted = true } else { accepted = false }
@@ -157,7 +166,7 @@ struct JourneyFold: Sendable {
                 handoff.outcome = accepted ? "accepted" : "rejected"
                 handoff.decidedBy = decided.by
                 handoff.reason = decided.reason
-                touched.handoffs.append(handoff)
+                changes.note(handoff)
                 pendingHandoff = nil
             }
             if !accepted { handoffsRejected += 1 }
@@ -178,14 +187,13 @@ struct JourneyFold: Sendable {
             waitingSince = nil
             visit.leftAt = at
             visit.leftFor = status
-            touched.visits.append(visit)
+            changes.note(visit)
         case .feedbackReceived(let feedback):
             switch feedback.kind {
             case .csat: lastCSAT = feedback.score
             case .nps: lastNPS = feedback.score
             }
         }
-        return touched
     }
 
     static let columns = [

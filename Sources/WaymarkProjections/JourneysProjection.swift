@@ -125,55 +125,76 @@ public struct JourneysProjection: Projection {
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event -> JourneyInput? in
-            if JourneyInput.timeOnlyTypes.contains(event.type) { return .timeOnly }
+            if JourneyInput.isTimeOnly(event.type) { return .timeOnly }
             return try DecodedJourneyEvent.of(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
-        let stored = try await StoredJourneys.load(batch.idsStoredBefore(), tables, in: transaction)
-        var folds = stored
-        var visits: [NumberedRow: JourneyFold.Visit] = [:]
-        var handoffs: [NumberedRow: JourneyFold.Handoff] = [:]
-        // Folds change in place in the table (a fold copied out and back retained each string).
-        for (recorded, journeyId, input) in batch.events {
+        // Each journey of the batch gets a slot, found once per event; its fold and changes are
+        // then reached by position, not by hashing its id again and again.
+        var slotOf: [String: Int] = [:]
+        var ids: [String] = []
+        var beginsHere: [Bool] = []
+        var eventSlots: [Int] = []
+        eventSlots.reserveCapacity(batch.events.count)
+        for (recorded, journeyId, _) in batch.events {
+            let slot: Int
+            if let known = slotOf[journeyId] {
+                slot = known
+            } else {
+                slot = ids.count
+                slotOf[journeyId] = slot
+                ids.append(journeyId)
+                beginsHere.append(false)
+            }
+            if recorded.streamVersion == 1 { beginsHere[slot] = true }
+            eventSlots.append(slot)
+        }
+        // A journey whose first event is in the batch has nothing stored yet.
+        let stored = try await StoredJourneys.load(ids.indices.filter { !beginsHere[$0] }.map { ids[$0] }, tables, in: transaction)
+        var folds = ids.map { stored[$0] }
+        var changes = Array(repeating: JourneyFold.Changes(), count: ids.count)
+        for (index, (recorded, journeyId, input)) in batch.events.enumerated() {
+            let slot = eventSlots[index]
             let at = recorded.occurredAt
-            if folds[journeyId] == nil {
+            // Folds change in place in the array (a fold copied out and back retained each string).
+            if folds[slot] == nil {
                 guard case .event(let decoded) = input, case .started(let started) = decoded.event else {
                     throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
                 }
-                folds[journeyId] = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
+                folds[slot] = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
             }
             guard case .event(let decoded) = input else {
-                folds[journeyId]!.noteTime(at)
+                folds[slot]!.noteTime(at)
                 continue
             }
-            let touched = folds[journeyId]!.apply(decoded.event, at: at, catalog: catalog)
-            for visit in touched.visits { visits[NumberedRow(journeyId, visit.number)] = visit }
-            for handoff in touched.handoffs { handoffs[NumberedRow(journeyId, handoff.number)] = handoff }
+            folds[slot]!.apply(decoded.event, at: at, catalog: catalog, changes: &changes[slot])
         }
         // Rows of journeys, visits and handoffs the stored folds did not have yet are new.
+        var rows = (new: CopyBinary(), changed: CopyBinary())
+        var visitRows = (new: CopyBinary(), changed: CopyBinary())
+        var handoffRows = (new: CopyBinary(), changed: CopyBinary())
+        for slot in ids.indices {
+            let before = stored[ids[slot]]
+            if before == nil { folds[slot]!.write(into: &rows.new) } else { folds[slot]!.write(into: &rows.changed) }
+            for visit in changes[slot].visits {
+                if visit.number > before?.visit.number ?? 0 { visit.write(into: &visitRows.new) } else { visit.write(into: &visitRows.changed) }
+            }
+            for handoff in changes[slot].handoffs {
+                if handoff.number > before?.handoffs ?? 0 { handoff.write(into: &handoffRows.new) } else { handoff.write(into: &handoffRows.changed) }
+            }
+        }
         try await StagedUpsert(tables: tables, table: "journeys", columns: JourneyFold.columns, key: ["journey_id"])
-            .write(folds.values, isNew: { stored[$0.journeyId] == nil }, in: transaction) { $0.write(into: &$1) }
+            .write(new: rows.new, changed: rows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "stage_visits", columns: JourneyFold.Visit.columns, key: ["journey_id", "visit_no"])
-            .write(visits.values, isNew: { visit in stored[visit.journeyId].map { visit.number > $0.visit.number } ?? true }, in: transaction) {
-                $0.write(into: &$1)
-            }
+            .write(new: visitRows.new, changed: visitRows.changed, in: transaction)
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
-            .write(handoffs.values, isNew: { handoff in stored[handoff.journeyId].map { handoff.number > $0.handoffs } ?? true }, in: transaction) {
-                $0.write(into: &$1)
-            }
+            .write(new: handoffRows.new, changed: handoffRows.changed, in: transaction)
         return batch.ignored
     }
 
     func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {
         catalog.definition(version: definitionVersion)?.stage(stage)?.maxDwell?.seconds
     }
-}
-
-/// A row of a journey's numbered rows (its stage visits, its handoffs).
-struct NumberedRow: Hashable {
-    let journeyId: String
-    let number: Int
-    init(_ journeyId: String, _ number: Int) { (self.journeyId, self.number) = (journeyId, number) }
 }
 
 /// A journey event as the journeys projection reads it.
@@ -183,5 +204,5 @@ enum JourneyInput {
     /// (the most frequent events of a journey).
     case timeOnly
 
-    static let timeOnlyTypes: Set<String> = ["MilestoneReached", "CompensationRecorded"]
+    static func isTimeOnly(_ type: String) -> Bool { type == "MilestoneReached" || type == "CompensationRecorded" }
 }

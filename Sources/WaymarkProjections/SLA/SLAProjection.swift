@@ -257,10 +257,15 @@ enum ClockInput {
     /// journey not rewritten.
     case noClockMoves
 
-    static let noClockMovesTypes: Set<String> = ["MilestoneReached", "CompensationRecorded", "FeedbackReceived", "OwnerReassigned"]
+    static func movesNoClock(_ type: String) -> Bool {
+        switch type {
+        case "MilestoneReached", "CompensationRecorded", "FeedbackReceived", "OwnerReassigned": true
+        default: false
+        }
+    }
 
     static func decode(_ recorded: RecordedEvent) throws -> ClockInput? {
-        if noClockMovesTypes.contains(recorded.type) { return .noClockMoves }
+        if movesNoClock(recorded.type) { return .noClockMoves }
         if recorded.isIn(category: "journey") { return try DecodedJourneyEvent.of(recorded).map(ClockInput.journey) }
         switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
         case .registered(let registered): return .registered(tier: registered.tier)

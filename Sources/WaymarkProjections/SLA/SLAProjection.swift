@@ -137,73 +137,92 @@ public struct SLAProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
         guard !batch.events.isEmpty else { return batch.ignored }
-        let journeyIds = batch.idsStoredBefore { if case .journey = $0 { true } else { false } }
+        // Each journey of the batch, and each open journey of a customer whose tier changes, gets a
+        // slot: found once per event, then reached by position.
+        var slotOf: [String: Int] = [:]
+        var ids: [String] = []
+        var beginsHere: [Bool] = []
+        func slot(_ journeyId: String) -> Int {
+            if let known = slotOf[journeyId] { return known }
+            slotOf[journeyId] = ids.count
+            ids.append(journeyId)
+            beginsHere.append(false)
+            return ids.count - 1
+        }
+        var eventSlots: [Int] = []
+        eventSlots.reserveCapacity(batch.events.count)
         var customerIds: [String] = []
         var survivors: [String] = []
-        for (_, id, input) in batch.events {
+        for (recorded, id, input) in batch.events {
             switch input {
-            case .journey: break
+            case .journey:
+                let journey = slot(id)
+                if recorded.streamVersion == 1 { beginsHere[journey] = true }
+                eventSlots.append(journey)
+                continue
             case .tierChanged: customerIds.append(id)
             case .merged(let survivor):
                 customerIds.append(id)
                 survivors.append(survivor)
             case .registered, .noClockMoves: break
             }
+            eventSlots.append(-1)
         }
+        // A journey whose first event is in the batch has nothing stored yet.
+        let journeyIds = ids.indices.filter { !beginsHere[$0] }.map { ids[$0] }
         let stored = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
-        var folds = stored
-        var touched = Set<String>()
+        for journeyId in stored.keys { _ = slot(journeyId) }
+        var folds = ids.map { stored[$0] }
+        var touched = Array(repeating: false, count: ids.count)
         // Customers' tiers: the survivors' as stored, then as the batch changes them.
         var tiers = try await loadTiers(of: survivors, tables, transaction)
         var registered: [String: String] = [:]
         var changedTiers: [String: String] = [:]
-        for (recorded, id, input) in batch.events {
+        for (index, (recorded, id, input)) in batch.events.enumerated() {
             let at = recorded.occurredAt
             switch input {
             case .journey(let decoded):
-                // In place in the table: a fold copied out and back retained each of its strings.
-                if folds[id] != nil {
-                    folds[id]!.apply(decoded.event, at: at, context: context)
+                let journey = eventSlots[index]
+                // In place in the array: a fold copied out and back retained each of its strings.
+                if folds[journey] != nil {
+                    folds[journey]!.apply(decoded.event, at: at, context: context)
                 } else if case .started(let started) = decoded.event {
-                    folds[id] = ClockFold(started, at: at, context: context)
+                    folds[journey] = ClockFold(started, at: at, context: context)
                 } else {
                     throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
                 }
-                touched.insert(id)
+                touched[journey] = true
             case .registered(let tier):
                 tiers[id] = tier
                 registered[id] = tier
             case .tierChanged(let changed):
                 tiers[id] = changed.to
                 if registered[id] != nil { registered[id] = changed.to } else { changedTiers[id] = changed.to }
-                for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
-                    fold.changeTier(to: changed.to, at: at, context: context)
-                    folds[journeyId] = fold
-                    touched.insert(journeyId)
+                for journey in folds.indices where folds[journey]?.customerId == id && !folds[journey]!.ended {
+                    folds[journey]!.changeTier(to: changed.to, at: at, context: context)
+                    touched[journey] = true
                 }
             case .noClockMoves:
                 continue
             case .merged(let survivor):
-                for (journeyId, var fold) in folds where fold.customerId == id && !fold.ended {
-                    fold.customerId = survivor
-                    if let tier = tiers[survivor] { fold.changeTier(to: tier, at: at, context: context) }
-                    folds[journeyId] = fold
-                    touched.insert(journeyId)
+                for journey in folds.indices where folds[journey]?.customerId == id && !folds[journey]!.ended {
+                    folds[journey]!.customerId = survivor
+                    if let tier = tiers[survivor] { folds[journey]!.changeTier(to: tier, at: at, context: context) }
+                    touched[journey] = true
                 }
             }
         }
         var foldRows = (new: CopyBinary(), changed: CopyBinary())
         var clockRows = (new: CopyBinary(), changed: CopyBinary())
-        for journeyId in touched {
-            guard let fold = folds[journeyId] else { continue }
-            let before = stored[journeyId]
+        for journey in ids.indices where touched[journey] {
+            guard let fold = folds[journey] else { continue }
+            let before = stored[ids[journey]]
             if before == nil { StoredClocks.write(fold, into: &foldRows.new) } else { StoredClocks.write(fold, into: &foldRows.changed) }
             // A clock's row also carries the journey's customer and department; only rows that
             // differ from the stored ones are written, and those of clocks not stored yet are new.
-            let storedClocks = Dictionary(before?.clocks.map { ($0.name, $0) } ?? []) { first, _ in first }
             let sameJourneyColumns = before.map { $0.customerId == fold.customerId && $0.department == fold.department } ?? false
             for clock in fold.clocks {
-                guard let storedClock = storedClocks[clock.name] else {
+                guard let storedClock = before?.clocks.first(where: { $0.name == clock.name }) else {
                     ClockRow.write(clock, of: fold, into: &clockRows.new)
                     continue
                 }

@@ -14,9 +14,40 @@ import Synchronization
 /// that far ahead, a subscription at the head is never held back, and a stopped one holds nothing.
 /// Two subscriptions at the same position read one page: the second waits for the first's.
 public final class LogPageCache: Sendable {
+    /// A page of the cache's source: the events after `after` up to `slice.nextPosition`.
     struct Page {
         var after: GlobalPosition
         var slice: GlobalSlice
+        /// The page's categories, and each event's as an index into them: serving a source filters
+        /// on these small numbers instead of going to every event's box (each subscription
+        /// filters every page).
+        let categories: [String]
+        let categoryIndexes: [UInt32]
+
+        init(after: GlobalPosition, slice: GlobalSlice) {
+            self.after = after
+            self.slice = slice
+            var categories: [String] = []
+            var known: [String: UInt32] = [:]
+            var indexes: [UInt32] = []
+            indexes.reserveCapacity(slice.events.count)
+            for event in slice.events {
+                let category = event.category
+                // Most events are of the category of the one before.
+                if let last = indexes.last, categories[Int(last)] == category {
+                    indexes.append(last)
+                } else if let index = known[category] {
+                    indexes.append(index)
+                } else {
+                    let index = UInt32(categories.count)
+                    known[category] = index
+                    categories.append(category)
+                    indexes.append(index)
+                }
+            }
+            self.categories = categories
+            categoryIndexes = indexes
+        }
     }
 
     struct State {
@@ -64,10 +95,10 @@ public final class LogPageCache: Sendable {
     /// `position`; nil otherwise. Never the end: the log may have grown since the page was read.
     func slice(of source: SubscriptionSource, after position: GlobalPosition, limit: Int) -> GlobalSlice? {
         guard self.source.covers(source) else { return nil }
-        let page: GlobalSlice? = state.withLock { state in
-            var best: GlobalSlice?
+        let page: Page? = state.withLock { state in
+            var best: Page?
             for page in state.pages where page.after <= position && position < page.slice.nextPosition {
-                if best.map({ page.slice.nextPosition > $0.nextPosition }) ?? true { best = page.slice }
+                if best.map({ page.slice.nextPosition > $0.slice.nextPosition }) ?? true { best = page }
             }
             if best != nil { state.usage.served += 1 }
             return best
@@ -111,14 +142,14 @@ public final class LogPageCache: Sendable {
         self.source.covers(source) && state.withLock { $0.events } < capacity
     }
 
-    /// Keeps `slice`, a page of the cache's `source` read after `position` (nil when the read
+    /// Keeps `page`, a page of the cache's `source` read after `position` (nil when the read
     /// failed), and ends the read `plan` started.
-    func insert(_ slice: GlobalSlice?, after position: GlobalPosition) {
+    func insert(_ page: Page?, after position: GlobalPosition) {
         state.withLock { state in
             state.reading.remove(position)
-            guard let slice, slice.nextPosition > position else { return }
-            state.pages.append(Page(after: position, slice: slice))
-            state.events += slice.events.count
+            guard let page, page.slice.nextPosition > position else { return }
+            state.pages.append(page)
+            state.events += page.slice.events.count
             state.usage.pagesRead += 1
         }
     }
@@ -156,10 +187,11 @@ extension LogPageCache.State {
     }
 }
 
-extension GlobalSlice {
+extension LogPageCache.Page {
     /// The events of `source` after `position` in this page, at most `limit`: the slice ends with
     /// the page, or at the `limit`-th event.
     func serving(_ source: SubscriptionSource, after position: GlobalPosition, limit: Int) -> GlobalSlice {
+        let events = slice.events
         // Events are in global order: the first after `position` by binary search.
         var low = 0
         var high = events.count
@@ -167,13 +199,15 @@ extension GlobalSlice {
             let middle = (low + high) / 2
             if events[middle].position <= position { low = middle + 1 } else { high = middle }
         }
+        let wanted = categories.map(source.includes(category:))
         var served: [RecordedEvent] = []
         served.reserveCapacity(min(limit, events.count - low))
-        for event in events[low...] where source.includes(event) {
-            served.append(event)
-            if served.count == limit { return GlobalSlice(events: served, nextPosition: event.position, isEnd: false) }
+        for index in low..<events.count {
+            guard wanted[Int(categoryIndexes[index])] else { continue }
+            served.append(events[index])
+            if served.count == limit { return GlobalSlice(events: served, nextPosition: events[index].position, isEnd: false) }
         }
-        return GlobalSlice(events: served, nextPosition: max(nextPosition, position), isEnd: isEnd)
+        return GlobalSlice(events: served, nextPosition: max(slice.nextPosition, position), isEnd: slice.isEnd)
     }
 }
 
@@ -183,6 +217,14 @@ extension SubscriptionSource {
         case .all: return true
         case .category(let category): return event.isIn(category: category)
         case .categories(let categories): return categories.contains { event.isIn(category: $0) }
+        }
+    }
+
+    func includes(category: String) -> Bool {
+        switch self {
+        case .all: return true
+        case .category(let mine): return mine == category
+        case .categories(let mine): return mine.contains(category)
         }
     }
 

@@ -230,9 +230,10 @@ public final class CatchUpSubscription: Service, Sendable {
             let paced = self.paced && !atEnd.load(ordering: .relaxed)
             switch pages.plan(name, for: source, at: position, paced: paced, mayWait: clock.now < deadline) {
             case .readPage:
-                var page: GlobalSlice?
+                var page: LogPageCache.Page?
                 defer { pages.insert(page, after: position) }
-                page = try await read(pages.source, metadata: pages.metadata, on: connection, after: position, limit: Self.pageSize)
+                page = LogPageCache.Page(
+                    after: position, slice: try await read(pages.source, metadata: pages.metadata, on: connection, after: position, limit: Self.pageSize))
                 return page!.serving(source, after: position, limit: limit)
             case .wait:
                 try await Task.sleep(for: .milliseconds(2))

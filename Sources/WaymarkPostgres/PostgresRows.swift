@@ -69,11 +69,15 @@ public struct PostgresRow: Sendable {
     @inlinable
     public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type) throws -> (repeat each T) {
         var index = 0
-        func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
-            defer { index += 1 }
-            return try decodeColumn(type, index)
+        // Counted through a pointer: a `var` captured by the nested function would be boxed and
+        // each access to it checked for exclusivity at run time.
+        return try withUnsafeMutablePointer(to: &index) { column in
+            func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
+                defer { column.pointee += 1 }
+                return try decodeColumn(type, column.pointee)
+            }
+            return (repeat try next(each types))
         }
-        return (repeat try next(each types))
     }
 
     // Inlinable so that a reader's decoding is specialized for its column types (a generic call per

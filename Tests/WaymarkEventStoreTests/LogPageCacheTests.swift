@@ -109,7 +109,7 @@ struct LogPageCacheTests {
         #expect(!pages.hasRoom(for: .category("billing")) && !pages.hasRoom(for: .all))
 
         pages.move("reader", to: .start)
-        pages.insert(log, after: .start)
+        pages.insert(LogPageCache.Page(after: .start, slice: log), after: .start)
         #expect(pages.count == 12 && !pages.hasRoom(for: .category("journey")))
         // From the third event on, journeys only, at most three: the slice stops at the third.
         let third = log.events[2].position
@@ -150,7 +150,7 @@ struct LogPageCacheTests {
         // The same page is being read: the other waits for it, or reads alone once it may not wait.
         #expect(pages.plan("b", for: journeys, at: .start, paced: false, mayWait: true) == .wait)
         #expect(pages.plan("b", for: journeys, at: .start, paced: true, mayWait: false) == .readOwn)
-        pages.insert(log, after: .start)
+        pages.insert(LogPageCache.Page(after: .start, slice: log), after: .start)
         #expect(pages.slice(of: journeys, after: .start, limit: 100)?.events.count == 12)
 
         // Full: the slowest reads the next page all the same; one ahead waits if paced, else reads alone.

@@ -170,9 +170,12 @@ struct SLAProjectionTests {
             ])
     }
 
-    @Test("a merge moves the duplicate's open journeys to the survivor's tier, and the survivor's later tier changes reach them")
-    func mergeFollowsSurvivor() async throws {
-        let fixture = try await Fixture { [SLAProjection(catalog: $0)] }
+    /// In one batch the merge and the tier change meet in memory; in batches of one event each
+    /// finds the journey among the stored open journeys of the customer.
+    @Test(
+        "a merge moves the duplicate's open journeys to the survivor's tier, and the survivor's later tier changes reach them", arguments: [200, 1])
+    func mergeFollowsSurvivor(batchSize: Int) async throws {
+        let fixture = try await Fixture(batchSize: batchSize) { [SLAProjection(catalog: $0)] }
         defer { Task { await fixture.store.close() } }
         let client = fixture.client
         let directory = CustomerDirectory(client: client, tiers: client.catalog.tiers)

@@ -178,6 +178,9 @@ public struct SLAProjection: Projection {
         var tiers = try await loadTiers(of: survivors, tables, transaction)
         var registered: [String: String] = [:]
         var changedTiers: [String: String] = [:]
+        // The journeys of each customer, by slot: made at the batch's first tier change or merge
+        // (most batches have none), then kept up as journeys start and merges move them.
+        var journeysOfCustomer: [String: [Int]]?
         for (index, (recorded, id, input)) in batch.events.enumerated() {
             let at = recorded.occurredAt
             switch input {
@@ -188,6 +191,7 @@ public struct SLAProjection: Projection {
                     folds[journey]!.apply(decoded.event, at: at, context: context)
                 } else if case .started(let started) = decoded.event {
                     folds[journey] = ClockFold(started, at: at, context: context)
+                    journeysOfCustomer?[started.customerId, default: []].append(journey)
                 } else {
                     throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
                 }
@@ -198,17 +202,20 @@ public struct SLAProjection: Projection {
             case .tierChanged(let changed):
                 tiers[id] = changed.to
                 if registered[id] != nil { registered[id] = changed.to } else { changedTiers[id] = changed.to }
-                for journey in folds.indices where folds[journey]?.customerId == id && !folds[journey]!.ended {
+                if journeysOfCustomer == nil { journeysOfCustomer = Self.journeysByCustomer(folds) }
+                for journey in journeysOfCustomer![id] ?? [] where folds[journey]!.customerId == id && !folds[journey]!.ended {
                     folds[journey]!.changeTier(to: changed.to, at: at, context: context)
                     touched[journey] = true
                 }
             case .noClockMoves:
                 continue
             case .merged(let survivor):
-                for journey in folds.indices where folds[journey]?.customerId == id && !folds[journey]!.ended {
+                if journeysOfCustomer == nil { journeysOfCustomer = Self.journeysByCustomer(folds) }
+                for journey in journeysOfCustomer![id] ?? [] where folds[journey]!.customerId == id && !folds[journey]!.ended {
                     folds[journey]!.customerId = survivor
                     if let tier = tiers[survivor] { folds[journey]!.changeTier(to: tier, at: at, context: context) }
                     touched[journey] = true
+                    journeysOfCustomer![survivor, default: []].append(journey)
                 }
             }
         }
@@ -236,6 +243,15 @@ public struct SLAProjection: Projection {
         try await StagedUpsert(tables: tables, table: "customers", columns: ["customer_id", "tier"], key: ["customer_id"])
             .write(new: Self.tierRows(registered), changed: Self.tierRows(changedTiers), in: transaction)
         return batch.ignored
+    }
+
+    /// The slots of `folds` by customer.
+    private static func journeysByCustomer(_ folds: [ClockFold?]) -> [String: [Int]] {
+        var journeys: [String: [Int]] = [:]
+        for (slot, fold) in folds.enumerated() {
+            if let fold { journeys[fold.customerId, default: []].append(slot) }
+        }
+        return journeys
     }
 
     private static func tierRows(_ tiers: [String: String]) -> CopyBinary {

@@ -129,28 +129,12 @@ public struct JourneysProjection: Projection {
             return try DecodedJourneyEvent.of(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
-        // Each journey of the batch gets a slot, found once per event; its fold and changes are
-        // then reached by position, not by hashing its id again and again.
-        var slotOf: [String: Int] = [:]
-        var ids: [String] = []
-        var beginsHere: [Bool] = []
+        var journeys = StreamSlots()
         var eventSlots: [Int] = []
         eventSlots.reserveCapacity(batch.events.count)
-        for (recorded, journeyId, _) in batch.events {
-            let slot: Int
-            if let known = slotOf[journeyId] {
-                slot = known
-            } else {
-                slot = ids.count
-                slotOf[journeyId] = slot
-                ids.append(journeyId)
-                beginsHere.append(false)
-            }
-            if recorded.streamVersion == 1 { beginsHere[slot] = true }
-            eventSlots.append(slot)
-        }
-        // A journey whose first event is in the batch has nothing stored yet.
-        let stored = try await StoredJourneys.load(ids.indices.filter { !beginsHere[$0] }.map { ids[$0] }, tables, in: transaction)
+        for (recorded, journeyId, _) in batch.events { eventSlots.append(journeys.slot(journeyId, of: recorded)) }
+        let stored = try await StoredJourneys.load(journeys.storedBefore, tables, in: transaction)
+        let ids = journeys.ids
         var folds = ids.map { stored[$0] }
         var changes = Array(repeating: JourneyFold.Changes(), count: ids.count)
         for (index, (recorded, journeyId, input)) in batch.events.enumerated() {

@@ -94,6 +94,36 @@ struct DecodedBatch<Event> {
     }
 }
 
+/// The streams (journeys) a batch touches, each at a slot: found once per event by its id, then
+/// reached by position, not by hashing the id again and again.
+struct StreamSlots {
+    private(set) var ids: [String] = []
+    /// Whether the stream's version 1 is in the batch: nothing of it can be stored yet.
+    private(set) var beginsHere: [Bool] = []
+    private var slotOf: [String: Int] = [:]
+
+    var count: Int { ids.count }
+
+    /// The slot of stream `id`, a new one the first time.
+    mutating func slot(_ id: String) -> Int {
+        if let known = slotOf[id] { return known }
+        slotOf[id] = ids.count
+        ids.append(id)
+        beginsHere.append(false)
+        return ids.count - 1
+    }
+
+    /// The slot of `event`'s stream `id`, noting whether the stream begins in the batch.
+    mutating func slot(_ id: String, of event: RecordedEvent) -> Int {
+        let slot = slot(id)
+        if event.streamVersion == 1 { beginsHere[slot] = true }
+        return slot
+    }
+
+    /// The streams that may have stored rows: those that began before the batch.
+    var storedBefore: [String] { ids.indices.filter { !beginsHere[$0] }.map { ids[$0] } }
+}
+
 /// The tables of one build of a projection version: `proj_<name>_v<version>b<build>_<table>` in
 /// the store's schema.
 public struct ProjectionTables: Sendable {

@@ -138,17 +138,8 @@ public struct SLAProjection: Projection {
         let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
         guard !batch.events.isEmpty else { return batch.ignored }
         // Each journey of the batch, and each open journey of a customer whose tier changes, gets a
-        // slot: found once per event, then reached by position.
-        var slotOf: [String: Int] = [:]
-        var ids: [String] = []
-        var beginsHere: [Bool] = []
-        func slot(_ journeyId: String) -> Int {
-            if let known = slotOf[journeyId] { return known }
-            slotOf[journeyId] = ids.count
-            ids.append(journeyId)
-            beginsHere.append(false)
-            return ids.count - 1
-        }
+        // slot.
+        var journeys = StreamSlots()
         var eventSlots: [Int] = []
         eventSlots.reserveCapacity(batch.events.count)
         var customerIds: [String] = []
@@ -156,9 +147,7 @@ public struct SLAProjection: Projection {
         for (recorded, id, input) in batch.events {
             switch input {
             case .journey:
-                let journey = slot(id)
-                if recorded.streamVersion == 1 { beginsHere[journey] = true }
-                eventSlots.append(journey)
+                eventSlots.append(journeys.slot(id, of: recorded))
                 continue
             case .tierChanged: customerIds.append(id)
             case .merged(let survivor):
@@ -168,10 +157,9 @@ public struct SLAProjection: Projection {
             }
             eventSlots.append(-1)
         }
-        // A journey whose first event is in the batch has nothing stored yet.
-        let journeyIds = ids.indices.filter { !beginsHere[$0] }.map { ids[$0] }
-        let stored = try await load(journeyIds: journeyIds, customerIds: customerIds, tables, transaction)
-        for journeyId in stored.keys { _ = slot(journeyId) }
+        let stored = try await load(journeyIds: journeys.storedBefore, customerIds: customerIds, tables, transaction)
+        for journeyId in stored.keys { _ = journeys.slot(journeyId) }
+        let ids = journeys.ids
         var folds = ids.map { stored[$0] }
         var touched = Array(repeating: false, count: ids.count)
         // Customers' tiers: the survivors' as stored, then as the batch changes them.

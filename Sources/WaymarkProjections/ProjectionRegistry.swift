@@ -92,10 +92,20 @@ struct ProjectionRegistry: Sendable {
                 SELECT \(name), \(version), coalesce(max(build), 0) + 1, 'building' FROM projections WHERE name = \(name) AND version = \(version)
                 RETURNING build
                 """)
+            try await announceChange(in: tx)
             return try rows[0].decode(Int.self, at: 0)
         }
         try await dropRetiredTables(name)
         return build
+    }
+
+    /// Where a change asked of the registry (a rebuild, a retry) is announced, at its commit.
+    var channel: String { String("waymark_projections_\(store.schema)".prefix(63)) }
+
+    /// Wakes the runners (through `channel`) once `tx` commits: they see the change at once
+    /// instead of at their next look.
+    private func announceChange(in tx: Transaction) async throws {
+        try await tx.execute(PostgresQuery(sql: "NOTIFY \(PostgresIdentifier.quote(channel))"))
     }
 
     /// Serializes changes to the builds of `name` until `tx` ends. An advisory lock, not a lock on
@@ -125,12 +135,14 @@ struct ProjectionRegistry: Sendable {
     /// Resumes the failed builds of `name`; returns how many.
     func retry(_ name: String) async throws -> Int {
         try await store.transaction { tx in
-            try await tx.execute(
+            let resumed = try await tx.execute(
                 """
                 UPDATE projections SET state = resume_state, resume_state = NULL, error = NULL, failed_position_tx = NULL, failed_position_id = NULL,
                     failed_event_id = NULL, updated_at = now()
                 WHERE name = \(name) AND state = 'failed'
                 """)
+            if resumed > 0 { try await announceChange(in: tx) }
+            return resumed
         }
     }
 

@@ -27,6 +27,9 @@ public final class ProjectionRunner: Service, Sendable {
     let registry: ProjectionRegistry
     /// Builds following the log side by side read each stretch of it from the database once.
     let pages: LogPageCache
+    /// Bumped when the registry announces a change (a rebuild or a retry asked for, here or in
+    /// another process): the runner looks at once instead of at its next round.
+    let registryChanged = ChangeSignal()
 
     public init(
         store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 50_000,
@@ -48,11 +51,23 @@ public final class ProjectionRunner: Service, Sendable {
 
     /// Runs every projection until graceful shutdown or cancellation.
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for projection in projections {
-                group.addTask { try await cancelWhenGracefulShutdown { try await self.lead(projection) } }
-            }
+        let registryChanged = self.registryChanged
+        let listener = PostgresListener(configuration: store.pool.configuration, channels: [registry.channel], logger: logger) { _ in
+            // A notification, or listening again after a lost connection (which may have missed one).
+            registryChanged.bump()
         }
+        listener.start()
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for projection in projections {
+                    group.addTask { try await cancelWhenGracefulShutdown { try await self.lead(projection) } }
+                }
+            }
+        } catch {
+            await listener.stop()
+            throw error
+        }
+        await listener.stop()
     }
 
     /// Waits to lead `projection`, then keeps its builds going until cancelled (which ends it
@@ -96,6 +111,8 @@ public final class ProjectionRunner: Service, Sendable {
     private func keepBuilding(_ projection: any Projection, leadership: PostgresConnection) async throws {
         try await registry.ensureBuild(of: projection)
         while !Task.isCancelled {
+            // Taken before the registry is read: a change announced after it wakes the watch below.
+            let seen = registryChanged.generation
             let records = try await registry.records(projection.name).filter { $0.version == projection.version }
             let active = records.filter { $0.state == .live || $0.state == .building }
             for record in active { try await prepare(projection, record) }
@@ -131,9 +148,11 @@ public final class ProjectionRunner: Service, Sendable {
                             "cannot tidy up after a switch yet", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
                     }
                     let building = subscriptions.filter { $0.0.state == .building }
+                    var seen = seen
                     while true {
                         if building.isEmpty {
-                            try await Task.sleep(for: .milliseconds(250))
+                            await self.registryChanged.wait(after: seen, timeout: .milliseconds(250))
+                            try Task.checkCancellation()
                         } else {
                             // Waiting on the builds themselves (not sleeping, then asking) switches one
                             // within milliseconds of catching up: a rebuild's last wait.
@@ -143,6 +162,7 @@ public final class ProjectionRunner: Service, Sendable {
                                 return
                             }
                         }
+                        seen = self.registryChanged.generation
                         // The leadership connection must still be there: it holds the lock.
                         _ = try await leadership.query("SELECT 1")
                         let now = try await self.registry.records(projection.name).filter { $0.version == projection.version }

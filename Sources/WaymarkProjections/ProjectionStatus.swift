@@ -118,7 +118,10 @@ extension ProjectionRunner {
 
     /// Resumes the failed builds of `name`; returns how many.
     @discardableResult
-    public func retry(_ name: String) async throws -> Int { try await registry.retry(name) }
+    public func retry(_ name: String) async throws -> Int {
+        defer { registryChanged.bump() }
+        return try await registry.retry(name)
+    }
 
     /// Starts a new build of `name` beside the live one; returns its build number.
     @discardableResult
@@ -126,6 +129,7 @@ extension ProjectionRunner {
         guard let projection = projections.first(where: { $0.name == name }) else {
             throw EventStoreError(.invalidInput, "no projection named '\(name)'; there are: \(projections.map(\.name).joined(separator: ", "))")
         }
+        defer { registryChanged.bump() }
         return try await registry.requestRebuild(name, version: projection.version)
     }
 }

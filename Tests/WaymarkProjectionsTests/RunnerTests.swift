@@ -62,6 +62,44 @@ struct RunnerTests {
         #expect(counts == [["FeedbackReceived", "1"], ["JourneyStarted", "1"]])
     }
 
+    @Test("a rebuild or a retry asked for in another process is announced to the runners when it commits")
+    func changesAreAnnounced() async throws {
+        let failOn = Locked<String?>("JourneyStarted")
+        let fixture = try await Fixture { _ in [CountingProjection(failOn: failOn)] }
+        defer { Task { await fixture.store.close() } }
+        try await fixture.client.send(.start(.init(journeyId: "n-1", customerId: "c", journeyType: "support-case", tier: "standard")), to: "n-1")
+        let heard = Locked<[String]>([])
+        let channel = String("waymark_projections_\(fixture.store.schema)".prefix(63))
+        let listener = PostgresListener(configuration: fixture.store.pool.configuration, channels: [channel], logger: TestDatabase.quietLogger) {
+            event in
+            if case .notification(let name, _) = event { heard.withLock { $0.append(name) } }
+        }
+        listener.start()
+        defer { Task { await listener.stop() } }
+        // Another process's request: a runner of its own that is not running.
+        let other = try ProjectionRunner(
+            store: fixture.store, projections: [CountingProjection(failOn: failOn)], analyticsSchema: fixture.runner.analyticsSchema,
+            logger: TestDatabase.quietLogger)
+        try await withServices([fixture.runner]) {
+            #expect(
+                try await eventually {
+                    try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
+                })
+            #expect(heard.value.isEmpty)
+            failOn.withLock { $0 = nil }
+            #expect(try await other.retry("counts") == 1)
+            #expect(try await eventually { heard.value == [channel] })
+            #expect(try await fixture.runner.waitUntilCaughtUp("counts"))
+            let build = try await other.requestRebuild("counts")
+            #expect(try await eventually { heard.value == [channel, channel] })
+            #expect(try await eventually { try await fixture.runner.builds().contains { $0.build == build && $0.state == .live } })
+        }
+        // A retry with nothing failed changes nothing and announces nothing.
+        #expect(try await other.retry("counts") == 0)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(heard.value == [channel, channel])
+    }
+
     @Test("a rebuild while appends continue switches the views to the new build once it caught up, drops the old tables, and gives what a clean build gives")
     func rebuildWhileAppending() async throws {
         let fixture = try await Fixture()

@@ -16,8 +16,8 @@ import Synchronization
 public final class LogPageCache: Sendable {
     /// A page of the cache's source: the events after `after` up to `slice.nextPosition`.
     struct Page {
-        var after: GlobalPosition
-        var slice: GlobalSlice
+        let after: GlobalPosition
+        let slice: GlobalSlice
         /// The page's categories, and each event's as an index into them: serving a source filters
         /// on these small numbers instead of going to every event's box (each subscription
         /// filters every page).

@@ -283,12 +283,16 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
     if i < b.count, b[i] == UInt8(ascii: ".") {
         i += 1
         var digits = 0
+        var roundUp = false
         while i < b.count, b[i] &- UInt8(ascii: "0") < 10 {
             if digits < 6 { micros = micros * 10 + Int(b[i] - UInt8(ascii: "0")) }
+            // Past six digits, to the nearest microsecond, as PostgreSQL reads such a text.
+            if digits == 6 { roundUp = b[i] >= UInt8(ascii: "5") }
             digits += 1
             i += 1
         }
-        for _ in digits..<6 where digits < 6 { micros *= 10 }
+        if digits < 6 { for _ in digits..<6 { micros *= 10 } }
+        if roundUp { micros += 1 }
     }
     text.index = i
     var offsetSeconds = 0

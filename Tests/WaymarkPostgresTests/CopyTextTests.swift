@@ -145,6 +145,23 @@ struct CopyTextTests {
         }
     }
 
+    @Test("a time written with more than six decimals reads to the nearest microsecond, as PostgreSQL reads it")
+    func longFractions() async throws {
+        let (pool, _) = try await TestDatabase.freshPool()
+        defer { Task { await pool.close() } }
+        let texts = [
+            "2026-11-26T09:00:00.1234567Z", "2026-11-26T09:00:00.1234564Z", "2026-11-26T09:00:00.9999996Z", "2026-11-26 09:00:00.00000049+01",
+            "2026-11-26T09:00:00.123456789012Z",
+        ]
+        let rows = try await pool.query("SELECT t, t::timestamptz FROM unnest(\(PostgresArray(texts))::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n")
+        #expect(rows.count == texts.count)
+        for row in rows {
+            let (text, asRead) = try row.decode(Date.self, Date.self)
+            let written = try row.decode(String.self, at: 0)
+            #expect(text == asRead, "\(written)")
+        }
+    }
+
     /// The way the text was made before: gmtime_r and padded numbers (now from the nearest
     /// microsecond, where it truncated).
     private func reference(_ date: Date) -> String {

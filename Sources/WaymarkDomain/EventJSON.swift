@@ -87,16 +87,8 @@ struct JSONParser {
             index += 1
             guard let value = value(depth: depth + 1) else { return nil }
             members.append((key, value))
-            skipSpace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            } else {
-                return nil
-            }
+            guard let closed = separator(closing: UInt8(ascii: "}")) else { return nil }
+            if closed { return .object(members) }
         }
     }
 
@@ -111,17 +103,18 @@ struct JSONParser {
         while true {
             guard let element = value(depth: depth + 1) else { return nil }
             elements.append(element)
-            skipSpace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(elements)
-            } else {
-                return nil
-            }
+            guard let closed = separator(closing: UInt8(ascii: "]")) else { return nil }
+            if closed { return .array(elements) }
         }
+    }
+
+    /// After a member or an element: passes a `,` (false: another follows) or `close` (true: the
+    /// object or array ends); nil for anything else.
+    private mutating func separator(closing close: UInt8) -> Bool? {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ",") || bytes[index] == close else { return nil }
+        index += 1
+        return bytes[index - 1] == close
     }
 
     /// A string from its opening quote; escapes are decoded, a lone surrogate refuses the text.

@@ -27,12 +27,9 @@ public struct CopyBinary: Sendable {
     }
 
     public mutating func append(_ text: String?) {
-        guard var text else { return appendNull() }
+        guard let text else { return appendNull() }
         beginField()
-        text.withUTF8 { utf8 in
-            put(Int32(utf8.count))
-            bytes.append(contentsOf: utf8)
-        }
+        put(counted: text)
     }
 
     /// An `integer` (int4). A value out of its range goes as eight bytes, which the server refuses.
@@ -110,12 +107,7 @@ public struct CopyBinary: Sendable {
             put(Int32(elements.count))
             put(Int32(1))
         }
-        for var element in elements {
-            element.withUTF8 { utf8 in
-                put(Int32(utf8.count))
-                bytes.append(contentsOf: utf8)
-            }
-        }
+        for element in elements { put(counted: element) }
         let length = Int32(bytes.count - lengthAt - 4).bigEndian
         withUnsafeBytes(of: length) { raw in
             for index in 0..<4 { bytes[lengthAt + index] = raw[index] }
@@ -146,6 +138,15 @@ public struct CopyBinary: Sendable {
     private mutating func beginField() {
         if rowStart == nil { beginRow() }
         fields += 1
+    }
+
+    /// `text`'s UTF-8 bytes after their count, as a field or an array element goes.
+    private mutating func put(counted text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            put(Int32(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
     }
 
     private mutating func put<Integer: FixedWidthInteger>(_ value: Integer) {

@@ -84,13 +84,9 @@ struct DecodedBatch<Event> {
     /// the batch (its version 1 is here): nothing of those can be stored yet, so a projection
     /// need not look them up. In a build most journeys of a batch begin in it.
     func idsStoredBefore(_ include: (Event) -> Bool = { _ in true }) -> [String] {
-        var ids = Set<String>()
-        var beginning = Set<String>()
-        for (recorded, id, event) in events where include(event) {
-            ids.insert(id)
-            if recorded.streamVersion == 1 { beginning.insert(id) }
-        }
-        return Array(ids.subtracting(beginning))
+        var streams = StreamSlots()
+        for (recorded, id, event) in events where include(event) { _ = streams.slot(id, of: recorded) }
+        return streams.storedBefore
     }
 }
 

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
         .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
         .library(name: "WaymarkDomain", targets: ["WaymarkDomain"]),
+        .library(name: "WaymarkDefinitions", targets: ["WaymarkDefinitions"]),
         .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
         .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
         .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
@@ -54,9 +55,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WaymarkDefinitions",
+            dependencies: [
+                "WaymarkDomain", "WaymarkEventStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "WaymarkClient",
             dependencies: [
-                "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,7 +73,7 @@ let package = Package(
         .target(
             name: "WaymarkProjections",
             dependencies: [
-                "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -128,7 +136,8 @@ let package = Package(
         .testTarget(
             name: "WaymarkProjectionsTests",
             dependencies: [
-                "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
+                "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkTesting",
             ]
         ),
         .testTarget(

@@ -27,7 +27,8 @@ extension WaymarkClient {
     /// and all of them when one journey moved on under the batch, go one by one through the loading
     /// path. Several commands to one journey apply in the order given.
     public func send(_ requests: [JourneyCommandRequest]) async throws -> [Result<CommandResult, any Error>] {
-        try await withTimeout {
+        try await recordDefinitions(of: requests.lazy.map(\.command))
+        return try await withTimeout {
             try await self.store.withSession { session in try await self.send(requests, session: session) }
         }
     }

@@ -119,6 +119,8 @@ public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownDefinitionVersion = "unknown_definition_version"
         case invalidInput = "invalid_input"
         case timedOut = "timed_out"
+        /// A raw append of an event only the domain's commands write (see `WaymarkClient.append`).
+        case domainEventType = "domain_event_type"
     }
     public var code: Code
     public var message: String

@@ -20,6 +20,9 @@ struct StreamCommand<State: Sendable>: Sendable {
     var evolve: @Sendable (State, RecordedEvent) throws -> State
     /// The command's events on `state` and the state after them, or why it is refused.
     var decide: @Sendable (State, CommandContext) throws -> (events: [EventData], after: State)
+    /// What `decide` needs fetched first for a loaded state (a journey's definition version that
+    /// only the log records).
+    var prepare: (@Sendable (State) async throws -> Void)? = nil
 }
 
 /// A command decided on a remembered state: its events, the state after them and the version the
@@ -97,6 +100,7 @@ extension WaymarkClient {
         }
         for attempt in 1...maxAttempts {
             let (state, version) = try await session.fold(command.stream, into: command.empty, command.evolve)
+            try await command.prepare?(state)
             let (events, after) = try command.decide(state, context)
             do {
                 let result = try await session.append(to: command.stream, expected: .exact(version), events: events)

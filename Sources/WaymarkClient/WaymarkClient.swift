@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
@@ -34,7 +35,11 @@ public struct ClientConfiguration: Sendable {
 /// on shutdown.
 public final class WaymarkClient: Service, Sendable {
     public let store: EventStore
-    public let catalog: JourneyCatalog
+    /// The definitions the client decides under: the files it was given and every version the log
+    /// records (learnt when a journey under an unknown version is met).
+    public let definitions: DefinitionLibrary
+    /// The definitions known now.
+    public var catalog: JourneyCatalog { definitions.catalog }
     public let configuration: ClientConfiguration
     /// How often a command is decided again after another writer moved its journey on.
     public var maxAttempts: Int { max(1, configuration.maxAttempts) }
@@ -46,7 +51,7 @@ public final class WaymarkClient: Service, Sendable {
 
     public init(store: EventStore, catalog: JourneyCatalog, configuration: ClientConfiguration = ClientConfiguration(), logger: Logger) {
         self.store = store
-        self.catalog = catalog
+        self.definitions = DefinitionLibrary(catalog)
         self.configuration = configuration
         self.logger = logger
         self.journeys = StateCache(capacity: configuration.cachedStreams)
@@ -83,7 +88,19 @@ public final class WaymarkClient: Service, Sendable {
         if case .start(let start) = command, start.journeyId != journeyId {
             throw ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(journeyId)")
         }
+        try await recordDefinitions(of: [command])
         return try await send(journeyCommand(command, to: journeyId), context: context)
+    }
+
+    /// Records in the log the current definition of each journey type `commands` start (once per
+    /// version and process): a journey's version is in the log before the journey is.
+    func recordDefinitions(of commands: some Sequence<JourneyCommand>) async throws {
+        for command in commands {
+            guard case .start(let start) = command, let definition = catalog.current(start.journeyType) else { continue }
+            // A start the rules refuse stores nothing, not even its definition.
+            guard (try? JourneyDecider.decide(JourneyState(), command, definition: definition).get()) != nil else { continue }
+            try await definitions.record(definition, in: store)
+        }
     }
 
     /// What `command` would write to journey `journeyId` in `state`, and the state after it, without
@@ -104,10 +121,19 @@ public final class WaymarkClient: Service, Sendable {
             evolve: { state, recorded in
                 try JourneyEvent.decode(type: recorded.type, data: recorded.data).map { JourneyState.evolve(state, $0) } ?? state
             },
-            decide: { [catalog] state, context in
-                let definition = try Self.definition(for: state, command: command, catalog: catalog)
+            decide: { [definitions] state, context in
+                let definition = try Self.definition(for: state, command: command, catalog: definitions.catalog)
                 let events = try JourneyDecider.decide(state, command, definition: definition).get()
                 return (try EventIDs(context).next(events, correlation: journeyId), events.reduce(state, JourneyState.evolve))
+            },
+            prepare: { [definitions, store] state in
+                guard let version = state.definitionVersion, let journeyType = state.journeyType, definitions.catalog.definition(version: version) == nil
+                else { return }
+                do {
+                    _ = try await definitions.definition(journeyType: journeyType, version: version, in: store)
+                } catch let error as DefinitionLibraryError {
+                    throw ClientError(code: .unknownDefinitionVersion, message: error.message)
+                }
             })
     }
 
@@ -166,7 +192,9 @@ public final class WaymarkClient: Service, Sendable {
             throw Rejection(.journeyNotStarted, "the journey has not started")
         }
         guard let definition = catalog.definition(version: version) else {
-            throw ClientError(code: .unknownDefinitionVersion, message: "the journey runs under definition \(version), which this client has not loaded")
+            throw ClientError(
+                code: .unknownDefinitionVersion,
+                message: "the journey runs under definition \(version), which is known nowhere: not in config/journeys and not recorded in the log")
         }
         return definition
     }
@@ -192,9 +220,32 @@ public final class WaymarkClient: Service, Sendable {
         try await store.withSession { try await self.load(journeyId, session: $0).0 }
     }
 
-    /// Appends integration events the domain does not model, as `EventStore.append` does.
+    /// Appends integration events the domain does not model (a shipment delayed in the ERP, a case
+    /// closed in the support desk), as `EventStore.append` does. Events of the domain's own types on
+    /// its streams (a `JourneyStarted` on `journey-42`) are refused with `domain_event_type`: only
+    /// a command writes them, decided by the domain's rules, so every reader can read them.
     @discardableResult
     public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
-        try await store.append(to: stream, expected: expected, events: events)
+        try Self.checkIntegrationEvents(events, on: stream)
+        return try await store.append(to: stream, expected: expected, events: events)
+    }
+
+    /// The domain's event types by the category of the streams they belong to.
+    static let domainEventTypes: [String: (types: Set<String>, command: String)] = [
+        "journey": (JourneyEvent.storedTypes, "client.send(_:to:)"),
+        "customer": (CustomerEvent.storedTypes, "CustomerDirectory"),
+        "consent": (ConsentEvent.storedTypes, "ConsentRegistry"),
+        DefinitionLibrary.category: ([DefinitionLibrary.eventType], "the client, which records each definition version it uses"),
+    ]
+
+    static func checkIntegrationEvents(_ events: [EventData], on stream: String) throws {
+        guard let domain = domainEventTypes[EventStore.category(of: stream)] else { return }
+        for event in events where domain.types.contains(event.type) {
+            throw ClientError(
+                code: .domainEventType,
+                message:
+                    "\(event.type) on \(stream) is an event of the domain, written only by its commands (\(domain.command)); a raw append carries integration events, of types the domain does not know"
+            )
+        }
     }
 }

@@ -43,6 +43,7 @@ public struct RecordedEvent: Sendable, Equatable {
         let category: String
         /// Kept apart from the metadata: every projection reads it for every event.
         let occurredAt: Date
+        let metadataProblem: String?
         /// What a reader made of the event (its decoded payload), shared by every reader of this
         /// copy: the builds that read one shared page decode each event once. (Only `Sendable`
         /// values go in: `derived(_:)` takes nothing else.)
@@ -50,7 +51,7 @@ public struct RecordedEvent: Sendable, Equatable {
 
         init(
             id: UUID, streamName: String, streamVersion: Int64, position: GlobalPosition, type: String, data: String, metadata: EventMetadata,
-            recordedAt: Date
+            recordedAt: Date, metadataProblem: String?
         ) {
             self.id = id
             self.streamName = streamName
@@ -62,6 +63,7 @@ public struct RecordedEvent: Sendable, Equatable {
             self.recordedAt = recordedAt
             category = EventStore.category(of: streamName)
             occurredAt = metadata.occurredAt ?? recordedAt
+            self.metadataProblem = metadataProblem
         }
     }
 
@@ -69,11 +71,11 @@ public struct RecordedEvent: Sendable, Equatable {
 
     public init(
         id: UUID, streamName: String, streamVersion: Int64, position: GlobalPosition, type: String, data: String, metadata: EventMetadata,
-        recordedAt: Date
+        recordedAt: Date, metadataProblem: String? = nil
     ) {
         storage = Storage(
             id: id, streamName: streamName, streamVersion: streamVersion, position: position, type: type, data: data, metadata: metadata,
-            recordedAt: recordedAt)
+            recordedAt: recordedAt, metadataProblem: metadataProblem)
     }
 
     public var id: UUID { storage.id }
@@ -88,6 +90,11 @@ public struct RecordedEvent: Sendable, Equatable {
     public var recordedAt: Date { storage.recordedAt }
     /// When it happened in the world: `metadata.occurredAt` when given, else when recorded.
     public var occurredAt: Date { storage.occurredAt }
+    /// Why part of the stored metadata could not be read (an `occurred_at` that is no ISO 8601 time
+    /// with an offset, written by a SQL client before the store checked it); nil for every event
+    /// the store wrote. The event is still delivered, so that a reader that needs the field can
+    /// stop on this event alone, naming it, instead of failing a whole page of the log.
+    public var metadataProblem: String? { storage.metadataProblem }
 
     /// What `make` derives from this event (a decoded payload), made once per copy of the event
     /// and shared: readers handed the same copy (from one shared page) get the first result. Meant

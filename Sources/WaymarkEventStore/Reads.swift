@@ -48,7 +48,7 @@ extension EventStore {
             let (id, stream, version, transactionId, sequence, type, data, correlation, causation, actor, source, extra, micros, occurredAt) =
                 try row.decode(
                     UUID.self, String.self, Int64.self, UInt64.self, Int64.self, String.self, String.self,
-                    String?.self, String?.self, String?.self, String?.self, String?.self, Int64.self, Date?.self)
+                    String?.self, String?.self, String?.self, String?.self, String?.self, Int64.self, OccurredAtText?.self)
             var extraValues: [String: String] = [:]
             if let extra, let object = try? JSONSerialization.jsonObject(with: Data(extra.utf8)) as? [String: Any] {
                 for (key, value) in object { extraValues[key] = value as? String ?? "\(value)" }
@@ -60,10 +60,34 @@ extension EventStore {
                     type: type, data: data,
                     metadata: EventMetadata(
                         correlationId: correlation, causationId: causation, actor: actor, sourceSystem: source,
-                        occurredAt: occurredAt, extra: extraValues),
-                    recordedAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000)))
+                        occurredAt: occurredAt?.date, extra: extraValues),
+                    recordedAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000),
+                    metadataProblem: occurredAt?.problem))
         }
         return events
+    }
+
+    /// An event's `occurred_at` as stored: a time, or the text no reader understands. A text that
+    /// does not parse must not fail the read of a whole page (every subscription sharing it would
+    /// stop, also on the events before it).
+    enum OccurredAtText: PostgresDecodable {
+        case date(Date)
+        case unreadable(String)
+
+        static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>) throws -> OccurredAtText {
+            if let date = try? Date.decode(postgresText: bytes) { return .date(date) }
+            return .unreadable(String(decoding: bytes, as: UTF8.self))
+        }
+
+        var date: Date? {
+            if case .date(let date) = self { return date }
+            return nil
+        }
+
+        var problem: String? {
+            guard case .unreadable(let text) = self else { return nil }
+            return "its metadata occurred_at '\(text.prefix(60))' is no ISO 8601 time with a UTC offset"
+        }
     }
 
     private static func checkLimit(_ limit: Int) throws {

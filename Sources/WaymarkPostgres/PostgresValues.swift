@@ -264,7 +264,7 @@ extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
     public static func decodeNull() throws -> Wrapped? { nil }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]` as PostgreSQL prints a `timestamptz`, and
+/// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[[:]MM[:SS]]]` as PostgreSQL prints a `timestamptz`, and
 /// the ISO form `TimestampText.iso8601` writes (`T` between date and time, `Z` for UTC, a year
 /// past 9999 with more digits). The instant is built from its whole microseconds, as the log's
 /// times are, so a time parsed here equals the same time read as microseconds.
@@ -306,6 +306,9 @@ func parseTimestamp(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         var os = 0
         if text.expect(":") {
             guard let m = text.number(2) else { return nil }
+            om = m
+        } else if let m = text.number(2) {
+            // ISO 8601's basic form, +0200, which PostgreSQL reads too.
             om = m
         }
         if text.expect(":") {

@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
@@ -15,11 +16,16 @@ public struct JourneysProjection: Projection {
     /// 2: folds kept as the rows' own columns (`StoredJourneys`), not as JSON beside them.
     public let version = 2
     public let source = SubscriptionSource.category("journey")
-    /// The definitions journeys started under: a stage's maximum dwell, a handoff's OLA.
-    public let catalog: JourneyCatalog
+    /// The definitions journeys started under (a stage's maximum dwell, a handoff's OLA): the
+    /// files' and every version recorded in the log.
+    public let definitions: DefinitionLibrary
+
+    public init(definitions: DefinitionLibrary) {
+        self.definitions = definitions
+    }
 
     public init(catalog: JourneyCatalog) {
-        self.catalog = catalog
+        self.init(definitions: DefinitionLibrary(catalog))
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -129,6 +135,11 @@ public struct JourneysProjection: Projection {
             return try DecodedJourneyEvent.of(event).map(JourneyInput.event)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
+        let catalog = try await definitions.catalog(
+            knowing: batch.events.compactMap { recorded, _, input in
+                guard case .event(let decoded) = input, case .started(let started) = decoded.event else { return nil }
+                return (recorded, started)
+            }, in: transaction)
         var journeys = StreamSlots()
         var eventSlots: [Int] = []
         eventSlots.reserveCapacity(batch.events.count)
@@ -145,7 +156,8 @@ public struct JourneysProjection: Projection {
                 guard case .event(let decoded) = input, case .started(let started) = decoded.event else {
                     throw ProjectionError(recorded, "journey \(journeyId) has a \(recorded.type) before its JourneyStarted")
                 }
-                folds[slot] = JourneyFold(started, at: at, maxDwell: maxDwell(started.definitionVersion, started.stage))
+                folds[slot] = JourneyFold(
+                    started, at: at, maxDwell: catalog.definition(version: started.definitionVersion)?.stage(started.stage)?.maxDwell?.seconds)
             }
             guard case .event(let decoded) = input else {
                 folds[slot]!.noteTime(at)
@@ -174,10 +186,6 @@ public struct JourneysProjection: Projection {
         try await StagedUpsert(tables: tables, table: "handoffs", columns: JourneyFold.Handoff.columns, key: ["journey_id", "handoff_no"])
             .write(new: handoffRows.new, changed: handoffRows.changed, in: transaction)
         return batch.ignored
-    }
-
-    func maxDwell(_ definitionVersion: String, _ stage: String) -> Int64? {
-        catalog.definition(version: definitionVersion)?.stage(stage)?.maxDwell?.seconds
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
@@ -50,6 +51,30 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "event \(eventId) at \(position): \(message)" }
+}
+
+/// An operator's request about projections that cannot be carried out (`waymark projections …`).
+public struct ProjectionCommandError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case invalidInput = "invalid_input"
+        /// No projection of that name runs here.
+        case unknownProjection = "unknown_projection"
+        /// A skip named an event no build of the projection stopped on.
+        case notStopped = "projection_not_stopped_there"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    static func invalid(_ message: String) -> Self { Self(.invalidInput, message) }
+    static func notStopped(_ message: String) -> Self { Self(.notStopped, message) }
+
+    public var description: String { "\(code.rawValue): \(message)" }
 }
 
 /// A batch's events of the domain type a projection reads, each with the id its stream name
@@ -152,6 +177,12 @@ extension Projection {
 }
 
 /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
+public func standardProjections(definitions: DefinitionLibrary) -> [any Projection] {
+    let catalog = definitions.catalog
+    return [JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
+}
+
+/// Every read model Waymark keeps, knowing the definitions of `catalog` and those the log records.
 public func standardProjections(catalog: JourneyCatalog) -> [any Projection] {
-    [JourneysProjection(catalog: catalog), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
+    standardProjections(definitions: DefinitionLibrary(catalog))
 }

@@ -26,7 +26,21 @@ public struct ProjectionRecord: Sendable, Equatable {
     public var error: String?
     public var eventsHandled: Int64
     public var eventsIgnored: Int64
+    /// Events an operator told the projection to pass over (`skip`).
+    public var eventsSkipped: Int64
     public var updatedAt: Date
+}
+
+/// An event an operator told a projection to pass over, with who, when and why.
+public struct ProjectionSkip: Sendable, Equatable {
+    public var name: String
+    public var eventId: UUID
+    public var position: GlobalPosition
+    public var reason: String
+    public var skippedBy: String
+    public var skippedAt: Date
+    /// The error the build stopped with.
+    public var error: String
 }
 
 /// Reads and changes the `projections` table (migration 0005).
@@ -35,20 +49,20 @@ struct ProjectionRegistry: Sendable {
 
     static let columns: PostgresQuery = """
         name, version, build, state, resume_state, failed_position_tx::text, failed_position_id, failed_event_id, error,
-        events_handled, events_ignored, (extract(epoch FROM updated_at) * 1000000)::int8
+        events_handled, events_ignored, events_skipped, (extract(epoch FROM updated_at) * 1000000)::int8
         """
 
     static func decode(_ rows: PostgresRows) throws -> [ProjectionRecord] {
         try rows.map { row in
-            let (name, version, build, state, resume, failedTx, failedId, failedEvent, error, handled, ignored, updated) = try row.decode(
+            let (name, version, build, state, resume, failedTx, failedId, failedEvent, error, handled, ignored, skipped, updated) = try row.decode(
                 String.self, Int.self, Int.self, String.self, String?.self, String?.self, Int64?.self, UUID?.self, String?.self, Int64.self, Int64.self,
-                Int64.self)
+                Int64.self, Int64.self)
             return ProjectionRecord(
                 name: name, version: version, build: build, state: ProjectionRecord.State(rawValue: state) ?? .failed,
                 resumeState: resume.flatMap(ProjectionRecord.State.init(rawValue:)),
                 failedPosition: failedTx.flatMap(UInt64.init).map { GlobalPosition(transactionId: $0, sequence: failedId ?? 0) },
                 failedEventId: failedEvent, error: error, eventsHandled: handled, eventsIgnored: ignored,
-                updatedAt: Date(timeIntervalSince1970: Double(updated) / 1_000_000))
+                eventsSkipped: skipped, updatedAt: Date(timeIntervalSince1970: Double(updated) / 1_000_000))
         }
     }
 
@@ -143,6 +157,65 @@ struct ProjectionRegistry: Sendable {
                 """)
             if resumed > 0 { try await announceChange(in: tx) }
             return resumed
+        }
+    }
+
+    /// Records that `name` passes over event `eventId`, the event a build of it stopped on, and
+    /// resumes the builds stopped there. Refused, naming what is wrong, when no build of `name`
+    /// stopped on that event: an event already applied cannot be taken back by skipping it.
+    func skip(_ name: String, event eventId: UUID, reason: String, by actor: String) async throws -> Int {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        let actor = actor.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw ProjectionCommandError.invalid("a skip needs a reason (--reason): it is kept with the skip for the audit") }
+        guard !actor.isEmpty else { throw ProjectionCommandError.invalid("a skip needs who decided it (--by)") }
+        return try await store.transaction { tx in
+            try await lock(name, in: tx)
+            let failed = try await tx.query(
+                """
+                SELECT failed_event_id, failed_position_tx::text, failed_position_id, error FROM projections
+                WHERE name = \(name) AND state = 'failed'
+                """)
+            guard !failed.isEmpty else {
+                throw ProjectionCommandError.notStopped("projection \(name) has no build stopped on an event; only the event a build stopped on can be skipped")
+            }
+            let stops = try failed.map { try $0.decode(UUID?.self, String?.self, Int64?.self, String?.self) }
+            guard let stop = stops.first(where: { $0.0 == eventId }), let txText = stop.1, let tx64 = UInt64(txText), let sequence = stop.2 else {
+                let on = stops.compactMap { $0.0?.uuidString.lowercased() }
+                throw ProjectionCommandError.notStopped(
+                    "projection \(name) did not stop on event \(eventId.uuidString.lowercased())"
+                        + (on.isEmpty
+                            ? " (it stopped without naming an event: see `waymark projections status`)" : "; it stopped on \(on.joined(separator: ", "))"))
+            }
+            try await tx.execute(
+                """
+                INSERT INTO projection_skips (name, event_id, position_tx, position_id, reason, skipped_by, error)
+                VALUES (\(name), \(eventId), \(String(tx64))::xid8, \(sequence), \(reason), \(actor), \(stop.3 ?? ""))
+                ON CONFLICT (name, event_id) DO NOTHING
+                """)
+            let resumed = try await tx.execute(
+                """
+                UPDATE projections SET state = resume_state, resume_state = NULL, error = NULL, failed_position_tx = NULL, failed_position_id = NULL,
+                    failed_event_id = NULL, updated_at = now()
+                WHERE name = \(name) AND state = 'failed' AND failed_event_id = \(eventId)
+                """)
+            try await announceChange(in: tx)
+            return resumed
+        }
+    }
+
+    /// The events `name` passes over, oldest first.
+    func skips(_ name: String? = nil) async throws -> [ProjectionSkip] {
+        try await store.query(
+            """
+            SELECT name, event_id, position_tx::text, position_id, reason, skipped_by, (extract(epoch FROM skipped_at) * 1000000)::int8, error
+            FROM projection_skips WHERE name = \(name) OR \(name)::text IS NULL ORDER BY name, position_tx, position_id
+            """
+        ).map { row in
+            let (name, event, tx, sequence, reason, by, at, error) = try row.decode(
+                String.self, UUID.self, String.self, Int64.self, String.self, String.self, Int64.self, String.self)
+            return ProjectionSkip(
+                name: name, eventId: event, position: GlobalPosition(transactionId: UInt64(tx) ?? 0, sequence: sequence), reason: reason,
+                skippedBy: by, skippedAt: Date(timeIntervalSince1970: Double(at) / 1_000_000), error: error)
         }
     }
 

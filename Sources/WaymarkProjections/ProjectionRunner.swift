@@ -116,8 +116,10 @@ public final class ProjectionRunner: Service, Sendable {
             let records = try await registry.records(projection.name).filter { $0.version == projection.version }
             let active = records.filter { $0.state == .live || $0.state == .building }
             for record in active { try await prepare(projection, record) }
+            // Read each round: a skip resumes a build, which changes the records and starts a new round.
+            let skipped = Set(try await registry.skips(projection.name).map(\.eventId))
             let subscriptions = try active.map { record in
-                (record, try subscription(projection, build: record.build))
+                (record, try subscription(projection, build: record.build, skipping: skipped))
             }
             let snapshot = records.map { "\($0.build):\($0.state.rawValue)" }
             // Runs the subscriptions until one fails, a building one catches up, or the registry
@@ -178,16 +180,23 @@ public final class ProjectionRunner: Service, Sendable {
 
     /// The subscription feeding `build`. While it catches up it keeps pace with the other builds on
     /// the shared pages; at the head it never waits for them.
-    private func subscription(_ projection: any Projection, build: Int) throws -> CatchUpSubscription {
+    private func subscription(_ projection: any Projection, build: Int, skipping skipped: Set<UUID>) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
             store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: true,
             metadata: projection.metadata, logger: logger
-        ) { events, transaction in
-            let ignored = try await projection.apply(events, to: tables, in: transaction)
+        ) { batch, transaction in
+            var events = batch
+            if !skipped.isEmpty { events.removeAll { skipped.contains($0.id) } }
+            // An event whose metadata no reader understands stops this projection alone, at it.
+            if let unreadable = events.first(where: { $0.metadataProblem != nil }) {
+                throw ProjectionError(unreadable, unreadable.metadataProblem ?? "")
+            }
+            let ignored = events.isEmpty ? 0 : try await projection.apply(events, to: tables, in: transaction)
             try await transaction.execute(
                 """
-                UPDATE projections SET events_handled = events_handled + \(events.count), events_ignored = events_ignored + \(ignored), updated_at = now()
+                UPDATE projections SET events_handled = events_handled + \(events.count), events_ignored = events_ignored + \(ignored),
+                    events_skipped = events_skipped + \(batch.count - events.count), updated_at = now()
                 WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)
                 """)
         }

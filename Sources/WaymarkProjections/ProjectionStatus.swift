@@ -123,6 +123,23 @@ extension ProjectionRunner {
         return try await registry.retry(name)
     }
 
+    /// Passes over event `eventId`, on which a build of projection `name` stopped, and resumes it:
+    /// for an event the projection cannot read and the operator chose to go on without (recorded
+    /// with `reason` and `actor`; rebuilds pass over it too). Returns how many builds resume.
+    @discardableResult
+    public func skip(_ name: String, event eventId: UUID, reason: String, by actor: String) async throws -> Int {
+        guard projections.contains(where: { $0.name == name }) else {
+            throw ProjectionCommandError(.unknownProjection, "no projection named '\(name)'; there are: \(projections.map(\.name).joined(separator: ", "))")
+        }
+        defer { registryChanged.bump() }
+        return try await registry.skip(name, event: eventId, reason: reason, by: actor)
+    }
+
+    /// The events projection `name` (or every projection) passes over, with who decided and why.
+    public func skips(_ name: String? = nil) async throws -> [ProjectionSkip] {
+        try await registry.skips(name)
+    }
+
     /// Starts a new build of `name` beside the live one; returns its build number.
     @discardableResult
     public func requestRebuild(_ name: String) async throws -> Int {

@@ -10,7 +10,7 @@ import WaymarkProjections
 struct Projections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run, inspect, retry and rebuild the read models behind the analytics views.",
-        subcommands: [Run.self, Status.self, Retry.self, Rebuild.self])
+        subcommands: [Run.self, Status.self, Retry.self, Skip.self, Rebuild.self])
 
     struct Options: ParsableArguments {
         @OptionGroup var database: DatabaseOptions
@@ -90,7 +90,16 @@ struct Projections: AsyncParsableCommand {
                             "  stopped at \(record.failedPosition.map { "\($0)" } ?? "?") (event \(record.failedEventId?.uuidString.lowercased() ?? "?")): \(record.error ?? "")"
                         )
                         print("  after a fix: waymark projections retry \(record.name)")
+                        if let event = record.failedEventId {
+                            print(
+                                "  or, to go on without this event: waymark projections skip \(record.name) \(event.uuidString.lowercased()) --reason \"…\"")
+                        }
                     }
+                }
+                for skip in try await runner.skips() {
+                    print(
+                        "\(skip.name) passes over event \(skip.eventId.uuidString.lowercased()) at \(skip.position): skipped by \(skip.skippedBy) "
+                            + "at \(TimestampText.iso8601(skip.skippedAt)): \(skip.reason)")
                 }
             }
         }
@@ -109,6 +118,29 @@ struct Projections: AsyncParsableCommand {
         }
     }
 
+    struct Skip: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Go on without the event a projection stopped on (one it cannot read); recorded with who and why, and rebuilds pass over it too.")
+        @OptionGroup var options: Options
+        @Argument(help: "The projection's name.") var name: String
+        @Argument(help: "The id of the event it stopped on (see `waymark projections status`).") var eventId: String
+        @Option(help: "Why the event may be passed over; kept with the skip.") var reason: String
+        @Option(help: "Who decided (default: the user running the command).")
+        var by: String = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.userName
+
+        func validate() throws {
+            guard UUID(uuidString: eventId) != nil else { throw ValidationError("EVENT-ID '\(eventId)' is no event id (a UUID)") }
+            guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--reason must say why") }
+        }
+
+        func run() async throws {
+            try await options.withRunner { runner in
+                let resumed = try await runner.skip(name, event: UUID(uuidString: eventId)!, reason: reason, by: by)
+                print("projection \(name) passes over event \(eventId.lowercased()); \(resumed) build(s) resume at the running runner")
+            }
+        }
+    }
+
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build a projection again beside the live one and switch the views to it once it caught up; Ctrl-C leaves the live one untouched.")
@@ -123,22 +155,36 @@ struct Projections: AsyncParsableCommand {
                     configuration: .init(
                         services: [.init(service: runner.store), .init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: options.database.logger))
-                let done = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+                // nil: interrupted; else whether the old build's tables are still there.
+                let outcome = try await withThrowingTaskGroup(of: Bool?.self) { tasks in
                     tasks.addTask {
                         try await group.run()
-                        return false
+                        return nil
                     }
                     tasks.addTask {
                         let finished = try await RebuildProgress(runner: runner, name: name, build: build).follow()
+                        // The runner drops the old build's tables once its subscription has stopped,
+                        // at its next round: give it a moment, then say what is so.
+                        var leftovers = true
+                        if finished {
+                            let deadline = ContinuousClock.now + .seconds(3)
+                            while leftovers, ContinuousClock.now < deadline {
+                                leftovers = try await runner.retiredLeftoversRemain()
+                                if leftovers { try await Task.sleep(for: .milliseconds(50)) }
+                            }
+                        }
                         await group.triggerGracefulShutdown()
-                        return finished
+                        return finished ? leftovers : nil
                     }
-                    var finished = false
-                    for try await result in tasks { finished = finished || result }
-                    return finished
+                    var outcome: Bool?
+                    for try await result in tasks where result != nil { outcome = result }
+                    return outcome
                 }
-                if done {
-                    print("projection \(name): build \(build) is live; the views read it and the old tables are gone")
+                if let leftovers = outcome {
+                    print(
+                        leftovers
+                            ? "projection \(name): build \(build) is live and the views read it; the old build is retired, and its tables stay until a runner (`waymark projections run`) drops them, once the old build's last batch has ended"
+                            : "projection \(name): build \(build) is live, the views read it, and the old build's tables are dropped")
                 } else {
                     print("projection \(name): interrupted; the live build is untouched, and a later rebuild starts clean")
                     throw ExitCode(130)

@@ -114,6 +114,9 @@ public enum ConsentEvent: Sendable, Equatable {
         return decoder
     }()
 
+    /// Every type `decode` knows: the events only this domain's commands write.
+    public static let storedTypes: Set<String> = ["ConsentGiven", "ConsentRefused", "ConsentWithdrawn", "ConsentPropagated", "ConsentPropagationFailed"]
+
     public static func decode(type: String, data: String) throws -> ConsentEvent? {
         func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data, fallback: sharedDecoder) }
         switch type {

@@ -79,6 +79,9 @@ public enum CustomerEvent: Sendable, Equatable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Every type `decode` knows: the events only this domain's commands write.
+    public static let storedTypes: Set<String> = ["CustomerRegistered", "ExternalIdLinked", "TierChanged", "CustomerMergedInto", "CustomerAbsorbed"]
+
     public static func decode(type: String, data: String) throws -> CustomerEvent? {
         func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data) }
         switch type {

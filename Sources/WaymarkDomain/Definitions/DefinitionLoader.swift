@@ -268,8 +268,10 @@ public enum DefinitionLoader {
                     stop: try point(goal.required("stop", in: value)), target: target, calendar: try checkCalendar(goal["calendar"]),
                     pausesWhileWaitingOnCustomer: try goal["pause_while_waiting_on_customer"]?.bool() ?? true, escalation: ladder))
         }
-        return JourneyDefinition(
+        var definition = JourneyDefinition(
             journeyType: journeyType, version: version, description: try fields["description"]?.string() ?? "", stages: stages, transitions: transitions,
             slaGoals: goals, tiers: tiers)
+        definition.source = yaml
+        return definition
     }
 }

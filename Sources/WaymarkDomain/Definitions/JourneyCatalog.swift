@@ -22,6 +22,19 @@ public struct JourneyCatalog: Sendable {
     /// The tiers the current definitions serve: those customers can have.
     public var tiers: Set<String> { Set(current.values.flatMap(\.tiers)) }
 
+    /// The catalog with `definitions` known as well (versions recorded in the log); the current
+    /// definitions stay those of the configuration.
+    public func adding(_ definitions: [JourneyDefinition]) -> JourneyCatalog {
+        var copy = self
+        for definition in definitions where copy.byVersion[definition.version.description] == nil {
+            copy.byVersion[definition.version.description] = definition
+        }
+        return copy
+    }
+
+    /// Every version known, current and earlier.
+    public var versions: [JourneyDefinition] { Array(byVersion.values) }
+
     /// The definition recorded as `version` on a journey.
     public func definition(version: String) -> JourneyDefinition? { byVersion[version] }
 }

@@ -16,6 +16,9 @@ public struct JourneyDefinition: Sendable, Equatable {
     public var slaGoals: [SLAGoal]
     /// The tiers this journey type serves.
     public var tiers: [String]
+    /// The YAML text it was read from (its version hashes it): what the log records of each
+    /// version, so that journeys started under it keep their meaning after the file changes.
+    public var source: String = ""
 
     public struct Stage: Sendable, Equatable {
         public var id: String

@@ -117,6 +117,12 @@ public enum JourneyEvent: Sendable, Equatable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Every type `decode` knows: the events only this domain's commands write.
+    public static let storedTypes: Set<String> = [
+        "JourneyStarted", "MilestoneReached", "StageEntered", "HandoffRequested", "HandoffAccepted", "HandoffRejected", "WaitingOnCustomer", "JourneyResumed",
+        "OwnerReassigned", "JourneyCompleted", "JourneyCancelled", "CompensationRecorded", "FeedbackReceived",
+    ]
+
     /// The event stored with `type` and `data`; nil for a type this domain does not know (an
     /// integration event appended raw).
     public static func decode(type: String, data: String) throws -> JourneyEvent? {

@@ -1,3 +1,4 @@
+import Foundation
 import WaymarkDomain
 import WaymarkEventStore
 
@@ -51,6 +52,10 @@ extension WaymarkClient {
         // from that command on, so its commands keep their order.
         var loading: [Int] = []
         var loadingJourneys = Set<String>()
+        // A command id given twice in one batch: the second goes the loading way after the first
+        // was written, where it is a retry of the first or refused as `command_id_reused`.
+        var commandIds = Set<UUID>()
+        commandIds.reserveCapacity(requests.count)
         for (index, request) in requests.enumerated() {
             if case .start(let start) = request.command, start.journeyId != request.journeyId {
                 outcomes[index] = .failure(
@@ -58,6 +63,9 @@ extension WaymarkClient {
                 continue
             }
             let existing = partIndex[request.journeyId].map { parts[$0] }
+            if !commandIds.insert(request.context.commandId).inserted {
+                loadingJourneys.insert(request.journeyId)
+            }
             if loadingJourneys.contains(request.journeyId) {
                 loading.append(index)
                 continue

@@ -67,18 +67,31 @@ extension CustomerEvent: DomainEvent {}
 extension ConsentEvent: DomainEvent {}
 
 /// The events of one command: each gets the next id derived from the command id, and the
-/// command's metadata (correlation, causation = the command id, actor, source system).
+/// command's metadata (correlation, causation = the command id, actor, source system, and the
+/// command's fingerprint, which tells a retry from another command sent under the same id).
 final class EventIDs {
     private let context: CommandContext
+    private let fingerprint: String
     private var index = 0
+    /// The metadata of the last event: a command's events share it.
+    private var metadata: EventMetadata?
 
-    init(_ context: CommandContext) { self.context = context }
+    init(_ context: CommandContext, fingerprint: String) {
+        self.context = context
+        self.fingerprint = fingerprint
+    }
 
     func next(type: String, data: String, correlation: String) -> EventData {
         defer { index += 1 }
-        let metadata = EventMetadata(
-            correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor, sourceSystem: context.sourceSystem,
-            occurredAt: context.occurredAt)
+        let metadata: EventMetadata
+        if let last = self.metadata, last.correlationId == correlation {
+            metadata = last
+        } else {
+            metadata = EventMetadata(
+                correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor,
+                sourceSystem: context.sourceSystem, occurredAt: context.occurredAt, extra: [CommandFingerprint.metadataKey: fingerprint])
+            self.metadata = metadata
+        }
         return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
     }
 
@@ -121,6 +134,8 @@ public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case timedOut = "timed_out"
         /// A raw append of an event only the domain's commands write (see `WaymarkClient.append`).
         case domainEventType = "domain_event_type"
+        /// A command id already used for a different command: never answered from the log.
+        case commandIdReused = "command_id_reused"
     }
     public var code: Code
     public var message: String

@@ -14,16 +14,17 @@ public struct ConsentRegistry: Sendable {
     public func record(_ command: ConsentCommand, subject subjectId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
         let command = StreamCommand(
             stream: Self.streamName(subject: subjectId), key: subjectId, cache: client.consentSubjects, empty: ConsentState(), createsStream: false,
-            evolve: Self.evolve,
-            decide: { state, context in
-                let events = try ConsentDecider.decide(state, command).get()
-                return (try EventIDs(context).next(events, correlation: subjectId), events.reduce(state, ConsentState.evolve))
+            evolve: Self.evolve, fingerprint: CommandFingerprint.of(command, subject: subjectId),
+            decideWith: { [purposes = client.catalog.consentPurposes] state, ids in
+                let events = try ConsentDecider.decide(state, command, purposes: purposes).get()
+                let stored = try ids.next(events, correlation: subjectId)
+                return (stored, zip(events, stored).reduce(state) { ConsentState.evolve($0, $1.0, eventId: $1.1.id) })
             })
         return try await client.send(command, context: context)
     }
 
     @Sendable static func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {
-        try ConsentEvent.decode(type: recorded.type, data: recorded.data).map { ConsentState.evolve(state, $0) } ?? state
+        try ConsentEvent.decode(type: recorded.type, data: recorded.data).map { ConsentState.evolve(state, $0, eventId: recorded.id) } ?? state
     }
 
     /// The subject's answers now.

@@ -52,7 +52,9 @@ public struct CustomerDirectory: Sendable {
     /// when another customer holds it.
     @discardableResult
     public func link(_ id: ExternalID, to customerId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        try await client.handle(context: context, forgetting: { [client] in client.customers.forget(customerId) }) { transaction, ids in
+        let fingerprint = CommandFingerprint.of(.linkExternalID(id), to: customerId)
+        return try await client.handle(context: context, fingerprint: fingerprint, forgetting: { [client] in client.customers.forget(customerId) }) {
+            transaction, ids in
             let (state, version) = try await load(customerId, transaction)
             let events = try CustomerDecider.decide(state, .linkExternalID(id), tiers: tiers).get()
             let identity = Self.streamName(externalID: id)
@@ -74,7 +76,9 @@ public struct CustomerDirectory: Sendable {
             client.customers.forget(duplicate)
             client.customers.forget(survivor)
         }
-        return try await client.handle(context: context, forgetting: forget) { transaction, ids in
+        return try await client.handle(context: context, fingerprint: CommandFingerprint.of(.mergeInto(survivor: survivor), to: duplicate), forgetting: forget)
+        {
+            transaction, ids in
             let (duplicateState, duplicateVersion) = try await load(duplicate, transaction)
             let (survivorState, survivorVersion) = try await load(survivor, transaction)
             let merged = try CustomerDecider.decide(duplicateState, .mergeInto(survivor: survivor), tiers: tiers).get()
@@ -143,10 +147,10 @@ public struct CustomerDirectory: Sendable {
         if case .register = command { createsStream = true }
         let streamCommand = StreamCommand(
             stream: Self.streamName(customer: customerId), key: customerId, cache: client.customers, empty: CustomerState(), createsStream: createsStream,
-            evolve: Self.evolve,
-            decide: { [tiers] state, context in
+            evolve: Self.evolve, fingerprint: CommandFingerprint.of(command, to: customerId),
+            decideWith: { [tiers] state, ids in
                 let events = try CustomerDecider.decide(state, command, tiers: tiers).get()
-                return (try EventIDs(context).next(events, correlation: customerId), events.reduce(state, CustomerState.evolve))
+                return (try ids.next(events, correlation: customerId), events.reduce(state, CustomerState.evolve))
             })
         return try await client.send(streamCommand, context: context)
     }

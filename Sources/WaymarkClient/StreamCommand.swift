@@ -18,11 +18,21 @@ struct StreamCommand<State: Sendable>: Sendable {
     var createsStream: Bool
     /// Folds a stored event into the state (events the domain does not know leave it alone).
     var evolve: @Sendable (State, RecordedEvent) throws -> State
-    /// The command's events on `state` and the state after them, or why it is refused.
-    var decide: @Sendable (State, CommandContext) throws -> (events: [EventData], after: State)
+    /// What the command asks, as `CommandFingerprint` digests it: stored with its events, compared
+    /// with what an earlier command under the same id stored.
+    var fingerprint: String
+    /// The command's events on `state`, with ids and metadata from `ids`, and the state after them,
+    /// or why it is refused.
+    var decideWith: @Sendable (State, EventIDs) throws -> (events: [EventData], after: State)
+
     /// What `decide` needs fetched first for a loaded state (a journey's definition version that
     /// only the log records).
     var prepare: (@Sendable (State) async throws -> Void)? = nil
+
+    /// The command's events on `state` under `context`, and the state after them.
+    func decide(_ state: State, _ context: CommandContext) throws -> (events: [EventData], after: State) {
+        try decideWith(state, EventIDs(context, fingerprint: fingerprint))
+    }
 }
 
 /// A command decided on a remembered state: its events, the state after them and the version the
@@ -91,7 +101,7 @@ extension WaymarkClient {
     /// The loading path: what the command wrote before, if it was handled; else the stream loaded,
     /// decided and appended with the loaded version, decided again on a conflict.
     func sendLoading<State>(_ command: StreamCommand<State>, context: CommandContext, session: Session) async throws -> CommandResult {
-        if let earlier = try await earlierResult(of: context.commandId, session: session) {
+        if let earlier = try await earlierResult(of: context.commandId, fingerprint: command.fingerprint, session: session) {
             guard earlier.events.allSatisfy({ $0.streamName == command.stream }) else {
                 throw ClientError(
                     code: .invalidInput, message: "command \(context.commandId) was already handled for \(earlier.streamName), not \(command.stream)")
@@ -116,9 +126,13 @@ extension WaymarkClient {
     }
 
     /// What `commandId` wrote before, if it was handled: its events carry ids derived from it.
-    func earlierResult(of commandId: UUID, session: Session) async throws -> CommandResult? {
+    /// Throws `command_id_reused` when they were written by a command other than the one with
+    /// `fingerprint`: the id was given to two commands, and answering the second with the first's
+    /// result would drop it silently.
+    func earlierResult(of commandId: UUID, fingerprint: String, session: Session) async throws -> CommandResult? {
         var found: [RecordedEvent] = []
         while let event = try await session.event(withId: CommandIDs.eventID(command: commandId, index: found.count)) {
+            if found.isEmpty { try Self.checkSameCommand(event, commandId: commandId, fingerprint: fingerprint) }
             found.append(event)
         }
         guard !found.isEmpty else { return nil }

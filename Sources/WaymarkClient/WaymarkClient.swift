@@ -121,10 +121,11 @@ public final class WaymarkClient: Service, Sendable {
             evolve: { state, recorded in
                 try JourneyEvent.decode(type: recorded.type, data: recorded.data).map { JourneyState.evolve(state, $0) } ?? state
             },
-            decide: { [definitions] state, context in
+            fingerprint: CommandFingerprint.of(command, to: journeyId),
+            decideWith: { [definitions] state, ids in
                 let definition = try Self.definition(for: state, command: command, catalog: definitions.catalog)
                 let events = try JourneyDecider.decide(state, command, definition: definition).get()
-                return (try EventIDs(context).next(events, correlation: journeyId), events.reduce(state, JourneyState.evolve))
+                return (try ids.next(events, correlation: journeyId), events.reduce(state, JourneyState.evolve))
             },
             prepare: { [definitions, store] state in
                 guard let version = state.definitionVersion, let journeyType = state.journeyType, definitions.catalog.definition(version: version) == nil
@@ -159,17 +160,23 @@ public final class WaymarkClient: Service, Sendable {
     /// it wrote. The streams it touches are forgotten by `caches` (their remembered states are
     /// older now).
     func handle(
-        context: CommandContext, forgetting forget: @escaping @Sendable () -> Void,
+        context: CommandContext, fingerprint: String, forgetting forget: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable (Transaction, EventIDs) async throws -> [CommandResult.Appended]
     ) async throws -> CommandResult {
         defer { forget() }
         return try await withTimeout {
-            if let earlier = try await self.store.withSession({ try await self.earlierResult(of: context.commandId, session: $0) }) { return earlier }
+            if let earlier = try await self.store.withSession({
+                try await self.earlierResult(of: context.commandId, fingerprint: fingerprint, session: $0)
+            }) {
+                return earlier
+            }
             var attempt = 0
             while true {
                 attempt += 1
                 do {
-                    let appended = try await self.store.transaction { transaction in try await body(transaction, EventIDs(context)) }
+                    let appended = try await self.store.transaction { transaction in
+                        try await body(transaction, EventIDs(context, fingerprint: fingerprint))
+                    }
                     return CommandResult(events: appended, replayed: false)
                 } catch let conflict as WrongExpectedVersionError {
                     guard attempt < self.maxAttempts else { throw CommandConflictError(streamName: conflict.streamName, attempts: self.maxAttempts) }

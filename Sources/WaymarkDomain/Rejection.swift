@@ -32,6 +32,10 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case consentUnchanged = "consent_unchanged"
         case consentNotGiven = "consent_not_given"
         case consentNotAsked = "consent_not_asked"
+        case unknownPurpose = "unknown_purpose"
+        case unknownChannel = "unknown_channel"
+        case unknownDecision = "unknown_decision"
+        case systemNotDownstream = "system_not_downstream"
     }
 
     public var code: Code

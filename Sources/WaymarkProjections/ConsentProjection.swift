@@ -11,11 +11,14 @@ import WaymarkPostgres
 /// Subjects are the registered customers and anyone with a consent stream. The purposes, channels
 /// and downstream systems come from `config/consent.yaml`, copied into a table of the build; a
 /// decision makes every downstream system of its purpose `pending` until the system reports it
-/// applied (or failed to apply) that decision; a report about an older decision leaves the current
-/// one pending. `expired` is computed when read from `expires_at` and `now()`.
+/// applied (or failed to apply) that decision, the last report counting; a report about an older
+/// decision leaves the current one pending, and one from a system the purpose does not list is left
+/// out. `expired` is computed when read from `expires_at` and `now()`.
 public struct ConsentProjection: Projection {
     public let name = "consent"
-    public let version = 1
+    /// 2: reports from systems the purpose does not list are left out, and a failure replaces an
+    /// earlier acknowledgement of the same decision.
+    public let version = 2
     public let source = SubscriptionSource.categories(["consent", "customer"])
     let purposes: [String: ConsentPurpose]
 
@@ -193,15 +196,21 @@ public struct ConsentProjection: Projection {
                 answer = previous
             case .propagated(let report), .propagationFailed(let report):
                 let key = PropagationKey(subjectId, report.scope, report.system)
-                // A report on a decision since superseded leaves the current one's state alone.
-                guard answers[Key(subjectId, report.scope)]?.eventId == report.decision else { continue }
+                // A report on a decision since superseded leaves the current one's state alone, and
+                // so does one from a system the purpose does not list (the decider refuses those
+                // now; the log may hold some from before).
+                guard answers[Key(subjectId, report.scope)]?.eventId == report.decision,
+                    purposes[report.scope.purpose]?.downstream.contains(report.system) == true
+                else { continue }
                 var propagation = propagations[key] ?? Propagation(decision: report.decision, state: "pending", requestedAt: at, updatedAt: at)
                 if case .propagated = event {
                     propagation.state = "applied"
                     propagation.acknowledgement = report.acknowledgement
                     propagation.error = nil
                 } else {
+                    // The failure replaces an earlier acknowledgement of the same decision.
                     propagation.state = "failed"
+                    propagation.acknowledgement = nil
                     propagation.error = report.error
                 }
                 propagation.updatedAt = at

@@ -146,7 +146,8 @@ struct RejectionCodeTests {
             .noPendingHandoff, "accepting when nothing was handed off", mentions: ["no handoff"], start: startOf("order-to-cash"),
             .acceptHandoff(by: "billing-desk")),
         journey(
-            .acceptanceCriteriaMissing, "accepting a handoff without payment terms", mentions: ["billing", "payment-terms"], start: startOf("order-to-cash"),
+            .acceptanceCriteriaMissing, "accepting a handoff without payment terms", mentions: ["billing", "payment-terms", "reject it"],
+            start: startOf("order-to-cash"),
             setup: [.requestHandoff(toStage: "credit-check", facts: ["order-total": "1200 EUR"])], .acceptHandoff(by: "billing-desk")),
         journey(
             .alreadyWaitingOnCustomer, "waiting on the customer twice", mentions: ["already waits"], setup: [.waitOnCustomer(reason: "signed NDA")],
@@ -192,6 +193,31 @@ struct RejectionCodeTests {
         consent(
             .consentNotAsked, "reporting a propagation for a question never asked", mentions: ["marketing by email", "never asked"],
             .recordPropagation(ConsentPropagation(scope: marketing, system: "billing", decision: UUID(), acknowledgement: "B-1"))),
+        consent(
+            .unknownPurpose, "giving consent for a purpose consent.yaml does not list", mentions: ["surveys", "consent.yaml", "marketing"],
+            .give(
+                ConsentRecord(
+                    scope: .init(purpose: "surveys", channel: "email"), legalBasis: .consent, noticeVersion: "n-1", collectionPoint: "web",
+                    proofReference: "f-1"))),
+        consent(
+            .unknownChannel, "refusing marketing by fax", mentions: ["marketing", "fax", "email, sms, phone"],
+            .refuse(
+                ConsentRecord(
+                    scope: .init(purpose: "marketing", channel: "fax"), legalBasis: .consent, noticeVersion: "n-1", collectionPoint: "web",
+                    proofReference: "f-1"))),
+        consent(
+            .unknownDecision, "a propagation report naming no decision of the subject", mentions: ["marketing by email", "not a decision"],
+            setup: [.give(consentRecord)],
+            .recordPropagation(ConsentPropagation(scope: marketing, system: "crm", decision: UUID(), acknowledgement: "CRM-1"))),
+        RejectionCase(code: .systemNotDownstream, scenario: "billing reporting on marketing consent", mentions: ["billing", "marketing-automation, crm"]) {
+            client in
+            let registry = ConsentRegistry(client: client)
+            let given = try await registry.record(.give(consentRecord), subject: "s-1")
+            let report = ConsentPropagation(scope: marketing, system: "billing", decision: given.events[0].id, acknowledgement: "B-1")
+            return RejectionAttempt(streams: [ConsentRegistry.streamName(subject: "s-1")]) {
+                try await registry.record(.recordPropagation(report), subject: "s-1")
+            }
+        },
     ]
 
     /// The end of the global log and the version of each stream: a refused command changes neither.

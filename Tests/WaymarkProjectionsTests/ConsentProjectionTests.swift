@@ -49,8 +49,16 @@ struct ConsentProjectionTests {
             context: on("2026-09-03T10:00:00Z"))
         let refused = try await consents.record(
             .refuse(Self.record(ConsentScope(purpose: "service-updates", channel: "sms"))), subject: "s-1", context: on("2026-09-03T11:00:00Z"))
-        // A question consent.yaml does not list still gets its row.
-        let surveys = try await consents.record(
+        // A question consent.yaml does not list (any more: a client under an older configuration
+        // asked it) still gets its row.
+        let loaded = try DefinitionLoader.load(directory: configDirectory)
+        var older = loaded.consentPurposes
+        older["surveys"] = ConsentPurpose(name: "surveys", channels: ["email"], downstream: [])
+        let olderClient = WaymarkClient(
+            store: fixture.store,
+            catalog: JourneyCatalog(JourneyConfiguration(calendars: loaded.calendars, definitions: loaded.definitions, consentPurposes: older)),
+            logger: TestDatabase.quietLogger)
+        let surveys = try await ConsentRegistry(client: olderClient).record(
             .give(Self.record(ConsentScope(purpose: "surveys", channel: "email"))), subject: "s-2", context: on("2026-09-04T10:00:00Z"))
         let id = { (result: CommandResult) in result.events[0].id.uuidString.lowercased() }
         #expect(try await fixture.runUntilCaughtUp("consent"))

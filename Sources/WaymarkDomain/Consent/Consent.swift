@@ -149,17 +149,27 @@ public struct ConsentState: Sendable, Equatable {
     }
 
     public var answers: [ConsentScope: Answer] = [:]
+    /// Every decision (given, refused, withdrawn) by its event id, with its question: what a
+    /// propagation report may name.
+    public var decisions: [UUID: ConsentScope] = [:]
     public var version: Int64 = 0
 
     public init() {}
 
-    public static func evolve(_ state: ConsentState, _ event: ConsentEvent) -> ConsentState {
+    /// The state after `event`, stored with id `eventId`.
+    public static func evolve(_ state: ConsentState, _ event: ConsentEvent, eventId: UUID) -> ConsentState {
         var next = state
         next.version += 1
         switch event {
-        case .given(let record): next.answers[record.scope] = Answer(status: .granted, record: record)
-        case .refused(let record): next.answers[record.scope] = Answer(status: .refused, record: record)
-        case .withdrawn(let withdrawn): next.answers[withdrawn.scope]?.status = .withdrawn
+        case .given(let record):
+            next.answers[record.scope] = Answer(status: .granted, record: record)
+            next.decisions[eventId] = record.scope
+        case .refused(let record):
+            next.answers[record.scope] = Answer(status: .refused, record: record)
+            next.decisions[eventId] = record.scope
+        case .withdrawn(let withdrawn):
+            next.answers[withdrawn.scope]?.status = .withdrawn
+            next.decisions[eventId] = withdrawn.scope
         case .propagated, .propagationFailed: break
         }
         return next
@@ -167,17 +177,22 @@ public struct ConsentState: Sendable, Equatable {
 }
 
 public enum ConsentDecider {
-    public static func decide(_ state: ConsentState, _ command: ConsentCommand) -> Result<[ConsentEvent], Rejection> {
+    /// The events `command` produces on `state`, or why it is refused. `purposes` are the questions
+    /// configured in `consent.yaml`: consent is given or refused only for one of them, over one of
+    /// its channels, and only their downstream systems report propagation. A withdrawal needs only
+    /// a grant to withdraw, so that a purpose since removed from the configuration can still be
+    /// withdrawn.
+    public static func decide(_ state: ConsentState, _ command: ConsentCommand, purposes: [String: ConsentPurpose]) -> Result<[ConsentEvent], Rejection> {
         do {
             switch command {
             case .give(let record):
-                try check(record)
+                try check(record, purposes)
                 if let answer = state.answers[record.scope], answer.status == .granted, answer.record == record {
                     throw Rejection(.consentUnchanged, "consent for \(record.scope) was already given on these terms")
                 }
                 return .success([.given(record)])
             case .refuse(let record):
-                try check(record)
+                try check(record, purposes)
                 if let answer = state.answers[record.scope], answer.status == .refused, answer.record?.noticeVersion == record.noticeVersion {
                     throw Rejection(.consentUnchanged, "consent for \(record.scope) was already refused under notice \(record.noticeVersion)")
                 }
@@ -192,6 +207,19 @@ public enum ConsentDecider {
                 try requireText(report.system, "the system")
                 guard state.answers[report.scope] != nil else {
                     throw Rejection(.consentNotAsked, "consent for \(report.scope) was never asked, so there is no decision to propagate")
+                }
+                guard state.decisions[report.decision] == report.scope else {
+                    throw Rejection(
+                        .unknownDecision,
+                        "\(report.decision.uuidString.lowercased()) is not a decision on consent for \(report.scope) of this subject: report on the event id of a decision (given, refused, withdrawn)"
+                    )
+                }
+                let downstream = purposes[report.scope.purpose]?.downstream ?? []
+                guard downstream.contains(report.system) else {
+                    throw Rejection(
+                        .systemNotDownstream,
+                        "system '\(report.system)' does not apply \(report.scope.purpose) consent; consent.yaml lists \(downstream.isEmpty ? "no downstream systems" : downstream.joined(separator: ", ")) for it"
+                    )
                 }
                 if let error = report.error {
                     try requireText(error, "the error")
@@ -209,12 +237,23 @@ public enum ConsentDecider {
         }
     }
 
-    private static func check(_ record: ConsentRecord) throws {
+    private static func check(_ record: ConsentRecord, _ purposes: [String: ConsentPurpose]) throws {
         try requireText(record.scope.purpose, "the purpose")
         try requireText(record.scope.channel, "the channel")
         try requireText(record.noticeVersion, "the notice version")
         try requireText(record.collectionPoint, "the collection point")
         try requireText(record.proofReference, "the proof reference")
+        guard let purpose = purposes[record.scope.purpose] else {
+            let known = purposes.keys.sorted()
+            throw Rejection(
+                .unknownPurpose,
+                "purpose '\(record.scope.purpose)' is not in consent.yaml; configured: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+        }
+        guard purpose.channels.contains(record.scope.channel) else {
+            throw Rejection(
+                .unknownChannel,
+                "purpose \(purpose.name) is not asked over '\(record.scope.channel)'; consent.yaml lists \(purpose.channels.joined(separator: ", "))")
+        }
     }
 
     private static func requireText(_ text: String, _ what: String) throws {

@@ -80,7 +80,8 @@ public enum JourneyDecider {
             guard missing.isEmpty else {
                 throw Rejection(
                     .acceptanceCriteriaMissing,
-                    "the handoff to \(pending.toDepartment) lacks \(missing.joined(separator: ", ")); request it again with those facts")
+                    "the handoff to \(pending.toDepartment) lacks \(missing.joined(separator: ", ")): reject it (rejectHandoff), then the sender can request it again with those facts"
+                )
             }
             return [
                 .handoffAccepted(.init(toStage: pending.toStage, by: by, reason: nil)),

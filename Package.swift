@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkDomainTests",
-            dependencies: ["WaymarkDomain", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: ["WaymarkDomain", "WaymarkTesting", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "WaymarkClientTests",
@@ -138,6 +138,7 @@ let package = Package(
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
                 "WaymarkTesting",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

@@ -1,19 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on real PostgreSQL. With no WAYMARK_TEST_DATABASE_URL the test process
-# starts its own private cluster (initdb into a temporary folder, loopback only) and removes it at exit.
+# starts its own private cluster (initdb into a temporary folder, loopback only) and removes it at exit;
+# a watcher process stops and removes it even when the test process crashes or is killed, and the
+# `waymark` processes tests start end with it, so there is nothing to clean up here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
-
-cleanup() {
-    # A test process killed before its exit handler ran leaves its server behind: stop those.
-    for pidfile in "${TMPDIR:-/tmp}"/waymark-test-*/data/postmaster.pid; do
-        [ -f "$pidfile" ] || continue
-        pid=$(head -n 1 "$pidfile")
-        kill -INT "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
 
 # Style first: the toolchain's formatter, with the repository's .swift-format, must find nothing.
 swift format lint --strict --recursive Sources Tests Package.swift

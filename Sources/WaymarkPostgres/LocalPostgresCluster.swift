@@ -20,6 +20,7 @@ public final class LocalPostgresCluster: Sendable {
     public let startedHere: Bool
     private let runAsUser: String?
     private let stopped = Mutex(false)
+    private let watcher = Mutex<ServerWatcher?>(nil)
 
     /// The superuser URL of the cluster's `postgres` database.
     public var url: String { "postgresql://waymark@127.0.0.1:\(port)/postgres" }
@@ -138,7 +139,19 @@ public final class LocalPostgresCluster: Sendable {
             chmod(temporary, 0o755)
         }
         let directory = temporary + "/data"
-        return try start(dataDirectory: directory, settings: settings, port: port, logger: logger)
+        let cluster = try start(dataDirectory: directory, settings: settings, port: port, logger: logger)
+        // A temporary server never outlives its process, even one that crashes or is killed.
+        try cluster.stopWhenThisProcessEnds(removing: temporary)
+        return cluster
+    }
+
+    /// Makes sure the server stops when this process ends without stopping it (a crash, SIGKILL):
+    /// a watcher process then shuts it down at once and deletes `folder` when given. Nothing
+    /// happens after a normal `stop()`. Only for a server this object started.
+    public func stopWhenThisProcessEnds(removing folder: String? = nil) throws {
+        guard startedHere else { return }
+        let started = try ServerWatcher.start(dataDirectory: dataDirectory, removing: folder)
+        watcher.withLock { $0 = started }
     }
 
     /// Stops the server if this object started it. With `removeData`, deletes its folder too.
@@ -161,6 +174,7 @@ public final class LocalPostgresCluster: Sendable {
         if removeData {
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path)
         }
+        watcher.withLock { $0.take() }?.release()
     }
 
     // MARK: Helpers

@@ -4,7 +4,6 @@ import Logging
 import WaymarkEventStore
 import WaymarkPostgres
 
-@main
 struct WaymarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waymark",
@@ -88,6 +87,8 @@ struct DatabaseOptions: ParsableArguments {
 /// Runs `body` against the resolved database, stopping a private server this run started.
 func withDatabase<T>(_ options: DatabaseOptions, keepRunning: Bool = false, _ body: (String) async throws -> T) async throws -> T {
     let (url, cluster) = try options.resolve()
+    // A server this run stops at its end also stops if the run is killed.
+    if !keepRunning { try cluster?.stopWhenThisProcessEnds() }
     defer { if !keepRunning { cluster?.stop() } }
     return try await body(url)
 }

@@ -21,6 +21,7 @@ func waymark(_ arguments: [String], environment: [String: String] = [:]) throws 
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "WAYMARK_DATABASE_URL")
     for (key, value) in environment { env[key] = value }
+    env["WAYMARK_EXIT_WITH_PARENT"] = "\(getpid())"
     process.environment = env
     // Into a file, not a pipe: a process started meanwhile by another test (the tests' own
     // PostgreSQL server) can inherit a pipe's writing end, and reading to its end then never ends.

@@ -25,7 +25,7 @@ struct ProjectionsCommandTests {
         let events = try await total()
         let run = ["projections", "run", "--analytics-schema", analytics, "--batch-size", "10"] + common
         let first = try startWaymark(run)
-        #expect(try await eventually { try await handled() > 0 })
+        try await eventually("handled() > 0", observing: { try await handled() }, until: { $0 > 0 })
         // Holding the build's journeys table stops the build inside its next batch (readers may
         // still read it), so the kill lands mid-batch however fast the build goes.
         let table = try await pool.query(
@@ -42,7 +42,7 @@ struct ProjectionsCommandTests {
         #expect(atKill > 0 && atKill < events, "the kill came after the build finished; nothing was tested")
         #expect(try await handled() == atKill)
         let second = try startWaymark(run)
-        #expect(try await eventually(timeout: .seconds(120)) { try await handled() == events })
+        try await eventually("handled() == events", timeout: .seconds(120), observing: { try await handled() }, until: { $0 == events })
         let snapshot = { () async throws -> [String] in
             let rows = try await pool.query(
                 PostgresQuery(
@@ -72,6 +72,8 @@ func startWaymark(_ arguments: [String]) throws -> Process {
     let process = Process()
     process.executableURL = try waymarkBinary()
     process.arguments = arguments
+    // It ends with this test process, even one that crashes or is killed.
+    process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()

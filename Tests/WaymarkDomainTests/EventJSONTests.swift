@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import Testing
+import WaymarkTesting
 
 @testable import WaymarkDomain
 
@@ -17,31 +18,33 @@ struct EventJSONTests {
 
     @Test("random journey events read back equal, compact, pretty-printed and with escapes for every non-ASCII character")
     func roundTrips() async {
-        await propertyCheck(count: 300, input: Self.tricky.array(of: 6), Gen.int(in: 0...10), Gen.bool()) { words, score, optional in
-            let events: [JourneyEvent] = [
-                .started(
-                    .init(
-                        journeyId: words[0], customerId: words[1], journeyType: words[2], definitionVersion: words[3], tier: words[4], stage: words[5],
-                        department: words[0], externalProcessId: optional ? words[1] : nil, owner: optional ? nil : words[2])),
-                .handoffRequested(
-                    .init(
-                        fromStage: words[0], toStage: words[1], fromDepartment: words[2], toDepartment: words[3],
-                        facts: Dictionary(words.map { ($0, $0 + "!") }) { first, _ in first })),
-                .handoffRejected(.init(toStage: words[4], by: words[5], reason: optional ? words[0] : nil)),
-                .cancelled(.init(reason: words[1], compensationsOwed: words)),
-                .feedbackReceived(.init(kind: optional ? .nps : .csat, score: score, channel: words[2])),
-                .waitingOnCustomer(.init(reason: nil)),
-            ]
-            for event in events {
-                let data = try! event.data()
-                #expect(try! JourneyEvent.decode(type: event.type, data: data) == event, "\(data)")
-                // PostgreSQL's jsonb prints spaces between tokens; other writers add more.
-                let pretty = try! Self.reformat(data, [.prettyPrinted])
-                #expect(try! JourneyEvent.decode(type: event.type, data: pretty) == event, "\(pretty)")
-                let escaped = Self.escapingNonASCII(data)
-                #expect(try! JourneyEvent.decode(type: event.type, data: escaped) == event, "\(escaped)")
-            }
-        }
+        await propertyCheck(
+            count: 300, input: Self.tricky.array(of: 6), Gen.int(in: 0...10), Gen.bool(),
+            perform: recordingErrors { (words: [String], score: Int, optional: Bool) in
+                let events: [JourneyEvent] = [
+                    .started(
+                        .init(
+                            journeyId: words[0], customerId: words[1], journeyType: words[2], definitionVersion: words[3], tier: words[4], stage: words[5],
+                            department: words[0], externalProcessId: optional ? words[1] : nil, owner: optional ? nil : words[2])),
+                    .handoffRequested(
+                        .init(
+                            fromStage: words[0], toStage: words[1], fromDepartment: words[2], toDepartment: words[3],
+                            facts: Dictionary(words.map { ($0, $0 + "!") }) { first, _ in first })),
+                    .handoffRejected(.init(toStage: words[4], by: words[5], reason: optional ? words[0] : nil)),
+                    .cancelled(.init(reason: words[1], compensationsOwed: words)),
+                    .feedbackReceived(.init(kind: optional ? .nps : .csat, score: score, channel: words[2])),
+                    .waitingOnCustomer(.init(reason: nil)),
+                ]
+                for event in events {
+                    let data = try! event.data()
+                    #expect(try! JourneyEvent.decode(type: event.type, data: data) == event, "\(data)")
+                    // PostgreSQL's jsonb prints spaces between tokens; other writers add more.
+                    let pretty = try! Self.reformat(data, [.prettyPrinted])
+                    #expect(try! JourneyEvent.decode(type: event.type, data: pretty) == event, "\(pretty)")
+                    let escaped = Self.escapingNonASCII(data)
+                    #expect(try! JourneyEvent.decode(type: event.type, data: escaped) == event, "\(escaped)")
+                }
+            })
     }
 
     @Test("the reader itself decodes what the store holds, without JSONDecoder")

@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 import WaymarkDomain
+import WaymarkTesting
 
 let shipped = try! DefinitionLoader.load(directory: configDirectory)
 let newBusiness = shipped.definitions["new-business"]!
@@ -125,72 +126,74 @@ struct JourneyTests {
     @Test("random command sequences never break the definition's rules, and replay rebuilds the state")
     func randomSequences() async {
         let definitions = shipped.definitions.values.sorted { $0.journeyType < $1.journeyType }
-        await propertyCheck(count: 300, input: Gen.int(in: 0...(definitions.count - 1)), Gen.int(in: 0...10_000).array(of: 1...120)) { which, picks in
-            let definition = definitions[which]
-            let stages = definition.stages.map(\.id)
-            let milestones = definition.stages.flatMap(\.milestones)
-            let criteria = Set(definition.transitions.compactMap(\.handoff).flatMap(\.acceptanceCriteria))
-            var state = JourneyState()
-            var events: [JourneyEvent] = []
-            for (index, pick) in ([0] + picks).enumerated() {
-                let command: JourneyCommand
-                if index == 0 {
-                    command = .start(
-                        .init(journeyId: "j", customerId: "c", journeyType: definition.journeyType, tier: definition.tiers[pick % definition.tiers.count]))
-                } else {
-                    // Mostly commands that move the journey on (so that sequences get far), with
-                    // invalid ones mixed in; closing is rare.
-                    let current = state.stage ?? stages[0]
-                    let next = definition.transitions.filter { $0.from == current }
-                    let here = definition.stage(current)?.milestones ?? []
-                    let facts = pick % 5 == 0 ? [:] : Dictionary(uniqueKeysWithValues: criteria.map { ($0, "yes") })
-                    switch pick % 20 {
-                    case 0...3: command = .reachMilestone(here.isEmpty || pick % 9 == 0 ? milestones[pick % milestones.count] : here[pick % here.count])
-                    case 4...8:
-                        let target = next.isEmpty ? stages[pick % stages.count] : next[pick % next.count].to
-                        command =
-                            pick % 4 == 0
-                            ? .moveToStage(target)
-                            : (definition.transition(from: current, to: target)?.handoff == nil
-                                ? .moveToStage(target) : .requestHandoff(toStage: target, facts: facts))
-                    case 9...11: command = .acceptHandoff(by: "x")
-                    case 12: command = .rejectHandoff(by: "x", reason: "not ready")
-                    case 13: command = .waitOnCustomer(reason: "docs")
-                    case 14: command = .resume
-                    case 15: command = .reassignOwner(to: "owner-\(pick % 3)")
-                    case 16: command = .moveToStage(stages[pick % stages.count])
-                    case 17: command = .recordFeedback(.init(kind: pick % 2 == 0 ? .csat : .nps, score: pick % 12 - 1, channel: "email"))
-                    case 18: command = pick % 13 == 0 ? .cancel(reason: "lost") : .resume
-                    default:
-                        let owed = state.compensationsOwed.filter { !state.compensationsDone.contains($0) }
-                        command = !owed.isEmpty ? .recordCompensation(owed[pick % owed.count]) : (pick % 11 == 0 ? .complete : .acceptHandoff(by: "y"))
+        await propertyCheck(
+            count: 300, input: Gen.int(in: 0...(definitions.count - 1)), Gen.int(in: 0...10_000).array(of: 1...120),
+            perform: recordingErrors { (which: Int, picks: [Int]) in
+                let definition = definitions[which]
+                let stages = definition.stages.map(\.id)
+                let milestones = definition.stages.flatMap(\.milestones)
+                let criteria = Set(definition.transitions.compactMap(\.handoff).flatMap(\.acceptanceCriteria))
+                var state = JourneyState()
+                var events: [JourneyEvent] = []
+                for (index, pick) in ([0] + picks).enumerated() {
+                    let command: JourneyCommand
+                    if index == 0 {
+                        command = .start(
+                            .init(journeyId: "j", customerId: "c", journeyType: definition.journeyType, tier: definition.tiers[pick % definition.tiers.count]))
+                    } else {
+                        // Mostly commands that move the journey on (so that sequences get far), with
+                        // invalid ones mixed in; closing is rare.
+                        let current = state.stage ?? stages[0]
+                        let next = definition.transitions.filter { $0.from == current }
+                        let here = definition.stage(current)?.milestones ?? []
+                        let facts = pick % 5 == 0 ? [:] : Dictionary(uniqueKeysWithValues: criteria.map { ($0, "yes") })
+                        switch pick % 20 {
+                        case 0...3: command = .reachMilestone(here.isEmpty || pick % 9 == 0 ? milestones[pick % milestones.count] : here[pick % here.count])
+                        case 4...8:
+                            let target = next.isEmpty ? stages[pick % stages.count] : next[pick % next.count].to
+                            command =
+                                pick % 4 == 0
+                                ? .moveToStage(target)
+                                : (definition.transition(from: current, to: target)?.handoff == nil
+                                    ? .moveToStage(target) : .requestHandoff(toStage: target, facts: facts))
+                        case 9...11: command = .acceptHandoff(by: "x")
+                        case 12: command = .rejectHandoff(by: "x", reason: "not ready")
+                        case 13: command = .waitOnCustomer(reason: "docs")
+                        case 14: command = .resume
+                        case 15: command = .reassignOwner(to: "owner-\(pick % 3)")
+                        case 16: command = .moveToStage(stages[pick % stages.count])
+                        case 17: command = .recordFeedback(.init(kind: pick % 2 == 0 ? .csat : .nps, score: pick % 12 - 1, channel: "email"))
+                        case 18: command = pick % 13 == 0 ? .cancel(reason: "lost") : .resume
+                        default:
+                            let owed = state.compensationsOwed.filter { !state.compensationsDone.contains($0) }
+                            command = !owed.isEmpty ? .recordCompensation(owed[pick % owed.count]) : (pick % 11 == 0 ? .complete : .acceptHandoff(by: "y"))
+                        }
+                    }
+                    if case .success(let new) = JourneyDecider.decide(state, command, definition: definition) {
+                        events += new
+                        state = new.reduce(state, JourneyState.evolve)
                     }
                 }
-                if case .success(let new) = JourneyDecider.decide(state, command, definition: definition) {
-                    events += new
-                    state = new.reduce(state, JourneyState.evolve)
+                #expect(JourneyState.replay(events) == state)
+                // Every stage change follows a transition of the definition; none happens after closing.
+                var current: String?
+                var closed = false
+                for event in events {
+                    switch event {
+                    case .started(let started): current = started.stage
+                    case .stageEntered(let entered):
+                        #expect(!closed)
+                        #expect(definition.transition(from: current ?? "", to: entered.stage) != nil, "\(current ?? "?") → \(entered.stage)")
+                        current = entered.stage
+                    case .milestoneReached(let reached):
+                        #expect(!closed)
+                        #expect(definition.stage(ofMilestone: reached.milestone)?.id == current)
+                    case .completed, .cancelled: closed = true
+                    case .feedbackReceived(let feedback): #expect(feedback.kind.range.contains(feedback.score))
+                    default: break
+                    }
                 }
-            }
-            #expect(JourneyState.replay(events) == state)
-            // Every stage change follows a transition of the definition; none happens after closing.
-            var current: String?
-            var closed = false
-            for event in events {
-                switch event {
-                case .started(let started): current = started.stage
-                case .stageEntered(let entered):
-                    #expect(!closed)
-                    #expect(definition.transition(from: current ?? "", to: entered.stage) != nil, "\(current ?? "?") → \(entered.stage)")
-                    current = entered.stage
-                case .milestoneReached(let reached):
-                    #expect(!closed)
-                    #expect(definition.stage(ofMilestone: reached.milestone)?.id == current)
-                case .completed, .cancelled: closed = true
-                case .feedbackReceived(let feedback): #expect(feedback.kind.range.contains(feedback.score))
-                default: break
-                }
-            }
-            #expect(state.compensationsDone.allSatisfy(state.compensationsOwed.contains))
-        }
+                #expect(state.compensationsDone.allSatisfy(state.compensationsOwed.contains))
+            })
     }
 }

@@ -74,7 +74,8 @@ struct AppendAndReadTests {
         // Paging forward.
         var versions: [Int64] = []
         var from: Int64? = 1
-        while let start = from {
+        // Bounded: a paging bug that never ends the pages fails instead of looping for ever.
+        while let start = from, versions.count <= 7 {
             let page = try await store.readStream("journey-42", from: start, limit: 3)
             versions += page.events.map(\.streamVersion)
             from = page.nextVersion
@@ -87,7 +88,7 @@ struct AppendAndReadTests {
             let page = try await store.readStream("journey-42", from: cursor, direction: .backward, limit: 3)
             backward += page.events.map(\.streamVersion)
             cursor = page.nextVersion
-        } while cursor != nil
+        } while cursor != nil && backward.count <= 7
         #expect(backward == Array((1...7).reversed()))
         #expect(try await store.readStream("journey-none").events.isEmpty)
     }

@@ -37,7 +37,9 @@ struct ConcurrencyTests {
                             // A hot stream shared by every writer: optimistic concurrency with retries.
                             let stream = hotStreams[(writer + round) % hotStreams.count]
                             let batch = [event("HandedOff")]
-                            while true {
+                            // Bounded: an append that never lands fails the test instead of spinning.
+                            for attempt in 1...1_000 {
+                                #expect(attempt < 1_000, "an append to \(stream) never landed")
                                 let version = try await store.streamVersion(stream)
                                 do {
                                     try await store.append(to: stream, expected: .exact(version), events: batch)
@@ -59,7 +61,8 @@ struct ConcurrencyTests {
             try await group.waitForAll()
         }
         let expected = appended.value
-        #expect(try await eventually(timeout: .seconds(60)) { delivered.value.count >= expected.count })
+        try await eventually(
+            "delivered.value.count >= expected.count", timeout: .seconds(60), observing: { delivered.value.count }, until: { $0 >= expected.count })
         subscription.cancel()
         try await subscription.value
 

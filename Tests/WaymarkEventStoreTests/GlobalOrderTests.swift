@@ -120,7 +120,7 @@ struct GlobalOrderTests {
             transaction.afterCommit { committed.withLock { $0 += 1 } }
         }
         let running = Task { try await manager.run() }
-        #expect(try await manager.waitUntilCaughtUp(timeout: .seconds(30)))
+        try await caughtUp(manager, of: store, timeout: .seconds(30))
         running.cancel()
         try await running.value
 
@@ -176,7 +176,7 @@ struct GlobalOrderTests {
         for stream in hot {
             #expect(try await store.streamVersion(stream) == Int64(log.filter { $0.streamName == stream }.count))
         }
-        #expect(try await subscriber.waitUntilCaughtUp(timeout: .seconds(60)))
+        try await caughtUp(subscriber, of: store, timeout: .seconds(60))
         subscription.cancel()
         try await subscription.value
         let seen = delivered.value
@@ -255,7 +255,7 @@ struct GlobalOrderTests {
         let first = try await store.append(to: "journey-1", events: [event("Started")])
         let head = try await store.head()
         #expect(head.lastPosition == first.events[0].position)
-        #expect(try await eventually { !(try await store.head().isHeldBack) })
+        try await eventually("no open transaction to hold readers back") { !(try await store.head().isHeldBack) }
 
         let found = try #require(try await store.event(withId: first.events[0].id))
         #expect(found.streamName == "journey-1" && found.streamVersion == 1 && found.position == first.events[0].position)
@@ -285,7 +285,7 @@ struct GlobalOrderTests {
         release.continuation.yield()
         try await slow.value
         // Other tests' transactions on the same cluster can hold the horizon back for a moment.
-        #expect(try await eventually { !(try await store.head().isHeldBack) })
+        try await eventually("no open transaction to hold readers back") { !(try await store.head().isHeldBack) }
         #expect(try await readUntil(store, after: first.events[0].position, expected: 2).count == 2)
     }
 

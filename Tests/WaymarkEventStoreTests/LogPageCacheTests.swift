@@ -40,13 +40,13 @@ struct LogPageCacheTests {
                 transaction.afterCommit { delivered.withLock { $0[name, default: []] += events } }
             }
         }
-        let caughtUp = try await withServices(subscriptions) {
+        let reached = try await withServices(subscriptions) {
             for round in 40..<80 { try await appendSome(round) }
             var all = true
-            for subscription in subscriptions { all = try await subscription.waitUntilCaughtUp(timeout: .seconds(60)) && all }
+            for subscription in subscriptions { all = try await caughtUp(subscription, of: store, timeout: .seconds(60)) && all }
             return all
         }
-        #expect(caughtUp)
+        #expect(reached)
         let log = try await store.readAll(limit: 10_000).events
         #expect(log.count == 80 * 14)
         for (name, source, _) in sources {
@@ -78,21 +78,23 @@ struct LogPageCacheTests {
             events, _ in delivered.withLock { $0 += events }
         }
         try await withServices([subscription]) {
-            #expect(try await eventually { delivered.value.count == 5 })
+            try await eventually("delivered.value.count == 5", observing: { delivered.value.count }, until: { $0 == 5 })
             let before = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
                 String.self, at: 0)
             let served = pages.usage.served
             for index in 0..<30 { try await store.append(to: "customer-\(index)", events: [event()]) }
             // It looked at them: pages served it again.
-            #expect(try await eventually { pages.usage.served > served })
+            try await eventually("pages.usage.served > served", observing: { pages.usage.served }, until: { $0 > served })
             try await Task.sleep(for: .milliseconds(200))
             let after = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
                 String.self, at: 0)
             #expect(after == before, "no checkpoint write for other categories' events")
             #expect(try await subscription.checkpoint() == delivered.value.last!.position)
             try await store.append(to: "journey-late", events: [event()])
-            #expect(try await eventually { delivered.value.count == 6 })
-            #expect(try await eventually { try await subscription.checkpoint() == delivered.value.last!.position })
+            try await eventually("delivered.value.count == 6", observing: { delivered.value.count }, until: { $0 == 6 })
+            try await eventually(
+                "try await subscription.checkpoint() == delivered.value.last!.position", observing: { try await subscription.checkpoint() },
+                until: { $0 == delivered.value.last!.position })
         }
         #expect(delivered.value.map(\.streamName).last == "journey-late")
     }
@@ -102,7 +104,8 @@ struct LogPageCacheTests {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
         for index in 0..<12 { try await store.append(to: "\(index % 3 == 0 ? "consent" : "journey")-\(index)", events: [event()]) }
-        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 12 })
+        try await eventually(
+            "try await store.readAll(limit: 100).events.count == 12", observing: { try await store.readAll(limit: 100).events.count }, until: { $0 == 12 })
         let log = try await store.readAll(limit: 100)
         let pages = LogPageCache(source: .categories(["consent", "journey"]), capacity: 12)
         #expect(pages.hasRoom(for: .category("journey")))
@@ -138,7 +141,8 @@ struct LogPageCacheTests {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
         for index in 0..<12 { try await store.append(to: "journey-\(index)", events: [event()]) }
-        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 12 })
+        try await eventually(
+            "try await store.readAll(limit: 100).events.count == 12", observing: { try await store.readAll(limit: 100).events.count }, until: { $0 == 12 })
         let log = try await store.readAll(limit: 100)
         let pages = LogPageCache(source: .category("journey"), capacity: 12)
         let journeys = SubscriptionSource.category("journey")
@@ -178,7 +182,8 @@ struct LogPageCacheTests {
         for index in 0..<4 {
             try await store.append(to: "journey-\(index)", events: [EventData(type: "Noted", data: #"{"n":\#(index)}"#, metadata: metadata)])
         }
-        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 4 })
+        try await eventually(
+            "try await store.readAll(limit: 100).events.count == 4", observing: { try await store.readAll(limit: 100).events.count }, until: { $0 == 4 })
         for lean in [
             try await store.readAll(limit: 100, metadata: .occurredAt), try await store.readCategory("journey", limit: 100, metadata: .occurredAt),
             try await store.readCategories(["journey", "customer"], limit: 100, metadata: .occurredAt),
@@ -198,7 +203,7 @@ struct LogPageCacheTests {
             }
         }
         let both = try await withServices(subscriptions) {
-            try await eventually { delivered.value["lean"]?.count == 4 && delivered.value["full"]?.count == 4 }
+            try await eventually("four events delivered to each subscription") { delivered.value["lean"]?.count == 4 && delivered.value["full"]?.count == 4 }
         }
         #expect(both)
         #expect(delivered.value["lean"]!.allSatisfy { $0.metadata == EventMetadata(occurredAt: occurred) })

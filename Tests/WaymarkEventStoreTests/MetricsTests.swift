@@ -64,8 +64,8 @@ struct MetricsTests {
 
         let name = "lag-\(store.schema)"
         let subscription = try CatchUpSubscription(store: store, name: name, logger: TestDatabase.quietLogger) { _, _ in }
-        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(20)) }
-        #expect(caughtUp)
+        let reached = try await withServices([subscription]) { try await caughtUp(subscription, of: store, timeout: .seconds(20)) }
+        #expect(reached)
         #expect(try counter("waymark_subscription_events_total", [("subscription", name)]) == 5)
         let lag = try #require(try metrics.expectGauge("waymark_subscription_lag_seconds", [("subscription", name)]).lastValue)
         #expect(lag >= 0 && lag < 60)

@@ -20,10 +20,10 @@ struct StoreServiceTests {
         }
         listener.start()
         // A loaded CI machine may take longer than any fixed pause to connect and LISTEN.
-        #expect(try await eventually(timeout: .seconds(30)) { listening.value })
+        try await eventually("the store to listen for appends", timeout: .seconds(30)) { listening.value }
         try await withServices([store]) {
             try await store.append(to: "journey-1", events: [event()])
-            #expect(try await eventually { heard.value >= 1 })
+            try await eventually("heard.value >= 1", observing: { heard.value }, until: { $0 >= 1 })
             // Appends in a burst are announced at most once per announce interval (20 ms), not once each.
             let before = heard.value
             let clock = ContinuousClock()

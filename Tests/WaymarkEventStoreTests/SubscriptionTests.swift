@@ -39,9 +39,9 @@ struct SubscriptionTests {
             delivered.withLock { $0 += events }
         }
         let running = Task { try await subscription.run() }
-        #expect(try await eventually { try await seenCount(store) == 30 })
+        try await eventually("seenCount(store) == 30", observing: { try await seenCount(store) }, until: { $0 == 30 })
         for index in 0..<10 { try await store.append(to: "journey-live\(index)", events: [event()]) }
-        #expect(try await eventually { try await seenCount(store) == 40 })
+        try await eventually("seenCount(store) == 40", observing: { try await seenCount(store) }, until: { $0 == 40 })
         running.cancel()
         try await running.value
         let events = delivered.value
@@ -58,7 +58,7 @@ struct SubscriptionTests {
             resumed.withLock { $0 += events }
         }
         let runningAgain = Task { try await second.run() }
-        #expect(try await eventually { try await seenCount(store) == 42 })
+        try await eventually("seenCount(store) == 42", observing: { try await seenCount(store) }, until: { $0 == 42 })
         runningAgain.cancel()
         try await runningAgain.value
         #expect(resumed.value.map(\.streamName) == ["journey-after", "journey-after"])
@@ -83,7 +83,7 @@ struct SubscriptionTests {
             try await recordSeen(events, by: "sla", on: transaction)
         }
         let running = Task { try await healthy.run() }
-        #expect(try await eventually { try await seenCount(store) == 3 })
+        try await eventually("seenCount(store) == 3", observing: { try await seenCount(store) }, until: { $0 == 3 })
         running.cancel()
         try await running.value
     }
@@ -106,7 +106,8 @@ struct SubscriptionTests {
             try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
             for round in 1...3 {
                 try await writer.append(to: "journey-\(round)", events: [event()])
-                #expect(try await eventually(timeout: .seconds(20)) { try await seenCount(reader) == round }, "round \(round) was not delivered")
+                try await eventually(
+                    "round \(round) to be delivered", timeout: .seconds(20), observing: { try await seenCount(reader) }, until: { $0 == round })
             }
         }
     }
@@ -151,7 +152,7 @@ struct SubscriptionTests {
                 try await other.query(
                     "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
                 )
-                #expect(try await eventually(timeout: .seconds(8)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }, "round \(round)")
+                try await eventually("round \(round)", timeout: .seconds(8)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }
             }
         }
     }
@@ -190,7 +191,8 @@ struct SubscriptionTests {
         try await store.append(to: "billing-last", events: [event()])
 
         // Other tests' open transactions may hold readers back for a moment.
-        #expect(try await eventually { try await store.readAll(limit: 100).events.count == 61 })
+        try await eventually(
+            "try await store.readAll(limit: 100).events.count == 61", observing: { try await store.readAll(limit: 100).events.count }, until: { $0 == 61 })
         // A full page holds the wanted events only, in global order, and the next one starts after
         // its last; the last page, short, ends where the log does, past other categories' events.
         let wanted = try await store.readAll(limit: 100).events.filter { ["consent", "customer"].contains($0.category) }
@@ -213,8 +215,8 @@ struct SubscriptionTests {
             try await recordSeen(events, by: "people", on: transaction)
             delivered.withLock { $0 += events }
         }
-        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(20)) }
-        #expect(caughtUp)
+        let reached = try await withServices([subscription]) { try await caughtUp(subscription, of: store, timeout: .seconds(20)) }
+        #expect(reached)
         let all = try await store.readAll(limit: 100).events
         let events = delivered.value
         #expect(events.map(\.id) == all.filter { ["consent", "customer"].contains($0.category) }.map(\.id))
@@ -233,18 +235,17 @@ struct SubscriptionTests {
             }
         }
         // Other tests' open transactions may hold readers back for a moment.
-        #expect(
-            try await eventually {
-                let head = try await store.head()
-                return head.horizon > head.lastPosition!.transactionId
-            })
+        try await eventually("no open transaction to hold readers back") {
+            let head = try await store.head()
+            return head.horizon > head.lastPosition!.transactionId
+        }
         let batches = Locked<[Int]>([])
         let subscription = try CatchUpSubscription(store: store, name: "bulk", batchSize: 22_000, logger: TestDatabase.quietLogger) { events, _ in
             #expect(zip(events, events.dropFirst()).allSatisfy { $0.position < $1.position })
             batches.withLock { $0.append(events.count) }
         }
-        let caughtUp = try await withServices([subscription]) { try await subscription.waitUntilCaughtUp(timeout: .seconds(60)) }
-        #expect(caughtUp)
+        let reached = try await withServices([subscription]) { try await caughtUp(subscription, of: store, timeout: .seconds(60)) }
+        #expect(reached)
         #expect(batches.value == [22_000, 3_000])
         #expect(throws: EventStoreError.self) { try CatchUpSubscription(store: store, name: "huge", batchSize: 100_001) { _, _ in } }
     }
@@ -261,7 +262,7 @@ struct SubscriptionTests {
             }
         }
         let tasks = instances.map { instance in Task { try await instance.run() } }
-        #expect(try await eventually { try await seenCount(store) == 200 })
+        try await eventually("seenCount(store) == 200", observing: { try await seenCount(store) }, until: { $0 == 200 })
         for task in tasks { task.cancel() }
         for task in tasks { try await task.value }
         #expect(try await seenCount(store) == 200)

@@ -45,12 +45,11 @@ struct LifecycleTests {
         // Cancel once the server runs the statement (connecting can take a while on a busy machine).
         let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
         defer { Task { await observer.close() } }
-        #expect(
-            try await eventually(timeout: .seconds(20)) {
-                try await observer.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep(30)%'"
-                )[0].decode(Int.self, at: 0) == 1
-            })
+        try await eventually("the pg_sleep(30) statement to run on the server", timeout: .seconds(20)) {
+            try await observer.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep(30)%'"
+            )[0].decode(Int.self, at: 0) == 1
+        }
         sleeping.cancel()
         await #expect {
             try await sleeping.value
@@ -59,8 +58,9 @@ struct LifecycleTests {
         }
         #expect(clock.now - started < .seconds(10), "the statement stopped long before its 30 s")
         #expect(try await pool.query("SELECT 3")[0].decode(Int.self, at: 0) == 3)
-        #expect(
-            try await eventually(timeout: .seconds(5)) { try await Self.backends(named: name) == 1 }, "the cancelled connection was closed, one new one serves")
+        try await eventually(
+            "the cancelled connection closed, one new one serving", timeout: .seconds(5), observing: { try await Self.backends(named: name) },
+            until: { $0 == 1 })
     }
 
     @Test("close waits for leased connections to come back, then closes every one")
@@ -86,7 +86,8 @@ struct LifecycleTests {
         #expect(returned.value, "close returned only after the leased connection came back")
         try await user.value
         // A server process ends a moment after its client hung up: under load, not at once.
-        #expect(try await eventually(timeout: .seconds(10)) { try await Self.backends(named: name) == 0 })
+        try await eventually(
+            "try await Self.backends(named: name) == 0", timeout: .seconds(10), observing: { try await Self.backends(named: name) }, until: { $0 == 0 })
         await #expect {
             try await pool.query("SELECT 1")
         } throws: { ($0 as? PostgresError)?.code == PostgresError.closed }

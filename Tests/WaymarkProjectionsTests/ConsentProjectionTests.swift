@@ -61,7 +61,7 @@ struct ConsentProjectionTests {
         let surveys = try await ConsentRegistry(client: olderClient).record(
             .give(Self.record(ConsentScope(purpose: "surveys", channel: "email"))), subject: "s-2", context: on("2026-09-04T10:00:00Z"))
         let id = { (result: CommandResult) in result.events[0].id.uuidString.lowercased() }
-        #expect(try await fixture.runUntilCaughtUp("consent"))
+        try await fixture.runUntilCaughtUp("consent")
 
         let rows = try await fixture.view(
             "consents",

@@ -27,11 +27,28 @@ struct Fixture {
     }
 
     /// Runs the projections until each of `names` has caught up with the log, then stops them.
-    func runUntilCaughtUp(_ names: String...) async throws -> Bool {
+    /// Past the deadline of a wait it fails the test, saying where the builds stood.
+    @discardableResult
+    func runUntilCaughtUp(_ names: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> Bool {
         try await withServices([runner]) {
-            for name in names.isEmpty ? ["journeys"] : names where !(try await runner.waitUntilCaughtUp(name)) { return false }
+            for name in names.isEmpty ? ["journeys"] : names where !(try await caughtUp(name, sourceLocation: sourceLocation)) { return false }
             return true
         }
+    }
+
+    /// Waits, with the runner running, until projection `name`'s live build has caught up with the
+    /// log; past the deadline records a failure with the builds' states and checkpoints.
+    @discardableResult
+    func caughtUp(_ name: String, timeout: Duration = TestTime.standard, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Bool {
+        let limit = TestTime.scaled(timeout)
+        if try await runner.waitUntilCaughtUp(name, timeout: limit) { return true }
+        let builds = try await runner.status().filter { $0.record.name == name }.map {
+            "build \($0.record.build) \($0.record.state.rawValue) at \($0.checkpoint), lag \($0.lagEvents)"
+        }
+        Issue.record(
+            "waited \(limit) for projection \(name) to catch up; saw last: \(builds.isEmpty ? "no build" : builds.joined(separator: "; "))",
+            sourceLocation: sourceLocation)
+        return false
     }
 
     /// Rows of an analytics view as text, ordered by `order`.
@@ -79,7 +96,7 @@ struct JourneysProjectionTests {
         try await client.send(.recordFeedback(.init(kind: .csat, score: 4, channel: "email")), to: id, context: at(60))
         try await client.send(.recordFeedback(.init(kind: .nps, score: 9, channel: "app")), to: id, context: at(61))
 
-        #expect(try await fixture.runUntilCaughtUp())
+        try await fixture.runUntilCaughtUp()
         let journey = try await fixture.view(
             "journeys",
             "status, stage, department, owner, handoffs::text, handoffs_rejected::text, reassignments::text, rework_loops::text, last_csat::text, last_nps::text, extract(epoch FROM ended_at - started_at)::int::text",
@@ -106,15 +123,21 @@ struct JourneysProjectionTests {
     func stalledNow() async throws {
         let fixture = try await Fixture()
         defer { Task { await fixture.store.close() } }
-        // Qualification allows 10 days; this journey entered it 30 days ago and another 1 hour ago.
-        let long = CommandContext(occurredAt: Date().addingTimeInterval(-30 * 86_400))
-        let recent = CommandContext(occurredAt: Date().addingTimeInterval(-3_600))
+        // Qualification allows 10 days (wall clock). One journey entered it on a fixed day long ago,
+        // the other as the test runs: whatever the day, the first is stalled and the second is not.
+        let enteredLongAgo = Date(timeIntervalSince1970: 1_577_836_800)  // 2020-01-01T00:00:00Z
+        let long = CommandContext(occurredAt: enteredLongAgo)
+        let recent = CommandContext(occurredAt: Date())
         for (id, context) in [("old", long), ("new", recent)] {
             try await fixture.client.send(
                 .start(.init(journeyId: id, customerId: "c", journeyType: "new-business", tier: "standard")), to: id, context: context)
         }
-        #expect(try await fixture.runUntilCaughtUp())
-        let rows = try await fixture.view("journeys", "journey_id, status, (extract(epoch FROM time_in_stage) / 86400)::int::text", order: "journey_id")
-        #expect(rows == [["new", "active", "0"], ["old", "stalled", "30"]])
+        try await fixture.runUntilCaughtUp()
+        let before = Int(Date().timeIntervalSince(enteredLongAgo) / 86_400)
+        let rows = try await fixture.view("journeys", "journey_id, status, floor(extract(epoch FROM time_in_stage) / 86400)::int::text", order: "journey_id")
+        let after = Int(Date().timeIntervalSince(enteredLongAgo) / 86_400)
+        #expect(rows.map { [$0[0], $0[1]] } == [["new", "active"], ["old", "stalled"]])
+        #expect(rows.first?[2] == "0")
+        #expect((before...after).map { String($0) }.contains(rows.last?[2] ?? ""))
     }
 }

@@ -45,18 +45,17 @@ struct RunnerTests {
         try await fixture.client.send(.start(.init(journeyId: id, customerId: "c", journeyType: "support-case", tier: "standard")), to: id)
         let feedback = try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 5, channel: "email")), to: id)
         try await withServices([fixture.runner]) {
-            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
-            #expect(
-                try await eventually {
-                    try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
-                })
+            try await fixture.caughtUp("journeys")
+            try await eventually("the counts projection to be marked failed") {
+                try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
+            }
             let failed = try await fixture.runner.status().first { $0.record.name == "counts" }!
             #expect(failed.record.failedEventId == feedback.events[0].id && failed.record.failedPosition == feedback.events[0].position)
             #expect(failed.record.error?.contains("cannot count FeedbackReceived yet") == true)
             #expect(failed.lagEvents >= 1)
             failOn.withLock { $0 = nil }
             #expect(try await fixture.runner.retry("counts") == 1)
-            #expect(try await fixture.runner.waitUntilCaughtUp("counts"))
+            try await fixture.caughtUp("counts")
         }
         let counts = try await fixture.view("event_counts", "event_type, events::text", order: "event_type")
         #expect(counts == [["DefinitionVersionRecorded", "1"], ["FeedbackReceived", "1"], ["JourneyStarted", "1"]])
@@ -81,18 +80,19 @@ struct RunnerTests {
             store: fixture.store, projections: [CountingProjection(failOn: failOn)], analyticsSchema: fixture.runner.analyticsSchema,
             logger: TestDatabase.quietLogger)
         try await withServices([fixture.runner]) {
-            #expect(
-                try await eventually {
-                    try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
-                })
+            try await eventually("the counts projection to be marked failed") {
+                try await fixture.runner.status().contains { $0.record.name == "counts" && $0.record.state == .failed }
+            }
             #expect(heard.value.isEmpty)
             failOn.withLock { $0 = nil }
             #expect(try await other.retry("counts") == 1)
-            #expect(try await eventually { heard.value == [channel] })
-            #expect(try await fixture.runner.waitUntilCaughtUp("counts"))
+            try await eventually("heard.value == [channel]", observing: { heard.value }, until: { $0 == [channel] })
+            try await fixture.caughtUp("counts")
             let build = try await other.requestRebuild("counts")
-            #expect(try await eventually { heard.value == [channel, channel] })
-            #expect(try await eventually { try await fixture.runner.builds().contains { $0.build == build && $0.state == .live } })
+            try await eventually("heard.value == [channel, channel]", observing: { heard.value }, until: { $0 == [channel, channel] })
+            try await eventually("build \(build) to go live") {
+                try await fixture.runner.builds().contains { $0.build == build && $0.state == .live }
+            }
         }
         // A retry with nothing failed changes nothing and announces nothing.
         #expect(try await other.retry("counts") == 0)
@@ -121,7 +121,7 @@ struct RunnerTests {
                     order: "journey_id, handoff_no")
         }
         try await withServices([fixture.runner]) {
-            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+            try await fixture.caughtUp("journeys")
             let build = try await fixture.runner.requestRebuild("journeys")
             #expect(build == 2)
             // Autovacuum stays off a build's tables until it goes live.
@@ -134,31 +134,28 @@ struct RunnerTests {
                     """
                 ).map { try $0.decode(String.self, at: 0) }
             }
-            #expect(try await eventually { try await autovacuumOff().count == 3 })
+            try await eventually("autovacuumOff().count == 3", observing: { try await autovacuumOff().count }, until: { $0 == 3 })
             // Appends go on while build 2 fills its tables; the views read build 1 meanwhile.
             try await simulator.run(SimulationOptions(journeys: 120, seed: 2, until: until, senders: 2))
-            #expect(
-                try await eventually {
-                    try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
-                })
-            #expect(try await fixture.runner.waitUntilCaughtUp("journeys"))
+            try await eventually("build 2 of journeys to go live") {
+                try await fixture.runner.status().contains { $0.record.build == 2 && $0.record.state == .live }
+            }
+            try await fixture.caughtUp("journeys")
             // The old build's tables go right after the switch.
-            #expect(
-                try await eventually {
-                    try await fixture.store.query(
-                        "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v2b1\\_%'")[0]
-                        .decode(Int64.self, at: 0) == 0
-                })
+            try await eventually("the tables of build 1 to be dropped") {
+                try await fixture.store.query(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v2b1\\_%'")[0]
+                    .decode(Int64.self, at: 0) == 0
+            }
             // Live now: autovacuum is back, and the planner has statistics.
             #expect(try await autovacuumOff().isEmpty)
-            #expect(
-                try await eventually {
-                    try await fixture.store.query(
-                        """
-                        SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = \(fixture.store.schema) AND relname LIKE 'proj\\_journeys\\_v2b2\\_%'
-                          AND last_analyze IS NOT NULL
-                        """)[0].decode(Int64.self, at: 0) == 3
-                })
+            try await eventually("statistics on the three tables of build 2") {
+                try await fixture.store.query(
+                    """
+                    SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = \(fixture.store.schema) AND relname LIKE 'proj\\_journeys\\_v2b2\\_%'
+                      AND last_analyze IS NOT NULL
+                    """)[0].decode(Int64.self, at: 0) == 3
+            }
         }
         let rebuilt = try await snapshot()
         #expect(try await fixture.view("journeys", "journey_id", order: "journey_id").count == 240 && rebuilt.count > 240 * 4)
@@ -178,10 +175,9 @@ struct RunnerTests {
         // A second rebuild with nothing appended meanwhile gives the same rows.
         try await withServices([fixture.runner]) {
             try await fixture.runner.requestRebuild("journeys")
-            #expect(
-                try await eventually {
-                    try await fixture.runner.status().contains { $0.record.build == 3 && $0.record.state == .live }
-                })
+            try await eventually("build 3 of journeys to go live") {
+                try await fixture.runner.status().contains { $0.record.build == 3 && $0.record.state == .live }
+            }
         }
         #expect(try await snapshot() == rebuilt)
     }
@@ -191,7 +187,7 @@ struct RunnerTests {
         let fixture = try await Fixture { standardProjections(catalog: $0) }
         defer { Task { await fixture.store.close() } }
         try await fixture.client.send(.start(.init(journeyId: "a-1", customerId: "c", journeyType: "renewal", tier: "standard")), to: "a-1")
-        #expect(try await fixture.runUntilCaughtUp("journeys", "customers", "sla"))
+        try await fixture.runUntilCaughtUp("journeys", "customers", "sla")
         var url = try TestDatabase.url()
         url = url.replacingOccurrences(of: "://waymark@", with: "://waymark_analyst@")
         let analyst = try await PostgresConnection.connect(PostgresConfiguration(url: url))

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import WaymarkPostgres
+import WaymarkTesting
+
+/// Whether `pid` is a live process (a zombie waiting for its reaper is not).
+func isRunning(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
+}
+
+/// The text of `path`, or "" when it does not exist yet.
+private func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+/// Whether the database at `url` has the projections registry in `schema` yet: a `waymark
+/// projections run` has then started and migrated (its output, to a file, is buffered).
+private func migrated(_ url: String, _ schema: String) async -> Bool {
+    let pool = PostgresPool(configuration: PostgresConfiguration(url: url), maxConnections: 1, logger: TestDatabase.quietLogger)
+    defer { Task { await pool.close() } }
+    let found = try? await pool.query("SELECT to_regclass(\(schema + ".projections")) IS NOT NULL")[0].decode(Bool.self, at: 0)
+    return found ?? false
+}
+
+@Suite("Processes a test starts end with it")
+struct ProcessLifetimeTests {
+    @Test("a `waymark projections run` whose parent is killed with SIGKILL ends too")
+    func childEndsWithParent() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-orphan-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // A shell stands in for a test process: it starts the command as the tests do, with
+        // WAYMARK_EXIT_WITH_PARENT naming itself, and is then killed.
+        let binary = try waymarkBinary().path
+        let url = try TestDatabase.url()
+        let schema = TestDatabase.uniqueSchemaName("orphan")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = [
+            "-c", "WAYMARK_EXIT_WITH_PARENT=$$ \"$0\" \"$@\" >\"$WM_FOLDER/out\" 2>&1 & echo $! >\"$WM_FOLDER/pid\"; wait", binary,
+            "projections", "run", "--database-url", url, "--schema", schema, "--analytics-schema",
+            TestDatabase.uniqueSchemaName("orphan_an"), "--log-level", "warning",
+        ]
+        shell.environment = ProcessInfo.processInfo.environment.merging(["WM_FOLDER": folder]) { $1 }
+        shell.standardOutput = FileHandle.nullDevice
+        shell.standardError = FileHandle.nullDevice
+        try shell.run()
+        try await eventually("the command to start and migrate schema \(schema)") { await migrated(url, schema) }
+        let child = try #require(pid_t(text(folder + "/pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(child, SIGKILL) }
+        #expect(isRunning(child))
+        kill(shell.processIdentifier, SIGKILL)
+        shell.waitUntilExit()
+        try await eventually("the orphaned command \(child) to end") { !isRunning(child) }
+    }
+
+    @Test("a `waymark` run killed with SIGKILL takes its private PostgreSQL server down with it")
+    func serverEndsWithProcess() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-killed-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let data = folder + "/data"
+        let output = folder + "/out"
+        let process = Process()
+        process.executableURL = try waymarkBinary()
+        process.arguments = ["projections", "run", "--data-dir", data, "--schema", "killed", "--log-level", "warning"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL) }
+        // initdb and a first start: give it the time of a slow server start.
+        try await eventually("the command to start its server and migrate", timeout: .seconds(60)) {
+            guard let port = text(data + "/postmaster.pid").split(separator: "\n", omittingEmptySubsequences: false).dropFirst(3).first, !port.isEmpty else {
+                return false
+            }
+            return await migrated("postgresql://waymark@127.0.0.1:\(port)/postgres", "killed")
+        }
+        let server = try #require(pid_t(text(data + "/postmaster.pid").split(separator: "\n").first ?? ""))
+        defer { if isRunning(server) { kill(server, SIGQUIT) } }
+        #expect(isRunning(server))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try await eventually("the server \(server) of the killed command to stop") { !isRunning(server) }
+    }
+}

@@ -182,6 +182,15 @@ struct JourneyFold: Sendable {
         case .completed, .cancelled:
             let cancelled: Bool
             if case .cancelled = event { cancelled = true } else { cancelled = false }
+            // A handoff still waiting ends with its journey, decided then (the domain lets only a
+            // cancel end a journey with one pending).
+            if var handoff = pendingHandoff {
+                handoff.decidedAt = at
+                handoff.outcome = "cancelled"
+                if case .cancelled(let cancel) = event { handoff.reason = cancel.reason }
+                changes.note(handoff)
+                pendingHandoff = nil
+            }
             status = cancelled ? "cancelled" : "completed"
             endedAt = at
             waitingSince = nil

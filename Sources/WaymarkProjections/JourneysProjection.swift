@@ -11,11 +11,17 @@ import WaymarkPostgres
 /// depend on the clock (time in the current stage, a wait still open, stalled) are computed by the
 /// views when read, never stored. A handoff's wait here is wall-clock time; whether it kept its
 /// OLA, counted in business hours, is `analytics.ola` (the SLA projection).
+///
+/// A journey's row keeps the customer and tier it started with; the customers' records (`customers`:
+/// tier, the survivor after merges) come from the customer category, and the view joins them when
+/// read, so a merge or a tier change rewrites one customer's row, not each of its journeys.
 public struct JourneysProjection: Projection {
     public let name = "journeys"
     /// 2: folds kept as the rows' own columns (`StoredJourneys`), not as JSON beside them.
-    public let version = 2
-    public let source = SubscriptionSource.category("journey")
+    /// 3: a handoff pending when its journey ends is ended with it (`cancelled`); customers' records
+    /// kept for the survivor, the current tier and whether the customer is registered.
+    public let version = 3
+    public let source = SubscriptionSource.categories(["customer", "journey"])
     /// The definitions journeys started under (a stage's maximum dwell, a handoff's OLA): the
     /// files' and every version recorded in the log.
     public let definitions: DefinitionLibrary
@@ -91,6 +97,7 @@ public struct JourneysProjection: Projection {
                 PRIMARY KEY (journey_id, handoff_no)
             )
             """)
+        try await JourneyCustomers.createTable(tables, in: transaction)
     }
 
     public func readerIndexes() -> [(table: String, columns: PostgresQuery)] {
@@ -102,12 +109,16 @@ public struct JourneysProjection: Projection {
             (
                 "journeys",
                 """
-                SELECT journey_id, journey_type, definition_version, customer_id, tier, external_process_id, stage, department, owner,
-                    CASE WHEN status = 'active' AND stage_max_dwell IS NOT NULL AND now() - stage_entered_at > stage_max_dwell THEN 'stalled'
-                         ELSE status END AS status,
-                    started_at, ended_at, stage_entered_at, coalesce(ended_at, now()) - stage_entered_at AS time_in_stage, stage_max_dwell,
-                    waiting_since, handoffs, handoffs_rejected, escalations, reassignments, rework_loops, last_csat, last_nps, last_event_at
-                FROM \(tables.name("journeys"))
+                SELECT j.journey_id, j.journey_type, j.definition_version, j.customer_id, j.tier, j.external_process_id, j.stage, j.department, j.owner,
+                    CASE WHEN j.status = 'active' AND j.stage_max_dwell IS NOT NULL AND now() - j.stage_entered_at > j.stage_max_dwell THEN 'stalled'
+                         ELSE j.status END AS status,
+                    j.started_at, j.ended_at, j.stage_entered_at, coalesce(j.ended_at, now()) - j.stage_entered_at AS time_in_stage, j.stage_max_dwell,
+                    j.waiting_since, j.handoffs, j.handoffs_rejected, j.escalations, j.reassignments, j.rework_loops, j.last_csat, j.last_nps,
+                    j.last_event_at, coalesce(c.survivor_id, j.customer_id) AS survivor_customer_id, coalesce(s.tier, j.tier) AS current_tier,
+                    c.customer_id IS NOT NULL AS customer_registered
+                FROM \(tables.name("journeys")) j
+                LEFT JOIN \(tables.name("customers")) c ON c.customer_id = j.customer_id
+                LEFT JOIN \(tables.name("customers")) s ON s.customer_id = coalesce(c.survivor_id, j.customer_id)
                 """
             ),
             (
@@ -132,7 +143,8 @@ public struct JourneysProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event -> JourneyInput? in
             if JourneyInput.isTimeOnly(event.type) { return .timeOnly }
-            return try DecodedJourneyEvent.of(event).map(JourneyInput.event)
+            if event.isIn(category: "journey") { return try DecodedJourneyEvent.of(event).map(JourneyInput.event) }
+            return try JourneyCustomers.Change(event).map(JourneyInput.customer)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         let catalog = try await definitions.catalog(
@@ -143,13 +155,23 @@ public struct JourneysProjection: Projection {
         var journeys = StreamSlots()
         var eventSlots: [Int] = []
         eventSlots.reserveCapacity(batch.events.count)
-        for (recorded, journeyId, _) in batch.events { eventSlots.append(journeys.slot(journeyId, of: recorded)) }
+        var customers = JourneyCustomers()
+        for (recorded, id, input) in batch.events {
+            if case .customer(let change) = input {
+                customers.note(change, of: id)
+                eventSlots.append(-1)
+            } else {
+                eventSlots.append(journeys.slot(id, of: recorded))
+            }
+        }
+        if !customers.isEmpty { try await customers.apply(tables, in: transaction) }
         let stored = try await StoredJourneys.load(journeys.storedBefore, tables, in: transaction)
         let ids = journeys.ids
         var folds = ids.map { stored[$0] }
         var changes = Array(repeating: JourneyFold.Changes(), count: ids.count)
         for (index, (recorded, journeyId, input)) in batch.events.enumerated() {
             let slot = eventSlots[index]
+            guard slot >= 0 else { continue }
             let at = recorded.occurredAt
             // Folds change in place in the array (a fold copied out and back retained each string).
             if folds[slot] == nil {
@@ -189,9 +211,11 @@ public struct JourneysProjection: Projection {
     }
 }
 
-/// A journey event as the journeys projection reads it.
+/// An event as the journeys projection reads it.
 enum JourneyInput {
     case event(DecodedJourneyEvent)
+    /// A customer's registration, tier change or merge.
+    case customer(JourneyCustomers.Change)
     /// A milestone or a compensation: it moves only `last_event_at`, so its data is not decoded
     /// (the most frequent events of a journey).
     case timeOnly

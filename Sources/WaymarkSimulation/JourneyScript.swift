@@ -26,6 +26,19 @@ public struct JourneyScript: Sendable {
     public var tier: String
     public var fate: JourneyFate
     public var commands: [ScriptedCommand]
+    /// Events of other systems on the journey's stream (appended raw, as integrations do).
+    public var integrationEvents: [IntegrationEvent] = []
+}
+
+/// An event of an integrated system (a shipment delayed, a support case closed) that the domain
+/// does not model, appended to the journey's stream right after command `afterCommand`.
+public struct IntegrationEvent: Sendable {
+    public var afterCommand: Int
+    public var id: UUID
+    public var type: String
+    public var data: String
+    public var occurredAt: Date
+    public var sourceSystem: String
 }
 
 /// Writes journeys the way the departments would live them: through the stages of a definition,
@@ -79,7 +92,10 @@ struct JourneyScripter {
                     writer.emit(.reassignOwner(to: Owners.pick(stage.department, &writer.random, not: writer.state.owner)), after: 1_800)
                 }
             }
-            if stopping { break walk }
+            if stopping {
+                if fate == .cancelled { writer.requestHandoffLeftPending(from: stage) }
+                break walk
+            }
             let onward = definition.transitions.filter { $0.from == stage.id }
             let forward = onward.filter { next in definition.stages.firstIndex { $0.id == next.to }! > stageIndex }
             let backward = onward.filter { next in definition.stages.firstIndex { $0.id == next.to }! < stageIndex }
@@ -158,6 +174,19 @@ private struct ScriptWriter {
             ScriptedCommand(
                 command: command, occurredAt: at, commandId: random.uuid(), actor: state.owner ?? Owners.pick(department, &random),
                 sourceSystem: Owners.system(of: department)))
+    }
+
+    /// Now and then a journey about to be cancelled has handed off to the next department, which
+    /// has not decided yet: the cancel finds the handoff pending. Its own generator, so that the
+    /// rest of the script draws as before.
+    mutating func requestHandoffLeftPending(from stage: JourneyDefinition.Stage) {
+        var draw = SeededGenerator(seed: random.next(), salt: 6, index: commands.count)
+        guard draw.chance(0.3),
+            let transition = definition.transitions.first(where: { $0.from == stage.id && $0.handoff != nil }),
+            let handoff = transition.handoff
+        else { return }
+        let facts = Dictionary(uniqueKeysWithValues: handoff.acceptanceCriteria.map { ($0, "\($0)-\(Int.random(in: 1...999, using: &draw))") })
+        emit(.requestHandoff(toStage: transition.to, facts: facts), after: 3_600 * Double.random(in: 1...8, using: &draw))
     }
 
     /// Moves to the transition's stage: directly within a department, through a handoff across.

@@ -60,13 +60,16 @@ public struct SimulationCounts: Sendable, Equatable {
 }
 
 /// Drives realistic traffic through a `WaymarkClient`: customers registered and linked to their
-/// CRM record with consent answers (some later withdrawn), then journeys across the loaded
+/// CRM record with consent answers (some later withdrawn, some expiring) that the downstream
+/// systems report applied or failed, now and then a tier change or a duplicate record merged into
+/// the customer, then journeys across the loaded
 /// definitions and tiers (see `JourneyScripter`), interleaved the way many departments work at
-/// once, each command carrying the simulated time it happened (`CommandContext.occurredAt`).
+/// once, each command carrying the simulated time it happened (`CommandContext.occurredAt`), with
+/// integration events of the systems around them (shipments, support desk) on their streams.
 public final class Simulator: Sendable {
     public let client: WaymarkClient
     let logger: Logger
-    private let counts = Mutex(SimulationCounts())
+    let counts = Mutex(SimulationCounts())
 
     public init(client: WaymarkClient, logger: Logger) {
         self.client = client
@@ -93,14 +96,14 @@ public final class Simulator: Sendable {
         // Customers are set up beside the journeys, on connections of their own: their commands
         // read several streams in a transaction each, so they wait on round trips more than on
         // the processor. Three times as many senders, at a share of the pace as large as their share of
-        // the commands (about one in ten).
+        // the commands (about one in six, with the downstream systems' propagation reports).
         let customerSenders = senders * 3
         try await withThrowingTaskGroup(of: Void.self) { group in
             for sender in 0..<customerSenders {
                 group.addTask {
                     try await self.registerCustomers(
                         Array(stride(from: sender, to: customerCount, by: customerSenders)), options,
-                        pace: pace.map { $0 * Double(senders) / 10 / Double(customerSenders) },
+                        pace: pace.map { $0 * Double(senders) / 6 / Double(customerSenders) },
                         since: started)
                 }
             }
@@ -108,7 +111,7 @@ public final class Simulator: Sendable {
                 group.addTask {
                     try await self.runJourneys(
                         Array(stride(from: sender, to: options.journeys, by: senders)), options, customers: customerCount, scripter: scripter,
-                        pace: pace.map { $0 * 0.9 }, since: started)
+                        pace: pace.map { $0 * 5 / 6 }, since: started)
                 }
             }
             try await group.waitForAll()
@@ -121,9 +124,12 @@ public final class Simulator: Sendable {
         let period = Double(options.days) * 86_400
         let periodStart = options.until.addingTimeInterval(-period)
         var random = SeededGenerator(seed: options.seed, salt: 1, index: index)
-        let customer = Self.customer(Int(random.next() % UInt64(customers)), seed: options.seed)
+        let customerIndex = Int(random.next() % UInt64(customers))
+        let customer = Self.journeyCustomer(Self.customer(customerIndex, seed: options.seed), customerIndex, journey: index, options)
         let start = periodStart.addingTimeInterval(((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
-        return scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
+        var script = scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
+        Self.addIntegrationEvents(to: &script, journey: index, options)
+        return script
     }
 
     /// The journeys a simulation with `options` runs, without running them (for benchmarks that
@@ -178,27 +184,33 @@ public final class Simulator: Sendable {
                     scope: ConsentScope(purpose: purpose, channel: channel), legalBasis: .consent, noticeVersion: "privacy-2026.1",
                     collectionPoint: "signup-form", proofReference: proof)
             }
-            try await outcome(
-                { try await consents.record(.give(record("service-updates", "email")), subject: customer.id, context: context(120, "crm")) }, count)
+            // Each decision is reported on by the purpose's downstream systems (`propagate`).
+            var reports = PropagationReports(customer: index, options)
+            func decide(_ command: ConsentCommand, _ offset: Double, _ system: String) async throws {
+                let decided = context(offset, system)
+                try await outcome({ try await consents.record(command, subject: customer.id, context: decided) }) { result in
+                    count(result)
+                    reports.note(result, command, at: decided.occurredAt!)
+                }
+            }
+            try await decide(.give(record("service-updates", "email")), 120, "crm")
             if random.chance(0.6) {
-                try await outcome({ try await consents.record(.give(record("marketing", "email")), subject: customer.id, context: context(130, "crm")) }, count)
+                try await decide(.give(record("marketing", "email")), 130, "crm")
                 if random.chance(0.15) {
                     let later = Double.random(in: 86_400...(Double(options.days) * 86_400), using: &random)
-                    try await outcome(
-                        {
-                            try await consents.record(
-                                .withdraw(ConsentScope(purpose: "marketing", channel: "email"), proofReference: "unsubscribe-link"), subject: customer.id,
-                                context: context(later, "marketing"))
-                        }, count)
+                    try await decide(.withdraw(ConsentScope(purpose: "marketing", channel: "email"), proofReference: "unsubscribe-link"), later, "marketing")
                 }
             } else {
-                try await outcome(
-                    { try await consents.record(.refuse(record("marketing", "email")), subject: customer.id, context: context(130, "crm")) }, count)
+                try await decide(.refuse(record("marketing", "email")), 130, "crm")
             }
             if random.chance(0.3) {
-                try await outcome(
-                    { try await consents.record(.give(record("service-updates", "sms")), subject: customer.id, context: context(140, "support")) }, count)
+                try await decide(.give(record("service-updates", "sms")), 140, "support")
             }
+            if let expiring = reports.expiringConsent(proof: proof, registeredAt: registeredAt, until: options.until) {
+                try await decide(.give(expiring.record), expiring.offset, "crm")
+            }
+            try await propagate(reports, subject: customer.id, count)
+            try await changeCustomer(customer, index, options, registeredAt: registeredAt, directory: directory, count)
             let (doneEvents, doneCommands) = (events, commands)
             counts.withLock {
                 $0.customers += 1
@@ -212,7 +224,7 @@ public final class Simulator: Sendable {
 
     /// Runs a customer command, counting a refusal (the customer was set up by an earlier run
     /// differently) instead of failing the simulation.
-    private func outcome(_ send: () async throws -> CommandResult, _ count: (CommandResult) -> Void) async throws {
+    func outcome(_ send: () async throws -> CommandResult, _ count: (CommandResult) -> Void) async throws {
         do {
             count(try await send())
         } catch let error where error is Rejection || error is CommandConflictError {
@@ -254,6 +266,11 @@ public final class Simulator: Sendable {
                     logger.notice("simulated journey command refused", metadata: ["waymark.error": "\(error)"])
                 }
             }
+            for journey in inFlight {
+                for event in journey.script.integrationEvents where event.afterCommand == journey.next {
+                    events += try await appendIntegrationEvent(event, to: journey.script.journeyId)
+                }
+            }
             counts.withLock {
                 $0.commands += batch.count
                 $0.events += events
@@ -268,7 +285,7 @@ public final class Simulator: Sendable {
     }
 
     /// Sleeps until `commands` commands are due at `pace` per second since `started`.
-    private func pause(_ pace: Double?, commands: Int, since started: ContinuousClock.Instant) async throws {
+    func pause(_ pace: Double?, commands: Int, since started: ContinuousClock.Instant) async throws {
         guard let pace, pace > 0 else { return }
         let due = started + .seconds(Double(commands) / pace)
         if due > ContinuousClock.now { try await Task.sleep(until: due) }

@@ -43,9 +43,10 @@ public struct IntegrationEvent: Sendable {
 
 /// Writes journeys the way the departments would live them: through the stages of a definition,
 /// milestone by milestone, handing off between departments (now and then with a fact missing, so
-/// the receiver rejects and the sender asks again), waiting on the customer, reassigning owners,
+/// the receiver rejects and the sender asks again, or accepts while the journey waits on the
+/// customer), waiting on the customer, reassigning owners,
 /// going back a stage for rework, and ending completed (with feedback), cancelled (with the
-/// compensations done) or stalled. Every command is decided on the way with the domain's own
+/// compensations done; sometimes while waiting on the customer) or stalled. Every command is decided on the way with the domain's own
 /// rules, so a script is always accepted by a client deciding under the same definitions.
 struct JourneyScripter {
     let definitions: [JourneyDefinition]
@@ -122,6 +123,10 @@ struct JourneyScripter {
                 writer.emit(.recordFeedback(.init(kind: .nps, score: score, channel: "in-app")), after: 7 * 86_400)
             }
         case .cancelled where !writer.ended:
+            // Many cancellations follow a wait on a customer who went quiet: the clocks stop paused.
+            if writer.random.chance(0.3) {
+                writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: 4 * 3_600)
+            }
             writer.emit(.cancel(reason: Reasons.cancelling.randomElement(using: &writer.random)!), after: 86_400)
             for compensation in writer.state.compensationsOwed where writer.random.chance(0.9) {
                 writer.emit(.recordCompensation(compensation), after: Double.random(in: 3_600...(5 * 86_400), using: &writer.random))
@@ -206,6 +211,11 @@ private struct ScriptWriter {
             facts[missing] = "\(missing)-supplied"
         }
         emit(.requestHandoff(toStage: transition.to, facts: facts), after: gap * 0.3)
+        // Now and then the sender waits on the customer while the receiver accepts: the journey
+        // enters the stage (a goal's stop point, sometimes) paused, and resumes there later.
+        let acceptedWhileWaiting = random.chance(0.04)
+        if acceptedWhileWaiting { emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &random)!), after: olaSeconds * 0.02) }
         emit(.acceptHandoff(by: receiver), after: olaSeconds * Double.random(in: 0.05...1.6, using: &random))
+        if acceptedWhileWaiting { emit(.resume, after: Double.random(in: 3_600...(2 * 86_400), using: &random)) }
     }
 }

@@ -8,7 +8,7 @@ struct WaymarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waymark",
         abstract: "Waymark: customer journeys as an immutable event log on PostgreSQL.",
-        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Bench.self, Local.self])
+        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Bench.self, Local.self])
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.

@@ -8,13 +8,26 @@ public struct BusinessCalendar: Sendable, Equatable {
     public var timeZone: String
     /// Opening hours per weekday (1 = Monday … 7 = Sunday); a missing day is closed.
     public var weeklyHours: [Int: [OpeningHours]]
-    /// Closed days, as `YYYY-MM-DD` in the calendar's time zone.
-    public var holidays: [String]
+    /// Closed days in the calendar's time zone: rules that give a date each year, or explicit
+    /// dates (`Holiday`).
+    public var holidays: [Holiday]
+
+    public init(name: String, timeZone: String, weeklyHours: [Int: [OpeningHours]], holidays: [Holiday] = []) {
+        self.name = name
+        self.timeZone = timeZone
+        self.weeklyHours = weeklyHours
+        self.holidays = holidays
+    }
 
     public struct OpeningHours: Sendable, Equatable {
         /// Minutes after midnight.
         public var opens: Int
         public var closes: Int
+
+        public init(opens: Int, closes: Int) {
+            self.opens = opens
+            self.closes = closes
+        }
     }
 
     /// Business minutes in a week.

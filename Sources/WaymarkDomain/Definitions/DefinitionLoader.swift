@@ -82,17 +82,38 @@ public enum DefinitionLoader {
                 weekly[weekday + 1] = try list.map(openingHours)
             }
             guard !weekly.isEmpty else { throw hours.fail("a calendar needs opening hours on at least one day") }
-            var holidays: [String] = []
-            if let listed = fields["holidays"] {
-                for day in try listed.sequence() {
-                    let text = try day.string()
-                    guard isDate(text) else { throw day.fail("'\(text)' is not a date in the form YYYY-MM-DD") }
-                    holidays.append(text)
-                }
-            }
+            let holidays = try fields["holidays"]?.sequence().map(holiday) ?? []
             calendars[name] = BusinessCalendar(name: name, timeZone: zone, weeklyHours: weekly, holidays: holidays)
         }
         return calendars
+    }
+
+    /// A holiday: a rule as text (`12-25`, `easter-2`, `last monday of may`, `2026-12-24`), or
+    /// `{date: <rule>, name: <text>, observed: nearest-weekday}`.
+    private static func holiday(_ value: YAMLValue) throws -> Holiday {
+        var ruleValue = value
+        var name: String?
+        var observed = false
+        if value.node.mapping != nil {
+            let fields = try value.mapping(allowed: ["date", "name", "observed"])
+            ruleValue = try fields.required("date", in: value)
+            name = try fields["name"]?.string()
+            if let observedValue = fields["observed"] {
+                let text = try observedValue.string()
+                guard text == "nearest-weekday" else {
+                    throw observedValue.fail("'\(text)' is not an observed rule; use nearest-weekday (Saturday to Friday, Sunday to Monday)")
+                }
+                observed = true
+            }
+        }
+        let text = try ruleValue.string()
+        switch Holiday.parse(text) {
+        case .success(let rule):
+            if observed, case .once = rule { throw value.fail("'\(text)' is one date: move it yourself rather than with observed") }
+            return Holiday(rule: rule, observedOnNearestWeekday: observed, name: name, text: text)
+        case .failure(let problem):
+            throw ruleValue.fail(problem.message)
+        }
     }
 
     private static func openingHours(_ value: YAMLValue) throws -> BusinessCalendar.OpeningHours {
@@ -111,15 +132,6 @@ public enum DefinitionLoader {
             hour * 60 + minute <= 24 * 60
         else { return nil }
         return hour * 60 + minute
-    }
-
-    private static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-")
-        guard parts.count == 3, parts[0].count == 4, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) else { return false }
-        var components = DateComponents()
-        (components.year, components.month, components.day) = (year, month, day)
-        return (1...12).contains(month) && (1...31).contains(day) && Calendar(identifier: .gregorian).date(from: components) != nil
-            && Calendar(identifier: .gregorian).dateComponents([.day], from: Calendar(identifier: .gregorian).date(from: components)!).day == day
     }
 
     // MARK: Journeys

@@ -34,14 +34,17 @@ struct Clock: Sendable, Equatable {
     var runningSince: Date?
     var pausedSince: Date?
     var stoppedAt: Date?
-    var elapsedBefore: Double = 0
-    var pausedBefore: Double = 0
+    /// Business microseconds elapsed and paused before `runningSince` / `pausedSince` (the log's
+    /// resolution: a stop exactly at the deadline counts exactly the target).
+    var elapsedBefore: Int64 = 0
+    var pausedBefore: Int64 = 0
     var breachAt: Date?
     var originalBreachAt: Date?
     /// When 50, 75 and 100 % of the target were first reached.
     var reached: [Date?] = [nil, nil, nil]
     var everBreached = false
-    /// The department that owned the journey when the clock passed its target.
+    /// The department that held the journey at `breachAt`: the one that held it while the last of
+    /// the target ran out (a move at that very instant does not change it).
     var breachDepartment: String?
     /// For an OLA: the handoff, its departments and how it was decided.
     var handoffNumber: Int?
@@ -49,7 +52,10 @@ struct Clock: Sendable, Equatable {
     var toDepartment: String?
     var outcome: String?
 
-    static let thresholds = [0.5, 0.75, 1.0]
+    var targetMicros: Int64 { targetSeconds * 1_000_000 }
+
+    /// 50, 75 and 100 % of a second in microseconds: a target's thresholds are these times its seconds.
+    static let thresholds: [Int64] = [500_000, 750_000, 1_000_000]
 
     var isOpen: Bool { state == .running || state == .paused }
 
@@ -63,22 +69,24 @@ struct Clock: Sendable, Equatable {
         state = .running
         startedAt = at
         runningSince = at
-        breachAt = Self.adding(Double(targetSeconds), to: at, timeline)
+        breachAt = Self.adding(targetSeconds * 1_000_000, to: at, timeline)
         originalBreachAt = breachAt
     }
 
     /// Counts the time from the last change to `at` (clamped: an event stamped earlier counts
-    /// nothing), noting thresholds passed meanwhile while `department` owned the journey.
+    /// nothing), noting thresholds passed meanwhile while `department` held the journey.
+    ///
+    /// The breach rule is one of instants: `breachAt` is the first instant at which the elapsed
+    /// time reaches the target, and reaching it is a breach, so a clock that stops at or after it
+    /// (at a close of business, or in the closed hours that follow) is breached.
     mutating func advance(to at: Date, department: String, timeline: BusinessTimeline?) {
         if state == .running, let since = runningSince {
             let now = max(at, since)
-            let counted = elapsedBefore + Self.seconds(from: since, to: now, timeline)
-            for (index, share) in Self.thresholds.enumerated() where reached[index] == nil {
-                let mark = share * Double(targetSeconds)
-                guard counted >= mark else { continue }
-                reached[index] = Self.adding(mark - elapsedBefore, to: since, timeline)
+            let counted = elapsedBefore + Self.micros(from: since, to: now, timeline)
+            for index in Self.thresholds.indices where reached[index] == nil && counted >= targetSeconds * Self.thresholds[index] {
+                reached[index] = Self.adding(targetSeconds * Self.thresholds[index] - elapsedBefore, to: since, timeline)
             }
-            if counted > Double(targetSeconds), !everBreached {
+            if counted >= targetMicros, !everBreached {
                 everBreached = true
                 breachDepartment = department
             }
@@ -86,7 +94,7 @@ struct Clock: Sendable, Equatable {
             runningSince = now
         } else if state == .paused, let since = pausedSince {
             let now = max(at, since)
-            pausedBefore += Self.seconds(from: since, to: now, timeline)
+            pausedBefore += Self.micros(from: since, to: now, timeline)
             pausedSince = now
         }
     }
@@ -106,11 +114,17 @@ struct Clock: Sendable, Equatable {
         scheduleBreach(timeline)
     }
 
-    /// Stops the clock: met or breached, or cancelled with the journey.
-    mutating func stop(at: Date, cancelled: Bool) {
+    /// Stops the clock: met when it stops before `breachAt`, else breached; or cancelled with the
+    /// journey. A clock stopped while paused short of its target keeps the deadline it would have
+    /// had had the pause ended at the stop, as a paused clock shows while open.
+    mutating func stop(at: Date, cancelled: Bool, timeline: BusinessTimeline?) {
         guard isOpen else { return }
-        stoppedAt = max(at, runningSince ?? pausedSince ?? at)
-        state = cancelled ? .cancelled : (elapsedBefore > Double(targetSeconds) ? .breachedClosed : .met)
+        let stopped = max(at, runningSince ?? pausedSince ?? at)
+        stoppedAt = stopped
+        if state == .paused, elapsedBefore < targetMicros {
+            breachAt = Self.adding(targetMicros - elapsedBefore, to: stopped, timeline)
+        }
+        state = cancelled ? .cancelled : (elapsedBefore >= targetMicros ? .breachedClosed : .met)
         runningSince = nil
         pausedSince = nil
     }
@@ -122,25 +136,31 @@ struct Clock: Sendable, Equatable {
         self.targetSeconds = targetSeconds
         calendar = goal.calendar
         pausesWhileWaiting = goal.pausesWhileWaitingOnCustomer
-        for (index, share) in Self.thresholds.enumerated() where reached[index] == nil && elapsedBefore >= share * Double(targetSeconds) {
+        for index in Self.thresholds.indices where reached[index] == nil && elapsedBefore >= targetSeconds * Self.thresholds[index] {
             reached[index] = at
         }
         if waiting, pausesWhileWaiting { pause(at: at) } else if !pausesWhileWaiting { resume(at: at, timeline: timeline) }
-        if elapsedBefore >= Double(targetSeconds) { breachAt = reached[2] }
+        if elapsedBefore >= targetMicros { breachAt = reached[2] }
         scheduleBreach(timeline)
     }
 
-    /// While running and short of the target: the instant it will be passed.
+    /// While running and short of the target: the instant it will be reached.
     private mutating func scheduleBreach(_ timeline: BusinessTimeline?) {
-        guard state == .running, let since = runningSince, elapsedBefore < Double(targetSeconds) else { return }
-        breachAt = Self.adding(Double(targetSeconds) - elapsedBefore, to: since, timeline)
+        guard state == .running, let since = runningSince, elapsedBefore < targetMicros else { return }
+        breachAt = Self.adding(targetMicros - elapsedBefore, to: since, timeline)
     }
 
-    static func seconds(from start: Date, to end: Date, _ timeline: BusinessTimeline?) -> Double {
-        timeline?.seconds(from: start, to: end) ?? end.timeIntervalSince(start)
+    /// Business microseconds from `start` to `end`; around the clock without a timeline.
+    static func micros(from start: Date, to end: Date, _ timeline: BusinessTimeline?) -> Int64 {
+        let (from, to) = (BusinessTimeline.micros(start), BusinessTimeline.micros(end))
+        guard let timeline else { return to - from }
+        return timeline.position(micros: to) - timeline.position(micros: from)
     }
 
-    static func adding(_ seconds: Double, to start: Date, _ timeline: BusinessTimeline?) -> Date {
-        timeline?.adding(seconds, to: start) ?? start.addingTimeInterval(max(seconds, 0))
+    /// The instant `micros` business microseconds after `start`; around the clock without a timeline.
+    static func adding(_ micros: Int64, to start: Date, _ timeline: BusinessTimeline?) -> Date {
+        let from = BusinessTimeline.micros(start)
+        guard let timeline else { return BusinessTimeline.date(micros: from + max(micros, 0)) }
+        return BusinessTimeline.date(micros: timeline.adding(micros: micros, to: from))
     }
 }

@@ -74,7 +74,7 @@ struct ClockFold: Sendable {
         case .stageEntered(let entered):
             department = entered.department
             for index in clocks.indices where clocks[index].kind == .sla && goal(of: clocks[index], context)?.stop == .stageEntered(entered.stage) {
-                clocks[index].stop(at: at, cancelled: false)
+                clocks[index].stop(at: at, cancelled: false, timeline: context.timeline(clocks[index].calendar))
             }
             startGoals(at: at, context: context) { $0 == .stageEntered(entered.stage) }
         case .handoffRequested(let requested):
@@ -95,7 +95,7 @@ struct ClockFold: Sendable {
             if case .handoffAccepted = event { outcome = "accepted" } else { outcome = "rejected" }
             for index in clocks.indices where clocks[index].kind == .ola && clocks[index].isOpen {
                 clocks[index].outcome = outcome
-                clocks[index].stop(at: at, cancelled: false)
+                clocks[index].stop(at: at, cancelled: false, timeline: context.timeline(clocks[index].calendar))
             }
         case .waitingOnCustomer:
             waiting = true
@@ -108,7 +108,7 @@ struct ClockFold: Sendable {
             if case .cancelled = event { cancelled = true } else { cancelled = false }
             // A goal still running when the journey completes stops there; its stop point never comes.
             startGoals(at: at, context: context) { $0 == .journeyCompleted && !cancelled }
-            for index in clocks.indices { clocks[index].stop(at: at, cancelled: cancelled) }
+            for index in clocks.indices { clocks[index].stop(at: at, cancelled: cancelled, timeline: context.timeline(clocks[index].calendar)) }
             pendingGoals = []
             ended = true
             waiting = false

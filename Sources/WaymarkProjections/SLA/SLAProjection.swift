@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
@@ -17,12 +18,18 @@ public struct SLAProjection: Projection {
     public let name = "sla"
     /// 2: customers' tiers kept (`customers`), so that a merge moves journeys to the survivor's tier.
     /// 3: folds kept as the rows' own columns (`StoredClocks`), not as JSON beside them.
-    public let version = 3
+    /// 4: one breach rule by instants (reaching the target is a breach; the department holding the
+    /// journey at `breach_at`; a clock stopped while paused gets the deadline as if the pause ended
+    /// at the stop), counts in whole microseconds, holidays as rules, wall-clock hours at DST changes.
+    public let version = 4
     public let source = SubscriptionSource.categories(["customer", "journey"])
     let context: ClockFold.Context
+    let horizon: CalendarHorizon
 
-    public init(catalog: JourneyCatalog) {
-        context = ClockFold.Context(catalog: catalog, timelines: catalog.calendars.mapValues { BusinessTimeline($0) })
+    public init(catalog: JourneyCatalog, logger: Logger = Logger(label: "waymark.projections.sla")) {
+        let timelines = catalog.calendars.mapValues { BusinessTimeline($0) }
+        context = ClockFold.Context(catalog: catalog, timelines: timelines)
+        horizon = CalendarHorizon(timelines, logger: logger)
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -96,6 +103,12 @@ public struct SLAProjection: Projection {
                         ELSE \(seconds)(c.calendar, c.paused_since, greatest(now(), c.paused_since)) END AS paused
             ) n
             """
+        // One breach rule by instants: a running clock is breached once now() has reached its
+        // breach_at (the first instant its elapsed time reaches the target); a paused one when its
+        // elapsed time had reached the target before the pause.
+        let breachedNow: PostgresQuery = """
+            (c.state = 'running' AND now() >= c.breach_at OR c.state = 'paused' AND c.elapsed_before >= c.target_seconds)
+            """
         func reached(_ percent: Int) -> PostgresQuery {
             let share = PostgresQuery(sql: "\(Double(percent) / 100)")
             return """
@@ -105,15 +118,16 @@ public struct SLAProjection: Projection {
         }
         let clockColumns: PostgresQuery = """
             c.calendar,
-            CASE WHEN c.state IN ('running', 'paused') AND n.elapsed > c.target_seconds THEN 'breached-running' ELSE c.state END AS state,
+            CASE WHEN \(breachedNow) THEN 'breached-running' ELSE c.state END AS state,
             c.started_at, c.paused_since, make_interval(secs => n.paused) AS paused_total, make_interval(secs => c.target_seconds) AS target,
             make_interval(secs => n.elapsed) AS elapsed, make_interval(secs => c.target_seconds - n.elapsed) AS remaining,
             round((100 * n.elapsed / c.target_seconds)::numeric, 1) AS percent_elapsed,
-            CASE WHEN c.state = 'paused' AND n.elapsed < c.target_seconds
-                THEN \(adding)(c.calendar, greatest(now(), c.paused_since), c.target_seconds - n.elapsed) ELSE c.breach_at END AS breach_at,
-            c.original_breach_at, \(reached(50)) AS reached_50_at, \(reached(75)) AS reached_75_at, \(reached(100)) AS reached_100_at,
-            c.ever_breached OR n.elapsed > c.target_seconds AS ever_breached,
-            c.department, coalesce(c.breach_department, CASE WHEN n.elapsed > c.target_seconds THEN c.department END) AS breach_department,
+            CASE WHEN c.state = 'paused' AND c.elapsed_before < c.target_seconds
+                THEN \(adding)(c.calendar, greatest(now(), c.paused_since), c.target_seconds - c.elapsed_before) ELSE c.breach_at END AS breach_at,
+            c.original_breach_at, \(reached(50)) AS reached_50_at, \(reached(75)) AS reached_75_at,
+            coalesce(c.reached_100_at, CASE WHEN c.state = 'running' AND now() >= c.breach_at THEN c.breach_at END) AS reached_100_at,
+            c.ever_breached OR \(breachedNow) AS ever_breached,
+            c.department, coalesce(c.breach_department, CASE WHEN \(breachedNow) THEN c.department END) AS breach_department,
             c.stopped_at
             """
         return [
@@ -217,6 +231,7 @@ public struct SLAProjection: Projection {
             // differ from the stored ones are written, and those of clocks not stored yet are new.
             let sameJourneyColumns = before.map { $0.customerId == fold.customerId && $0.department == fold.department } ?? false
             for clock in fold.clocks {
+                horizon.check(clock, journeyId: fold.journeyId)
                 guard let storedClock = before?.clocks.first(where: { $0.name == clock.name }) else {
                     ClockRow.write(clock, of: fold, into: &clockRows.new)
                     continue
@@ -321,8 +336,9 @@ enum ClockRow {
         rows.append(clock.pausesWhileWaiting)
         rows.append(clock.state.rawValue)
         for time in [clock.startedAt, clock.runningSince, clock.pausedSince, clock.stoppedAt] { rows.append(time) }
-        rows.append(float8: clock.elapsedBefore)
-        rows.append(float8: clock.pausedBefore)
+        // Seconds in the table, whole microseconds in the fold: the two convert back exactly.
+        rows.append(float8: Double(clock.elapsedBefore) / 1_000_000)
+        rows.append(float8: Double(clock.pausedBefore) / 1_000_000)
         for time in [clock.breachAt, clock.originalBreachAt, clock.reached[0], clock.reached[1], clock.reached[2]] { rows.append(time) }
         rows.append(clock.everBreached)
         rows.endRow()

@@ -82,8 +82,8 @@ extension Clock {
         runningSince = try time(9)
         pausedSince = try time(10)
         stoppedAt = try time(11)
-        elapsedBefore = try row.decode(Double.self, at: 12)
-        pausedBefore = try row.decode(Double.self, at: 13)
+        elapsedBefore = Int64((try row.decode(Double.self, at: 12) * 1_000_000).rounded())
+        pausedBefore = Int64((try row.decode(Double.self, at: 13) * 1_000_000).rounded())
         breachAt = try time(14)
         originalBreachAt = try time(15)
         reached = [try time(16), try time(17), try time(18)]

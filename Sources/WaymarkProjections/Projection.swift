@@ -178,8 +178,10 @@ extension Projection {
 
 /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
 public func standardProjections(definitions: DefinitionLibrary) -> [any Projection] {
-    let catalog = definitions.catalog
-    return [JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(catalog: catalog), ConsentProjection(catalog: catalog)]
+    [
+        JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(definitions: definitions),
+        ConsentProjection(catalog: definitions.catalog),
+    ]
 }
 
 /// Every read model Waymark keeps, knowing the definitions of `catalog` and those the log records.

@@ -51,10 +51,19 @@ struct DefinitionHistoryTests {
 
         // A runner of the edited files projects the old journeys with their own dwell limits.
         let runner = try ProjectionRunner(
-            store: store, projections: [JourneysProjection(catalog: edited)], analyticsSchema: store.schema + "_analytics",
+            store: store, projections: standardProjections(catalog: edited), analyticsSchema: store.schema + "_analytics",
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
-        let caughtUp = try await withServices([runner]) { try await runner.waitUntilCaughtUp("journeys") }
+        let caughtUp = try await withServices([runner]) {
+            let journeys = try await runner.waitUntilCaughtUp("journeys")
+            let sla = try await runner.waitUntilCaughtUp("sla")
+            return journeys && sla
+        }
         #expect(caughtUp)
+        // The SLA projection matches the old journeys' goals under their own version too.
+        let clocks = try await store.query(
+            PostgresQuery(
+                sql: "SELECT journey_id FROM \(PostgresIdentifier.quote(store.schema + "_analytics")).sla WHERE goal = 'lead-to-live' ORDER BY 1"))
+        #expect(try clocks.map { try $0.decode(String.self, at: 0) } == ["new-1", "old-1", "old-2"])
         let rows = try await store.query(
             PostgresQuery(
                 sql:

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
@@ -23,13 +24,20 @@ public struct SLAProjection: Projection {
     /// at the stop), counts in whole microseconds, holidays as rules, wall-clock hours at DST changes.
     public let version = 4
     public let source = SubscriptionSource.categories(["customer", "journey"])
-    let context: ClockFold.Context
+    /// The files' definitions and every version recorded in the log: a journey's goals are those of
+    /// the version it started under, also after its file changed.
+    public let definitions: DefinitionLibrary
+    let timelines: [String: BusinessTimeline]
     let horizon: CalendarHorizon
 
-    public init(catalog: JourneyCatalog, logger: Logger = Logger(label: "waymark.projections.sla")) {
-        let timelines = catalog.calendars.mapValues { BusinessTimeline($0) }
-        context = ClockFold.Context(catalog: catalog, timelines: timelines)
+    public init(definitions: DefinitionLibrary, logger: Logger = Logger(label: "waymark.projections.sla")) {
+        self.definitions = definitions
+        timelines = definitions.catalog.calendars.mapValues { BusinessTimeline($0) }
         horizon = CalendarHorizon(timelines, logger: logger)
+    }
+
+    public init(catalog: JourneyCatalog, logger: Logger = Logger(label: "waymark.projections.sla")) {
+        self.init(definitions: DefinitionLibrary(catalog), logger: logger)
     }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
@@ -85,7 +93,7 @@ public struct SLAProjection: Projection {
                 PRIMARY KEY (journey_id, clock)
             )
             """)
-        try await CalendarIntervals(tables: tables).create(context.timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
+        try await CalendarIntervals(tables: tables).create(timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
     }
 
     public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state")] }
@@ -151,6 +159,13 @@ public struct SLAProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
         guard !batch.events.isEmpty else { return batch.ignored }
+        let context = ClockFold.Context(
+            catalog: try await definitions.catalog(
+                knowing: batch.events.compactMap { recorded, _, input in
+                    guard case .journey(let decoded) = input, case .started(let started) = decoded.event else { return nil }
+                    return (recorded, started)
+                }, in: transaction),
+            timelines: timelines)
         // Each journey of the batch, and each open journey of a customer whose tier changes, gets a
         // slot.
         var journeys = StreamSlots()

@@ -56,10 +56,7 @@ let package = Package(
         ),
         .target(
             name: "WaymarkDefinitions",
-            dependencies: [
-                "WaymarkDomain", "WaymarkEventStore",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            dependencies: ["WaymarkDomain", "WaymarkEventStore"]
         ),
         .target(
             name: "WaymarkClient",

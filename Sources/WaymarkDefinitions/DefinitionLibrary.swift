@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Synchronization
 import WaymarkDomain
@@ -43,14 +42,7 @@ public final class DefinitionLibrary: Sendable {
 
     /// The id of the event recording `version` of `journeyType`: the same in every process.
     public static func eventID(journeyType: String, version: String) -> UUID {
-        var bytes = Array(SHA256.hash(data: Data("waymark-definition\u{0}\(journeyType)\u{0}\(version)".utf8)).prefix(16))
-        bytes[6] = 0x80 | (bytes[6] & 0x0f)  // version 8: custom
-        bytes[8] = 0x80 | (bytes[8] & 0x3f)  // variant 10
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11], bytes[12],
-                bytes[13], bytes[14], bytes[15]
-            ))
+        DerivedUUID.of(Data("waymark-definition\u{0}\(journeyType)\u{0}\(version)".utf8))
     }
 
     /// What the log records of a version.

@@ -40,7 +40,6 @@ struct LifecycleTests {
         let pool = try Self.pool(name, maxConnections: 1)
         defer { Task { await pool.close() } }
         let clock = ContinuousClock()
-        let started = clock.now
         let sleeping = Task { try await pool.query("SELECT pg_sleep(30)") }
         // Cancel once the server runs the statement (connecting can take a while on a busy machine).
         let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
@@ -50,6 +49,8 @@ struct LifecycleTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep(30)%'"
             )[0].decode(Int.self, at: 0) == 1
         }
+        // Timed from the statement running, not from its connecting (slow on a busy machine).
+        let started = clock.now
         sleeping.cancel()
         await #expect {
             try await sleeping.value

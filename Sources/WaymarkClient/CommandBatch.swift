@@ -8,10 +8,13 @@ public struct JourneyCommandRequest: Sendable {
     public var command: JourneyCommand
     public var context: CommandContext
 
+    /// A request is one command: left out, its id is chosen here, once, so that sending the same
+    /// request again is a retry.
     public init(_ command: JourneyCommand, to journeyId: String, context: CommandContext = CommandContext()) {
         self.journeyId = journeyId
         self.command = command
         self.context = context
+        self.context.commandId = context.commandId ?? UUID()
     }
 }
 
@@ -56,14 +59,17 @@ extension WaymarkClient {
         // was written, where it is a retry of the first or refused as `command_id_reused`.
         var commandIds = Set<UUID>()
         commandIds.reserveCapacity(requests.count)
+        // Each command's id fixed once: a command sent again below must keep it.
+        let contexts = requests.map { $0.context.resolved(sender: configuration.sender) }
         for (index, request) in requests.enumerated() {
-            if case .start(let start) = request.command, start.journeyId != request.journeyId {
-                outcomes[index] = .failure(
-                    ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(request.journeyId)"))
+            do {
+                try Self.checkStart(request.command, to: request.journeyId)
+            } catch {
+                outcomes[index] = .failure(error)
                 continue
             }
             let existing = partIndex[request.journeyId].map { parts[$0] }
-            if !commandIds.insert(request.context.commandId).inserted {
+            if !commandIds.insert(contexts[index].commandId).inserted {
                 loadingJourneys.insert(request.journeyId)
             }
             if loadingJourneys.contains(request.journeyId) {
@@ -71,7 +77,7 @@ extension WaymarkClient {
                 continue
             }
             let from = existing.map { StateCache<JourneyState>.Entry(state: $0.state, streamVersion: $0.expectedVersion + Int64($0.events.count)) }
-            guard let decided = decideRemembered(journeyCommand(request.command, to: request.journeyId), context: request.context, from: from) else {
+            guard let decided = decideRemembered(journeyCommand(request.command, to: request.journeyId), context: contexts[index], from: from) else {
                 loading.append(index)
                 loadingJourneys.insert(request.journeyId)
                 continue
@@ -117,7 +123,7 @@ extension WaymarkClient {
             let request = requests[index]
             do {
                 outcomes[index] = .success(
-                    try await sendLoading(journeyCommand(request.command, to: request.journeyId), context: request.context, session: session))
+                    try await sendLoading(journeyCommand(request.command, to: request.journeyId), context: contexts[index], session: session))
             } catch let error where Self.isCommandOutcome(error) {
                 outcomes[index] = .failure(error)
             }

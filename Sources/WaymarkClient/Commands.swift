@@ -2,22 +2,55 @@ import Foundation
 import WaymarkDomain
 import WaymarkEventStore
 
-/// Where a command came from and who sent it. Every command carries an id: the events it produces
-/// get ids derived from it, so sending it again returns the original result and writes nothing.
-public struct CommandContext: Sendable {
-    public var commandId: UUID
+/// Who sends commands: the person or service acting, and the system the command comes from. A
+/// client has one (`ClientConfiguration.sender`); a command may name another.
+public struct Sender: Sendable, Equatable {
     public var actor: String?
     public var sourceSystem: String?
+
+    public init(actor: String? = nil, sourceSystem: String? = nil) {
+        self.actor = actor
+        self.sourceSystem = sourceSystem
+    }
+}
+
+/// What one command carries beside its content: its id, who sent it, and when its fact happened.
+///
+/// Every command has an id; the events it produces get ids derived from it, so sending it again
+/// returns the original result and writes nothing. Left out, the id is fresh for each send, so one
+/// context can be reused for many commands; give one (a message id from the sending system, a
+/// stored request id) to make a retry after a lost reply safe.
+public struct CommandContext: Sendable {
+    /// The command's id; nil gives each send a fresh one.
+    public var commandId: UUID?
+    /// Who sends it; nil is the client's sender.
+    public var sender: Sender?
     /// When the fact happened, when the sender knows better than the clock at recording (a late
     /// report from an integrated system, an import, a simulation); see `EventMetadata.occurredAt`.
     public var occurredAt: Date?
 
-    public init(commandId: UUID = UUID(), actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil) {
+    public init(id commandId: UUID? = nil, by sender: Sender? = nil, occurredAt: Date? = nil) {
         self.commandId = commandId
-        self.actor = actor
-        self.sourceSystem = sourceSystem
+        self.sender = sender
         self.occurredAt = occurredAt
     }
+
+    public init(commandId: UUID?, actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil) {
+        self.init(
+            id: commandId, by: actor == nil && sourceSystem == nil ? nil : Sender(actor: actor, sourceSystem: sourceSystem), occurredAt: occurredAt)
+    }
+
+    /// The context with an id and a sender: the given ones, else a fresh id and `sender`.
+    func resolved(sender defaultSender: Sender) -> ResolvedContext {
+        ResolvedContext(commandId: commandId ?? UUID(), sender: sender ?? defaultSender, occurredAt: occurredAt)
+    }
+}
+
+/// A command's context as sent: its id fixed.
+struct ResolvedContext: Sendable {
+    var commandId: UUID
+    var sender: Sender
+    var occurredAt: Date?
 }
 
 /// What a command wrote.
@@ -56,29 +89,26 @@ public struct CommandResult: Sendable, Equatable {
     public var streamVersion: Int64 { events.last?.streamVersion ?? 0 }
 }
 
-/// What the domain's events (journey, customer, consent) have in common: a stored type and JSON.
-protocol DomainEvent {
-    var type: String { get }
-    func data() throws -> String
-}
-
-extension JourneyEvent: DomainEvent {}
-extension CustomerEvent: DomainEvent {}
-extension ConsentEvent: DomainEvent {}
-
 /// The events of one command: each gets the next id derived from the command id, and the
 /// command's metadata (correlation, causation = the command id, actor, source system, and the
 /// command's fingerprint, which tells a retry from another command sent under the same id).
 final class EventIDs {
-    private let context: CommandContext
+    private let context: ResolvedContext
     private let fingerprint: String
+    let codec: EventCodec
     private var index = 0
     /// The metadata of the last event: a command's events share it.
     private var metadata: EventMetadata?
 
-    init(_ context: CommandContext, fingerprint: String) {
+    init(_ context: ResolvedContext, fingerprint: String, codec: EventCodec) {
         self.context = context
         self.fingerprint = fingerprint
+        self.codec = codec
+    }
+
+    /// The ids the next `count` events will get.
+    func upcoming(_ count: Int) -> [UUID] {
+        (index..<index + count).map { CommandIDs.eventID(command: context.commandId, index: $0) }
     }
 
     func next(type: String, data: String, correlation: String) -> EventData {
@@ -88,22 +118,20 @@ final class EventIDs {
             metadata = last
         } else {
             metadata = EventMetadata(
-                correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.actor,
-                sourceSystem: context.sourceSystem, occurredAt: context.occurredAt, extra: [CommandFingerprint.metadataKey: fingerprint])
+                correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.sender.actor,
+                sourceSystem: context.sender.sourceSystem, occurredAt: context.occurredAt, extra: [CommandFingerprint.metadataKey: fingerprint])
             self.metadata = metadata
         }
         return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
     }
 
-    /// The stored form of a command's domain events, in order.
-    func next(_ events: [some DomainEvent], correlation: String) throws -> [EventData] {
-        try events.map { next(type: $0.type, data: try $0.data(), correlation: correlation) }
+    /// The stored form of a command's domain events, in order, personal fields sealed for `subject`.
+    func next(_ events: [some DomainEvent], correlation: String, subject: String?) throws -> [EventData] {
+        try events.map { next(type: $0.type, data: try $0.encode(with: codec, subject: subject), correlation: correlation) }
     }
 
     func next<Payload: Encodable>(type: String, payload: Payload, correlation: String) throws -> EventData {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return next(type: type, data: String(decoding: try encoder.encode(payload), as: UTF8.self), correlation: correlation)
+        next(type: type, data: try codec.encode(payload, subject: nil), correlation: correlation)
     }
 }
 

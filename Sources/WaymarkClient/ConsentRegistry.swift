@@ -2,29 +2,51 @@ import Foundation
 import WaymarkDomain
 import WaymarkEventStore
 
+/// What recording a consent command wrote, and the id of the decision it recorded: a downstream
+/// system names that id when it reports applying the decision (`ConsentPropagation.decision`).
+@dynamicMemberLookup
+public struct ConsentResult: Sendable, Equatable {
+    /// The decision's event (given, refused, withdrawn); nil for a propagation report.
+    public var decisionId: UUID?
+    public var command: CommandResult
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<CommandResult, T>) -> T { command[keyPath: keyPath] }
+}
+
 /// Consent answers per subject (stream `consent-<subjectId>`), idempotent by command id.
 public struct ConsentRegistry: Sendable {
     public let client: WaymarkClient
 
     public init(client: WaymarkClient) { self.client = client }
 
-    public static func streamName(subject subjectId: String) -> String { "consent-\(subjectId)" }
+    public static func streamName(subject subjectId: String) -> String { ConsentDecider.streamName(subjectId) }
+
+    /// The consent rules under the purposes the client's configuration holds.
+    public var decider: ConsentDecider { ConsentDecider(purposes: client.catalog.consentPurposes) }
 
     @discardableResult
-    public func record(_ command: ConsentCommand, subject subjectId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        let command = StreamCommand(
-            stream: Self.streamName(subject: subjectId), key: subjectId, cache: client.consentSubjects, empty: ConsentState(), createsStream: false,
-            evolve: Self.evolve, fingerprint: CommandFingerprint.of(command, subject: subjectId),
-            decideWith: { [purposes = client.catalog.consentPurposes] state, ids in
-                let events = try ConsentDecider.decide(state, command, purposes: purposes).get()
-                let stored = try ids.next(events, correlation: subjectId)
-                return (stored, zip(events, stored).reduce(state) { ConsentState.evolve($0, $1.0, eventId: $1.1.id) })
-            })
-        return try await client.send(command, context: context)
+    public func record(_ command: ConsentCommand, subject subjectId: String, context: CommandContext = CommandContext()) async throws -> ConsentResult {
+        Self.result(of: command, try await client.send(command, to: subjectId, with: decider, context: context))
     }
 
-    @Sendable static func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {
-        try ConsentEvent.decode(type: recorded.type, data: recorded.data).map { ConsentState.evolve(state, $0, eventId: recorded.id) } ?? state
+    /// Records `command` inside the caller's `transaction`; see `WaymarkClient.send(_:to:with:context:in:)`.
+    @discardableResult
+    public func record(_ command: ConsentCommand, subject subjectId: String, context: CommandContext = CommandContext(), in transaction: Transaction)
+        async throws -> ConsentResult
+    {
+        Self.result(of: command, try await client.send(command, to: subjectId, with: decider, context: context, in: transaction))
+    }
+
+    static func result(of command: ConsentCommand, _ result: CommandResult) -> ConsentResult {
+        if case .recordPropagation = command { return ConsentResult(decisionId: nil, command: result) }
+        return ConsentResult(decisionId: result.events.first?.id, command: result)
+    }
+
+    /// Folds a stored event into the state, reading it through the client's codec.
+    private func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {
+        try ConsentEvent.decode(type: recorded.type, data: recorded.data, codec: client.configuration.codec).map {
+            ConsentState.evolve(state, $0, eventId: recorded.id)
+        } ?? state
     }
 
     /// The subject's answers now.
@@ -38,12 +60,12 @@ public struct ConsentRegistry: Sendable {
     public func consents(of subjectId: String, asOf instant: Date) async throws -> ConsentState {
         try await client.store.transaction { transaction in
             try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState()) { state, recorded in
-                (recorded.occurredAt) <= instant ? try Self.evolve(state, recorded) : state
+                (recorded.occurredAt) <= instant ? try evolve(state, recorded) : state
             }.0
         }
     }
 
     private func load(_ subjectId: String, _ transaction: Transaction) async throws -> (ConsentState, Int64) {
-        try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState(), Self.evolve)
+        try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState(), evolve)
     }
 }

@@ -12,15 +12,18 @@ import WaymarkPostgres
 /// customers can never hold one id, and a merge moves every id of the duplicate to the survivor.
 public struct CustomerDirectory: Sendable {
     public let client: WaymarkClient
-    /// The tiers customers can have: those the loaded journey definitions serve.
+    /// The tiers customers can have: by default those the client's journey definitions serve.
     public let tiers: Set<String>
 
-    public init(client: WaymarkClient, tiers: Set<String>) {
+    public init(client: WaymarkClient, tiers: Set<String>? = nil) {
         self.client = client
-        self.tiers = tiers
+        self.tiers = tiers ?? client.catalog.tiers
     }
 
-    public static func streamName(customer customerId: String) -> String { "customer-\(customerId)" }
+    public static func streamName(customer customerId: String) -> String { CustomerDecider.streamName(customerId) }
+
+    /// The customer record's rules under `tiers`.
+    public var decider: CustomerDecider { CustomerDecider(tiers: tiers) }
 
     /// The identity stream of `id`. The id itself can hold any text, so the name carries a hash.
     public static func streamName(externalID id: ExternalID) -> String {
@@ -40,20 +43,24 @@ public struct CustomerDirectory: Sendable {
     public func register(
         customerId: String, name: PersonalData, email: PersonalData? = nil, phone: PersonalData? = nil, tier: String, context: CommandContext = CommandContext()
     ) async throws -> CommandResult {
-        try await decideOnCustomer(customerId, .register(customerId: customerId, name: name, email: email, phone: phone, tier: tier), context: context)
+        try await client.send(
+            .register(customerId: customerId, name: name, email: email, phone: phone, tier: tier), to: customerId, with: decider, context: context)
     }
 
     @discardableResult
     public func changeTier(customerId: String, to tier: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        try await decideOnCustomer(customerId, .changeTier(tier), context: context)
+        try await client.send(.changeTier(tier), to: customerId, with: decider, context: context)
     }
 
     /// Links `id` to `customerId`. Refused with `external_id_linked_elsewhere`, naming the owner,
     /// when another customer holds it.
     @discardableResult
     public func link(_ id: ExternalID, to customerId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        let fingerprint = CommandFingerprint.of(.linkExternalID(id), to: customerId)
-        return try await client.handle(context: context, fingerprint: fingerprint, forgetting: { [client] in client.customers.forget(customerId) }) {
+        let fingerprint = decider.fingerprint(of: .linkExternalID(id), on: customerId)
+        let customers = client.cache(for: decider)
+        return try await client.handle(
+            context: context.resolved(sender: client.configuration.sender), fingerprint: fingerprint, forgetting: { customers.forget(customerId) }
+        ) {
             transaction, ids in
             let (state, version) = try await load(customerId, transaction)
             let events = try CustomerDecider.decide(state, .linkExternalID(id), tiers: tiers).get()
@@ -72,12 +79,15 @@ public struct CustomerDirectory: Sendable {
     /// reads by either id resolve to the survivor from then on.
     @discardableResult
     public func merge(_ duplicate: String, into survivor: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        let forget: @Sendable () -> Void = { [client] in
-            client.customers.forget(duplicate)
-            client.customers.forget(survivor)
+        let customers = client.cache(for: decider)
+        let forget: @Sendable () -> Void = {
+            customers.forget(duplicate)
+            customers.forget(survivor)
         }
-        return try await client.handle(context: context, fingerprint: CommandFingerprint.of(.mergeInto(survivor: survivor), to: duplicate), forgetting: forget)
-        {
+        return try await client.handle(
+            context: context.resolved(sender: client.configuration.sender), fingerprint: decider.fingerprint(of: .mergeInto(survivor: survivor), on: duplicate),
+            forgetting: forget
+        ) {
             transaction, ids in
             let (duplicateState, duplicateVersion) = try await load(duplicate, transaction)
             let (survivorState, survivorVersion) = try await load(survivor, transaction)
@@ -141,33 +151,20 @@ public struct CustomerDirectory: Sendable {
         try await client.store.transaction { try await load(customerId, $0).0 }
     }
 
-    /// A command to the customer's stream alone, through the client's single-stream path.
-    private func decideOnCustomer(_ customerId: String, _ command: CustomerCommand, context: CommandContext) async throws -> CommandResult {
-        var createsStream = false
-        if case .register = command { createsStream = true }
-        let streamCommand = StreamCommand(
-            stream: Self.streamName(customer: customerId), key: customerId, cache: client.customers, empty: CustomerState(), createsStream: createsStream,
-            evolve: Self.evolve, fingerprint: CommandFingerprint.of(command, to: customerId),
-            decideWith: { [tiers] state, ids in
-                let events = try CustomerDecider.decide(state, command, tiers: tiers).get()
-                return (try ids.next(events, correlation: customerId), events.reduce(state, CustomerState.evolve))
-            })
-        return try await client.send(streamCommand, context: context)
-    }
-
-    @Sendable static func evolve(_ state: CustomerState, _ recorded: RecordedEvent) throws -> CustomerState {
-        try CustomerEvent.decode(type: recorded.type, data: recorded.data).map { CustomerState.evolve(state, $0) } ?? state
+    /// Folds a stored event into the state, reading it through the client's codec.
+    private func evolve(_ state: CustomerState, _ recorded: RecordedEvent) throws -> CustomerState {
+        try CustomerEvent.decode(type: recorded.type, data: recorded.data, codec: client.configuration.codec).map { CustomerState.evolve(state, $0) } ?? state
     }
 
     private func append(_ events: [CustomerEvent], to customerId: String, expected version: Int64, _ transaction: Transaction, _ ids: EventIDs) async throws
         -> [CommandResult.Appended]
     {
         try await transaction.appendForCommand(
-            to: Self.streamName(customer: customerId), expected: .exact(version), events: try ids.next(events, correlation: customerId))
+            to: Self.streamName(customer: customerId), expected: .exact(version), events: try ids.next(events, correlation: customerId, subject: customerId))
     }
 
     private func load(_ customerId: String, _ transaction: Transaction) async throws -> (CustomerState, Int64) {
-        try await transaction.fold(Self.streamName(customer: customerId), into: CustomerState(), Self.evolve)
+        try await transaction.fold(Self.streamName(customer: customerId), into: CustomerState(), evolve)
     }
 
     /// Who holds the identity stream's id now, and the stream's version.

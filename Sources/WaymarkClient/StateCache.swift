@@ -70,3 +70,25 @@ final class StateCache<State: Sendable>: Sendable {
         generations.older[key] = nil
     }
 }
+
+/// The state caches of a client, one per decider category, made when first needed: a new
+/// aggregate gets one without a change to the client.
+final class StateCaches: Sendable {
+    private let caches = Mutex<[String: any Sendable]>([:])
+    /// The capacity of a cache made without one named.
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func cache<State: Sendable>(_ category: String, of: State.Type, capacity: Int? = nil) -> StateCache<State> {
+        caches.withLock { caches in
+            // Keyed by the state's type too: two deciders of one category with different states
+            // must not read each other's entries.
+            let key = "\(category)\u{0}\(String(reflecting: State.self))"
+            if let cache = caches[key] as? StateCache<State> { return cache }
+            let cache = StateCache<State>(capacity: capacity ?? self.capacity)
+            caches[key] = cache
+            return cache
+        }
+    }
+}

@@ -28,10 +28,34 @@ struct StreamCommand<State: Sendable>: Sendable {
     /// What `decide` needs fetched first for a loaded state (a journey's definition version that
     /// only the log records).
     var prepare: (@Sendable (State) async throws -> Void)? = nil
+    /// How the command's events are stored.
+    var codec: EventCodec
 
     /// The command's events on `state` under `context`, and the state after them.
-    func decide(_ state: State, _ context: CommandContext) throws -> (events: [EventData], after: State) {
-        try decideWith(state, EventIDs(context, fingerprint: fingerprint))
+    func decide(_ state: State, _ context: ResolvedContext) throws -> (events: [EventData], after: State) {
+        try decideWith(state, EventIDs(context, fingerprint: fingerprint, codec: codec))
+    }
+}
+
+extension StreamCommand {
+    /// `command` to stream `id` of `decider`'s category, remembered in `cache`.
+    init<D: Decider>(
+        _ command: D.Command, to id: String, with decider: D, cache: StateCache<State>, codec: EventCodec,
+        prepare: (@Sendable (State) async throws -> Void)? = nil
+    ) where D.State == State {
+        self.init(
+            stream: D.streamName(id), key: id, cache: cache, empty: decider.initialState, createsStream: decider.createsStream(command),
+            evolve: { state, recorded in
+                try D.Event.decode(type: recorded.type, data: recorded.data, codec: codec).map { decider.evolve(state, $0, eventId: recorded.id) } ?? state
+            },
+            fingerprint: decider.fingerprint(of: command, on: id),
+            decideWith: { state, ids in
+                let events = try decider.decide(command, on: id, state: state)
+                let after = zip(events, ids.upcoming(events.count)).reduce(state) { decider.evolve($0, $1.0, eventId: $1.1) }
+                let stored = try ids.next(events, correlation: decider.correlation(of: id), subject: decider.subject(of: id, after: after))
+                return (stored, after)
+            },
+            prepare: prepare, codec: codec)
     }
 }
 
@@ -46,13 +70,13 @@ struct Decided<State: Sendable> {
 extension WaymarkClient {
     /// Sends `command` within `commandTimeout`, on one session: the stream is loaded, decided and
     /// appended on one connection's thread.
-    func send<State>(_ command: StreamCommand<State>, context: CommandContext) async throws -> CommandResult {
+    func send<State>(_ command: StreamCommand<State>, context: ResolvedContext) async throws -> CommandResult {
         try await withTimeout { try await self.store.withSession { try await self.send(command, context: context, session: $0) } }
     }
 
     /// Decides `command` and appends what it produces, deciding again when another writer got there
     /// first; a command handled before returns what it wrote.
-    func send<State>(_ command: StreamCommand<State>, context: CommandContext, session: Session) async throws -> CommandResult {
+    func send<State>(_ command: StreamCommand<State>, context: ResolvedContext, session: Session) async throws -> CommandResult {
         if let result = try await sendRemembered(command, context: context, session: session) { return result }
         return try await sendLoading(command, context: context, session: session)
     }
@@ -61,7 +85,7 @@ extension WaymarkClient {
     /// stream, for one that creates it) and appended with the remembered version. Nil when the
     /// stream is not remembered, the command is refused on it (perhaps only because it was handled
     /// before), or the stream moved on: then the loading path decides.
-    private func sendRemembered<State>(_ command: StreamCommand<State>, context: CommandContext, session: Session) async throws -> CommandResult? {
+    private func sendRemembered<State>(_ command: StreamCommand<State>, context: ResolvedContext, session: Session) async throws -> CommandResult? {
         guard let decided = decideRemembered(command, context: context) else { return nil }
         do {
             let result = try await session.append(to: command.stream, expected: .exact(decided.expectedVersion), events: decided.events)
@@ -83,7 +107,7 @@ extension WaymarkClient {
 
     /// `command` decided on `known`, else on its stream's remembered state, else (for a command
     /// that creates its stream) on no stream; nil when none applies or the decision is a refusal.
-    func decideRemembered<State>(_ command: StreamCommand<State>, context: CommandContext, from known: StateCache<State>.Entry? = nil) -> Decided<State>? {
+    func decideRemembered<State>(_ command: StreamCommand<State>, context: ResolvedContext, from known: StateCache<State>.Entry? = nil) -> Decided<State>? {
         let remembered: StateCache<State>.Entry
         if let known {
             remembered = known
@@ -100,12 +124,9 @@ extension WaymarkClient {
 
     /// The loading path: what the command wrote before, if it was handled; else the stream loaded,
     /// decided and appended with the loaded version, decided again on a conflict.
-    func sendLoading<State>(_ command: StreamCommand<State>, context: CommandContext, session: Session) async throws -> CommandResult {
+    func sendLoading<State>(_ command: StreamCommand<State>, context: ResolvedContext, session: Session) async throws -> CommandResult {
         if let earlier = try await earlierResult(of: context.commandId, fingerprint: command.fingerprint, session: session) {
-            guard earlier.events.allSatisfy({ $0.streamName == command.stream }) else {
-                throw ClientError(
-                    code: .invalidInput, message: "command \(context.commandId) was already handled for \(earlier.streamName), not \(command.stream)")
-            }
+            try Self.checkSameStream(earlier, command: context.commandId, stream: command.stream)
             return earlier
         }
         for attempt in 1...maxAttempts {
@@ -125,11 +146,34 @@ extension WaymarkClient {
         throw CommandConflictError(streamName: command.stream, attempts: maxAttempts)
     }
 
+    /// Decides `command` inside the caller's `transaction` and appends there: the loading path
+    /// without retries (a conflict loses the caller's transaction, which the caller runs again).
+    func send<State>(_ command: StreamCommand<State>, context: ResolvedContext, in transaction: Transaction) async throws -> CommandResult {
+        // The transaction may still roll back, or commit later than other writers: what the cache
+        // remembers of the stream is no longer a good guess either way.
+        command.cache.forget(command.key)
+        transaction.afterCommit { command.cache.forget(command.key) }
+        if let earlier = try await earlierResult(of: context.commandId, fingerprint: command.fingerprint, session: transaction) {
+            try Self.checkSameStream(earlier, command: context.commandId, stream: command.stream)
+            return earlier
+        }
+        let (state, version) = try await transaction.fold(command.stream, into: command.empty, command.evolve)
+        try await command.prepare?(state)
+        let (events, _) = try command.decide(state, context)
+        return CommandResult(events: try await transaction.appendForCommand(to: command.stream, expected: .exact(version), events: events), replayed: false)
+    }
+
+    static func checkSameStream(_ earlier: CommandResult, command commandId: UUID, stream: String) throws {
+        guard earlier.events.allSatisfy({ $0.streamName == stream }) else {
+            throw ClientError(code: .invalidInput, message: "command \(commandId) was already handled for \(earlier.streamName), not \(stream)")
+        }
+    }
+
     /// What `commandId` wrote before, if it was handled: its events carry ids derived from it.
     /// Throws `command_id_reused` when they were written by a command other than the one with
     /// `fingerprint`: the id was given to two commands, and answering the second with the first's
     /// result would drop it silently.
-    func earlierResult(of commandId: UUID, fingerprint: String, session: Session) async throws -> CommandResult? {
+    func earlierResult(of commandId: UUID, fingerprint: String, session: some EventLookup) async throws -> CommandResult? {
         var found: [RecordedEvent] = []
         while let event = try await session.event(withId: CommandIDs.eventID(command: commandId, index: found.count)) {
             if found.isEmpty { try Self.checkSameCommand(event, commandId: commandId, fingerprint: fingerprint) }
@@ -143,3 +187,25 @@ extension WaymarkClient {
             replayed: true)
     }
 }
+
+extension WaymarkClient {
+    /// Refuses an earlier result found under `commandId` when it was written by another command:
+    /// its events carry another fingerprint. Events written before fingerprints were stored carry
+    /// none and count as the same command, as they always did.
+    static func checkSameCommand(_ found: RecordedEvent, commandId: UUID, fingerprint: String) throws {
+        guard let stored = found.metadata.extra[CommandFingerprint.metadataKey], stored != fingerprint else { return }
+        throw ClientError(
+            code: .commandIdReused,
+            message:
+                "command id \(commandId.uuidString.lowercased()) was already used for another command (it wrote \(found.type) to \(found.streamName)); a retry must send the same command with the same content, and every new command needs an id of its own"
+        )
+    }
+}
+
+/// Something that finds an event by id as of now: a session or a transaction.
+protocol EventLookup {
+    func event(withId id: UUID) async throws -> RecordedEvent?
+}
+
+extension Session: EventLookup {}
+extension Transaction: EventLookup {}

@@ -18,17 +18,26 @@ public struct ClientConfiguration: Sendable {
     /// reading their stream (0: read every time), and a quarter as many consent subjects and
     /// customers. See `StateCache`.
     public var cachedStreams: Int
+    /// Who sends the client's commands unless a command names another (`CommandContext.sender`).
+    public var sender: Sender
+    /// How events are stored: where personal fields are sealed and opened.
+    public var codec: EventCodec
 
-    public init(maxAttempts: Int = 10, commandTimeout: Duration? = .seconds(30), cachedStreams: Int = 100_000) {
+    public init(
+        maxAttempts: Int = 10, commandTimeout: Duration? = .seconds(30), cachedStreams: Int = 100_000, sender: Sender = Sender(),
+        codec: EventCodec = .standard
+    ) {
         self.maxAttempts = maxAttempts
         self.commandTimeout = commandTimeout
         self.cachedStreams = cachedStreams
+        self.sender = sender
+        self.codec = codec
     }
 }
 
-/// What services import: commands to journeys (load, decide, append, retry on conflict,
-/// idempotent by command id), raw appends for integration events the domain does not model, and
-/// reads of a journey's timeline.
+/// What services import: the command handler (load, decide, append, retry on conflict, idempotent
+/// by command id; in its own transaction or a caller's) for journeys and for any other `Decider`,
+/// raw appends for integration events the domain does not model, and reads of a journey's timeline.
 ///
 /// The client is a `Service`: run it (or its store) under the application's `ServiceGroup` so that
 /// appends are announced to subscribers in other processes, and so that it closes its connections
@@ -44,19 +53,17 @@ public final class WaymarkClient: Service, Sendable {
     /// How often a command is decided again after another writer moved its journey on.
     public var maxAttempts: Int { max(1, configuration.maxAttempts) }
     let logger: Logger
-    /// The remembered states of journeys, consent subjects and customers.
+    /// The remembered states of journeys, and of the streams of other deciders by category.
     let journeys: StateCache<JourneyState>
-    let consentSubjects: StateCache<ConsentState>
-    let customers: StateCache<CustomerState>
+    let caches: StateCaches
 
     public init(store: EventStore, catalog: JourneyCatalog, configuration: ClientConfiguration = ClientConfiguration(), logger: Logger) {
         self.store = store
         self.definitions = DefinitionLibrary(catalog)
         self.configuration = configuration
         self.logger = logger
-        self.journeys = StateCache(capacity: configuration.cachedStreams)
-        self.consentSubjects = StateCache(capacity: configuration.cachedStreams / 4)
-        self.customers = StateCache(capacity: configuration.cachedStreams / 4)
+        self.caches = StateCaches(capacity: configuration.cachedStreams / 4)
+        self.journeys = caches.cache(JourneyDecider.category, of: JourneyState.self, capacity: configuration.cachedStreams)
     }
 
     /// A client with a store of its own on `url`, deciding under the journey definitions in
@@ -77,7 +84,7 @@ public final class WaymarkClient: Service, Sendable {
     }
 
     /// The stream of journey `journeyId`.
-    public static func streamName(journey journeyId: String) -> String { "journey-\(journeyId)" }
+    public static func streamName(journey journeyId: String) -> String { JourneyDecider.streamName(journeyId) }
 
     /// Decides `command` on journey `journeyId` and appends what it produces, with the loaded
     /// version as the expected version; decides again when another writer got there first.
@@ -85,11 +92,57 @@ public final class WaymarkClient: Service, Sendable {
     /// (also when `commandTimeout` passed).
     @discardableResult
     public func send(_ command: JourneyCommand, to journeyId: String, context: CommandContext = CommandContext()) async throws -> CommandResult {
-        if case .start(let start) = command, start.journeyId != journeyId {
+        try Self.checkStart(command, to: journeyId)
+        try await recordDefinitions(of: [command])
+        return try await send(journeyCommand(command, to: journeyId), context: context.resolved(sender: configuration.sender))
+    }
+
+    /// Decides `command` on journey `journeyId` inside `transaction` and appends what it produces
+    /// there, so that it commits (or not) with the caller's other writes; see
+    /// `send(_:to:with:context:in:)`.
+    @discardableResult
+    public func send(_ command: JourneyCommand, to journeyId: String, context: CommandContext = CommandContext(), in transaction: Transaction) async throws
+        -> CommandResult
+    {
+        try Self.checkStart(command, to: journeyId)
+        try await recordDefinitions(of: [command])
+        return try await send(journeyCommand(command, to: journeyId), context: context.resolved(sender: configuration.sender), in: transaction)
+    }
+
+    /// Decides `command` on stream `id` of `decider` and appends what it produces, as
+    /// `send(_:to:context:)` does for journeys: any aggregate with a `Decider` goes this way.
+    @discardableResult
+    public func send<D: Decider>(_ command: D.Command, to id: String, with decider: D, context: CommandContext = CommandContext()) async throws
+        -> CommandResult
+    {
+        let command = StreamCommand(command, to: id, with: decider, cache: cache(for: decider), codec: configuration.codec)
+        return try await send(command, context: context.resolved(sender: configuration.sender))
+    }
+
+    /// Decides `command` on stream `id` of `decider` inside the caller's `transaction` and appends
+    /// what it produces there: the events commit together with whatever else the transaction writes
+    /// (a deadline marked fired, a side table, commands to other streams), or not at all.
+    ///
+    /// A command id already handled returns what it wrote and writes nothing. A stream that moved on
+    /// under the transaction throws `WrongExpectedVersionError`; the transaction is then lost, and
+    /// the caller runs it again (decisions inside are made anew on the newer state).
+    @discardableResult
+    public func send<D: Decider>(
+        _ command: D.Command, to id: String, with decider: D, context: CommandContext = CommandContext(), in transaction: Transaction
+    ) async throws -> CommandResult {
+        let command = StreamCommand(command, to: id, with: decider, cache: cache(for: decider), codec: configuration.codec)
+        return try await send(command, context: context.resolved(sender: configuration.sender), in: transaction)
+    }
+
+    /// The remembered states of `decider`'s streams.
+    func cache<D: Decider>(for decider: D) -> StateCache<D.State> {
+        caches.cache(D.category, of: D.State.self)
+    }
+
+    static func checkStart(_ command: JourneyCommand, to journeyId: String) throws {
+        if case .start(let start) = command, !start.journeyId.isEmpty, start.journeyId != journeyId {
             throw ClientError(code: .invalidInput, message: "the start command names journey \(start.journeyId), sent to \(journeyId)")
         }
-        try await recordDefinitions(of: [command])
-        return try await send(journeyCommand(command, to: journeyId), context: context)
     }
 
     /// Records in the log the current definition of each journey type `commands` start (once per
@@ -108,25 +161,19 @@ public final class WaymarkClient: Service, Sendable {
     public func decide(_ command: JourneyCommand, to journeyId: String, on state: JourneyState, context: CommandContext) throws -> (
         events: [EventData], after: JourneyState
     ) {
-        try journeyCommand(command, to: journeyId).decide(state, context)
+        try journeyCommand(command, to: journeyId).decide(state, context.resolved(sender: configuration.sender))
+    }
+
+    /// The journeys' rules, under the definitions this client knows.
+    public var journeyDecider: JourneyDecider {
+        JourneyDecider { [definitions] state, command in try Self.definition(for: state, command: command, catalog: definitions.catalog) }
     }
 
     /// `command` to journey `journeyId` as a command to its stream, decided under the definition
     /// the journey started under.
     func journeyCommand(_ command: JourneyCommand, to journeyId: String) -> StreamCommand<JourneyState> {
-        let isStart: Bool
-        if case .start = command { isStart = true } else { isStart = false }
-        return StreamCommand(
-            stream: Self.streamName(journey: journeyId), key: journeyId, cache: journeys, empty: JourneyState(), createsStream: isStart,
-            evolve: { state, recorded in
-                try JourneyEvent.decode(type: recorded.type, data: recorded.data).map { JourneyState.evolve(state, $0) } ?? state
-            },
-            fingerprint: CommandFingerprint.of(command, to: journeyId),
-            decideWith: { [definitions] state, ids in
-                let definition = try Self.definition(for: state, command: command, catalog: definitions.catalog)
-                let events = try JourneyDecider.decide(state, command, definition: definition).get()
-                return (try ids.next(events, correlation: journeyId), events.reduce(state, JourneyState.evolve))
-            },
+        StreamCommand(
+            command, to: journeyId, with: journeyDecider, cache: journeys, codec: configuration.codec,
             prepare: { [definitions, store] state in
                 guard let version = state.definitionVersion, let journeyType = state.journeyType, definitions.catalog.definition(version: version) == nil
                 else { return }
@@ -160,7 +207,7 @@ public final class WaymarkClient: Service, Sendable {
     /// it wrote. The streams it touches are forgotten by `caches` (their remembered states are
     /// older now).
     func handle(
-        context: CommandContext, fingerprint: String, forgetting forget: @escaping @Sendable () -> Void,
+        context: ResolvedContext, fingerprint: String, forgetting forget: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable (Transaction, EventIDs) async throws -> [CommandResult.Appended]
     ) async throws -> CommandResult {
         defer { forget() }
@@ -175,7 +222,7 @@ public final class WaymarkClient: Service, Sendable {
                 attempt += 1
                 do {
                     let appended = try await self.store.transaction { transaction in
-                        try await body(transaction, EventIDs(context, fingerprint: fingerprint))
+                        try await body(transaction, EventIDs(context, fingerprint: fingerprint, codec: self.configuration.codec))
                     }
                     return CommandResult(events: appended, replayed: false)
                 } catch let conflict as WrongExpectedVersionError {
@@ -228,11 +275,19 @@ public final class WaymarkClient: Service, Sendable {
     }
 
     /// Appends integration events the domain does not model (a shipment delayed in the ERP, a case
-    /// closed in the support desk), as `EventStore.append` does. Events of the domain's own types on
+    /// closed in the support desk) to journey `journeyId`'s stream, where its timeline and the
+    /// rules on integration events find them; see `append(toStream:expected:events:)`.
+    @discardableResult
+    public func append(_ events: [EventData], toJourney journeyId: String, expected: ExpectedVersion = .any) async throws -> AppendResult {
+        try await append(toStream: Self.streamName(journey: journeyId), expected: expected, events: events)
+    }
+
+    /// Appends integration events the domain does not model to any stream (named in full:
+    /// `orders-42`, `journey-42`), as `EventStore.append` does. Events of the domain's own types on
     /// its streams (a `JourneyStarted` on `journey-42`) are refused with `domain_event_type`: only
     /// a command writes them, decided by the domain's rules, so every reader can read them.
     @discardableResult
-    public func append(to stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
+    public func append(toStream stream: String, expected: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try Self.checkIntegrationEvents(events, on: stream)
         return try await store.append(to: stream, expected: expected, events: events)
     }

@@ -8,12 +8,25 @@ public struct PersonalData: Sendable, Hashable, Codable, CustomStringConvertible
     public init(_ value: String) { self.value = value }
 
     public init(from decoder: any Decoder) throws {
-        value = try decoder.singleValueContainer().decode(String.self)
+        let stored = try decoder.singleValueContainer().decode(String.self)
+        if let context = decoder.userInfo[.personalDataSealing] as? PersonalDataSealingContext {
+            value = try context.sealing.open(stored)
+        } else {
+            value = stored
+        }
     }
 
+    /// Sealed for the encoding's subject when the `EventCodec` seals (see `PersonalDataSealing`).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(value)
+        if let context = encoder.userInfo[.personalDataSealing] as? PersonalDataSealingContext {
+            guard let subject = context.subject else {
+                throw PersonalDataWithoutSubject(path: encoder.codingPath.map(\.stringValue).joined(separator: "."))
+            }
+            try container.encode(try context.sealing.seal(value, subject: subject))
+        } else {
+            try container.encode(value)
+        }
     }
 
     public var description: String { "<personal data, \(value.count) characters>" }

@@ -37,6 +37,12 @@ public struct Transaction: Sendable {
         try await store.readStream(on: connection, stream, from: version, direction: direction, limit: limit, learn: false)
     }
 
+    /// The stored event with id `id` as this transaction sees it (its own appends included); see
+    /// `EventStore.event(withId:)`.
+    public func event(withId id: UUID) async throws -> RecordedEvent? {
+        try await store.event(on: connection, withId: id)
+    }
+
     /// Reads the global log after `position`; see `EventStore.readAll`.
     public func readAll(after position: GlobalPosition = .start, limit: Int = 1000) async throws -> GlobalSlice {
         try await store.readAll(on: connection, after: position, limit: limit)

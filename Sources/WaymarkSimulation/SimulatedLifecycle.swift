@@ -70,8 +70,7 @@ extension Simulator {
     /// Appends `event` through the client's raw append (idempotent by its id); returns 1.
     func appendIntegrationEvent(_ event: IntegrationEvent, to journeyId: String) async throws -> Int {
         let metadata = EventMetadata(correlationId: journeyId, sourceSystem: event.sourceSystem, occurredAt: event.occurredAt)
-        try await client.append(
-            to: WaymarkClient.streamName(journey: journeyId), events: [EventData(id: event.id, type: event.type, data: event.data, metadata: metadata)])
+        try await client.append([EventData(id: event.id, type: event.type, data: event.data, metadata: metadata)], toJourney: journeyId)
         return 1
     }
 
@@ -84,14 +83,14 @@ extension Simulator {
             random = SeededGenerator(seed: options.seed, salt: 8, index: index)
         }
 
-        mutating func note(_ result: CommandResult, _ command: ConsentCommand, at: Date) {
+        mutating func note(_ result: ConsentResult, _ command: ConsentCommand, at: Date) {
             let scope: ConsentScope
             switch command {
             case .give(let record), .refuse(let record): scope = record.scope
             case .withdraw(let withdrawn, _): scope = withdrawn
             case .recordPropagation: return
             }
-            guard let id = result.events.first?.id else { return }
+            guard let id = result.decisionId else { return }
             decisions.append((scope, id, at))
         }
 
@@ -120,7 +119,7 @@ extension Simulator {
                     let context = CommandContext(commandId: random.uuid(), actor: "\(system)-sync", sourceSystem: system, occurredAt: at)
                     let propagation = ConsentPropagation(
                         scope: decision.scope, system: system, decision: decision.id, acknowledgement: acknowledgement, error: error)
-                    try await outcome({ try await consents.record(.recordPropagation(propagation), subject: subject, context: context) }, count)
+                    try await outcome({ try await consents.record(.recordPropagation(propagation), subject: subject, context: context).command }, count)
                 }
                 if roll >= Rates.applied {
                     try await report(nil, ["timeout calling \(system)", "record locked", "rate limited"].randomElement(using: &random)!)

@@ -189,7 +189,7 @@ public final class Simulator: Sendable {
             func decide(_ command: ConsentCommand, _ offset: Double, _ system: String) async throws {
                 let decided = context(offset, system)
                 try await outcome({ try await consents.record(command, subject: customer.id, context: decided) }) { result in
-                    count(result)
+                    count(result.command)
                     reports.note(result, command, at: decided.occurredAt!)
                 }
             }
@@ -224,7 +224,7 @@ public final class Simulator: Sendable {
 
     /// Runs a customer command, counting a refusal (the customer was set up by an earlier run
     /// differently) instead of failing the simulation.
-    func outcome(_ send: () async throws -> CommandResult, _ count: (CommandResult) -> Void) async throws {
+    func outcome<Result>(_ send: () async throws -> Result, _ count: (Result) -> Void) async throws {
         do {
             count(try await send())
         } catch let error where error is Rejection || error is CommandConflictError {

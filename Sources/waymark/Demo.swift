@@ -49,15 +49,17 @@ struct Demo: AsyncParsableCommand {
         /// Each step happens a little later in the journey's life, as the departments report it.
         func at(_ hours: Double, _ actor: String, _ system: String) -> CommandContext {
             clock = clock.addingTimeInterval(hours * 3_600)
-            return CommandContext(actor: actor, sourceSystem: system, occurredAt: clock)
+            return CommandContext(by: Sender(actor: actor, sourceSystem: system), occurredAt: clock)
         }
         func say(_ text: String) { print("   \(text)") }
         func send(_ command: JourneyCommand, _ context: CommandContext) async throws {
             do {
                 let result = try await client.send(command, to: journeyId, context: context)
-                say("\(context.actor ?? "-") (\(context.sourceSystem ?? "-")): \(result.types.joined(separator: ", ")) -> v\(result.streamVersion)")
+                say(
+                    "\(context.sender?.actor ?? "-") (\(context.sender?.sourceSystem ?? "-")): \(result.types.joined(separator: ", ")) -> v\(result.streamVersion)"
+                )
             } catch let rejection as Rejection {
-                say("\(context.actor ?? "-") (\(context.sourceSystem ?? "-")): refused, \(rejection)")
+                say("\(context.sender?.actor ?? "-") (\(context.sender?.sourceSystem ?? "-")): refused, \(rejection)")
             }
         }
 
@@ -112,7 +114,8 @@ struct Demo: AsyncParsableCommand {
         try await send(.reassignOwner(to: "hugo.lefevre"), at(2, "grace.kim", "onboarding-portal"))
 
         print("\n3. A command sent twice (a lost reply, a restarted service) is answered from the log and writes nothing")
-        let retried = CommandContext(actor: "hugo.lefevre", sourceSystem: "onboarding-portal", occurredAt: clock.addingTimeInterval(3_600))
+        let retried = CommandContext(
+            id: UUID(), by: Sender(actor: "hugo.lefevre", sourceSystem: "onboarding-portal"), occurredAt: clock.addingTimeInterval(3_600))
         let first = try await client.send(.reachMilestone("success-plan-agreed"), to: journeyId, context: retried)
         let again = try await client.send(.reachMilestone("success-plan-agreed"), to: journeyId, context: retried)
         say("first: v\(first.streamVersion), replayed \(first.replayed); again: v\(again.streamVersion), replayed \(again.replayed)")

@@ -61,7 +61,7 @@ struct BatchTests {
         let other = WaymarkClient(store: client.store, catalog: client.catalog, logger: TestDatabase.quietLogger)
         try await client.send(startCommand("s-1"), to: "s-1")
         try await other.send(.reachMilestone("discovery-call-held"), to: "s-1")
-        try await client.append(to: "journey-s-1", events: [EventData(type: "CRMNoteSynced", data: "{}")])
+        try await client.append(toStream: "journey-s-1", events: [EventData(type: "CRMNoteSynced", data: "{}")])
         // `client` remembers version 1; the journey is at 3.
         let moved = try await client.send(.reachMilestone("budget-confirmed"), to: "s-1")
         #expect(moved.streamVersion == 4 && !moved.replayed)
@@ -109,7 +109,7 @@ struct BatchTests {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
         let when = Date(timeIntervalSince1970: 1_760_000_000)
-        try await client.send(startCommand("o-1"), to: "o-1", context: CommandContext(sourceSystem: "crm", occurredAt: when))
+        try await client.send(startCommand("o-1"), to: "o-1", context: CommandContext(commandId: UUID(), sourceSystem: "crm", occurredAt: when))
         #expect(try await client.timeline(journey: "o-1")[0].metadata.occurredAt == when)
     }
 }

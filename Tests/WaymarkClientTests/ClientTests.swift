@@ -24,13 +24,13 @@ struct ClientTests {
     func sendAndRead() async throws {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
-        let context = CommandContext(actor: "crm-sync", sourceSystem: "crm")
+        let context = CommandContext(commandId: UUID(), actor: "crm-sync", sourceSystem: "crm")
         let started = try await client.send(startCommand("j-1"), to: "j-1", context: context)
         #expect(started.types == ["JourneyStarted"] && !started.replayed && started.streamVersion == 1)
         try await client.send(.reachMilestone("discovery-call-held"), to: "j-1")
         try await client.send(.moveToStage("proposal"), to: "j-1")
         // An integration event the domain does not model counts toward the version only.
-        try await client.append(to: "journey-j-1", events: [EventData(type: "CRMNoteSynced", data: #"{"note":"n-1"}"#)])
+        try await client.append(toStream: "journey-j-1", events: [EventData(type: "CRMNoteSynced", data: #"{"note":"n-1"}"#)])
         let moved = try await client.send(.moveToStage("contract"), to: "j-1")
         #expect(moved.streamVersion == 5)
         let state = try await client.state(journey: "j-1")
@@ -38,9 +38,9 @@ struct ClientTests {
         let timeline = try await client.timeline(journey: "j-1")
         #expect(timeline.map(\.type) == ["JourneyStarted", "MilestoneReached", "StageEntered", "CRMNoteSynced", "StageEntered"])
         #expect(timeline[0].metadata.correlationId == "j-1")
-        #expect(timeline[0].metadata.causationId == context.commandId.uuidString.lowercased())
+        #expect(timeline[0].metadata.causationId == context.commandId!.uuidString.lowercased())
         #expect(timeline[0].metadata.actor == "crm-sync" && timeline[0].metadata.sourceSystem == "crm")
-        #expect(timeline[0].id == CommandIDs.eventID(command: context.commandId, index: 0))
+        #expect(timeline[0].id == CommandIDs.eventID(command: context.commandId!, index: 0))
     }
 
     @Test("a retried command returns the original result and writes nothing, even after the journey moved on")
@@ -48,7 +48,7 @@ struct ClientTests {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
         try await client.send(startCommand("j-2"), to: "j-2")
-        let context = CommandContext()
+        let context = CommandContext(id: UUID())
         let first = try await client.send(.reachMilestone("budget-confirmed"), to: "j-2", context: context)
         try await client.send(.reachMilestone("discovery-call-held"), to: "j-2")
         let again = try await client.send(.reachMilestone("budget-confirmed"), to: "j-2", context: context)

@@ -33,19 +33,19 @@ struct CommandIdReuseTests {
             remembered
             ? shared : WaymarkClient(store: shared.store, catalog: shared.catalog, configuration: .init(cachedStreams: 0), logger: TestDatabase.quietLogger)
         try await client.send(startCommand("j-1"), to: "j-1")
-        let context = CommandContext(actor: "crm-sync")
+        let context = CommandContext(commandId: UUID(), actor: "crm-sync")
         let first = try await client.send(.reachMilestone("discovery-call-held"), to: "j-1", context: context)
-        await Self.expectReused(context.commandId) { try await client.send(.reachMilestone("budget-confirmed"), to: "j-1", context: context) }
-        await Self.expectReused(context.commandId) { try await client.send(.reachMilestone("discovery-call-held"), to: "j-2", context: context) }
+        await Self.expectReused(context.commandId!) { try await client.send(.reachMilestone("budget-confirmed"), to: "j-1", context: context) }
+        await Self.expectReused(context.commandId!) { try await client.send(.reachMilestone("discovery-call-held"), to: "j-2", context: context) }
         #expect(try await client.timeline(journey: "j-1").map(\.type) == ["JourneyStarted", "MilestoneReached"])
         // The same command again, with another actor and time: a retry.
         let retry = CommandContext(commandId: context.commandId, actor: "someone-else", occurredAt: Date(timeIntervalSince1970: 0))
         let again = try await client.send(.reachMilestone("discovery-call-held"), to: "j-1", context: retry)
         #expect(again.replayed && again.events == first.events)
         // A start under the id of another journey's start.
-        let start = CommandContext()
+        let start = CommandContext(id: UUID())
         try await client.send(startCommand("j-3"), to: "j-3", context: start)
-        await Self.expectReused(start.commandId) { try await client.send(startCommand("j-4"), to: "j-4", context: start) }
+        await Self.expectReused(start.commandId!) { try await client.send(startCommand("j-4"), to: "j-4", context: start) }
         #expect(try await client.timeline(journey: "j-4").isEmpty)
         // Each event says which command wrote it.
         let stored = try await client.timeline(journey: "j-1")
@@ -57,26 +57,26 @@ struct CommandIdReuseTests {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
         let directory = CustomerDirectory(client: client, tiers: Self.tiers)
-        let context = CommandContext(actor: "crm-sync")
+        let context = CommandContext(commandId: UUID(), actor: "crm-sync")
         try await directory.register(customerId: "c-1", name: PersonalData("Ada"), tier: "standard", context: context)
-        await Self.expectReused(context.commandId) { try await directory.link(ExternalID(system: "crm", id: "A-1"), to: "c-1", context: context) }
-        await Self.expectReused(context.commandId) { try await directory.changeTier(customerId: "c-1", to: "enterprise", context: context) }
+        await Self.expectReused(context.commandId!) { try await directory.link(ExternalID(system: "crm", id: "A-1"), to: "c-1", context: context) }
+        await Self.expectReused(context.commandId!) { try await directory.changeTier(customerId: "c-1", to: "enterprise", context: context) }
         // PersonalData hides its value in descriptions: the fingerprint must not be built from them.
-        await Self.expectReused(context.commandId) {
+        await Self.expectReused(context.commandId!) {
             try await directory.register(customerId: "c-1", name: PersonalData("Bob"), tier: "standard", context: context)
         }
         #expect(try await directory.register(customerId: "c-1", name: PersonalData("Ada"), tier: "standard", context: context).replayed)
         try await directory.register(customerId: "c-2", name: PersonalData("Bo"), tier: "standard")
-        await Self.expectReused(context.commandId) { try await directory.merge("c-2", into: "c-1", context: context) }
+        await Self.expectReused(context.commandId!) { try await directory.merge("c-2", into: "c-1", context: context) }
         let state = try await directory.state(of: "c-1")
         #expect(state.externalIDs.isEmpty && state.tier == "standard" && state.version == 1)
         #expect(try await directory.state(of: "c-2").mergedInto == nil)
         // Link and merge replay as retries of themselves, and refuse other commands under their ids.
-        let link = CommandContext()
+        let link = CommandContext(id: UUID())
         let linked = try await directory.link(ExternalID(system: "crm", id: "A-1"), to: "c-1", context: link)
         #expect(try await directory.link(ExternalID(system: "crm", id: "A-1"), to: "c-1", context: link).events == linked.events)
-        await Self.expectReused(link.commandId) { try await directory.link(ExternalID(system: "crm", id: "A-2"), to: "c-1", context: link) }
-        await Self.expectReused(link.commandId) { try await directory.changeTier(customerId: "c-1", to: "enterprise", context: link) }
+        await Self.expectReused(link.commandId!) { try await directory.link(ExternalID(system: "crm", id: "A-2"), to: "c-1", context: link) }
+        await Self.expectReused(link.commandId!) { try await directory.changeTier(customerId: "c-1", to: "enterprise", context: link) }
     }
 
     @Test("consent commands: a withdrawal or a propagation report under a grant's id is refused")
@@ -84,12 +84,12 @@ struct CommandIdReuseTests {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
         let registry = ConsentRegistry(client: client)
-        let context = CommandContext()
+        let context = CommandContext(id: UUID())
         let given = try await registry.record(.give(ConsentTests.record()), subject: "s-1", context: context)
-        await Self.expectReused(context.commandId) {
+        await Self.expectReused(context.commandId!) {
             try await registry.record(.withdraw(ConsentTests.email, proofReference: "click-1"), subject: "s-1", context: context)
         }
-        await Self.expectReused(context.commandId) {
+        await Self.expectReused(context.commandId!) {
             try await registry.record(
                 .recordPropagation(.init(scope: ConsentTests.email, system: "crm", decision: given.events[0].id, acknowledgement: "A")), subject: "s-1",
                 context: context)
@@ -102,10 +102,10 @@ struct CommandIdReuseTests {
     func batches() async throws {
         let client = try await freshClient()
         defer { Task { await client.store.close() } }
-        let used = CommandContext()
+        let used = CommandContext(id: UUID())
         _ = try await client.send([JourneyCommandRequest(startCommand("j-1"), to: "j-1"), JourneyCommandRequest(startCommand("j-2"), to: "j-2")])
         try await client.send(.reachMilestone("discovery-call-held"), to: "j-1", context: used)
-        let twice = CommandContext()
+        let twice = CommandContext(id: UUID())
         let outcomes = try await client.send([
             JourneyCommandRequest(.reachMilestone("discovery-call-held"), to: "j-2", context: twice),
             JourneyCommandRequest(.reachMilestone("budget-confirmed"), to: "j-2", context: twice),
@@ -114,14 +114,14 @@ struct CommandIdReuseTests {
             JourneyCommandRequest(.reachMilestone("budget-confirmed"), to: "j-1"),
         ])
         #expect(try outcomes[0].get().replayed == false)
-        await Self.expectReused(twice.commandId) { _ = try outcomes[1].get() }
-        await Self.expectReused(used.commandId) { _ = try outcomes[2].get() }
+        await Self.expectReused(twice.commandId!) { _ = try outcomes[1].get() }
+        await Self.expectReused(used.commandId!) { _ = try outcomes[2].get() }
         #expect(try outcomes[3].get().replayed)
         #expect(try outcomes[4].get().replayed == false)
         #expect(try await client.timeline(journey: "j-1").count == 3)
         #expect(try await client.timeline(journey: "j-2").count == 2)
         // The same command twice in one batch: the second is a retry of the first.
-        let same = CommandContext()
+        let same = CommandContext(id: UUID())
         let repeated = try await client.send([
             JourneyCommandRequest(.moveToStage("proposal"), to: "j-2", context: same),
             JourneyCommandRequest(.moveToStage("proposal"), to: "j-2", context: same),

@@ -26,7 +26,7 @@ struct ConsentTests {
         #expect(state.answers[sms]?.status == .refused)
         #expect(state.answers[Self.email]?.record?.proofReference == "form-8812")
 
-        let withdrawal = CommandContext(sourceSystem: "preference-centre")
+        let withdrawal = CommandContext(commandId: UUID(), sourceSystem: "preference-centre")
         let withdrawn = try await registry.record(.withdraw(Self.email, proofReference: "click-77"), subject: "s-1", context: withdrawal)
         #expect(withdrawn.types == ["ConsentWithdrawn"])
         state = try await registry.consents(of: "s-1")

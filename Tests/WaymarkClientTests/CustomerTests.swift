@@ -19,7 +19,7 @@ struct CustomerTests {
         try await directory.register(customerId: "c-1", name: PersonalData("Acme GmbH"), email: PersonalData("ops@acme.example"), tier: "enterprise")
         try await directory.register(customerId: "c-2", name: PersonalData("Acme (dup)"), tier: "standard")
         let crm = ExternalID(system: "crm", id: "0015g00000 ACME/1")
-        let context = CommandContext(sourceSystem: "crm")
+        let context = CommandContext(commandId: UUID(), sourceSystem: "crm")
         let linked = try await directory.link(crm, to: "c-1", context: context)
         #expect(linked.types == ["ExternalIdClaimed", "ExternalIdLinked"])
         #expect(try await directory.customer(holding: crm) == "c-1")

@@ -19,7 +19,7 @@ struct RawAppendTests {
         for (stream, type) in refused {
             do {
                 try await client.append(
-                    to: stream, events: [EventData(type: "ShipmentDelayed", data: "{}"), EventData(type: type, data: #"{"customer":"customer-7"}"#)])
+                    toStream: stream, events: [EventData(type: "ShipmentDelayed", data: "{}"), EventData(type: type, data: #"{"customer":"customer-7"}"#)])
                 Issue.record("\(type) went onto \(stream)")
             } catch let error as ClientError {
                 #expect(error.code == .domainEventType && error.message.contains(type) && error.message.contains(stream), "\(error)")
@@ -27,8 +27,8 @@ struct RawAppendTests {
         }
         for (stream, _) in refused { #expect(try await store.readStream(stream).events.isEmpty) }
         // Integration events, and any type on a stream of no domain category.
-        try await client.append(to: "journey-42", events: [EventData(type: "ShipmentDelayed", data: #"{"days":2}"#)])
-        try await client.append(to: "orders-42", events: [EventData(type: "JourneyStarted", data: "{}")])
+        try await client.append(toStream: "journey-42", events: [EventData(type: "ShipmentDelayed", data: #"{"days":2}"#)])
+        try await client.append(toStream: "orders-42", events: [EventData(type: "JourneyStarted", data: "{}")])
         // Stream reads see every committed event (the global log waits behind other tests' open transactions).
         #expect(try await store.readStream("journey-42").events.map(\.type) == ["ShipmentDelayed"])
         #expect(try await store.readStream("orders-42").events.map(\.type) == ["JourneyStarted"])

@@ -60,7 +60,7 @@ struct ConsentProjectionTests {
             logger: TestDatabase.quietLogger)
         let surveys = try await ConsentRegistry(client: olderClient).record(
             .give(Self.record(ConsentScope(purpose: "surveys", channel: "email"))), subject: "s-2", context: on("2026-09-04T10:00:00Z"))
-        let id = { (result: CommandResult) in result.events[0].id.uuidString.lowercased() }
+        let id = { (result: ConsentResult) in result.decisionId!.uuidString.lowercased() }
         try await fixture.runUntilCaughtUp("consent")
 
         let rows = try await fixture.view(

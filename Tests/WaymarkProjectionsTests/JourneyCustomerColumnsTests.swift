@@ -54,7 +54,8 @@ struct JourneyCustomerColumnsTests {
         try await client.send(.moveToStage("qualification"), to: "j-1", context: at(2))
         try await client.send(.moveToStage("proposal"), to: "j-1", context: at(3))
         try await client.append(
-            to: "journey-j-1", events: [EventData(type: "ShipmentDelayed", data: "{}", metadata: EventMetadata(occurredAt: t0.addingTimeInterval(10 * 3_600)))])
+            toStream: "journey-j-1",
+            events: [EventData(type: "ShipmentDelayed", data: "{}", metadata: EventMetadata(occurredAt: t0.addingTimeInterval(10 * 3_600)))])
         #expect(try await fixture.runUntilCaughtUp())
         let rows = try await fixture.view(
             "journeys", "rework_loops::text, (extract(epoch FROM last_event_at - started_at) / 3600)::int::text", order: "journey_id")

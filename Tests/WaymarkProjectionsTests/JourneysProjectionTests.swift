@@ -62,7 +62,7 @@ struct Fixture {
 let t0 = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
 
 func at(_ hours: Double) -> CommandContext {
-    CommandContext(actor: "test", sourceSystem: "crm", occurredAt: t0.addingTimeInterval(hours * 3_600))
+    CommandContext(commandId: UUID(), actor: "test", sourceSystem: "crm", occurredAt: t0.addingTimeInterval(hours * 3_600))
 }
 
 @Suite("Journeys projection")
@@ -85,7 +85,7 @@ struct JourneysProjectionTests {
         try await client.send(.moveToStage("qualification"), to: id, context: at(28))
         try await client.send(.moveToStage("proposal"), to: id, context: at(29))
         try await client.send(.moveToStage("contract"), to: id, context: at(30))
-        try await client.append(to: "journey-\(id)", events: [EventData(type: "CRMNoteSynced", data: "{}")])
+        try await client.append(toStream: "journey-\(id)", events: [EventData(type: "CRMNoteSynced", data: "{}")])
         let facts = ["signed-contract": "s", "billing-contact": "b", "kickoff-date": "k"]
         try await client.send(.requestHandoff(toStage: "kickoff", facts: facts), to: id, context: at(31))
         try await client.send(.rejectHandoff(by: "grace", reason: "no plan owner"), to: id, context: at(33))

@@ -167,7 +167,7 @@ struct SLABreachPropertyTests {
             calendar: tier, target: Double(targets[tier]!), runningSince: now, deadline: try await sql.add(tier, now, Double(targets[tier]!)))
         var handoffs: [Expected] = []
         func send(_ command: JourneyCommand, at: Date) async throws {
-            try await client.send(command, to: id, context: CommandContext(actor: "prop", sourceSystem: "test", occurredAt: at))
+            try await client.send(command, to: id, context: CommandContext(commandId: UUID(), actor: "prop", sourceSystem: "test", occurredAt: at))
         }
         try await send(.start(.init(journeyId: id, customerId: "c-\(id)", journeyType: "flow", tier: tier)), at: now)
         /// Notes, before an event at `at`, the deadlines it reaches: the department is still the one before the event.

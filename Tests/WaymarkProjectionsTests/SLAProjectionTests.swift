@@ -12,7 +12,7 @@ import WaymarkTesting
 /// An instant written as `2026-11-24T20:00:00Z`.
 func utc(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
 
-func on(_ text: String) -> CommandContext { CommandContext(actor: "test", sourceSystem: "erp", occurredAt: utc(text)) }
+func on(_ text: String) -> CommandContext { CommandContext(commandId: UUID(), actor: "test", sourceSystem: "erp", occurredAt: utc(text)) }
 
 let shippedCalendars = try! DefinitionLoader.load(directory: configDirectory).calendars
 

@@ -74,7 +74,7 @@ public enum ConsentCommand: Sendable, Equatable {
     case recordPropagation(ConsentPropagation)
 }
 
-public enum ConsentEvent: Sendable, Equatable {
+public enum ConsentEvent: DomainEvent, Equatable {
     case given(ConsentRecord)
     case refused(ConsentRecord)
     case withdrawn(Withdrawn)
@@ -96,29 +96,19 @@ public enum ConsentEvent: Sendable, Equatable {
         }
     }
 
-    public func data() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+    public func encode(with codec: EventCodec, subject: String?) throws -> String {
         switch self {
-        case .given(let record), .refused(let record): return String(decoding: try encoder.encode(record), as: UTF8.self)
-        case .withdrawn(let withdrawn): return String(decoding: try encoder.encode(withdrawn), as: UTF8.self)
-        case .propagated(let report), .propagationFailed(let report): return String(decoding: try encoder.encode(report), as: UTF8.self)
+        case .given(let record), .refused(let record): return try codec.encode(record, subject: subject)
+        case .withdrawn(let withdrawn): return try codec.encode(withdrawn, subject: subject)
+        case .propagated(let report), .propagationFailed(let report): return try codec.encode(report, subject: subject)
         }
     }
-
-    /// Decodes what `EventJSON` leaves (dates); JSONDecoder is thread-safe.
-    private static let sharedDecoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 
     /// Every type `decode` knows: the events only this domain's commands write.
     public static let storedTypes: Set<String> = ["ConsentGiven", "ConsentRefused", "ConsentWithdrawn", "ConsentPropagated", "ConsentPropagationFailed"]
 
-    public static func decode(type: String, data: String) throws -> ConsentEvent? {
-        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data, fallback: sharedDecoder) }
+    public static func decode(type: String, data: String, codec: EventCodec) throws -> ConsentEvent? {
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try codec.decode(type, from: data) }
         switch type {
         case "ConsentGiven": return .given(try decode(ConsentRecord.self))
         case "ConsentRefused": return .refused(try decode(ConsentRecord.self))
@@ -176,7 +166,28 @@ public struct ConsentState: Sendable, Equatable {
     }
 }
 
-public enum ConsentDecider {
+public struct ConsentDecider: Decider {
+    public static let category = "consent"
+
+    /// The questions configured in `consent.yaml`, by purpose id.
+    public let purposes: [String: ConsentPurpose]
+
+    public init(purposes: [String: ConsentPurpose]) { self.purposes = purposes }
+
+    public var initialState: ConsentState { ConsentState() }
+
+    public func decide(_ command: ConsentCommand, on id: String, state: ConsentState) throws -> [ConsentEvent] {
+        try Self.decide(state, command, purposes: purposes).get()
+    }
+
+    public func evolve(_ state: ConsentState, _ event: ConsentEvent, eventId: UUID) -> ConsentState {
+        ConsentState.evolve(state, event, eventId: eventId)
+    }
+
+    public func fingerprint(of command: ConsentCommand, on id: String) -> String { CommandFingerprint.of(command, subject: id) }
+
+    public func subject(of id: String, after state: ConsentState) -> String? { id }
+
     /// The events `command` produces on `state`, or why it is refused. `purposes` are the questions
     /// configured in `consent.yaml`: consent is given or refused only for one of them, over one of
     /// its channels, and only their downstream systems report propagation. A withdrawal needs only

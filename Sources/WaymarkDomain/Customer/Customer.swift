@@ -24,7 +24,7 @@ public enum CustomerCommand: Sendable, Equatable {
     case absorb(duplicate: String, externalIDs: [ExternalID])
 }
 
-public enum CustomerEvent: Sendable, Equatable {
+public enum CustomerEvent: DomainEvent, Equatable {
     case registered(Registered)
     case externalIDLinked(ExternalID)
     case tierChanged(TierChanged)
@@ -65,25 +65,21 @@ public enum CustomerEvent: Sendable, Equatable {
         }
     }
 
-    public func data() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data: Data
+    public func encode(with codec: EventCodec, subject: String?) throws -> String {
         switch self {
-        case .registered(let payload): data = try encoder.encode(payload)
-        case .externalIDLinked(let payload): data = try encoder.encode(payload)
-        case .tierChanged(let payload): data = try encoder.encode(payload)
-        case .mergedInto(let payload): data = try encoder.encode(payload)
-        case .absorbed(let payload): data = try encoder.encode(payload)
+        case .registered(let payload): return try codec.encode(payload, subject: subject)
+        case .externalIDLinked(let payload): return try codec.encode(payload, subject: subject)
+        case .tierChanged(let payload): return try codec.encode(payload, subject: subject)
+        case .mergedInto(let payload): return try codec.encode(payload, subject: subject)
+        case .absorbed(let payload): return try codec.encode(payload, subject: subject)
         }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Every type `decode` knows: the events only this domain's commands write.
     public static let storedTypes: Set<String> = ["CustomerRegistered", "ExternalIdLinked", "TierChanged", "CustomerMergedInto", "CustomerAbsorbed"]
 
-    public static func decode(type: String, data: String) throws -> CustomerEvent? {
-        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data) }
+    public static func decode(type: String, data: String, codec: EventCodec) throws -> CustomerEvent? {
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try codec.decode(type, from: data) }
         switch type {
         case "CustomerRegistered": return .registered(try decode(Registered.self))
         case "ExternalIdLinked": return .externalIDLinked(try decode(ExternalID.self))
@@ -132,7 +128,35 @@ public struct CustomerState: Sendable, Equatable {
 
 /// The customer record's rules. Whether an external id is free across all customers is the
 /// command handler's to check (it owns the identity index); this decides one record.
-public enum CustomerDecider {
+public struct CustomerDecider: Decider {
+    public static let category = "customer"
+
+    /// The tiers customers can have: those the journey definitions serve.
+    public let tiers: Set<String>
+
+    public init(tiers: Set<String>) { self.tiers = tiers }
+
+    public var initialState: CustomerState { CustomerState() }
+
+    public func decide(_ command: CustomerCommand, on id: String, state: CustomerState) throws -> [CustomerEvent] {
+        if case .register(let customerId, _, _, _, _) = command, customerId != id {
+            throw Rejection(.invalidInput, "the registration names customer \(customerId), sent to \(id)")
+        }
+        return try Self.decide(state, command, tiers: tiers).get()
+    }
+
+    public func evolve(_ state: CustomerState, _ event: CustomerEvent, eventId: UUID) -> CustomerState { CustomerState.evolve(state, event) }
+
+    public func fingerprint(of command: CustomerCommand, on id: String) -> String { CommandFingerprint.of(command, to: id) }
+
+    public func createsStream(_ command: CustomerCommand) -> Bool {
+        if case .register = command { return true }
+        return false
+    }
+
+    /// The customer: their name, e-mail and phone.
+    public func subject(of id: String, after state: CustomerState) -> String? { id }
+
     public static func decide(_ state: CustomerState, _ command: CustomerCommand, tiers: Set<String>) -> Result<[CustomerEvent], Rejection> {
         do {
             return .success(try events(state, command, tiers))

@@ -25,7 +25,9 @@ public enum JourneyCommand: Sendable, Equatable {
         public var externalProcessId: String?
         public var owner: String?
 
-        public init(journeyId: String, customerId: String, journeyType: String, tier: String, externalProcessId: String? = nil, owner: String? = nil) {
+        /// A start; `journeyId` may be left out when the command is sent to the journey by id (the
+        /// journey it is sent to is the one started).
+        public init(journeyId: String = "", customerId: String, journeyType: String, tier: String, externalProcessId: String? = nil, owner: String? = nil) {
             self.journeyId = journeyId
             self.customerId = customerId
             self.journeyType = journeyType

@@ -2,7 +2,46 @@ import Foundation
 
 /// The journey's rules: whether a command may happen now, under the definition the journey
 /// started under, and which events record it.
-public enum JourneyDecider {
+public struct JourneyDecider: Decider {
+    public static let category = "journey"
+
+    /// The definition a command is decided under: for a start, the current one of its journey type;
+    /// for every other command, the version the journey started under. Throws when none is known.
+    public let definition: @Sendable (JourneyState, JourneyCommand) throws -> JourneyDefinition
+
+    public init(definition: @escaping @Sendable (JourneyState, JourneyCommand) throws -> JourneyDefinition) {
+        self.definition = definition
+    }
+
+    public var initialState: JourneyState { JourneyState() }
+
+    /// `command` to journey `id`: a start that leaves out its journey id starts journey `id`.
+    public static func normalized(_ command: JourneyCommand, on id: String) -> JourneyCommand {
+        guard case .start(var start) = command, start.journeyId.isEmpty else { return command }
+        start.journeyId = id
+        return .start(start)
+    }
+
+    public func decide(_ command: JourneyCommand, on id: String, state: JourneyState) throws -> [JourneyEvent] {
+        let command = Self.normalized(command, on: id)
+        if case .start(let start) = command, start.journeyId != id {
+            throw Rejection(.invalidInput, "the start command names journey \(start.journeyId), sent to \(id)")
+        }
+        return try Self.decide(state, command, definition: try definition(state, command)).get()
+    }
+
+    public func evolve(_ state: JourneyState, _ event: JourneyEvent, eventId: UUID) -> JourneyState { JourneyState.evolve(state, event) }
+
+    public func fingerprint(of command: JourneyCommand, on id: String) -> String { CommandFingerprint.of(Self.normalized(command, on: id), to: id) }
+
+    public func createsStream(_ command: JourneyCommand) -> Bool {
+        if case .start = command { return true }
+        return false
+    }
+
+    /// The journey's customer: feedback comments are theirs.
+    public func subject(of id: String, after state: JourneyState) -> String? { state.customerId }
+
     /// The events `command` produces on `state`, or why it is refused. `definition` is the one the
     /// journey started under (for `.start`, the current one of the journey type).
     public static func decide(_ state: JourneyState, _ command: JourneyCommand, definition: JourneyDefinition) -> Result<[JourneyEvent], Rejection> {

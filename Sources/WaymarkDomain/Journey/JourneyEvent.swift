@@ -1,7 +1,7 @@
 import Foundation
 
 /// What happened to a journey, as stored in its stream `journey-<id>`.
-public enum JourneyEvent: Sendable, Equatable {
+public enum JourneyEvent: DomainEvent, Equatable {
     case started(Started)
     case milestoneReached(MilestoneReached)
     case stageEntered(StageEntered)
@@ -96,25 +96,21 @@ public enum JourneyEvent: Sendable, Equatable {
         }
     }
 
-    /// The stored data: JSON with sorted keys.
-    public func data() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data: Data
+    /// The stored data: JSON with sorted keys, through `codec`.
+    public func encode(with codec: EventCodec, subject: String?) throws -> String {
         switch self {
-        case .started(let payload): data = try encoder.encode(payload)
-        case .milestoneReached(let payload): data = try encoder.encode(payload)
-        case .stageEntered(let payload): data = try encoder.encode(payload)
-        case .handoffRequested(let payload): data = try encoder.encode(payload)
-        case .handoffAccepted(let payload), .handoffRejected(let payload): data = try encoder.encode(payload)
-        case .waitingOnCustomer(let payload), .resumed(let payload): data = try encoder.encode(payload)
-        case .ownerReassigned(let payload): data = try encoder.encode(payload)
-        case .completed(let payload): data = try encoder.encode(payload)
-        case .cancelled(let payload): data = try encoder.encode(payload)
-        case .compensationRecorded(let payload): data = try encoder.encode(payload)
-        case .feedbackReceived(let payload): data = try encoder.encode(payload)
+        case .started(let payload): return try codec.encode(payload, subject: subject)
+        case .milestoneReached(let payload): return try codec.encode(payload, subject: subject)
+        case .stageEntered(let payload): return try codec.encode(payload, subject: subject)
+        case .handoffRequested(let payload): return try codec.encode(payload, subject: subject)
+        case .handoffAccepted(let payload), .handoffRejected(let payload): return try codec.encode(payload, subject: subject)
+        case .waitingOnCustomer(let payload), .resumed(let payload): return try codec.encode(payload, subject: subject)
+        case .ownerReassigned(let payload): return try codec.encode(payload, subject: subject)
+        case .completed(let payload): return try codec.encode(payload, subject: subject)
+        case .cancelled(let payload): return try codec.encode(payload, subject: subject)
+        case .compensationRecorded(let payload): return try codec.encode(payload, subject: subject)
+        case .feedbackReceived(let payload): return try codec.encode(payload, subject: subject)
         }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Every type `decode` knows: the events only this domain's commands write.
@@ -125,8 +121,8 @@ public enum JourneyEvent: Sendable, Equatable {
 
     /// The event stored with `type` and `data`; nil for a type this domain does not know (an
     /// integration event appended raw).
-    public static func decode(type: String, data: String) throws -> JourneyEvent? {
-        func decode<T: Decodable>(_ type: T.Type) throws -> T { try EventJSON.decode(type, from: data) }
+    public static func decode(type: String, data: String, codec: EventCodec) throws -> JourneyEvent? {
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try codec.decode(type, from: data) }
         switch type {
         case "JourneyStarted": return .started(try decode(Started.self))
         case "MilestoneReached": return .milestoneReached(try decode(MilestoneReached.self))

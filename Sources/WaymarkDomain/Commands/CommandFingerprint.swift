@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import WaymarkDomain
-import WaymarkEventStore
 
 /// What a command asks, reduced to a digest: SHA-256 over its kind, its target and every field of
 /// its content in a fixed, length-prefixed encoding (not its context: actor, source system and
@@ -10,41 +9,41 @@ import WaymarkEventStore
 /// sent with it now is the same one. Not built from `description` or `String(reflecting:)`:
 /// `PersonalData` hides its value there, and two registrations differing only in a name would look
 /// the same.
-struct CommandFingerprint {
+public struct CommandFingerprint: Sendable {
     /// The metadata key the fingerprint is stored under.
-    static let metadataKey = "command_fingerprint"
+    public static let metadataKey = "command_fingerprint"
 
     private var hasher = SHA256()
 
-    init(_ kind: String) { add(kind) }
+    public init(_ kind: String) { add(kind) }
 
-    mutating func add(_ text: String) {
+    public mutating func add(_ text: String) {
         var text = text
         add(UInt64(text.utf8.count))
         text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
     }
 
-    mutating func add(_ text: String?) {
+    public mutating func add(_ text: String?) {
         add(text != nil)
         if let text { add(text) }
     }
 
-    mutating func add(_ flag: Bool) { add(UInt64(flag ? 1 : 0)) }
+    public mutating func add(_ flag: Bool) { add(UInt64(flag ? 1 : 0)) }
 
-    mutating func add(_ number: Int) { add(UInt64(bitPattern: Int64(number))) }
+    public mutating func add(_ number: Int) { add(UInt64(bitPattern: Int64(number))) }
 
-    mutating func add(_ date: Date?) {
+    public mutating func add(_ date: Date?) {
         add(date != nil)
         if let date { add(date.timeIntervalSinceReferenceDate.bitPattern) }
     }
 
-    mutating func add(_ number: UInt64) {
+    public mutating func add(_ number: UInt64) {
         withUnsafeBytes(of: number.bigEndian) { hasher.update(bufferPointer: $0) }
     }
 
     /// The first 16 bytes of the digest as hex: enough to tell commands apart, and short in every
     /// event's metadata.
-    func finish() -> String {
+    public func finish() -> String {
         let digest = hasher.finalize()
         var out = ""
         out.reserveCapacity(32)
@@ -59,7 +58,7 @@ struct CommandFingerprint {
 }
 
 extension CommandFingerprint {
-    static func of(_ command: JourneyCommand, to journeyId: String) -> String {
+    public static func of(_ command: JourneyCommand, to journeyId: String) -> String {
         var key = CommandFingerprint("journey")
         key.add(journeyId)
         switch command {
@@ -116,7 +115,7 @@ extension CommandFingerprint {
     }
 
     /// A command to one customer record (`register`, `changeTier`).
-    static func of(_ command: CustomerCommand, to customerId: String) -> String {
+    public static func of(_ command: CustomerCommand, to customerId: String) -> String {
         var key = CommandFingerprint("customer")
         key.add(customerId)
         switch command {
@@ -149,7 +148,7 @@ extension CommandFingerprint {
         return key.finish()
     }
 
-    static func of(_ command: ConsentCommand, subject subjectId: String) -> String {
+    public static func of(_ command: ConsentCommand, subject subjectId: String) -> String {
         var key = CommandFingerprint("consent")
         key.add(subjectId)
         func add(_ record: ConsentRecord) {
@@ -178,19 +177,5 @@ extension CommandFingerprint {
             key.add(report.error)
         }
         return key.finish()
-    }
-}
-
-extension WaymarkClient {
-    /// Refuses an earlier result found under `commandId` when it was written by another command:
-    /// its events carry another fingerprint. Events written before fingerprints were stored carry
-    /// none and count as the same command, as they always did.
-    static func checkSameCommand(_ found: RecordedEvent, commandId: UUID, fingerprint: String) throws {
-        guard let stored = found.metadata.extra[CommandFingerprint.metadataKey], stored != fingerprint else { return }
-        throw ClientError(
-            code: .commandIdReused,
-            message:
-                "command id \(commandId.uuidString.lowercased()) was already used for another command (it wrote \(found.type) to \(found.streamName)); a retry must send the same command with the same content, and every new command needs an id of its own"
-        )
     }
 }

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Seals personal fields in stored events and opens them when read. Per-subject encryption (so
+/// that erasing a subject deletes a key, not an event) plugs in here; without one, `PersonalData`
+/// is stored as plain text.
+public protocol PersonalDataSealing: Sendable {
+    /// The stored form of `value`, a personal field of `subject` (a customer or consent subject id).
+    func seal(_ value: String, subject: String) throws -> String
+    /// The value of a stored field `seal` produced; the stored form names what opening it needs.
+    func open(_ stored: String) throws -> String
+}
+
+/// The one place where the domain's events become stored JSON and back: one encoder configuration
+/// (sorted keys, ISO 8601 dates), the fast decoder for the read side, and the hook where personal
+/// fields are sealed and opened.
+public struct EventCodec: Sendable {
+    /// Plain text personal fields: what every process used before sealing existed.
+    public static let standard = EventCodec()
+
+    public let sealing: (any PersonalDataSealing)?
+
+    public init(sealing: (any PersonalDataSealing)? = nil) {
+        self.sealing = sealing
+    }
+
+    /// `payload` as stored JSON; its `PersonalData` fields sealed for `subject` when the codec seals.
+    public func encode<Payload: Encodable>(_ payload: Payload, subject: String?) throws -> String {
+        let encoder = Self.encoder()
+        if let sealing { encoder.userInfo[.personalDataSealing] = PersonalDataSealingContext(sealing: sealing, subject: subject) }
+        return String(decoding: try encoder.encode(payload), as: UTF8.self)
+    }
+
+    /// `Payload` from stored JSON, its sealed personal fields opened.
+    public func decode<Payload: Decodable>(_ type: Payload.Type, from data: String) throws -> Payload {
+        guard let sealing else { return try EventJSON.decode(type, from: data, fallback: Self.decoder) }
+        // The fast decoder has no user info: sealed events take JSONDecoder's way.
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        decoder.userInfo[.personalDataSealing] = PersonalDataSealingContext(sealing: sealing, subject: nil)
+        return try decoder.decode(type, from: Data(data.utf8))
+    }
+
+    /// A new encoder of the stored form (JSONEncoder is not `Sendable`).
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    /// Decodes what the fast decoder leaves (dates); JSONDecoder is thread-safe.
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
+
+/// What `PersonalData` finds in an encoder's or decoder's user info when the codec seals.
+struct PersonalDataSealingContext: Sendable {
+    var sealing: any PersonalDataSealing
+    var subject: String?
+}
+
+extension CodingUserInfoKey {
+    static let personalDataSealing = CodingUserInfoKey(rawValue: "waymark.personalDataSealing")!
+}
+
+/// A personal field met where no subject was named to seal it for.
+public struct PersonalDataWithoutSubject: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var description: String { "personal_data_without_subject: the personal field at \(path) belongs to no named subject, so it cannot be sealed" }
+}
+
+/// An event family of the domain (journey, customer, consent events, or an aggregate of another
+/// module): its stored types and its stored form, through an `EventCodec`.
+public protocol DomainEvent: Sendable {
+    /// Every stored type `decode` knows: the events only the family's commands write.
+    static var storedTypes: Set<String> { get }
+    /// The stored type of this event.
+    var type: String { get }
+    /// The stored JSON, personal fields sealed for `subject`.
+    func encode(with codec: EventCodec, subject: String?) throws -> String
+    /// The event stored with `type` and `data`; nil for a type the family does not know.
+    static func decode(type: String, data: String, codec: EventCodec) throws -> Self?
+}
+
+extension DomainEvent {
+    /// The stored JSON with plain personal fields.
+    public func data() throws -> String { try encode(with: .standard, subject: nil) }
+
+    /// The event stored with `type` and `data` (plain personal fields); nil for a type the family
+    /// does not know (an integration event appended raw).
+    public static func decode(type: String, data: String) throws -> Self? { try decode(type: type, data: data, codec: .standard) }
+}

@@ -5,6 +5,7 @@ let package = Package(
     name: "Waymark",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "WaymarkErrors", targets: ["WaymarkErrors"]),
         .library(name: "WaymarkPostgres", targets: ["WaymarkPostgres"]),
         .library(name: "WaymarkEventStore", targets: ["WaymarkEventStore"]),
         .library(name: "WaymarkTesting", targets: ["WaymarkTesting"]),
@@ -30,10 +31,11 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .target(name: "WaymarkErrors"),
         .target(
             name: "WaymarkPostgres",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "WaymarkErrors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -41,7 +43,7 @@ let package = Package(
         .target(
             name: "WaymarkEventStore",
             dependencies: [
-                "WaymarkPostgres",
+                "WaymarkErrors", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -50,18 +52,19 @@ let package = Package(
         .target(
             name: "WaymarkDomain",
             dependencies: [
+                "WaymarkErrors",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "WaymarkDefinitions",
-            dependencies: ["WaymarkDomain", "WaymarkEventStore"]
+            dependencies: ["WaymarkDomain", "WaymarkErrors", "WaymarkEventStore"]
         ),
         .target(
             name: "WaymarkClient",
             dependencies: [
-                "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,7 +73,7 @@ let package = Package(
         .target(
             name: "WaymarkProjections",
             dependencies: [
-                "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +90,7 @@ let package = Package(
             name: "waymark",
             dependencies: [
                 "CLibPQ",
+                "WaymarkErrors",
                 "WaymarkPostgres",
                 "WaymarkEventStore",
                 "WaymarkDomain",
@@ -110,22 +114,22 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkPostgresTests",
-            dependencies: ["WaymarkPostgres", "WaymarkTesting"]
+            dependencies: ["WaymarkErrors", "WaymarkPostgres", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkEventStoreTests",
             dependencies: [
-                "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
+                "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
             name: "WaymarkDomainTests",
-            dependencies: ["WaymarkDomain", "WaymarkTesting", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: ["WaymarkDomain", "WaymarkErrors", "WaymarkTesting", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "WaymarkClientTests",
-            dependencies: ["WaymarkClient", "WaymarkDomain", "WaymarkEventStore", "WaymarkTesting"]
+            dependencies: ["WaymarkClient", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkSimulationTests",
@@ -134,7 +138,8 @@ let package = Package(
         .testTarget(
             name: "WaymarkProjectionsTests",
             dependencies: [
-                "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
+                "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

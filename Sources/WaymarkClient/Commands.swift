@@ -1,5 +1,6 @@
 import Foundation
 import WaymarkDomain
+import WaymarkErrors
 import WaymarkEventStore
 
 /// Who sends commands: the person or service acting, and the system the command comes from. A
@@ -143,31 +144,63 @@ extension Transaction {
 }
 
 /// A command that lost to other writers of the same journey more often than the client retries.
-public struct CommandConflictError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code = "concurrency_conflict"
+public struct CommandConflictError: WaymarkError, Equatable {
+    /// Always `.concurrencyConflict`: the client's codes are one list.
+    public let code = ClientError.Code.concurrencyConflict
     public var streamName: String
     public var attempts: Int
-    public var description: String {
-        "\(code): stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
+    public var message: String {
+        "stream \(streamName) changed under the command \(attempts) times in a row; send it again later"
     }
 }
 
 /// A command the client cannot decide: its journey type or the definition version its journey
 /// started under is not loaded.
-public struct ClientError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case unknownJourneyType = "unknown_journey_type"
-        case unknownDefinitionVersion = "unknown_definition_version"
-        case invalidInput = "invalid_input"
-        case timedOut = "timed_out"
+public struct ClientError: WaymarkError, Equatable {
+    /// The client's codes (`CommandConflictError` carries one of them too).
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case unknownJourneyType = "unknown_journey_type"
+            case unknownDefinitionVersion = "unknown_definition_version"
+            case invalidInput = "invalid_input"
+            case timedOut = "timed_out"
+            case domainEventType = "domain_event_type"
+            case commandIdReused = "command_id_reused"
+            case concurrencyConflict = "concurrency_conflict"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// No definition of the command's journey type is loaded.
+        public static let unknownJourneyType = Code(.unknownJourneyType)
+        /// The definition version the journey started under is not known here.
+        public static let unknownDefinitionVersion = Code(.unknownDefinitionVersion)
+        /// A request that is malformed (a start sent to another journey id, a bad batch).
+        public static let invalidInput = Code(.invalidInput)
+        /// A command that did not finish in its time.
+        public static let timedOut = Code(.timedOut)
         /// A raw append of an event only the domain's commands write (see `WaymarkClient.append`).
-        case domainEventType = "domain_event_type"
+        public static let domainEventType = Code(.domainEventType)
         /// A command id already used for a different command: never answered from the log.
-        case commandIdReused = "command_id_reused"
+        public static let commandIdReused = Code(.commandIdReused)
+        /// Other writers changed the stream under the command more often than the client retries
+        /// (`CommandConflictError`).
+        public static let concurrencyConflict = Code(.concurrencyConflict)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+
+        public var kind: ErrorKind {
+            switch base {
+            case .unknownJourneyType, .unknownDefinitionVersion: return .notFound
+            case .invalidInput, .domainEventType: return .invalidInput
+            case .timedOut: return .unavailable
+            case .commandIdReused, .concurrencyConflict: return .conflict
+            }
+        }
     }
     public var code: Code
     public var message: String
-    public var description: String { "\(code.rawValue): \(message)" }
 
     public init(code: Code, message: String) {
         self.code = code

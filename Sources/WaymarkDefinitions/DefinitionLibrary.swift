@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import WaymarkDomain
+import WaymarkErrors
 import WaymarkEventStore
 
 /// Every journey definition version ever used, kept in the log: a journey is decided, projected
@@ -148,15 +149,33 @@ public final class DefinitionLibrary: Sendable {
 }
 
 /// A definition version that cannot be had.
-public struct DefinitionLibraryError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+public struct DefinitionLibraryError: WaymarkError, Equatable {
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case unknownVersion = "unknown_definition_version"
+            case unreadable = "unreadable_definition_version"
+            case notRecordable = "definition_not_recordable"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
         /// Neither the configuration's files nor the log know the version.
-        case unknownVersion = "unknown_definition_version"
+        public static let unknownVersion = Code(.unknownVersion)
         /// The log records it, but it does not load with today's configuration (a calendar it
         /// names is gone).
-        case unreadable = "unreadable_definition_version"
+        public static let unreadable = Code(.unreadable)
         /// A definition built in code, with no file text to record.
-        case notRecordable = "definition_not_recordable"
+        public static let notRecordable = Code(.notRecordable)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+
+        public var kind: ErrorKind {
+            switch base {
+            case .unknownVersion: return .notFound
+            case .unreadable, .notRecordable: return .internal
+            }
+        }
     }
 
     public var code: Code
@@ -166,6 +185,4 @@ public struct DefinitionLibraryError: Error, Sendable, Equatable, CustomStringCo
         self.code = code
         self.message = message
     }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 }

@@ -325,24 +325,24 @@ extension EventStore {
 
     func translateAppendError(_ error: PostgresError, stream: String, expected: ExpectedVersion, events: [EventData]) -> Error {
         switch error.code {
-        case SQLState.wrongExpectedVersion:
+        case StoreSQLState.wrongExpectedVersion:
             return WrongExpectedVersionError(streamName: stream, expected: expected, actualVersion: Int64(error.detail ?? "") ?? 0)
-        case SQLState.idempotencyConflict:
+        case StoreSQLState.idempotencyConflict:
             return EventStoreError(.idempotencyConflict, error.message)
         case SQLState.serializationFailure:
             // The order rule, a snapshot too old to see the winning writer, or endless contention.
             return EventStoreError(.retryTransaction, error.message)
-        case SQLState.invalidAppend, SQLState.checkViolation:
+        case StoreSQLState.invalidAppend, SQLState.checkViolation:
             return EventStoreError(.invalidInput, error.message)
         case SQLState.invalidTextRepresentation, SQLState.untranslatableCharacter, SQLState.invalidEscapeSequence, SQLState.characterNotInRepertoire,
             SQLState.invalidJSONText:
             // Invalid JSON (or text PostgreSQL cannot store): find the event to name it.
             for event in events where (try? JSONSerialization.jsonObject(with: Data(event.data.utf8), options: [.fragmentsAllowed])) == nil {
                 return EventStoreError(
-                    .invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.safeMessage)")
+                    .invalidEventData, "event \(event.id) (\(event.type)) for stream \(stream) does not hold valid JSON data: \(error.message)")
             }
             let which = events.count == 1 ? "event \(events[0].id) (\(events[0].type))" : "the batch"
-            return EventStoreError(.invalidEventData, "\(which) for stream \(stream) holds JSON that cannot be stored as jsonb: \(error.safeMessage)")
+            return EventStoreError(.invalidEventData, "\(which) for stream \(stream) holds JSON that cannot be stored as jsonb: \(error.message)")
         default:
             return error
         }

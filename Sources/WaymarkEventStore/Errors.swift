@@ -1,8 +1,10 @@
+import WaymarkErrors
 import WaymarkPostgres
 
 /// An append's expected version did not match the stream.
-public struct WrongExpectedVersionError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code = "wrong_expected_version"
+public struct WrongExpectedVersionError: WaymarkError, Equatable {
+    /// Always `.wrongExpectedVersion`: the store's codes are one list.
+    public let code = EventStoreError.Code.wrongExpectedVersion
     public var streamName: String
     public var expected: ExpectedVersion
     /// The stream's version when the append was refused; 0 when the stream does not exist.
@@ -17,25 +19,49 @@ public struct WrongExpectedVersionError: Error, Sendable, Equatable, CustomStrin
     public var message: String {
         "wrong expected version for stream \(streamName): expected \(expected), actual \(actualVersion == 0 ? "no stream" : String(actualVersion))"
     }
-    public var description: String { message }
 }
 
 /// A refused request to the event store.
-public struct EventStoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+public struct EventStoreError: WaymarkError, Equatable {
+    /// The event store's codes (`WrongExpectedVersionError` carries one of them too).
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case invalidInput = "invalid_input"
+            case invalidEventData = "invalid_event_data"
+            case idempotencyConflict = "idempotency_conflict"
+            case immutable = "events_immutable"
+            case retryTransaction = "retry_transaction"
+            case wrongExpectedVersion = "wrong_expected_version"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
         /// A stream name, event type, expected version or batch that breaks the rules.
-        case invalidInput = "invalid_input"
+        public static let invalidInput = Code(.invalidInput)
         /// Event data that is not valid JSON.
-        case invalidEventData = "invalid_event_data"
+        public static let invalidEventData = Code(.invalidEventData)
         /// Event ids that were already used in a different way.
-        case idempotencyConflict = "idempotency_conflict"
+        public static let idempotencyConflict = Code(.idempotencyConflict)
         /// An attempt to change or delete stored events.
-        case immutable = "events_immutable"
+        public static let immutable = Code(.immutable)
         /// The append must run in a newer transaction: the stream's last event was written by a
         /// transaction that began after this one, and appending here would put the stream out of
         /// version order in the global log. Retry the whole transaction; `EventStore.transaction`
         /// and subscription batches do so themselves.
-        case retryTransaction = "retry_transaction"
+        public static let retryTransaction = Code(.retryTransaction)
+        /// An append's expected version did not hold (`WrongExpectedVersionError`).
+        public static let wrongExpectedVersion = Code(.wrongExpectedVersion)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+
+        public var kind: ErrorKind {
+            switch base {
+            case .invalidInput, .invalidEventData: return .invalidInput
+            case .idempotencyConflict, .retryTransaction, .wrongExpectedVersion: return .conflict
+            case .immutable: return .refused
+            }
+        }
     }
 
     public var code: Code
@@ -45,8 +71,18 @@ public struct EventStoreError: Error, Sendable, Equatable, CustomStringConvertib
         self.code = code
         self.message = message
     }
+}
 
-    public var description: String { "\(code.rawValue): \(message)" }
+/// The SQLSTATEs the event store's own functions and triggers raise (`Migrations/0001…0003`).
+enum StoreSQLState {
+    /// `append_events`: the expected version does not hold (DETAIL: the actual version).
+    static let wrongExpectedVersion: PostgresError.Code = "WM001"
+    /// `append_events`: the batch's event ids were used before in another way.
+    static let idempotencyConflict: PostgresError.Code = "WM002"
+    /// `append_events`: invalid arguments.
+    static let invalidAppend: PostgresError.Code = "WM003"
+    /// An UPDATE, DELETE or TRUNCATE of stored events.
+    static let eventsImmutable: PostgresError.Code = "WM004"
 }
 
 extension EventStore {

@@ -97,7 +97,7 @@ extension EventStore {
     static func surfacingStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as PostgresError where error.code == SQLState.eventsImmutable {
+        } catch let error as PostgresError where error.code == StoreSQLState.eventsImmutable {
             throw EventStoreError(.immutable, error.message)
         }
     }

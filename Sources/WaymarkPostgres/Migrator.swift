@@ -41,19 +41,17 @@ public struct Migrator: Sendable {
     public static func load(directory: URL) throws -> [Migration] {
         let fileManager = FileManager.default
         guard let names = try? fileManager.contentsOfDirectory(atPath: directory.path) else {
-            throw PostgresError(code: PostgresError.invalidArgument, message: "the migrations directory \(directory.path) cannot be read")
+            throw MigrationError(.folderUnreadable, "the migrations directory \(directory.path) cannot be read")
         }
         var migrations: [Migration] = []
         var seen: [Int: String] = [:]
         for fileName in names.sorted() where fileName.hasSuffix(".sql") {
             let stem = fileName.dropLast(4)
             guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]), version > 0 else {
-                throw PostgresError(
-                    code: PostgresError.invalidArgument,
-                    message: "migration file \(fileName) is not named NNNN_description.sql")
+                throw MigrationError(.misnamed, "migration file \(fileName) is not named NNNN_description.sql")
             }
             if let other = seen[version] {
-                throw PostgresError(code: PostgresError.invalidArgument, message: "migrations \(other) and \(fileName) share version \(version)")
+                throw MigrationError(.duplicateVersion, "migrations \(other) and \(fileName) share version \(version)")
             }
             seen[version] = fileName
             let sql = try String(contentsOf: directory.appendingPathComponent(fileName), encoding: .utf8)
@@ -127,7 +125,7 @@ public struct Migrator: Sendable {
                 do {
                     try await connection.runScript(migration.sql)
                 } catch var error as PostgresError {
-                    error.message = "migration \(migration.fileName) failed: \(error.message)"
+                    error.serverMessage = "migration \(migration.fileName) failed: \(error.serverMessage)"
                     throw error
                 }
                 try await connection.query(
@@ -154,16 +152,15 @@ public struct Migrator: Sendable {
         for row in rows {
             let (version, name, checksum, appliedAt, fileChecksum) = try row.decode(Int.self, String.self, String.self, Date.self, String?.self)
             guard let fileChecksum else {
-                throw PostgresError(
-                    code: PostgresError.invalidArgument,
-                    message: "migration \(version) (\(name)) is recorded in schema \(schema) but its file is missing from the migrations directory")
+                throw MigrationError(
+                    .fileMissing,
+                    "migration \(version) (\(name)) is recorded in schema \(schema) but its file is missing from the migrations directory")
             }
             if fileChecksum != checksum {
                 let file = migrations.first { $0.version == version }!.fileName
-                throw PostgresError(
-                    code: PostgresError.invalidArgument,
-                    message:
-                        "migration \(file) was edited after it was applied to schema \(schema) (recorded checksum \(checksum.prefix(12))…, file now \(fileChecksum.prefix(12))…); a landed migration is never edited: restore it and add a new numbered migration instead"
+                throw MigrationError(
+                    .edited,
+                    "migration \(file) was edited after it was applied to schema \(schema) (recorded checksum \(checksum.prefix(12))…, file now \(fileChecksum.prefix(12))…); a landed migration is never edited: restore it and add a new numbered migration instead"
                 )
             }
             recorded[version] = appliedAt

@@ -110,7 +110,7 @@ public struct PostgresRow: Sendable {
     @usableFromInline
     func decodeNull<T: PostgresDecodable>(_ type: T.Type, _ index: Int) throws -> T {
         do { return try T.decodeNull() } catch var error as PostgresError {
-            error.message += " in column \"\(columnName(index))\""
+            error.serverMessage += " in column \"\(columnName(index))\""
             throw error
         }
     }

@@ -1,29 +1,20 @@
-/// The SQLSTATE codes Waymark looks at, by name. The server's codes are PostgreSQL's (appendix A of
-/// its manual); the `WM…` codes are raised by Waymark's own migrations (`Migrations/`).
+/// The SQLSTATE codes Waymark looks at, by name: PostgreSQL's (appendix A of its manual). The
+/// event store's own `WM…` codes, raised by its migrations, are the event store's business.
 public enum SQLState {
-    public static let uniqueViolation = "23505"
-    public static let checkViolation = "23514"
-    public static let invalidTextRepresentation = "22P02"
-    public static let untranslatableCharacter = "22P05"
-    public static let invalidJSONText = "22032"
-    public static let characterNotInRepertoire = "22021"
-    public static let invalidEscapeSequence = "22025"
-    public static let serializationFailure = "40001"
-    public static let deadlockDetected = "40P01"
-    public static let lockNotAvailable = "55P03"
-    public static let queryCanceled = "57014"
-    public static let featureNotSupported = "0A000"
-    public static let insufficientPrivilege = "42501"
-    public static let inFailedTransaction = "25P02"
-
-    /// `append_events`: the expected version does not hold (DETAIL: the actual version).
-    public static let wrongExpectedVersion = "WM001"
-    /// `append_events`: the batch's event ids were used before in another way.
-    public static let idempotencyConflict = "WM002"
-    /// `append_events`: invalid arguments.
-    public static let invalidAppend = "WM003"
-    /// An UPDATE, DELETE or TRUNCATE of stored events.
-    public static let eventsImmutable = "WM004"
+    public static let uniqueViolation: PostgresError.Code = "23505"
+    public static let checkViolation: PostgresError.Code = "23514"
+    public static let invalidTextRepresentation: PostgresError.Code = "22P02"
+    public static let untranslatableCharacter: PostgresError.Code = "22P05"
+    public static let invalidJSONText: PostgresError.Code = "22032"
+    public static let characterNotInRepertoire: PostgresError.Code = "22021"
+    public static let invalidEscapeSequence: PostgresError.Code = "22025"
+    public static let serializationFailure: PostgresError.Code = "40001"
+    public static let deadlockDetected: PostgresError.Code = "40P01"
+    public static let lockNotAvailable: PostgresError.Code = "55P03"
+    public static let queryCanceled: PostgresError.Code = "57014"
+    public static let featureNotSupported: PostgresError.Code = "0A000"
+    public static let insufficientPrivilege: PostgresError.Code = "42501"
+    public static let inFailedTransaction: PostgresError.Code = "25P02"
 
     /// Classes (the first two characters) whose errors a new transaction may not meet again:
     /// transaction rollback (serialization failure, deadlock).

@@ -1,6 +1,7 @@
 import Foundation
 import WaymarkDefinitions
 import WaymarkDomain
+import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
 
@@ -39,28 +40,72 @@ extension Projection {
 
 /// An event a projection could not apply: the projection stops there, named in
 /// `waymark projections status`, until `retry`.
-public struct ProjectionError: Error, Sendable, CustomStringConvertible {
-    public var eventId: UUID
-    public var position: GlobalPosition
-    public var message: String
+public struct ProjectionError: WaymarkError {
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case eventNotApplied = "event_not_applied"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
 
-    public init(_ event: RecordedEvent, _ message: String) {
-        eventId = event.id
-        position = event.position
-        self.message = message
+        /// The projection cannot apply the event (data that does not decode, an event out of
+        /// the order its rules expect); it stops there until a retry or a skip.
+        public static let eventNotApplied = Code(.eventNotApplied)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+        /// An operator looks at it: the log holds what the read model's rules do not expect.
+        public var kind: ErrorKind { .internal }
     }
 
-    public var description: String { "event \(eventId) at \(position): \(message)" }
+    public let code = Code.eventNotApplied
+    public var eventId: UUID
+    public var position: GlobalPosition
+    /// Why, naming ids but no event data (which can be personal).
+    public var reason: String
+
+    public init(_ event: RecordedEvent, _ reason: String) {
+        eventId = event.id
+        position = event.position
+        self.reason = reason
+    }
+
+    public var message: String { "event \(eventId) at \(position): \(reason)" }
 }
 
-/// An operator's request about projections that cannot be carried out (`waymark projections …`).
-public struct ProjectionCommandError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case invalidInput = "invalid_input"
+/// A request about projections that cannot be carried out: an operator's (`waymark projections
+/// …`), or a projection set up in code that breaks the rules.
+public struct ProjectionCommandError: WaymarkError, Equatable {
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case invalidInput = "invalid_input"
+            case unknownProjection = "unknown_projection"
+            case notStopped = "projection_not_stopped_there"
+            case invalidProjection = "invalid_projection"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A request missing what it needs (a skip without a reason or an actor).
+        public static let invalidInput = Code(.invalidInput)
         /// No projection of that name runs here.
-        case unknownProjection = "unknown_projection"
+        public static let unknownProjection = Code(.unknownProjection)
         /// A skip named an event no build of the projection stopped on.
-        case notStopped = "projection_not_stopped_there"
+        public static let notStopped = Code(.notStopped)
+        /// A projection given to the runner breaks the rules (its name).
+        public static let invalidProjection = Code(.invalidProjection)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+
+        public var kind: ErrorKind {
+            switch base {
+            case .invalidInput: return .invalidInput
+            case .unknownProjection: return .notFound
+            case .notStopped: return .conflict
+            case .invalidProjection: return .internal
+            }
+        }
     }
 
     public var code: Code
@@ -73,8 +118,6 @@ public struct ProjectionCommandError: Error, Sendable, Equatable, CustomStringCo
 
     static func invalid(_ message: String) -> Self { Self(.invalidInput, message) }
     static func notStopped(_ message: String) -> Self { Self(.notStopped, message) }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 }
 
 /// A batch's events of the domain type a projection reads, each with the id its stream name

@@ -297,7 +297,7 @@ enum ProjectionRunnerChecks {
     static func name(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 40, name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f })
         else {
-            throw EventStoreError(.invalidInput, "projection name '\(name)' must be 1 to 40 lowercase letters, digits or _")
+            throw ProjectionCommandError(.invalidProjection, "projection name '\(name)' must be 1 to 40 lowercase letters, digits or _")
         }
     }
 }

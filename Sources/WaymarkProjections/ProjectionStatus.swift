@@ -144,7 +144,7 @@ extension ProjectionRunner {
     @discardableResult
     public func requestRebuild(_ name: String) async throws -> Int {
         guard let projection = projections.first(where: { $0.name == name }) else {
-            throw EventStoreError(.invalidInput, "no projection named '\(name)'; there are: \(projections.map(\.name).joined(separator: ", "))")
+            throw ProjectionCommandError(.unknownProjection, "no projection named '\(name)'; there are: \(projections.map(\.name).joined(separator: ", "))")
         }
         defer { registryChanged.bump() }
         return try await registry.requestRebuild(name, version: projection.version)

@@ -151,7 +151,7 @@ struct Demo: AsyncParsableCommand {
             do {
                 try await store.append(to: stream, events: events)
             } catch let error as EventStoreError {
-                say("\(error.code.rawValue): \(error.message)")
+                say("\(error)")
             }
         }
 

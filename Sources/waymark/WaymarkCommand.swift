@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
 
@@ -12,9 +13,25 @@ struct WaymarkCommand: AsyncParsableCommand {
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+struct CLIError: WaymarkError {
+    struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case invalidArgument = "invalid_argument"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// An option or argument that names what cannot be used (a folder, a calendar).
+        static let invalidArgument = Code(.invalidArgument)
+
+        static var allCases: [Code] { Base.allCases.map(Code.init) }
+        var name: String { base.rawValue }
+        var kind: ErrorKind { .invalidInput }
+    }
+
+    let code = Code.invalidArgument
+    var message: String
+    init(_ message: String) { self.message = message }
 }
 
 /// Log levels by name; anything else is refused with the list.

@@ -97,9 +97,9 @@ struct ClientTests {
                         try await client.send(command, to: "j-hot")
                         outcomes.withLock { $0.append("ok") }
                     } catch let rejection as Rejection {
-                        outcomes.withLock { $0.append(rejection.code.rawValue) }
+                        outcomes.withLock { $0.append(rejection.code.name) }
                     } catch let conflict as CommandConflictError {
-                        outcomes.withLock { $0.append(conflict.code) }
+                        outcomes.withLock { $0.append(conflict.code.name) }
                     }
                 }
             }

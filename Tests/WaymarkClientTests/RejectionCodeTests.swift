@@ -20,7 +20,7 @@ struct RejectionCase: Sendable, CustomTestStringConvertible {
     var mentions: [String]
     var arrange: @Sendable (WaymarkClient) async throws -> RejectionAttempt
 
-    var testDescription: String { "\(code.rawValue): \(scenario)" }
+    var testDescription: String { "\(code.name): \(scenario)" }
 }
 
 @Suite("Rejection codes through the client")
@@ -247,7 +247,7 @@ struct RejectionCodeTests {
         let message = rejection?.message ?? ""
         #expect(!message.trimmingCharacters(in: .whitespaces).isEmpty)
         for word in example.mentions { #expect(message.contains(word), "the message \"\(message)\" should mention \(word)") }
-        #expect(rejection?.description == "\(example.code.rawValue): \(message)")
+        #expect(rejection?.description == "\(example.code.name): \(message)")
 
         #expect(try await Self.footprint(client.store, attempt.streams) == before, "the refused command stored something")
         if attempt.streams.contains(Self.journeyStream) {
@@ -260,7 +260,7 @@ struct RejectionCodeTests {
     @Test("every rejection code has a case")
     func everyCodeCovered() {
         let exercised = Set(Self.cases.map(\.code))
-        let missing = Set(Rejection.Code.allCases).subtracting(exercised).map(\.rawValue).sorted()
+        let missing = Set(Rejection.Code.allCases).subtracting(exercised).map(\.name).sorted()
         #expect(exercised == Set(Rejection.Code.allCases), "no case for: \(missing)")
     }
 }

@@ -166,7 +166,7 @@ struct KnownVersionTests {
                 let result = try await store.append(to: "journey-7", expected: .exact(3), events: [event("HandedOff")])
                 Issue.record("an append after a gap was stored: \(result)")
                 break
-            } catch let error as PostgresError where error.code == PostgresError.connectionFailure || error.code.hasPrefix("08") || error.code == "57P01" {
+            } catch let error as PostgresError where error.code == PostgresError.connectionFailure || error.isClass("08") || error.code == "57P01" {
                 continue
             } catch {
                 outcome = error

@@ -43,7 +43,8 @@ struct MigratorTests {
         do {
             try await Migrator(migrations: try Migrator.load(directory: directory), schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
             Issue.record("an edited migration must be refused")
-        } catch let error as PostgresError {
+        } catch let error as MigrationError {
+            #expect(error.code == .edited)
             #expect(error.message.contains("0001_create.sql was edited after it was applied"))
             #expect(error.message.contains("add a new numbered migration"))
         }
@@ -70,14 +71,17 @@ struct MigratorTests {
         #expect(try await pool.query("SELECT count(*) FROM schema_migrations")[0].decode(Int.self, at: 0) == 1)
     }
 
-    @Test("badly named or duplicate migration files are refused")
+    @Test("an unreadable folder, badly named or duplicate migration files are the migrator's own errors")
     func badFileNames() throws {
+        #expect {
+            try Migrator.load(directory: URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)"))
+        } throws: { ($0 as? MigrationError)?.code == .folderUnreadable && "\($0)".hasPrefix("migrations_unreadable: ") }
         let bad = try writeMigrations(["create.sql": "SELECT 1;"])
         defer { try? FileManager.default.removeItem(at: bad) }
-        #expect(throws: PostgresError.self) { try Migrator.load(directory: bad) }
+        #expect { try Migrator.load(directory: bad) } throws: { ($0 as? MigrationError)?.code == .misnamed }
         let duplicate = try writeMigrations(["0001_a.sql": "SELECT 1;", "1_b.sql": "SELECT 2;"])
         defer { try? FileManager.default.removeItem(at: duplicate) }
-        #expect(throws: PostgresError.self) { try Migrator.load(directory: duplicate) }
+        #expect { try Migrator.load(directory: duplicate) } throws: { ($0 as? MigrationError)?.code == .duplicateVersion }
         #expect(throws: PostgresError.self) { try Migrator(migrations: [], schema: "Bad Schema", logger: TestDatabase.quietLogger) }
     }
 }

@@ -1,9 +1,27 @@
 import Foundation
+import WaymarkErrors
 import Yams
 
 /// A refused configuration file: which file, where in it, and what is wrong.
-public struct DefinitionError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code = "invalid_definition"
+public struct DefinitionError: WaymarkError, Equatable {
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case invalidDefinition = "invalid_definition"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A definition file (journeys, calendars, consent, rules) that does not parse or breaks
+        /// the rules.
+        public static let invalidDefinition = Code(.invalidDefinition)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+        /// The configuration shipped with a deployment is wrong: a fault to fix.
+        public var kind: ErrorKind { .internal }
+    }
+
+    public let code = Code.invalidDefinition
     public var file: String
     /// Where in the file, as a path of keys and indexes (`transitions[2].to`); empty for the file.
     public var path: String
@@ -20,7 +38,7 @@ public struct DefinitionError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var description: String {
         let place = [line.map { "line \($0)" }, path.isEmpty ? nil : path].compactMap { $0 }.joined(separator: ", ")
-        return "\(file)\(place.isEmpty ? "" : " (\(place))"): \(message)"
+        return "\(code): \(file)\(place.isEmpty ? "" : " (\(place))"): \(message)"
     }
 }
 

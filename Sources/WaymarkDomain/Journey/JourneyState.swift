@@ -1,9 +1,12 @@
 /// A journey as its events describe it. Built only by `evolve`, one event at a time.
 public struct JourneyState: Sendable, Equatable {
-    public enum Status: String, Sendable, Equatable {
-        case notStarted = "not-started"
+    /// Where the journey stands. The raw values are the words of `analytics.journeys.status` (which
+    /// adds `stalled`, a reading of the clock): one vocabulary for messages, views and the API. The
+    /// status is never stored in events, so the words carry no history to decode.
+    public enum Status: String, Sendable, Equatable, CaseIterable {
+        case notStarted = "not_started"
         case active
-        case waitingOnCustomer = "waiting-on-customer"
+        case waitingOnCustomer = "waiting_on_customer"
         case completed
         case cancelled
     }

@@ -68,7 +68,9 @@ extension Clock {
         }
         func named<Value: RawRepresentable>(_ column: Int, as type: Value.Type) throws -> Value where Value.RawValue == String {
             let text = try row.decode(String.self, at: column)
-            guard let value = Value(rawValue: text) else { throw EventStoreError(.invalidInput, "a stored clock has the unknown \(Value.self) '\(text)'") }
+            guard let value = Value(rawValue: text) else {
+                throw PostgresError(code: .decodingFailure, message: "a stored clock has the unknown \(Value.self) '\(text)'")
+            }
             return value
         }
         kind = try named(2, as: Kind.self)

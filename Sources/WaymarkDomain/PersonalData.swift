@@ -21,7 +21,7 @@ public struct PersonalData: Sendable, Hashable, Codable, CustomStringConvertible
         var container = encoder.singleValueContainer()
         if let context = encoder.userInfo[.personalDataSealing] as? PersonalDataSealingContext {
             guard let subject = context.subject else {
-                throw PersonalDataWithoutSubject(path: encoder.codingPath.map(\.stringValue).joined(separator: "."))
+                throw EventCodecError.withoutSubject(path: encoder.codingPath.map(\.stringValue).joined(separator: "."))
             }
             try container.encode(try context.sealing.seal(value, subject: subject))
         } else {

@@ -18,12 +18,13 @@ import WaymarkTesting
     static let conforming: [any WaymarkError.Type] = [
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
+        EventCodecError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
     static let codeLists: [(type: String, codes: [(name: String, kind: ErrorKind)])] = [
         list("MigrationError", MigrationError.Code.self), list("EventStoreError", EventStoreError.Code.self),
-        list("Rejection", Rejection.Code.self), list("DefinitionError", DefinitionError.Code.self),
+        list("Rejection", Rejection.Code.self), list("DefinitionError", DefinitionError.Code.self), list("EventCodecError", EventCodecError.Code.self),
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         (

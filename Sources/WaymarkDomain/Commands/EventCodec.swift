@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkErrors
 
 /// Seals personal fields in stored events and opens them when read. Per-subject encryption (so
 /// that erasing a subject deletes a key, not an event) plugs in here; without one, `PersonalData`
@@ -66,10 +67,32 @@ extension CodingUserInfoKey {
     static let personalDataSealing = CodingUserInfoKey(rawValue: "waymark.personalDataSealing")!
 }
 
-/// A personal field met where no subject was named to seal it for.
-public struct PersonalDataWithoutSubject: Error, Sendable, CustomStringConvertible {
-    public var path: String
-    public var description: String { "personal_data_without_subject: the personal field at \(path) belongs to no named subject, so it cannot be sealed" }
+/// An event the codec cannot store as asked.
+public struct EventCodecError: WaymarkError, Equatable {
+    public struct Code: WaymarkErrorCode, CaseIterable {
+        private enum Base: String, CaseIterable {
+            case personalDataWithoutSubject = "personal_data_without_subject"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A personal field in an event of a stream whose decider names no subject: it cannot be
+        /// sealed for anyone, so it is not stored at all.
+        public static let personalDataWithoutSubject = Code(.personalDataWithoutSubject)
+
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+        public var name: String { base.rawValue }
+        /// A decider that carries personal data but names no subject: a fault to fix in code.
+        public var kind: ErrorKind { .internal }
+    }
+
+    public var code: Code
+    public var message: String
+
+    static func withoutSubject(path: String) -> EventCodecError {
+        EventCodecError(
+            code: .personalDataWithoutSubject, message: "the personal field at \(path) belongs to no named subject, so it cannot be sealed")
+    }
 }
 
 /// An event family of the domain (journey, customer, consent events, or an aggregate of another

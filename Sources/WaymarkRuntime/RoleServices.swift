@@ -78,9 +78,20 @@ public struct RuntimeDatabase: Sendable {
     ) async throws -> EventStore {
         let schema = schema ?? configuration.database.schema
         if role.migrates { try await migrate(schema: schema) }
-        return try EventStore.connect(
+        let store = try EventStore.connect(
             url: url, schema: schema, maxConnections: poolSize ?? role.poolSize(configuration.database.pool), logger: logger,
             announceInterval: announceInterval)
+        if !role.migrates {
+            // Said plainly here rather than as `relation "events" does not exist` from the first query.
+            do {
+                let rows = try await store.pool.query("SELECT to_regclass(\(schema + ".schema_migrations")) IS NOT NULL")
+                guard try rows[0].decode(Bool.self, at: 0) else { throw RuntimeError.notMigrated(schema) }
+            } catch {
+                await store.close()
+                throw error
+            }
+        }
+        return store
     }
 
     /// Runs `body` with what `make` builds from a store of `role`, and closes the store afterwards,
@@ -131,5 +142,27 @@ public struct RuntimeDatabase: Sendable {
         try ProjectionRunner(
             store: store, projections: standardProjections(definitions: definitions), analyticsSchema: configuration.projections.analyticsSchema,
             batchSize: configuration.projections.batchSize, logger: logger)
+    }
+}
+
+/// A runtime that cannot start its role.
+public struct RuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Stable across releases; new codes may be added.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// The schema has never been migrated; a role that runs no DDL cannot do it.
+        public static let schemaNotMigrated = Code(rawValue: "schema_not_migrated")
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+
+    static func notMigrated(_ schema: String) -> RuntimeError {
+        RuntimeError(
+            code: .schemaNotMigrated,
+            message: "schema \(schema) has not been migrated: run `waymark migrate` (or `waymark projections run`) against it first")
     }
 }

@@ -33,17 +33,18 @@ struct RuntimeTests {
         let schema = TestDatabase.uniqueSchemaName("rt")
         let runtime = try runtime(schema: schema)
         try await runtime.withDatabase { database in
-            try await database.withProjections(.projectionsAdmin) { services in
-                #expect(services.store.schema == schema)
-                #expect(services.runner.analyticsSchema == schema + "_an")
+            await #expect(throws: RuntimeError.self) {
+                try await database.withProjections(.projectionsAdmin) { _ in }
             }
             #expect(try await migrated(schema) == false)
             try await database.withProjections(.projections) { services in
                 #expect(services.runner.projections.map(\.name).contains("journeys"))
+                #expect(services.runner.analyticsSchema == schema + "_an")
                 let status = try await services.runner.status()
                 #expect(status.isEmpty)
             }
             #expect(try await migrated(schema))
+            try await database.withProjections(.projectionsAdmin) { services in #expect(services.store.schema == schema) }
         }
     }
 

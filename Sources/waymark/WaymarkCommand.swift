@@ -14,7 +14,7 @@ struct WaymarkCommand: AsyncParsableCommand {
             Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment
             variables, then options; see waymark.example.yaml and docs/configuration.md.
             """,
-        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Bench.self, Local.self])
+        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Config.self, Bench.self, Local.self])
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.
@@ -46,6 +46,23 @@ struct Migrate: AsyncParsableCommand {
         try await runtime.withDatabase { database in
             let applied = try await database.migrate()
             print(applied.isEmpty ? "schema \(schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+        }
+    }
+}
+
+/// `waymark config show`: the configuration in effect and where each value came from.
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The configuration in effect (file, environment, options); see waymark.example.yaml.", subcommands: [Show.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print each key with its value and, where it is not the default, the file line, variable or option that set it.")
+        @OptionGroup var options: RuntimeOptions
+        @OptionGroup var definitions: DefinitionOptions
+
+        func run() throws {
+            print(try options.configuration(definitions.overrides).summary)
         }
     }
 }

@@ -108,3 +108,20 @@ struct ConfigurationFileTests {
         #expect(badOutput.contains("--batch-size: must be between 1 and 100000, not 0"), "\(badOutput)")
     }
 }
+
+@Suite("waymark config show")
+struct ConfigShowTests {
+    @Test("config show prints every value with the file line, variable or option that set it, and hides a URL's password")
+    func show() throws {
+        let folder = try folder(withConfiguration: "database:\n  url: postgresql://app:secret@db.internal/waymark\nclient:\n  command_timeout: 1500ms\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (status, output) = try waymark(["config", "show", "--log-level", "warning"], environment: ["WAYMARK_SCHEMA": "journeys"], directory: folder)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("database.url: postgresql://app:***@db.internal/waymark  # waymark.yaml:2"), "\(output)")
+        #expect(!output.contains("secret"), "\(output)")
+        #expect(output.contains("database.schema: journeys  # WAYMARK_SCHEMA"), "\(output)")
+        #expect(output.contains("logging.level: warning  # --log-level"), "\(output)")
+        #expect(output.contains("client.command_timeout: 1500ms  # waymark.yaml:4"), "\(output)")
+        #expect(output.contains("projections.batch_size: 50000\n"), "\(output)")
+    }
+}

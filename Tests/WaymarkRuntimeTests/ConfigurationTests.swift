@@ -94,6 +94,7 @@ struct ConfigurationTests {
         let exampleText = try String(contentsOfFile: example, encoding: .utf8)
         let docs = try String(contentsOf: repository.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
         for key in ConfigurationKey.all {
+            #expect(WaymarkConfiguration().text(of: key.name) != nil, "config show cannot print \(key.name)")
             #expect(docs.contains("`\(key.name)`") && docs.contains("`\(key.environment)`"), "docs/configuration.md lacks \(key.name)")
             #expect(exampleText.contains(String(key.name.split(separator: ".").last!) + ":"), "waymark.example.yaml lacks \(key.name)")
         }

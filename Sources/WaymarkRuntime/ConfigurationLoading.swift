@@ -33,10 +33,9 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     /// `waymark.yaml:12: projections.batch_size: must be between 1 and 100000, not 0`; an
     /// environment variable or option stands for its key.
     public var description: String {
-        var name = source
-        if let key, !source.hasPrefix("--"), !source.hasPrefix("WAYMARK_") { name = source.isEmpty ? key : "\(source): \(key)" }
-        if let key, source.hasPrefix("WAYMARK_") { name = "\(source) (\(key))" }
-        return "\(name): \(message)"
+        guard let key, !source.hasPrefix("--") else { return "\(source): \(message)" }
+        if source.hasPrefix("WAYMARK_") { return "\(source) (\(key)): \(message)" }
+        return source.isEmpty ? "\(key): \(message)" : "\(source): \(key): \(message)"
     }
 }
 

@@ -43,6 +43,8 @@ public struct DemoServices: RoleServices {
     public let store: EventStore
     public let client: WaymarkClient
     public let runner: ProjectionRunner
+    /// The migrations applied as the store opened (none when the schema was up to date).
+    public let migrationsApplied: [Migration]
     public var services: [any Service] { [store, runner] }
 }
 
@@ -76,8 +78,14 @@ public struct RuntimeDatabase: Sendable {
     public func store(
         for role: Role, schema: String? = nil, poolSize: Int? = nil, announceInterval: Duration = .milliseconds(20)
     ) async throws -> EventStore {
+        try await openStore(for: role, schema: schema, poolSize: poolSize, announceInterval: announceInterval).store
+    }
+
+    private func openStore(
+        for role: Role, schema: String? = nil, poolSize: Int? = nil, announceInterval: Duration = .milliseconds(20)
+    ) async throws -> (store: EventStore, applied: [Migration]) {
         let schema = schema ?? configuration.database.schema
-        if role.migrates { try await migrate(schema: schema) }
+        let applied = role.migrates ? try await migrate(schema: schema) : []
         let store = try EventStore.connect(
             url: url, schema: schema, maxConnections: poolSize ?? role.poolSize(configuration.database.pool), logger: logger,
             announceInterval: announceInterval)
@@ -91,17 +99,18 @@ public struct RuntimeDatabase: Sendable {
                 throw error
             }
         }
-        return store
+        return (store, applied)
     }
 
-    /// Runs `body` with what `make` builds from a store of `role`, and closes the store afterwards,
-    /// also when `body` throws; closes are awaited, never left to a detached task.
-    public func with<S: RoleServices, T>(
-        _ role: Role, poolSize: Int? = nil, _ make: (EventStore) throws -> S, _ body: (S) async throws -> T
+    /// Runs `body` with what `make` builds from a store of `role` (and the migrations applied as it
+    /// opened), and closes the store afterwards, also when `body` throws; closes are awaited, never
+    /// left to a detached task.
+    public func withRole<S: RoleServices, T>(
+        _ role: Role, poolSize: Int? = nil, _ make: (EventStore, [Migration]) throws -> S, _ body: (S) async throws -> T
     ) async throws -> T {
-        let store = try await store(for: role, poolSize: poolSize)
+        let (store, applied) = try await openStore(for: role, poolSize: poolSize)
         do {
-            let services = try make(store)
+            let services = try make(store, applied)
             let result = try await body(services)
             await store.close()
             return result
@@ -114,23 +123,23 @@ public struct RuntimeDatabase: Sendable {
     /// `projections run` (`.projections`, migrating) or the admin commands (`.projectionsAdmin`, no DDL).
     public func withProjections<T>(_ role: Role = .projections, _ body: (ProjectionServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
-        return try await with(role, { store in try ProjectionServices(store: store, runner: runner(store, DefinitionLibrary(catalog))) }, body)
+        return try await withRole(role, { store, _ in try ProjectionServices(store: store, runner: runner(store, DefinitionLibrary(catalog))) }, body)
     }
 
     /// The simulator's client; `poolSize` when it needs more connections than `database.pool.client`.
     public func withClient<T>(poolSize: Int? = nil, _ body: (ClientServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
-        return try await with(.simulate, poolSize: poolSize, { store in ClientServices(store: store, client: client(store, catalog)) }, body)
+        return try await withRole(.simulate, poolSize: poolSize, { store, _ in ClientServices(store: store, client: client(store, catalog)) }, body)
     }
 
     /// The demo's client and projections.
     public func withDemo<T>(_ body: (DemoServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
-        return try await with(
+        return try await withRole(
             .demo,
-            { store in
+            { store, applied in
                 let client = client(store, catalog)
-                return DemoServices(store: store, client: client, runner: try runner(store, client.definitions))
+                return DemoServices(store: store, client: client, runner: try runner(store, client.definitions), migrationsApplied: applied)
             }, body)
     }
 

@@ -73,10 +73,4 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         public var level: Logger.Level = .info
         public init() {}
     }
-
-    /// "`origin` `key`" for a key set from somewhere, else just the key.
-    public func describe(_ key: String) -> String {
-        guard let origin = origins[key] else { return key }
-        return origin.hasPrefix("--") || origin.hasPrefix("WAYMARK_") ? origin : "\(origin): \(key)"
-    }
 }

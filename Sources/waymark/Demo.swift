@@ -27,10 +27,11 @@ struct Demo: AsyncParsableCommand {
         let runtime = try options.runtime(definitions.overrides)
         try await runtime.withDatabase(keepLocalServer: keepRunning) { database in
             print("database: \(PostgresConnection.redactedURL(database.url)), schema \(runtime.configuration.database.schema)")
-            // The demo's role migrates as it opens the store; say what that did.
-            let applied = try await database.migrate()
-            print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
-            try await database.withDemo { services in try await runDemo(services, logger: runtime.logger) }
+            try await database.withDemo { services in
+                let applied = services.migrationsApplied
+                print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
+                try await runDemo(services, logger: runtime.logger)
+            }
         }
     }
 

@@ -53,6 +53,7 @@ struct RuntimeTests {
         let runtime = try runtime(schema: TestDatabase.uniqueSchemaName("rtd"))
         try await runtime.withDatabase { database in
             try await database.withDemo { services in
+                #expect(services.migrationsApplied.first?.fileName == "0001_event_store.sql")
                 #expect(services.client.store === services.store)
                 #expect(services.runner.store === services.store)
                 #expect(services.client.catalog.current("new-business") != nil)

@@ -10,10 +10,8 @@ struct WaymarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waymark",
         abstract: "Waymark: customer journeys as an immutable event log on PostgreSQL.",
-        discussion: """
-            Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment
-            variables, then options; see waymark.example.yaml and docs/configuration.md.
-            """,
+        discussion:
+            "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
         subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Config.self, Bench.self, Local.self])
 }
 

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
         .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
         .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
+        .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
     dependencies: [
@@ -47,7 +48,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The schema's migrations travel with the module, so they are found wherever a binary starts.
+            resources: [.copy("Migrations")]
         ),
         .target(
             name: "WaymarkDomain",
@@ -86,10 +89,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "WaymarkRuntime",
+            dependencies: [
+                "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "WaymarkBench",
+            dependencies: [
+                "CLibPQ", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkSimulation", "WaymarkProjections",
+                "WaymarkRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "waymark",
             dependencies: [
-                "CLibPQ",
                 "WaymarkErrors",
                 "WaymarkPostgres",
                 "WaymarkEventStore",
@@ -97,6 +120,8 @@ let package = Package(
                 "WaymarkClient",
                 "WaymarkSimulation",
                 "WaymarkProjections",
+                "WaymarkRuntime",
+                "WaymarkBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -139,10 +164,15 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
+                "WaymarkRuntime",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "WaymarkRuntimeTests",
+            dependencies: ["WaymarkRuntime", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkCLITests",

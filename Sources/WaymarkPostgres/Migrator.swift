@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// One numbered SQL file from `Migrations/`.
+/// One numbered SQL file (`NNNN_name.sql`) of a migrations folder.
 public struct Migration: Sendable, Equatable {
     public var version: Int
     public var name: String
@@ -58,19 +58,6 @@ public struct Migrator: Sendable {
             migrations.append(Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql, fileName: fileName))
         }
         return migrations.sorted { $0.version < $1.version }
-    }
-
-    /// The project's `Migrations/` folder: `$WAYMARK_MIGRATIONS_DIR`, else `./Migrations`, else the
-    /// one in the source tree this binary was built from.
-    public static func defaultDirectory(sourceFile: String = #filePath) -> URL {
-        if let configured = ProcessInfo.processInfo.environment["WAYMARK_MIGRATIONS_DIR"] {
-            return URL(fileURLWithPath: configured)
-        }
-        let local = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Migrations")
-        if FileManager.default.fileExists(atPath: local.path) { return local }
-        return URL(fileURLWithPath: sourceFile)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Migrations")
     }
 
     private var table: String { PostgresIdentifier.quote(schema) + ".schema_migrations" }

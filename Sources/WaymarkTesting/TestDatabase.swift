@@ -66,7 +66,7 @@ public enum TestDatabase {
     /// An event store on a new, migrated schema.
     public static func freshStore(maxConnections: Int = 6) async throws -> EventStore {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)
-        try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: schema, logger: quietLogger).migrate(pool)
+        try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: quietLogger).migrate(pool)
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }
 }

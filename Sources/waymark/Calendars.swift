@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WaymarkDomain
+import WaymarkRuntime
 
 /// `waymark calendars show NAME --year YEAR`: what a calendar of `calendars.yaml` resolves to.
 struct Calendars: ParsableCommand {
@@ -18,6 +19,9 @@ struct Calendars: ParsableCommand {
 
         @OptionGroup var definitions: DefinitionOptions
 
+        @Option(name: .customLong("config"), help: "Configuration file (default: $WAYMARK_CONFIG, else ./waymark.yaml if there is one).")
+        var configFile: String?
+
         func validate() throws {
             guard BusinessCalendar.horizon.contains(year) else {
                 throw ValidationError(
@@ -27,10 +31,12 @@ struct Calendars: ParsableCommand {
         }
 
         func run() throws {
-            let calendars = try definitions.catalog().calendars
+            let runtime = WaymarkRuntime(configuration: try WaymarkConfiguration.load(file: configFile, overrides: definitions.overrides))
+            let calendars = try runtime.catalog().calendars
             guard let calendar = calendars[name] else {
                 throw CLIError(
-                    "no calendar '\(name)' in \(definitions.directory.path)/calendars.yaml; it defines \(calendars.keys.sorted().joined(separator: ", "))")
+                    "no calendar '\(name)' in \(runtime.configuration.definitions.directory)/calendars.yaml; it defines \(calendars.keys.sorted().joined(separator: ", "))"
+                )
             }
             print(Self.describe(calendar, year: year), terminator: "")
         }

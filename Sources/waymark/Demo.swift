@@ -8,6 +8,7 @@ import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkProjections
+import WaymarkRuntime
 import WaymarkSimulation
 
 struct Demo: AsyncParsableCommand {
@@ -16,31 +17,29 @@ struct Demo: AsyncParsableCommand {
             "Migrate, then play a customer journey across departments through the client, simulate traffic, and read it back: timeline, category, global log, a subscription."
     )
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var options: RuntimeOptions
     @OptionGroup var definitions: DefinitionOptions
 
     @Flag(help: "Leave the private local server running afterwards.")
     var keepRunning = false
 
     func run() async throws {
-        try await withDatabase(database, keepRunning: keepRunning) { url in
-            print("database: \(PostgresConnection.redactedURL(url)), schema \(database.schema)")
-            let applied = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
-            print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
-            let catalog = try definitions.catalog()
-            let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 18, logger: database.logger)
-            do {
-                try await runDemo(store, catalog: catalog)
-            } catch {
-                await store.close()
-                throw error
+        let runtime = try options.runtime(definitions.overrides)
+        try await runtime.withDatabase(keepLocalServer: keepRunning) { database in
+            print("database: \(PostgresConnection.redactedURL(database.url)), schema \(runtime.configuration.database.schema)")
+            try await database.withDemo { services in
+                let applied = services.migrationsApplied
+                print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
+                try await runDemo(services, logger: runtime.logger)
             }
         }
     }
 
-    func runDemo(_ store: EventStore, catalog: JourneyCatalog) async throws {
+    func runDemo(_ services: DemoServices, logger: Logger) async throws {
+        let store = services.store
+        let client = services.client
+        let catalog = client.catalog
         let run = String(UUID().uuidString.prefix(6)).lowercased()
-        let client = WaymarkClient(store: store, catalog: catalog, logger: database.logger)
         let customers = CustomerDirectory(client: client, tiers: catalog.tiers)
         let consents = ConsentRegistry(client: client)
         let customerId = "acme-\(run)"
@@ -156,7 +155,7 @@ struct Demo: AsyncParsableCommand {
         }
 
         print("\n7. Traffic from many departments: the simulator plays 300 journeys")
-        let simulator = Simulator(client: client, logger: database.logger)
+        let simulator = Simulator(client: client, logger: logger)
         let counts = try await simulator.run(SimulationOptions(journeys: 300, seed: UInt64.random(in: 1...1_000_000), until: SimulationOptions.defaultUntil()))
         say(
             "\(counts.customers) customers, \(counts.journeysStarted) journeys (\(JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", "))), \(counts.commands) commands, \(counts.events) events"
@@ -175,40 +174,40 @@ struct Demo: AsyncParsableCommand {
 
         print("\n9. A durable subscription catches up from its checkpoint")
         let counted = Counter()
-        let subscription = try CatchUpSubscription(store: store, name: "demo-handoffs", source: .category("journey"), logger: database.logger) {
+        let subscription = try CatchUpSubscription(store: store, name: "demo-handoffs", source: .category("journey"), logger: logger) {
             events, transaction in
             let handoffs = events.filter { $0.type == "HandoffAccepted" }.count
             transaction.afterCommit { counted.add(handoffs) }
         }
         let before = try await subscription.checkpoint()
-        // The store and the subscription run as services; graceful shutdown stops the subscription,
-        // then the store, which closes its pool.
-        let projections = try ProjectionRunner(
-            store: store, projections: standardProjections(catalog: catalog), logger: database.logger)
-        let services = ServiceGroup(
-            configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: database.logger))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
+        // The store, the subscription and the projections run as services; graceful shutdown stops
+        // them in reverse, the store last, which closes its pool.
+        let projections = services.runner
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
             let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(30))
             say("checkpoint \(before) -> \(try await subscription.checkpoint()); caught up: \(caughtUp); handoffs accepted seen in this run: \(counted.value)")
 
-            print("\n10. The read models analysts query (schema analytics, role waymark_analyst)")
+            print("\n10. The read models analysts query (schema \(projections.analyticsSchema), role waymark_analyst)")
             for projection in projections.projections {
                 let projected = try await projections.waitUntilCaughtUp(projection.name, timeout: .seconds(120))
                 say("\(projection.name) projection caught up: \(projected)")
             }
-            try await printAnalytics(store, journeyId: journeyId, say)
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
+            try await printAnalytics(store, analytics: projections.analyticsSchema, journeyId: journeyId, say)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
         print("\ndone.")
     }
 }
 
 /// A few of the README's analyst queries, run on the demo's data.
-func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> Void) async throws {
+func printAnalytics(_ store: EventStore, analytics: String, journeyId: String, _ say: (String) -> Void) async throws {
     let journey = try await store.query(
-        "SELECT stage, department, status, handoffs, handoffs_rejected, rework_loops, reassignments FROM analytics.journeys WHERE journey_id = \(journeyId)")
+        "SELECT stage, department, status, handoffs, handoffs_rejected, rework_loops, reassignments FROM \(identifier: analytics).journeys WHERE journey_id = \(journeyId)"
+    )
     if let row = journey.first {
         let (stage, department, status, handoffs, rejected, rework, reassigned) = try row.decode(
             String.self, String.self, String.self, Int.self, Int.self, Int.self, Int.self)
@@ -217,7 +216,7 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
         )
     }
     say("journeys by status:")
-    for row in try await store.query("SELECT status, count(*) FROM analytics.journeys GROUP BY status ORDER BY count(*) DESC") {
+    for row in try await store.query("SELECT status, count(*) FROM \(identifier: analytics).journeys GROUP BY status ORDER BY count(*) DESC") {
         let (status, count) = try row.decode(String.self, Int.self)
         say("  \(status.padding(toLength: 20, withPad: " ", startingAt: 0)) \(count)")
     }
@@ -228,7 +227,7 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
                round((extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY wait)) / 3600)::numeric, 1)::text,
                round((extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY wait)) / 3600)::numeric, 1)::text,
                count(*)
-        FROM analytics.handoffs WHERE outcome <> 'pending' GROUP BY 1 ORDER BY 1
+        FROM \(identifier: analytics).handoffs WHERE outcome <> 'pending' GROUP BY 1 ORDER BY 1
         """)
     for row in waits {
         let (pair, median, p90, count) = try row.decode(String.self, String.self, String.self, Int.self)
@@ -238,7 +237,7 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
     let stages = try await store.query(
         """
         SELECT journey_type || '/' || stage, round((extract(epoch FROM avg(duration)) / 86400)::numeric, 1)::text, count(*)
-        FROM analytics.time_in_status GROUP BY 1 ORDER BY avg(duration) DESC LIMIT 5
+        FROM \(identifier: analytics).time_in_status GROUP BY 1 ORDER BY avg(duration) DESC LIMIT 5
         """)
     for row in stages {
         let (stage, days, visits) = try row.decode(String.self, String.self, Int.self)
@@ -246,15 +245,15 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
     }
     say("SLA clocks by goal and state (business hours of each goal's calendar):")
     for row in try await store.query(
-        "SELECT goal || ' ' || state, count(*), round(avg(percent_elapsed), 0)::text FROM analytics.sla GROUP BY goal, state ORDER BY goal, state")
-    {
+        "SELECT goal || ' ' || state, count(*), round(avg(percent_elapsed), 0)::text FROM \(identifier: analytics).sla GROUP BY goal, state ORDER BY goal, state"
+    ) {
         let (goal, count, percent) = try row.decode(String.self, Int.self, String.self)
         say("  \(goal.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count) (mean \(percent) % of target)")
     }
     say("breached SLAs by tier and the department holding the journey when it breached:")
     for row in try await store.query(
         """
-        SELECT tier || ' / ' || breach_department, count(*) FROM analytics.sla
+        SELECT tier || ' / ' || breach_department, count(*) FROM \(identifier: analytics).sla
         WHERE state IN ('breached-running', 'breached-closed') GROUP BY 1 ORDER BY count(*) DESC LIMIT 6
         """)
     {
@@ -266,7 +265,7 @@ func printAnalytics(_ store: EventStore, journeyId: String, _ say: (String) -> V
         """
         SELECT purpose, round(count(DISTINCT subject_id) FILTER (WHERE status = 'granted') * 100.0 / count(DISTINCT subject_id), 1)::text,
                count(*) FILTER (WHERE status = 'withdrawn')
-        FROM analytics.consents GROUP BY 1 ORDER BY 1
+        FROM \(identifier: analytics).consents GROUP BY 1 ORDER BY 1
         """)
     {
         let (purpose, share, withdrawn) = try row.decode(String.self, String.self, Int.self)

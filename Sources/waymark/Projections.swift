@@ -6,6 +6,7 @@ import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkProjections
+import WaymarkRuntime
 
 struct Projections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,43 +14,34 @@ struct Projections: AsyncParsableCommand {
         subcommands: [Run.self, Status.self, Retry.self, Skip.self, Rebuild.self])
 
     struct Options: ParsableArguments {
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var runtime: RuntimeOptions
         @OptionGroup var definitions: DefinitionOptions
 
-        @Option(help: "Schema of the analysts' views.")
-        var analyticsSchema: String = "analytics"
+        @Option(help: "Schema of the analysts' views (projections.analytics_schema; default: analytics).")
+        var analyticsSchema: String?
 
-        @Option(help: "Most events per batch (one transaction with the checkpoint); live batches are as small as the traffic.")
-        var batchSize: Int = 50_000
+        @Option(
+            help:
+                "Most events per batch, one transaction with the checkpoint; live batches are as small as the traffic (projections.batch_size; default: 50000)."
+        )
+        var batchSize: Int?
 
-        func validate() throws {
-            guard (1...CatchUpSubscription.maxBatchSize).contains(batchSize) else {
-                throw ValidationError("--batch-size must be between 1 and \(CatchUpSubscription.maxBatchSize), not \(batchSize)")
-            }
-            do {
-                try PostgresIdentifier.checkSchemaName(analyticsSchema)
-            } catch let error as PostgresError {
-                throw ValidationError("--analytics-schema: \(error.message)")
-            }
+        var overrides: [ConfigurationOverride] {
+            definitions.overrides
+                + [
+                    analyticsSchema.map { ConfigurationOverride(key: "projections.analytics_schema", value: $0, option: "--analytics-schema") },
+                    batchSize.map { ConfigurationOverride(key: "projections.batch_size", value: "\($0)", option: "--batch-size") },
+                ].compactMap { $0 }
         }
 
-        /// The store and a runner of every projection, on the resolved database (migrated).
-        func withRunner<T>(_ body: (ProjectionRunner) async throws -> T) async throws -> T {
-            let catalog = try definitions.catalog()
-            return try await withDatabase(database) { url in
-                _ = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
-                let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: 8, logger: database.logger)
-                let runner = try ProjectionRunner(
-                    store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analyticsSchema, batchSize: batchSize,
-                    logger: database.logger)
-                do {
-                    let result = try await body(runner)
-                    await store.close()
-                    return result
-                } catch {
-                    await store.close()
-                    throw error
-                }
+        func validate() throws { try checkOptions(overrides) }
+
+        /// The store and a runner of every projection, built by the runtime for `role`: `.projections`
+        /// migrates first, `.projectionsAdmin` runs no DDL at all.
+        func withRunner<T>(_ role: Role, _ body: (ProjectionServices, Logger) async throws -> T) async throws -> T {
+            let runtime = try runtime.runtime(overrides)
+            return try await runtime.withDatabase { database in
+                try await database.withProjections(role) { services in try await body(services, runtime.logger) }
             }
         }
     }
@@ -60,13 +52,10 @@ struct Projections: AsyncParsableCommand {
         @OptionGroup var options: Options
 
         func run() async throws {
-            try await options.withRunner { runner in
+            try await options.withRunner(.projections) { services, logger in
+                let runner = services.runner
                 print("running projections \(runner.projections.map(\.name).joined(separator: ", ")) on schema \(runner.store.schema); Ctrl-C stops")
-                let group = ServiceGroup(
-                    configuration: .init(
-                        services: [.init(service: runner.store), .init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint],
-                        logger: options.database.logger))
-                try await group.run()
+                try await services.serviceGroup(logger: logger).run()
             }
         }
     }
@@ -76,7 +65,8 @@ struct Projections: AsyncParsableCommand {
         @OptionGroup var options: Options
 
         func run() async throws {
-            try await options.withRunner { runner in
+            try await options.withRunner(.projectionsAdmin) { services, _ in
+                let runner = services.runner
                 let status = try await runner.status()
                 if status.isEmpty { print("no projection has run yet; start one with `waymark projections run`") }
                 for entry in status {
@@ -111,7 +101,8 @@ struct Projections: AsyncParsableCommand {
         @Argument(help: "The projection's name.") var name: String
 
         func run() async throws {
-            try await options.withRunner { runner in
+            try await options.withRunner(.projectionsAdmin) { services, _ in
+                let runner = services.runner
                 let resumed = try await runner.retry(name)
                 print(resumed == 0 ? "projection \(name) has no failed build" : "projection \(name): \(resumed) build(s) resume at the running runner")
             }
@@ -134,7 +125,8 @@ struct Projections: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await options.withRunner { runner in
+            try await options.withRunner(.projectionsAdmin) { services, _ in
+                let runner = services.runner
                 let resumed = try await runner.skip(name, event: UUID(uuidString: eventId)!, reason: reason, by: by)
                 print("projection \(name) passes over event \(eventId.lowercased()); \(resumed) build(s) resume at the running runner")
             }
@@ -148,13 +140,11 @@ struct Projections: AsyncParsableCommand {
         @Argument(help: "The projection's name.") var name: String
 
         func run() async throws {
-            try await options.withRunner { runner in
+            try await options.withRunner(.projections) { services, logger in
+                let runner = services.runner
                 let build = try await runner.requestRebuild(name)
                 print("projection \(name): building build \(build)")
-                let group = ServiceGroup(
-                    configuration: .init(
-                        services: [.init(service: runner.store), .init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint],
-                        logger: options.database.logger))
+                let group = services.serviceGroup(logger: logger)
                 // nil: interrupted; else whether the old build's tables are still there.
                 let outcome = try await withThrowingTaskGroup(of: Bool?.self) { tasks in
                     tasks.addTask {

@@ -5,6 +5,7 @@ import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkRuntime
 import WaymarkSimulation
 
 /// `--rate`: commands per second, or `max`.
@@ -28,25 +29,6 @@ enum RateOption: ExpressibleByArgument, Equatable {
     }
 }
 
-/// Where the journey definitions are: `--config`, else $WAYMARK_CONFIG_DIR, else ./config.
-struct DefinitionOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "Folder with calendars.yaml and journeys/*.yaml (default: $WAYMARK_CONFIG_DIR or ./config).")
-    var configDirectory: String?
-
-    var directory: URL {
-        URL(fileURLWithPath: configDirectory ?? ProcessInfo.processInfo.environment["WAYMARK_CONFIG_DIR"] ?? "config")
-    }
-
-    /// The loaded definitions; a malformed file is reported with its path and the problem.
-    func catalog() throws -> JourneyCatalog {
-        do {
-            return JourneyCatalog(try DefinitionLoader.load(directory: directory))
-        } catch let error as DefinitionError {
-            throw CLIError("--config \(directory.path): \(error)")
-        }
-    }
-}
-
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
@@ -56,7 +38,7 @@ struct Simulate: AsyncParsableCommand {
             Without --until the simulated period ends at the start of the current hour.
             """)
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var options: RuntimeOptions
     @OptionGroup var definitions: DefinitionOptions
 
     @Option(help: "How many journeys to simulate (customers are a third as many).")
@@ -87,40 +69,42 @@ struct Simulate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalog = try definitions.catalog()
+        let runtime = try options.runtime(definitions.overrides)
         let end = until.flatMap { ISO8601DateFormatter().date(from: $0) } ?? SimulationOptions.defaultUntil()
-        try await withDatabase(database) { url in
-            _ = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: nil)
-            let store = try EventStore.connect(url: url, schema: database.schema, maxConnections: senders * 4 + 1, logger: database.logger)
-            defer { Task { await store.close() } }
-            let client = WaymarkClient(store: store, catalog: catalog, logger: database.logger)
-            let simulator = Simulator(client: client, logger: database.logger)
-            let options = SimulationOptions(
-                journeys: journeys, seed: seed, commandsPerSecond: rate.commandsPerSecond, until: end, days: days, senders: senders)
-            print("simulating \(journeys) journeys, seed \(seed), period of \(days) days until \(ISO8601DateFormatter().string(from: end)), rate \(rate.label)")
-            let started = ContinuousClock.now
-            let counts = try await withThrowingTaskGroup(of: SimulationCounts?.self) { group in
-                group.addTask { try await simulator.run(options) }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: .seconds(2))
-                        let now = simulator.progress
-                        let seconds = (ContinuousClock.now - started).seconds
-                        print(
-                            "  \(now.journeysStarted)/\(journeys) journeys, \(now.commands) commands, \(now.events) events, \(Int(Double(now.commands) / seconds)) commands/s"
-                        )
-                    }
-                }
-                let counts = try await group.next()!
-                group.cancelAll()
-                return counts!
-            }
-            let seconds = (ContinuousClock.now - started).seconds
-            let fates = JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", ")
-            print("journeys: \(counts.journeysStarted) (\(fates)); customers: \(counts.customers)")
-            print("commands: \(counts.commands), events: \(counts.events), refused: \(counts.rejected)")
-            print(String(format: "took %.2f s: %.0f commands/s, %.0f events/s", seconds, Double(counts.commands) / seconds, Double(counts.events) / seconds))
+        // Each sender keeps up to four commands in flight.
+        let poolSize = max(runtime.configuration.database.pool.client, senders * 4 + 1)
+        try await runtime.withDatabase { database in
+            try await database.withClient(poolSize: poolSize) { services in try await simulate(services.client, until: end, logger: runtime.logger) }
         }
+    }
+
+    func simulate(_ client: WaymarkClient, until end: Date, logger: Logger) async throws {
+        let simulator = Simulator(client: client, logger: logger)
+        let options = SimulationOptions(
+            journeys: journeys, seed: seed, commandsPerSecond: rate.commandsPerSecond, until: end, days: days, senders: senders)
+        print("simulating \(journeys) journeys, seed \(seed), period of \(days) days until \(ISO8601DateFormatter().string(from: end)), rate \(rate.label)")
+        let started = ContinuousClock.now
+        let counts = try await withThrowingTaskGroup(of: SimulationCounts?.self) { group in
+            group.addTask { try await simulator.run(options) }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(2))
+                    let now = simulator.progress
+                    let seconds = (ContinuousClock.now - started).seconds
+                    print(
+                        "  \(now.journeysStarted)/\(journeys) journeys, \(now.commands) commands, \(now.events) events, \(Int(Double(now.commands) / seconds)) commands/s"
+                    )
+                }
+            }
+            let counts = try await group.next()!
+            group.cancelAll()
+            return counts!
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let fates = JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", ")
+        print("journeys: \(counts.journeysStarted) (\(fates)); customers: \(counts.customers)")
+        print("commands: \(counts.commands), events: \(counts.events), refused: \(counts.rejected)")
+        print(String(format: "took %.2f s: %.0f commands/s, %.0f events/s", seconds, Double(counts.commands) / seconds, Double(counts.events) / seconds))
     }
 }
 

@@ -1,15 +1,19 @@
 import ArgumentParser
 import Foundation
 import Logging
+import WaymarkBench
 import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkRuntime
 
 struct WaymarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waymark",
         abstract: "Waymark: customer journeys as an immutable event log on PostgreSQL.",
-        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Bench.self, Local.self])
+        discussion:
+            "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
+        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Config.self, Bench.self, Local.self])
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.
@@ -34,131 +38,72 @@ struct CLIError: WaymarkError {
     init(_ message: String) { self.message = message }
 }
 
-/// Log levels by name; anything else is refused with the list.
-enum LogLevelOption: String, ExpressibleByArgument, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
-
-    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
-}
-
-/// Where the database is: a URL, or else a private PostgreSQL started in a project-local folder.
-struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (default: $WAYMARK_DATABASE_URL, else a private local server).")
-    var databaseURL: String?
-
-    @Option(help: "Schema holding the event store.")
-    var schema: String = "waymark"
-
-    @Option(name: .customLong("data-dir"), help: "Folder of the private local server used when no URL is given.")
-    var dataDirectory: String = ".waymark/postgres"
-
-    @Option(name: .customLong("log-level"), help: "How much to log.")
-    var logLevel: LogLevelOption = .info
-
-    var logger: Logger {
-        var logger = Logger(label: "waymark")
-        logger.logLevel = logLevel.level
-        return logger
-    }
-
-    /// The URL given by option or environment, if any.
-    var givenURL: String? {
-        let url = databaseURL ?? ProcessInfo.processInfo.environment["WAYMARK_DATABASE_URL"]
-        return url?.isEmpty == false ? url : nil
-    }
-
-    func validate() throws {
-        do {
-            try PostgresIdentifier.checkSchemaName(schema)
-        } catch let error as PostgresError {
-            throw ValidationError("--schema: \(error.message)")
-        }
-        if let url = givenURL, !Self.looksLikeConnectionString(url) {
-            let source = databaseURL != nil ? "--database-url" : "WAYMARK_DATABASE_URL"
-            throw ValidationError(
-                "\(source) '\(PostgresConnection.redactedURL(url))' is neither a PostgreSQL URL (postgresql://user@host:port/database) nor a key=value connection string (host=… dbname=…)"
-            )
-        }
-    }
-
-    /// A libpq connection URI or a key=value connection string; anything else libpq would take as
-    /// a database name on the default Unix socket, which is never what the user meant.
-    static func looksLikeConnectionString(_ text: String) -> Bool {
-        if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") { return true }
-        let pairs = text.split(separator: " ", omittingEmptySubsequences: true)
-        return !pairs.isEmpty && pairs.allSatisfy { pair in pair.contains("=") && !pair.hasPrefix("=") }
-    }
-
-    /// Resolves the URL, starting the private server when needed. Returns it and the server to stop.
-    func resolve(settings: [String: String] = LocalPostgresCluster.durableSettings) throws -> (url: String, cluster: LocalPostgresCluster?) {
-        if let url = givenURL { return (url, nil) }
-        do {
-            let cluster = try LocalPostgresCluster.start(dataDirectory: dataDirectory, settings: settings, logger: logger)
-            return (cluster.url, cluster)
-        } catch let error as PostgresError where error.code == PostgresError.invalidArgument {
-            throw CLIError("--data-dir \(dataDirectory): \(error.message)")
-        }
-    }
-}
-
-/// Runs `body` against the resolved database, stopping a private server this run started.
-func withDatabase<T>(_ options: DatabaseOptions, keepRunning: Bool = false, _ body: (String) async throws -> T) async throws -> T {
-    let (url, cluster) = try options.resolve()
-    // A server this run stops at its end also stops if the run is killed.
-    if !keepRunning { try cluster?.stopWhenThisProcessEnds() }
-    defer { if !keepRunning { cluster?.stop() } }
-    return try await body(url)
-}
-
-func migrate(url: String, schema: String, logger: Logger, directory: String?) async throws -> [Migration] {
-    let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
-    defer { Task { await pool.close() } }
-    let folder = directory.map { URL(fileURLWithPath: $0) } ?? Migrator.defaultDirectory()
-    return try await Migrator(migrations: try Migrator.load(directory: folder), schema: schema, logger: logger).migrate(pool)
-}
-
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending migrations from Migrations/ (each in a transaction, checksummed).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations (each in a transaction, checksummed); the ones shipped with the binary unless database.migrations_dir names others."
+    )
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var options: RuntimeOptions
 
-    @Option(help: "Folder of NNNN_name.sql migrations (default: $WAYMARK_MIGRATIONS_DIR or ./Migrations).")
+    @Option(help: "Folder of NNNN_name.sql migrations (database.migrations_dir; default: $WAYMARK_MIGRATIONS_DIR, else the shipped ones).")
     var migrations: String?
 
-    func validate() throws {
-        // Checked before any server starts: a missing folder is the user's typo, not PostgreSQL's.
-        if let migrations {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: migrations, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--migrations \(migrations): no such folder")
-            }
-        }
+    var overrides: [ConfigurationOverride] {
+        migrations.map { [ConfigurationOverride(key: "database.migrations_dir", value: $0, option: "--migrations")] } ?? []
     }
 
+    // Checked before any server starts: a missing folder is the user's typo, not PostgreSQL's.
+    func validate() throws { try checkOptions(overrides) }
+
     func run() async throws {
-        try await withDatabase(database) { url in
-            let applied = try await migrate(url: url, schema: database.schema, logger: database.logger, directory: migrations)
-            print(
-                applied.isEmpty
-                    ? "schema \(database.schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(database.schema)")
+        let runtime = try options.runtime(overrides)
+        let schema = runtime.configuration.database.schema
+        try await runtime.withDatabase { database in
+            let applied = try await database.migrate()
+            print(applied.isEmpty ? "schema \(schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
         }
     }
 }
 
-/// The private local server of the demo and the benchmarks, in `--data-dir`.
+/// `waymark config show`: the configuration in effect and where each value came from.
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The configuration in effect (file, environment, options); see waymark.example.yaml.", subcommands: [Show.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print each key with its value and, where it is not the default, the file line, variable or option that set it.")
+        @OptionGroup var options: RuntimeOptions
+        @OptionGroup var definitions: DefinitionOptions
+
+        func run() throws {
+            print(try options.configuration(definitions.overrides).summary)
+        }
+    }
+}
+
+/// The private local server of the demo and the benchmarks, in `database.local_data_dir`.
 struct Local: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find or stop the private local PostgreSQL server (for example one `demo --keep-running` left).",
         subcommands: [Status.self, Stop.self])
 
     struct Place: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "Folder of the private local server.")
-        var dataDirectory: String = ".waymark/postgres"
+        @Option(name: .customLong("config"), help: "Configuration file (default: $WAYMARK_CONFIG, else ./waymark.yaml if there is one).")
+        var configFile: String?
+
+        @Option(name: .customLong("data-dir"), help: "Folder of the private local server (database.local_data_dir; default: .waymark/postgres).")
+        var dataDirectory: String?
+
+        var overrides: [ConfigurationOverride] {
+            dataDirectory.map { [ConfigurationOverride(key: "database.local_data_dir", value: $0, option: "--data-dir")] } ?? []
+        }
 
         /// The server running there, or nil after saying that none does.
         func runningCluster() throws -> LocalPostgresCluster? {
-            let cluster = try LocalPostgresCluster.running(dataDirectory: dataDirectory)
-            if cluster == nil { print("no private PostgreSQL server runs in \(dataDirectory)") }
+            let directory = try WaymarkConfiguration.load(file: configFile, overrides: overrides).database.localDataDirectory
+            let cluster = try LocalPostgresCluster.running(dataDirectory: directory)
+            if cluster == nil { print("no private PostgreSQL server runs in \(directory)") }
             return cluster
         }
     }
@@ -184,4 +129,8 @@ struct Local: ParsableCommand {
             print("stopped the private PostgreSQL server on 127.0.0.1:\(cluster.port)")
         }
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

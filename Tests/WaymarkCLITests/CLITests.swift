@@ -13,10 +13,12 @@ func waymarkBinary() throws -> URL {
     return binary
 }
 
-/// Runs the built `waymark` binary and returns its exit code and everything it printed.
-func waymark(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+/// Runs the built `waymark` binary (in `directory`, else this process's working directory) and
+/// returns its exit code and everything it printed.
+func waymark(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = try waymarkBinary()
+    if let directory { process.currentDirectoryURL = directory }
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "WAYMARK_DATABASE_URL")
@@ -61,7 +63,7 @@ struct CLITests {
     func badDataDirectory() throws {
         let (status, output) = try waymark(["migrate", "--data-dir", "/proc/nope/data"])
         #expect(status != 0)
-        #expect(output.contains("--data-dir /proc/nope/data: cannot create the data directory"), "\(output)")
+        #expect(output.contains("--data-dir: /proc/nope/data: cannot create the data directory"), "\(output)")
         #expect(!output.contains("NSCocoaErrorDomain"))
     }
 
@@ -70,7 +72,7 @@ struct CLITests {
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("wm-cli-\(UUID().uuidString)").path
         let (status, output) = try waymark(["migrate", "--migrations", "/nonexistent", "--data-dir", dataDirectory])
         #expect(status != 0)
-        #expect(output.contains("--migrations /nonexistent: no such folder"), "\(output)")
+        #expect(output.contains("--migrations: no such folder /nonexistent"), "\(output)")
         #expect(!output.contains("WMPG") && !output.contains("migrations_unreadable"), "the CLI refuses it, not the database layer")
         #expect(!FileManager.default.fileExists(atPath: dataDirectory), "no server was created")
     }
@@ -79,11 +81,11 @@ struct CLITests {
     func notAURL() throws {
         let (status, output) = try waymark(["migrate", "--database-url", "not a url"])
         #expect(status != 0)
-        #expect(output.contains("--database-url 'not a url' is neither a PostgreSQL URL"), "\(output)")
+        #expect(output.contains("--database-url: 'not a url' is neither a PostgreSQL URL"), "\(output)")
         #expect(!output.contains(".s.PGSQL"))
         let (envStatus, envOutput) = try waymark(["migrate"], environment: ["WAYMARK_DATABASE_URL": "nope"])
         #expect(envStatus != 0)
-        #expect(envOutput.contains("WAYMARK_DATABASE_URL 'nope'"), "\(envOutput)")
+        #expect(envOutput.contains("WAYMARK_DATABASE_URL (database.url): 'nope' is neither"), "\(envOutput)")
     }
 
     @Test("a bad schema name shows the subcommand's usage, not the top level's")

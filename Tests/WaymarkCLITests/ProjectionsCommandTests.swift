@@ -68,10 +68,12 @@ struct ProjectionsCommandTests {
     }
 }
 
-/// Starts the built `waymark` binary without waiting for it.
-func startWaymark(_ arguments: [String]) throws -> Process {
+/// Starts the built `waymark` binary (in `directory`, else this process's working directory)
+/// without waiting for it.
+func startWaymark(_ arguments: [String], directory: URL? = nil) throws -> Process {
     let process = Process()
     process.executableURL = try waymarkBinary()
+    if let directory { process.currentDirectoryURL = directory }
     process.arguments = arguments
     // It ends with this test process, even one that crashes or is killed.
     process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }

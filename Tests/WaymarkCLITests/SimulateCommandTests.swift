@@ -12,7 +12,7 @@ struct SimulateCommandTests {
             (["--journeys", "5", "--rate", "fast"], "'fast' is invalid for '--rate"),
             (["--journeys", "5", "--until", "yesterday"], "--until 'yesterday' is not an ISO 8601 time"),
             (["--journeys", "5", "--days", "0"], "--days must be between 1 and 3650"),
-            (["--journeys", "5", "--config", "/nonexistent"], "--config /nonexistent"),
+            (["--journeys", "5", "--definitions", "/nonexistent"], "--definitions: /nonexistent"),
         ]
         for (arguments, expected) in cases {
             let (status, output) = try waymark(["simulate", "--database-url", "postgresql://nobody@127.0.0.1:1/none"] + arguments)

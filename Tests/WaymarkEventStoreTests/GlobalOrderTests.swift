@@ -301,7 +301,7 @@ struct GlobalOrderTests {
         let store = try EventStore.connect(
             url: try TestDatabase.url(), schema: schema, maxConnections: 2, logger: TestDatabase.quietLogger, knownStreamVersions: 0)
         defer { Task { await store.close() } }
-        try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: schema, logger: TestDatabase.quietLogger)
+        try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: TestDatabase.quietLogger)
             .migrate(store.pool)
         try await store.append(to: "journey-1", events: [event()])
         #expect(store.versions.capacity == 0 && store.versions.count == 0, "knownStreamVersions reached the store")

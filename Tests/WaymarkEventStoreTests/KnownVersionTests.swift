@@ -115,7 +115,7 @@ struct KnownVersionTests {
 
         try await store.pool.query("DROP SCHEMA \(identifier: store.schema) CASCADE")
         try await store.pool.query("CREATE SCHEMA \(identifier: store.schema)")
-        try await Migrator(migrations: try Migrator.load(directory: Migrator.defaultDirectory()), schema: store.schema, logger: TestDatabase.quietLogger)
+        try await Migrator(migrations: try EventStore.migrations(), schema: store.schema, logger: TestDatabase.quietLogger)
             .migrate(store.pool)
 
         await #expect(throws: WrongExpectedVersionError(streamName: "customer-9", expected: .exact(4), actualVersion: 0)) {
@@ -139,7 +139,7 @@ struct KnownVersionTests {
             primary.stop(removeData: true)
             replacement?.stop(removeData: true)
         }
-        let migrations = try Migrator.load(directory: Migrator.defaultDirectory())
+        let migrations = try EventStore.migrations()
         let store = try EventStore.connect(url: primary.url, schema: "waymark", maxConnections: 2, logger: logger)
         defer { Task { await store.close() } }
         try await store.pool.query("CREATE SCHEMA waymark")

@@ -7,6 +7,7 @@ import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkProjections
+import WaymarkRuntime
 import WaymarkTesting
 
 /// The error contract across the modules (docs/errors.md): every public error conforms, codes print
@@ -18,13 +19,15 @@ import WaymarkTesting
     static let conforming: [any WaymarkError.Type] = [
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
-        EventCodecError.self,
+        EventCodecError.self, ConfigurationError.self, RuntimeError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
     static let codeLists: [(type: String, codes: [(name: String, kind: ErrorKind)])] = [
         list("MigrationError", MigrationError.Code.self), list("EventStoreError", EventStoreError.Code.self),
         list("Rejection", Rejection.Code.self), list("DefinitionError", DefinitionError.Code.self), list("EventCodecError", EventCodecError.Code.self),
+        list("ConfigurationError", ConfigurationError.Code.self),
+        list("RuntimeError", RuntimeError.Code.self),
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         (

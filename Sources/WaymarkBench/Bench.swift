@@ -5,9 +5,13 @@ import Metrics
 import Synchronization
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkRuntime
 
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `waymark bench …`: the benchmarks, a library the CLI links so that their code stays out of it.
+public struct Bench: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.", subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,
@@ -25,24 +29,30 @@ func requireAtLeast(_ minimum: Int, _ value: Int, _ option: String) throws {
     guard value >= minimum else { throw ValidationError("\(option) \(value) is out of range: it must be at least \(minimum)") }
 }
 
-/// Runs `body` on an event store in a new schema of the resolved database, and drops the schema
+/// Runs `body` on an event store in a new schema of the configured database, and drops the schema
 /// afterwards, also when `body` fails.
 func withBenchStore(
-    _ database: DatabaseOptions, maxConnections: Int = 18, announceInterval: Duration = .milliseconds(20), _ body: (EventStore) async throws -> Void
+    _ options: RuntimeOptions, maxConnections: Int = 18, announceInterval: Duration = .milliseconds(20), _ body: (EventStore) async throws -> Void
 ) async throws {
-    var logger = database.logger
+    let configured = try options.runtime()
+    var logger = configured.logger
     logger.logLevel = max(logger.logLevel, .warning)
+    let runtime = WaymarkRuntime(configuration: configured.configuration, logger: logger)
     _ = Bench.metrics
-    try await withDatabase(database) { url in
+    try await runtime.withDatabase { database in
         let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        _ = try await migrate(url: url, schema: schema, logger: logger, directory: nil)
-        let store = try EventStore.connect(url: url, schema: schema, maxConnections: maxConnections, logger: logger, announceInterval: announceInterval)
+        let store = try await database.store(for: .bench, schema: schema, poolSize: maxConnections, announceInterval: announceInterval)
         // On a connection of its own: a bench may have run the store as a service, whose shutdown
         // closed its pool.
         func dropSchema() async throws {
             let connection = try await PostgresConnection.connect(store.pool.configuration)
-            defer { Task { await connection.close() } }
-            try await connection.query("DROP SCHEMA \(identifier: schema) CASCADE")
+            do {
+                try await connection.query("DROP SCHEMA \(identifier: schema) CASCADE")
+            } catch {
+                await connection.close()
+                throw error
+            }
+            await connection.close()
         }
         do {
             try await body(store)

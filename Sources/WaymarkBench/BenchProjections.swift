@@ -8,6 +8,7 @@ import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkProjections
+import WaymarkRuntime
 import WaymarkSimulation
 
 /// The read models' build speed against the database's own write speed, and how soon an append
@@ -17,7 +18,7 @@ struct BenchProjections: AsyncParsableCommand {
         commandName: "projections",
         abstract: "Build of every read model beside a COPY of the same events, and append-to-visible delay under steady appends.")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: RuntimeOptions
     @OptionGroup var definitions: DefinitionOptions
 
     @Option(parsing: .unconditional, help: "Events to simulate before the build.")
@@ -46,7 +47,7 @@ struct BenchProjections: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalog = try definitions.catalog()
+        let catalog = try database.runtime(definitions.overrides).catalog()
         try await withBenchStore(database, maxConnections: 24) { store in
             var quiet = Logger(label: "waymark.bench")
             quiet.logLevel = .warning

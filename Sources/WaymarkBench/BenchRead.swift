@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkRuntime
 
 /// Reads pages of the global log and of one category at different depths of a large log, through
 /// the event store, in the same run: a category page must cost the same at any depth, as a global
@@ -11,7 +12,7 @@ struct BenchRead: AsyncParsableCommand {
         commandName: "read",
         abstract: "Global and category pages at the start, middle and head of a log of millions of events.")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: RuntimeOptions
 
     @Option(parsing: .unconditional, help: "Events in the log (written in SQL before measuring).")
     var events: Int = 5_000_000

@@ -5,6 +5,7 @@ import Synchronization
 import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
+import WaymarkRuntime
 import WaymarkSimulation
 
 /// Journey commands through `WaymarkClient.send` beside plain `EventStore.append`s of the same
@@ -14,7 +15,7 @@ struct BenchCommands: AsyncParsableCommand {
         commandName: "commands",
         abstract: "Journey commands sent one at a time through the client at 1 and 16 clients, against plain appends of the same events.")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: RuntimeOptions
     @OptionGroup var definitions: DefinitionOptions
 
     @Option(parsing: .unconditional, help: "Commands per scenario and side.")
@@ -33,7 +34,7 @@ struct BenchCommands: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalog = try definitions.catalog()
+        let catalog = try database.runtime(definitions.overrides).catalog()
         try await withBenchStore(database) { store in
             var quiet = Logger(label: "waymark.bench")
             quiet.logLevel = .warning

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkRuntime
 
 /// Appends through the event store beside the same rows written as plain INSERTs into an
 /// equivalent table (same columns, defaults and indexes, no append logic), in the same run.
@@ -12,7 +13,7 @@ struct BenchAppend: AsyncParsableCommand {
         commandName: "append",
         abstract: "Single-event appends at 1 and 16 writers, 100-event batches and global reads, against plain INSERTs.")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: RuntimeOptions
 
     @Option(parsing: .unconditional, help: "Single-event operations per scenario and side.")
     var events: Int = 8_000

@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// One configuration key: its dotted name in `waymark.yaml`, its environment variable, and how a
+/// text value (from the file, the environment or an option) is checked and applied. The file, the
+/// environment and the command line all go through `apply`, so a value means the same wherever
+/// it is written.
+public struct ConfigurationKey: Sendable {
+    public let name: String
+    public let environment: String
+    /// Relative paths in the file are taken from the file's folder, elsewhere from the working directory.
+    public let isPath: Bool
+    public let defaultText: String
+    public let help: String
+    let apply: @Sendable (inout WaymarkConfiguration, String?) throws(ConfigurationProblem) -> Void
+}
+
+/// Why a value was refused; `ConfigurationError` adds where it was written.
+struct ConfigurationProblem: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+extension ConfigurationKey {
+    /// Every key there is, in the order of `waymark.example.yaml`.
+    public static let all: [ConfigurationKey] = [
+        ConfigurationKey(
+            name: "database.url", environment: "WAYMARK_DATABASE_URL", isPath: false, defaultText: "(none: a private local server)",
+            help: "PostgreSQL URL (postgresql://user@host:port/database) or key=value connection string"
+        ) { configuration, text throws(ConfigurationProblem) in
+            guard let text, !text.isEmpty else {
+                configuration.database.url = nil
+                return
+            }
+            guard looksLikeConnectionString(text) else {
+                throw ConfigurationProblem(
+                    "'\(PostgresConnection.redactedURL(text))' is neither a PostgreSQL URL (postgresql://user@host:port/database) nor a key=value connection string (host=… dbname=…)"
+                )
+            }
+            configuration.database.url = text
+        },
+        ConfigurationKey(
+            name: "database.schema", environment: "WAYMARK_SCHEMA", isPath: false, defaultText: "waymark", help: "schema holding the event store"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.schema = try schemaName(text)
+        },
+        ConfigurationKey(
+            name: "database.local_data_dir", environment: "WAYMARK_DATA_DIR", isPath: true, defaultText: ".waymark/postgres",
+            help: "folder of the private local server used when no URL is given"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.localDataDirectory = try required(text, "a folder")
+        },
+        ConfigurationKey(
+            name: "database.migrations_dir", environment: "WAYMARK_MIGRATIONS_DIR", isPath: true, defaultText: "(the migrations shipped with the binary)",
+            help: "folder of NNNN_name.sql migrations"
+        ) { configuration, text throws(ConfigurationProblem) in
+            guard let text, !text.isEmpty else {
+                configuration.database.migrationsDirectory = nil
+                return
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationProblem("no such folder \(text)")
+            }
+            configuration.database.migrationsDirectory = text
+        },
+        ConfigurationKey(
+            name: "database.pool.projections", environment: "WAYMARK_POOL_PROJECTIONS", isPath: false, defaultText: "8",
+            help: "connections of `projections run` and `rebuild`"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.projections = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
+            name: "database.pool.client", environment: "WAYMARK_POOL_CLIENT", isPath: false, defaultText: "18",
+            help: "connections of processes that send commands (demo, simulate)"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.client = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
+            name: "database.pool.admin", environment: "WAYMARK_POOL_ADMIN", isPath: false, defaultText: "2",
+            help: "connections of `projections status`, `retry`, `skip`"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.admin = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
+            name: "definitions.directory", environment: "WAYMARK_CONFIG_DIR", isPath: true, defaultText: "config",
+            help: "folder with calendars.yaml, consent.yaml and journeys/*.yaml"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.definitions.directory = try required(text, "a folder")
+        },
+        ConfigurationKey(
+            name: "projections.analytics_schema", environment: "WAYMARK_ANALYTICS_SCHEMA", isPath: false, defaultText: "analytics",
+            help: "schema of the analysts' views"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.projections.analyticsSchema = try schemaName(text)
+        },
+        ConfigurationKey(
+            name: "projections.batch_size", environment: "WAYMARK_PROJECTIONS_BATCH_SIZE", isPath: false, defaultText: "50000",
+            help: "most events per batch, one transaction with the checkpoint"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.projections.batchSize = try integer(text, 1...CatchUpSubscription.maxBatchSize)
+        },
+        ConfigurationKey(
+            name: "client.max_attempts", environment: "WAYMARK_CLIENT_MAX_ATTEMPTS", isPath: false, defaultText: "10",
+            help: "tries of a command that meets a concurrent writer"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.client.maxAttempts = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
+            name: "client.command_timeout", environment: "WAYMARK_CLIENT_COMMAND_TIMEOUT", isPath: false, defaultText: "30s",
+            help: "longest a command may take (500ms, 30s, 2m) or none"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.client.commandTimeout = try duration(text)
+        },
+        ConfigurationKey(
+            name: "client.cached_streams", environment: "WAYMARK_CLIENT_CACHED_STREAMS", isPath: false, defaultText: "100000",
+            help: "streams whose state the client keeps between commands"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.client.cachedStreams = try integer(text, 0...100_000_000)
+        },
+        ConfigurationKey(
+            name: "logging.level", environment: "WAYMARK_LOG_LEVEL", isPath: false, defaultText: "info",
+            help: "trace, debug, info, notice, warning, error or critical"
+        ) { configuration, text throws(ConfigurationProblem) in
+            let text = try required(text, "a level")
+            guard let level = Logger.Level(rawValue: text) else {
+                throw ConfigurationProblem(
+                    "'\(text)' is no log level; one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.logging.level = level
+        },
+    ]
+
+    /// The key named `name`, if there is one.
+    public static func named(_ name: String) -> ConfigurationKey? { all.first { $0.name == name } }
+
+    /// The sections of the file: a dotted prefix of some key.
+    static let sections: Set<String> = Set(
+        all.flatMap { key in
+            let parts = key.name.split(separator: ".")
+            return (1..<parts.count).map { parts[..<$0].joined(separator: ".") }
+        })
+
+    /// A libpq connection URI or a key=value connection string; anything else libpq would take as
+    /// a database name on the default Unix socket, which is never what the user meant.
+    static func looksLikeConnectionString(_ text: String) -> Bool {
+        if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") { return true }
+        let pairs = text.split(separator: " ", omittingEmptySubsequences: true)
+        return !pairs.isEmpty && pairs.allSatisfy { pair in pair.contains("=") && !pair.hasPrefix("=") }
+    }
+}
+
+private func required(_ text: String?, _ what: String) throws(ConfigurationProblem) -> String {
+    guard let text, !text.isEmpty else { throw ConfigurationProblem("must be \(what), not empty") }
+    return text
+}
+
+private func integer(_ text: String?, _ range: ClosedRange<Int>) throws(ConfigurationProblem) -> Int {
+    let text = try required(text, "a whole number")
+    guard let value = Int(text) else { throw ConfigurationProblem("must be a whole number, not '\(text)'") }
+    guard range.contains(value) else {
+        throw ConfigurationProblem("must be between \(range.lowerBound) and \(range.upperBound), not \(value)")
+    }
+    return value
+}
+
+private func schemaName(_ text: String?) throws(ConfigurationProblem) -> String {
+    let text = try required(text, "a schema name")
+    do {
+        try PostgresIdentifier.checkSchemaName(text)
+    } catch let error as PostgresError {
+        throw ConfigurationProblem(error.message)
+    } catch {
+        throw ConfigurationProblem("\(error)")
+    }
+    return text
+}
+
+/// `none`, or a positive whole number with a unit: `ms`, `s`, `m`, `h`.
+private func duration(_ text: String?) throws(ConfigurationProblem) -> Duration? {
+    let text = try required(text, "a duration such as 30s, or none")
+    if text == "none" { return nil }
+    let units: [(String, (Int) -> Duration)] = [
+        ("ms", { .milliseconds($0) }), ("s", { .seconds($0) }), ("m", { .seconds($0 * 60) }), ("h", { .seconds($0 * 3_600) }),
+    ]
+    for (unit, make) in units where text.hasSuffix(unit) {
+        if let value = Int(text.dropLast(unit.count)), value > 0, value <= 1_000_000 { return make(value) }
+    }
+    throw ConfigurationProblem("must be a duration such as 500ms, 30s, 2m or 1h, or none; not '\(text)'")
+}

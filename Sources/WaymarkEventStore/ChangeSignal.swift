@@ -26,10 +26,13 @@ public final class ChangeSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once the generation differs from `generation`, after `timeout`, or on cancellation.
-    public func wait(after generation: UInt64, timeout: Duration) async {
+    /// Returns once the generation differs from `generation`, after `timeout` by `clock`, or on
+    /// cancellation.
+    public func wait(after generation: UInt64, timeout: Duration, clock: any Clock<Duration> = ContinuousClock()) async {
+        // Changed already: no timer (a test clock then sees only waits that really wait).
+        guard self.generation == generation else { return }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await clock.sleep(for: timeout) }
             group.addTask { await self.waitForChange(after: generation) }
             await group.next()
             group.cancelAll()

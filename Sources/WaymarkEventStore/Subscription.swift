@@ -34,7 +34,8 @@ public enum SubscriptionSource: Sendable, Equatable {
 ///
 /// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
 /// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
-/// delays delivery.
+/// delays delivery. Its polls and retry delays are timed by `clock` (a test clock in tests: one
+/// never advanced leaves only the wake-ups).
 public final class CatchUpSubscription: Service, Sendable {
     public typealias Handler = @Sendable (_ events: [RecordedEvent], _ transaction: Transaction) async throws -> Void
 
@@ -43,6 +44,7 @@ public final class CatchUpSubscription: Service, Sendable {
     let store: EventStore
     let batchSize: Int
     let pollInterval: Duration
+    let clock: any Clock<Duration>
     let listen: Bool
     let handler: Handler
     let pages: LogPageCache?
@@ -59,7 +61,7 @@ public final class CatchUpSubscription: Service, Sendable {
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
         pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false,
-        metadata: MetadataFields = .all, logger: Logger? = nil, handler: @escaping Handler
+        metadata: MetadataFields = .all, clock: any Clock<Duration> = ContinuousClock(), logger: Logger? = nil, handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -77,6 +79,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.source = source
         self.batchSize = batchSize
         self.pollInterval = pollInterval
+        self.clock = clock
         self.listen = listen
         self.handler = handler
         self.pages = pages
@@ -170,7 +173,7 @@ public final class CatchUpSubscription: Service, Sendable {
                 logger.warning(
                     "subscription batch failed, retrying",
                     metadata: ["waymark.subscription": "\(name)", "waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
-                try await Task.sleep(for: delay)
+                try await clock.sleep(for: delay)
                 continue
             }
             if !isEnd { continue }
@@ -180,7 +183,7 @@ public final class CatchUpSubscription: Service, Sendable {
             }
             // Nothing readable: wait for a wake-up; after one that yielded nothing (an older
             // transaction still holds the horizon back), look again soon, backing off to pollInterval.
-            await store.appended.wait(after: generation, timeout: min(idleDelay, pollInterval))
+            await store.appended.wait(after: generation, timeout: min(idleDelay, pollInterval), clock: clock)
             if store.appended.generation != generation {
                 idleDelay = .milliseconds(5)
             } else {

@@ -120,74 +120,6 @@ public struct ProjectionCommandError: WaymarkError, Equatable {
     static func notStopped(_ message: String) -> Self { Self(.notStopped, message) }
 }
 
-/// A batch's events of the domain type a projection reads, each with the id its stream name
-/// carries after `<category>-`; events of other types, or of other categories, are only counted.
-struct DecodedBatch<Event> {
-    var events: [(recorded: RecordedEvent, id: String, event: Event)] = []
-    var ignored = 0
-
-    /// Decodes `recorded` with `decode`, which returns nil for a type it does not know. (Only the
-    /// projection's own categories arrive: its `source` says which.) Data that does not decode as
-    /// its type is a `ProjectionError` naming the event.
-    init(_ recorded: [RecordedEvent], _ decode: (RecordedEvent) throws -> Event?) throws {
-        events.reserveCapacity(recorded.count)
-        for event in recorded {
-            let decoded: Event?
-            do {
-                decoded = try decode(event)
-            } catch {
-                throw ProjectionError(event, "its data does not decode as a \(event.type): \(error)")
-            }
-            guard let decoded else {
-                ignored += 1
-                continue
-            }
-            let name = event.streamName
-            let id = name.utf8.firstIndex(of: UInt8(ascii: "-")).map { String(name[name.utf8.index(after: $0)...]) } ?? ""
-            events.append((event, id, decoded))
-        }
-    }
-
-    /// The distinct stream ids of the events `include` selects, less those whose stream begins in
-    /// the batch (its version 1 is here): nothing of those can be stored yet, so a projection
-    /// need not look them up. In a build most journeys of a batch begin in it.
-    func idsStoredBefore(_ include: (Event) -> Bool = { _ in true }) -> [String] {
-        var streams = StreamSlots()
-        for (recorded, id, event) in events where include(event) { _ = streams.slot(id, of: recorded) }
-        return streams.storedBefore
-    }
-}
-
-/// The streams (journeys) a batch touches, each at a slot: found once per event by its id, then
-/// reached by position, not by hashing the id again and again.
-struct StreamSlots {
-    private(set) var ids: [String] = []
-    /// Whether the stream's version 1 is in the batch: nothing of it can be stored yet.
-    private(set) var beginsHere: [Bool] = []
-    private var slotOf: [String: Int] = [:]
-
-    var count: Int { ids.count }
-
-    /// The slot of stream `id`, a new one the first time.
-    mutating func slot(_ id: String) -> Int {
-        if let known = slotOf[id] { return known }
-        slotOf[id] = ids.count
-        ids.append(id)
-        beginsHere.append(false)
-        return ids.count - 1
-    }
-
-    /// The slot of `event`'s stream `id`, noting whether the stream begins in the batch.
-    mutating func slot(_ id: String, of event: RecordedEvent) -> Int {
-        let slot = slot(id)
-        if event.streamVersion == 1 { beginsHere[slot] = true }
-        return slot
-    }
-
-    /// The streams that may have stored rows: those that began before the batch.
-    var storedBefore: [String] { ids.indices.filter { !beginsHere[$0] }.map { ids[$0] } }
-}
-
 /// The tables of one build of a projection version: `proj_<name>_v<version>b<build>_<table>` in
 /// the store's schema.
 public struct ProjectionTables: Sendable {
@@ -219,12 +151,10 @@ extension Projection {
 
 }
 
-/// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
+/// Every read model Waymark keeps, as `waymark projections run` and the demo run them
+/// (`ProjectionSet.standard(definitions:)`, to which other modules add theirs).
 public func standardProjections(definitions: DefinitionLibrary) -> [any Projection] {
-    [
-        JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(definitions: definitions),
-        ConsentProjection(catalog: definitions.catalog),
-    ]
+    ProjectionSet.standard(definitions: definitions).projections
 }
 
 /// Every read model Waymark keeps, knowing the definitions of `catalog` and those the log records.

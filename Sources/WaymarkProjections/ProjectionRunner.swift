@@ -8,9 +8,9 @@ import WaymarkPostgres
 /// write the read model and the checkpoint in one transaction (exactly once, also after kill -9).
 ///
 /// Several runners may run at once (several `waymark projections run`): each projection is led by
-/// one at a time, the holder of a session-level advisory lock on a connection of its own; when its
-/// process dies the connection closes, the lock is released and a standby takes over within
-/// `standbyInterval`. A build that fails on an event stops there (`projections status` names the
+/// one at a time (a `Leadership` per projection: a session-level advisory lock on a connection of
+/// its own); when its process dies the connection closes, the lock is released and a standby takes
+/// over within `standbyInterval`. A build that fails on an event stops there (`projections status` names the
 /// event and the error) while the other projections go on; `retry` resumes it.
 ///
 /// A new version in code, or a requested rebuild, is built into tables of its own beside the live
@@ -23,6 +23,8 @@ public final class ProjectionRunner: Service, Sendable {
     public let analyticsSchema: String
     let batchSize: Int
     let standbyInterval: Duration
+    /// Times the standbys' retries and the leaders' checks (a test clock in tests).
+    let clock: any _Concurrency.Clock<Duration>
     let logger: Logger
     let registry: ProjectionRegistry
     /// Builds following the log side by side read each stretch of it from the database once.
@@ -31,17 +33,31 @@ public final class ProjectionRunner: Service, Sendable {
     /// another process): the runner looks at once instead of at its next round.
     let registryChanged = ChangeSignal()
 
+    /// A runner of `projections` (`ProjectionSet.standard(definitions:)` and what other modules add).
+    public convenience init(
+        store: EventStore, projections: ProjectionSet, analyticsSchema: String = "analytics", batchSize: Int = 50_000,
+        standbyInterval: Duration = .seconds(2), pageCacheEvents: Int = 200_000, clock: any _Concurrency.Clock<Duration> = ContinuousClock(),
+        logger: Logger
+    ) throws {
+        try self.init(
+            store: store, projections: projections.projections, analyticsSchema: analyticsSchema, batchSize: batchSize, standbyInterval: standbyInterval,
+            pageCacheEvents: pageCacheEvents, clock: clock, logger: logger)
+    }
+
     public init(
         store: EventStore, projections: [any Projection], analyticsSchema: String = "analytics", batchSize: Int = 50_000,
-        standbyInterval: Duration = .seconds(2), pageCacheEvents: Int = 200_000, logger: Logger
+        standbyInterval: Duration = .seconds(2), pageCacheEvents: Int = 200_000, clock: any _Concurrency.Clock<Duration> = ContinuousClock(),
+        logger: Logger
     ) throws {
-        for projection in projections { try ProjectionRunnerChecks.name(projection.name) }
+        // Checks the names, and that no two projections share one (they would share tables).
+        _ = try ProjectionSet(projections)
         try PostgresIdentifier.checkSchemaName(analyticsSchema)
         self.store = store
         self.projections = projections
         self.analyticsSchema = analyticsSchema
         self.batchSize = batchSize
         self.standbyInterval = standbyInterval
+        self.clock = clock
         self.logger = logger
         self.registry = ProjectionRegistry(store: store)
         self.pages = LogPageCache(
@@ -60,7 +76,11 @@ public final class ProjectionRunner: Service, Sendable {
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 for projection in projections {
-                    group.addTask { try await cancelWhenGracefulShutdown { try await self.lead(projection) } }
+                    let leadership = Leadership(
+                        store: store, key: Leadership.key("projection", projection.name, in: store), retryInterval: standbyInterval,
+                        checkInterval: .milliseconds(250), clock: clock, logger: logger
+                    ) { try await self.keepBuilding(projection) }
+                    group.addTask { try await leadership.run() }
                 }
             }
         } catch {
@@ -70,45 +90,9 @@ public final class ProjectionRunner: Service, Sendable {
         await listener.stop()
     }
 
-    /// Waits to lead `projection`, then keeps its builds going until cancelled (which ends it
-    /// quietly, also while it waits as a standby).
-    private func lead(_ projection: any Projection) async throws {
-        while !Task.isCancelled {
-            let leadership: PostgresConnection
-            do {
-                leadership = try await PostgresConnection.connect(store.pool.configuration)
-            } catch {
-                logger.warning("cannot connect to lead a projection", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
-                try? await Task.sleep(for: standbyInterval)
-                continue
-            }
-            let key = "waymark-projection:\(store.schema):\(projection.name)"
-            let locked = try await leadership.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))")[0].decode(Bool.self, at: 0)
-            guard locked else {
-                await leadership.close()
-                try? await Task.sleep(for: standbyInterval)
-                continue
-            }
-            logger.info("leading projection", metadata: ["waymark.projection": "\(projection.name)"])
-            var interrupted = false
-            do {
-                try await keepBuilding(projection, leadership: leadership)
-            } catch is CancellationError {
-            } catch let error as PostgresError where error.code == PostgresError.cancelled {
-            } catch {
-                // The leadership connection or the database went away: start over and compete again.
-                logger.warning("projection interrupted", metadata: ["waymark.projection": "\(projection.name)", "waymark.error": "\(error)"])
-                interrupted = true
-            }
-            // Closing the connection gives the lead up (the advisory lock is the session's).
-            await leadership.close()
-            if interrupted { try? await Task.sleep(for: standbyInterval) }
-        }
-    }
-
     /// While leading: runs a subscription per active build of the code's version, watches for
     /// changes (a rebuild asked for, a retry, a build caught up), and switches the views.
-    private func keepBuilding(_ projection: any Projection, leadership: PostgresConnection) async throws {
+    private func keepBuilding(_ projection: any Projection) async throws {
         try await registry.ensureBuild(of: projection)
         while !Task.isCancelled {
             // Taken before the registry is read: a change announced after it wakes the watch below.
@@ -153,7 +137,7 @@ public final class ProjectionRunner: Service, Sendable {
                     var seen = seen
                     while true {
                         if building.isEmpty {
-                            await self.registryChanged.wait(after: seen, timeout: .milliseconds(250))
+                            await self.registryChanged.wait(after: seen, timeout: .milliseconds(250), clock: self.clock)
                             try Task.checkCancellation()
                         } else {
                             // Waiting on the builds themselves (not sleeping, then asking) switches one
@@ -165,8 +149,6 @@ public final class ProjectionRunner: Service, Sendable {
                             }
                         }
                         seen = self.registryChanged.generation
-                        // The leadership connection must still be there: it holds the lock.
-                        _ = try await leadership.query("SELECT 1")
                         let now = try await self.registry.records(projection.name).filter { $0.version == projection.version }
                         if now.map({ "\($0.build):\($0.state.rawValue)" }) != snapshot { return }
                     }
@@ -184,7 +166,7 @@ public final class ProjectionRunner: Service, Sendable {
         let tables = projection.tables(schema: store.schema, build: build)
         return try CatchUpSubscription(
             store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: true,
-            metadata: projection.metadata, logger: logger
+            metadata: projection.metadata, clock: clock, logger: logger
         ) { batch, transaction in
             var events = batch
             if !skipped.isEmpty { events.removeAll { skipped.contains($0.id) } }

@@ -34,8 +34,13 @@ struct ProjectionsCommandTests {
         let atKill = try await pool.withTransaction { held in
             _ = try await held.execute("LOCK TABLE \(identifier: table) IN EXCLUSIVE MODE")
             let atKill = try await handled()
-            // Long enough for the build to reach the lock with its next batch begun.
-            try await Task.sleep(for: .milliseconds(300))
+            // The build reaches the lock with its next batch begun.
+            try await eventually("the build to wait on the held table") {
+                try await pool.query(
+                    """
+                    SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = (quote_ident(\(schema)) || '.' || quote_ident(\(table)))::regclass
+                    """)[0].decode(Int.self, at: 0) > 0
+            }
             kill(first.processIdentifier, SIGKILL)
             first.waitUntilExit()
             return atKill

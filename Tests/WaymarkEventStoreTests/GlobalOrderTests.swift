@@ -194,21 +194,22 @@ struct GlobalOrderTests {
             // In even rounds a first copy holds the batch uncommitted while the others start, so
             // every other copy waits on the unique index and then sees the original commit.
             let holder: Task<Void, Error>?
-            let holding = AsyncStream<Void>.makeStream()
+            var holderPid: Int32?
+            let holding = AsyncStream<Int32>.makeStream()
             let release = AsyncStream<Void>.makeStream()
             if round % 2 == 0 {
                 holder = Task {
                     try await store.pool.withConnection { connection in
                         try await connection.runScript("BEGIN")
                         try await connection.query(append)
-                        holding.continuation.yield()
+                        holding.continuation.yield(try await connection.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0))
                         var waiter = release.stream.makeAsyncIterator()
                         await waiter.next()
                         try await connection.runScript("COMMIT")
                     }
                 }
                 var opened = holding.stream.makeAsyncIterator()
-                await opened.next()
+                holderPid = await opened.next()
             } else {
                 holder = nil
             }
@@ -221,8 +222,12 @@ struct GlobalOrderTests {
                         outcomes.withLock { $0.append((outcome.0, outcome.1)) }
                     }
                 }
-                if holder != nil {
-                    try await Task.sleep(for: .milliseconds(200))
+                if let holderPid {
+                    // Every copy waits on the holder's uncommitted batch before it commits.
+                    try await eventually("8 copies to wait on the holder") {
+                        try await store.query("SELECT count(*) FROM pg_stat_activity WHERE \(holderPid) = ANY(pg_blocking_pids(pid))")[0]
+                            .decode(Int.self, at: 0) == 8
+                    }
                     release.continuation.yield()
                 }
                 try await group.waitForAll()

@@ -73,25 +73,40 @@ struct LogPageCacheTests {
         for index in 0..<5 { try await store.append(to: "journey-\(index)", events: [event()]) }
         let pages = LogPageCache(source: .categories(["customer", "journey"]))
         let delivered = Locked<[RecordedEvent]>([])
-        let subscription = try CatchUpSubscription(store: store, name: "journeys", source: .category("journey"), pages: pages, logger: TestDatabase.quietLogger)
-        {
+        // On a test clock that never moves it looks only when woken, and a sleeper on it is idle.
+        let clock = TestClock()
+        let subscription = try CatchUpSubscription(
+            store: store, name: "journeys", source: .category("journey"), pages: pages, clock: clock, logger: TestDatabase.quietLogger
+        ) {
             events, _ in delivered.withLock { $0 += events }
         }
         try await withServices([subscription]) {
-            try await eventually("delivered.value.count == 5", observing: { delivered.value.count }, until: { $0 == 5 })
+            try await eventually(
+                "delivered.value.count == 5",
+                observing: {
+                    clock.advance(by: .milliseconds(5))
+                    return delivered.value.count
+                }, until: { $0 == 5 })
             let before = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
                 String.self, at: 0)
             let served = pages.usage.served
             for index in 0..<30 { try await store.append(to: "customer-\(index)", events: [event()]) }
             // It looked at them: pages served it again.
             try await eventually("pages.usage.served > served", observing: { pages.usage.served }, until: { $0 > served })
-            try await Task.sleep(for: .milliseconds(200))
+            // Idle again: whatever it did with them is done (the appends were all made before).
+            try await eventually("the subscription to idle", observing: { clock.sleepers }, until: { $0 == 1 })
             let after = try await store.pool.query("SELECT updated_at::text FROM subscription_checkpoints WHERE subscription_name = 'journeys'")[0].decode(
                 String.self, at: 0)
             #expect(after == before, "no checkpoint write for other categories' events")
             #expect(try await subscription.checkpoint() == delivered.value.last!.position)
             try await store.append(to: "journey-late", events: [event()])
-            try await eventually("delivered.value.count == 6", observing: { delivered.value.count }, until: { $0 == 6 })
+            // Time moves from here: a read held back by another test's open transaction is retried.
+            try await eventually(
+                "delivered.value.count == 6",
+                observing: {
+                    clock.advance(by: .milliseconds(5))
+                    return delivered.value.count
+                }, until: { $0 == 6 })
             try await eventually(
                 "try await subscription.checkpoint() == delivered.value.last!.position", observing: { try await subscription.checkpoint() },
                 until: { $0 == delivered.value.last!.position })

@@ -96,18 +96,25 @@ struct SubscriptionTests {
         // A second store with its own pool stands for another process: it shares no in-process signal.
         let reader = try TestDatabase.anotherProcess(sharing: writer)
         defer { Task { await reader.close() } }
+        let clock = TestClock()
         let subscription = try CatchUpSubscription(
-            store: reader, name: "remote", pollInterval: .seconds(300), logger: TestDatabase.quietLogger
+            store: reader, name: "remote", pollInterval: .seconds(300), clock: clock, logger: TestDatabase.quietLogger
         ) { events, transaction in
             try await recordSeen(events, by: "remote", on: transaction)
         }
         // The writer's store service announces its appends; the subscription runs beside it.
         try await withServices([writer, subscription]) {
-            try await Task.sleep(for: .milliseconds(300))  // let it catch up (nothing) and start listening
+            // Its listener, once LISTEN is in effect, wakes it (the reader's store appends nothing itself).
+            try await eventually("the subscription to listen", observing: { reader.appended.generation }, until: { $0 > 0 })
+            try await idleUntilPollsAreSecondsAway(clock, subscribers: 1)
             for round in 1...3 {
                 try await writer.append(to: "journey-\(round)", events: [event()])
                 try await eventually(
-                    "round \(round) to be delivered", timeout: .seconds(20), observing: { try await seenCount(reader) }, until: { $0 == round })
+                    "round \(round) to be delivered", timeout: .seconds(20),
+                    observing: {
+                        clock.advance(by: .milliseconds(2))
+                        return try await seenCount(reader)
+                    }, until: { $0 == round })
             }
         }
     }
@@ -130,29 +137,33 @@ struct SubscriptionTests {
                     events: [EventData(type: "NoticeRequested", data: "{}", metadata: .causedBy(journeyEvent))])
             }
         }
-        // Downstream subscribers that poll only every five minutes: one in this process, one in another.
+        // Downstream subscribers whose polls never come (a test clock that never moves): one in this
+        // process, one in another.
         let local = Locked(0)
         let remote = Locked(0)
+        let clock = TestClock()
         let downstream = try [(store, local), (other, remote)].enumerated().map { index, pair in
             try CatchUpSubscription(
-                store: pair.0, name: "notices-\(index)", source: .category("notice"), pollInterval: .seconds(300), logger: TestDatabase.quietLogger
+                store: pair.0, name: "notices-\(index)", source: .category("notice"), pollInterval: .seconds(300), clock: clock,
+                logger: TestDatabase.quietLogger
             ) {
                 events, _ in pair.1.withLock { $0 += events.count }
             }
         }
         // The store service announces the manager's appends to the other process.
         try await withServices([store, manager] + downstream) {
-            // An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … up to its poll interval: after
-            // 11 s of nothing its next look is some 9 s away, so only a wake-up delivers within 8 s
-            // (a generous bound for a loaded CI machine).
-            try await Task.sleep(for: .seconds(11))
+            try await eventually("the other process to listen", observing: { other.appended.generation }, until: { $0 > 0 })
+            try await idleUntilPollsAreSecondsAway(clock, subscribers: 2)
             for round in 1...2 {
                 // An append by a SQL client: it announces nothing, so only the manager's own appends
                 // can wake the downstream subscribers before their poll.
                 try await other.query(
                     "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
                 )
-                try await eventually("round \(round)", timeout: .seconds(8)) { local.withLock { $0 } == round && remote.withLock { $0 } == round }
+                try await eventually("round \(round)", timeout: .seconds(8)) {
+                    clock.advance(by: .milliseconds(2))
+                    return local.withLock { $0 } == round && remote.withLock { $0 } == round
+                }
             }
         }
     }
@@ -267,4 +278,18 @@ struct SubscriptionTests {
         for task in tasks { try await task.value }
         #expect(try await seenCount(store) == 200)
     }
+}
+
+/// An idle subscriber looks again after 5 ms, 10 ms, 20 ms, … of its clock, up to its poll
+/// interval. This lets 16 s of `clock` pass, a second at a time once every subscriber sleeps
+/// again, so their next polls are more than 2 s of test time away. A test that then moves the
+/// clock on by 2 ms per look (at most 0.8 s in 8 s of waiting) lets a subscriber whose read was
+/// held back by another test's open transaction look again soon, as it would, while only a
+/// wake-up can deliver to an idle one.
+func idleUntilPollsAreSecondsAway(_ clock: TestClock, subscribers: Int) async throws {
+    for _ in 0..<16 {
+        try await eventually("\(subscribers) subscribers to wait for their poll", observing: { clock.sleepers }, until: { $0 == subscribers })
+        clock.advance(by: .seconds(1))
+    }
+    try await eventually("\(subscribers) subscribers to wait for their poll", observing: { clock.sleepers }, until: { $0 == subscribers })
 }

@@ -71,7 +71,7 @@ struct RunnerTests {
         let channel = String("waymark_projections_\(fixture.store.schema)".prefix(63))
         let listener = PostgresListener(configuration: fixture.store.pool.configuration, channels: [channel], logger: TestDatabase.quietLogger) {
             event in
-            if case .notification(let name, _) = event { heard.withLock { $0.append(name) } }
+            if case .notification(let name, let payload) = event { heard.withLock { $0.append(payload.isEmpty ? name : payload) } }
         }
         listener.start()
         defer { Task { await listener.stop() } }
@@ -96,8 +96,11 @@ struct RunnerTests {
         }
         // A retry with nothing failed changes nothing and announces nothing.
         #expect(try await other.retry("counts") == 0)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(heard.value == [channel, channel])
+        // Notifications arrive in commit order: once a marker sent after the retry is heard, one
+        // the retry sent would have been heard before it.
+        try await fixture.store.query("SELECT pg_notify(\(channel), 'marker')")
+        try await eventually("the marker", observing: { heard.value }, until: { $0.last == "marker" })
+        #expect(heard.value == [channel, channel, "marker"])
     }
 
     @Test("a rebuild while appends continue switches the views to the new build once it caught up, drops the old tables, and gives what a clean build gives")

@@ -26,7 +26,7 @@ final class CalendarHorizon: Sendable {
     }
 
     /// Notes `clock` if it counts, or projects its deadline, past its calendar's known holidays.
-    func check(_ clock: Clock, journeyId: String) {
+    func check(_ clock: SLAClock, journeyId: String) {
         guard let calendar = clock.calendar else { return }
         // The latest instant the clock has counted to or projects (no array: this runs per clock written).
         var latest = clock.breachAt ?? clock.startedAt

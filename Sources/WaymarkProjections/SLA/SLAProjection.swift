@@ -159,7 +159,7 @@ public struct SLAProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
         guard !batch.events.isEmpty else { return batch.ignored }
-        let context = ClockFold.Context(
+        let context = SLAClockFold.Context(
             catalog: try await definitions.catalog(
                 knowing: batch.events.compactMap { recorded, _, input in
                     guard case .journey(let decoded) = input, case .started(let started) = decoded.event else { return nil }
@@ -207,7 +207,7 @@ public struct SLAProjection: Projection {
                 if folds[journey] != nil {
                     folds[journey]!.apply(decoded.event, at: at, context: context)
                 } else if case .started(let started) = decoded.event {
-                    folds[journey] = ClockFold(started, at: at, context: context)
+                    folds[journey] = SLAClockFold(started, at: at, context: context)
                     journeysOfCustomer?[started.customerId, default: []].append(journey)
                 } else {
                     throw ProjectionError(recorded, "journey \(id) has a \(recorded.type) before its JourneyStarted")
@@ -264,7 +264,7 @@ public struct SLAProjection: Projection {
     }
 
     /// The slots of `folds` by customer.
-    private static func journeysByCustomer(_ folds: [ClockFold?]) -> [String: [Int]] {
+    private static func journeysByCustomer(_ folds: [SLAClockFold?]) -> [String: [Int]] {
         var journeys: [String: [Int]] = [:]
         for (slot, fold) in folds.enumerated() {
             if let fold { journeys[fold.customerId, default: []].append(slot) }
@@ -291,7 +291,9 @@ public struct SLAProjection: Projection {
     }
 
     /// The stored folds of the batch's journeys and of the open journeys of its customers.
-    private func load(journeyIds: [String], customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String: ClockFold] {
+    private func load(journeyIds: [String], customerIds: [String], _ tables: ProjectionTables, _ transaction: Transaction) async throws -> [String:
+        SLAClockFold]
+    {
         try await StoredClocks.load(
             tables,
             where: "journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(customerIds))::text[]))",
@@ -338,7 +340,7 @@ enum ClockRow {
         "ever_breached",
     ]
 
-    static func write(_ clock: Clock, of fold: ClockFold, into rows: inout CopyBinary) {
+    static func write(_ clock: SLAClock, of fold: SLAClockFold, into rows: inout CopyBinary) {
         for text in [
             fold.journeyId, clock.name, clock.kind.rawValue, fold.journeyType, fold.definitionVersion, fold.customerId, clock.tier, fold.department,
             clock.breachDepartment,

@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
 
@@ -14,7 +15,7 @@ enum StoredClocks {
         "journey_id", "customer_id", "open", "journey_type", "definition_version", "tier", "department", "waiting", "handoff_count", "pending_goals",
     ]
 
-    static func write(_ fold: ClockFold, into rows: inout CopyBinary) {
+    static func write(_ fold: SLAClockFold, into rows: inout CopyBinary) {
         for text in [fold.journeyId, fold.customerId] { rows.append(text) }
         rows.append(!fold.ended)
         for text in [fold.journeyType, fold.definitionVersion, fold.tier, fold.department] { rows.append(text) }
@@ -25,15 +26,15 @@ enum StoredClocks {
     }
 
     /// The folds of the journeys `journeys` selects (a condition on its columns), by journey id.
-    static func load(_ tables: ProjectionTables, where condition: PostgresQuery, in transaction: Transaction) async throws -> [String: ClockFold] {
+    static func load(_ tables: ProjectionTables, where condition: PostgresQuery, in transaction: Transaction) async throws -> [String: SLAClockFold] {
         let rows = try await transaction.query(
             """
             SELECT journey_id, customer_id, open, journey_type, definition_version, tier, department, waiting, handoff_count, pending_goals
             FROM \(tables.name("journeys")) WHERE \(condition)
             """)
-        var folds: [String: ClockFold] = [:]
+        var folds: [String: SLAClockFold] = [:]
         for row in rows {
-            let fold = ClockFold(
+            let fold = SLAClockFold(
                 journeyId: try row.decode(String.self, at: 0), customerId: try row.decode(String.self, at: 1), journeyType: try row.decode(String.self, at: 3),
                 definitionVersion: try row.decode(String.self, at: 4), tier: try row.decode(String.self, at: 5), department: try row.decode(String.self, at: 6),
                 waiting: try row.decode(Bool.self, at: 7), ended: !(try row.decode(Bool.self, at: 2)), handoffCount: try row.decode(Int.self, at: 8),
@@ -54,13 +55,13 @@ enum StoredClocks {
             """)
         for row in clocks {
             let journeyId = try row.decode(String.self, at: 0)
-            folds[journeyId]?.clocks.append(try Clock(row))
+            folds[journeyId]?.clocks.append(try SLAClock(row))
         }
         return folds
     }
 }
 
-extension Clock {
+extension SLAClock {
     /// The clock a row of `clocks` holds, as `StoredClocks.load` selects it.
     fileprivate init(_ row: PostgresRow) throws {
         func time(_ column: Int) throws -> Date? {
@@ -73,12 +74,11 @@ extension Clock {
             }
             return value
         }
-        kind = try named(2, as: Kind.self)
-        name = try row.decode(String.self, at: 1)
-        calendar = try row.decode(String?.self, at: 3)
-        targetSeconds = try row.decode(Int64.self, at: 4)
-        pausesWhileWaiting = try row.decode(Bool.self, at: 5)
-        tier = try row.decode(String.self, at: 6)
+        // A clock of another module is built through its initializer; every field is then set from the row.
+        self.init(
+            kind: try named(2, as: Kind.self), name: try row.decode(String.self, at: 1), calendar: try row.decode(String?.self, at: 3),
+            targetSeconds: try row.decode(Int64.self, at: 4), pausesWhileWaiting: try row.decode(Bool.self, at: 5), tier: try row.decode(String.self, at: 6),
+            at: Date(timeIntervalSince1970: 0), timeline: nil)
         state = try named(7, as: State.self)
         startedAt = try time(8) ?? Date(timeIntervalSince1970: 0)
         runningSince = try time(9)

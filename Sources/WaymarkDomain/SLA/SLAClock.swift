@@ -6,14 +6,17 @@ import WaymarkDomain
 /// Stored as of the journey's last event that concerned it: the business seconds elapsed and
 /// paused before `runningSince` / `pausedSince`. What the clock shows now (elapsed, remaining,
 /// breached while running) is computed by the views when read, from these and `now()`.
-struct Clock: Sendable, Equatable {
-    enum Kind: String, Sendable {
+///
+/// Public so that every reader that decides by SLA time (the SLA projection, the process
+/// manager's deadlines) applies the same rules and agrees on `breachAt` to the microsecond.
+public struct SLAClock: Sendable, Equatable {
+    public enum Kind: String, Sendable {
         case sla
         case ola
     }
 
     /// Stored states; the views show `breached-running` for an open clock past its target.
-    enum State: String, Sendable {
+    public enum State: String, Sendable {
         case running
         case paused
         case met
@@ -21,45 +24,47 @@ struct Clock: Sendable, Equatable {
         case cancelled
     }
 
-    var kind: Kind
+    public var kind: Kind
     /// The goal's name, or `handoff-<n>` for an OLA.
-    var name: String
-    var calendar: String?
-    var targetSeconds: Int64
-    var pausesWhileWaiting: Bool
+    public var name: String
+    public var calendar: String?
+    public var targetSeconds: Int64
+    public var pausesWhileWaiting: Bool
     /// The tier the goal was matched under.
-    var tier: String
-    var state: State
-    var startedAt: Date
-    var runningSince: Date?
-    var pausedSince: Date?
-    var stoppedAt: Date?
+    public var tier: String
+    public var state: State
+    public var startedAt: Date
+    public var runningSince: Date?
+    public var pausedSince: Date?
+    public var stoppedAt: Date?
     /// Business microseconds elapsed and paused before `runningSince` / `pausedSince` (the log's
     /// resolution: a stop exactly at the deadline counts exactly the target).
-    var elapsedBefore: Int64 = 0
-    var pausedBefore: Int64 = 0
-    var breachAt: Date?
-    var originalBreachAt: Date?
+    public var elapsedBefore: Int64 = 0
+    public var pausedBefore: Int64 = 0
+    public var breachAt: Date?
+    public var originalBreachAt: Date?
     /// When 50, 75 and 100 % of the target were first reached.
-    var reached: [Date?] = [nil, nil, nil]
-    var everBreached = false
+    public var reached: [Date?] = [nil, nil, nil]
+    public var everBreached = false
     /// The department that held the journey at `breachAt`: the one that held it while the last of
     /// the target ran out (a move at that very instant does not change it).
-    var breachDepartment: String?
+    public var breachDepartment: String?
     /// For an OLA: the handoff, its departments and how it was decided.
-    var handoffNumber: Int?
-    var fromDepartment: String?
-    var toDepartment: String?
-    var outcome: String?
+    public var handoffNumber: Int?
+    public var fromDepartment: String?
+    public var toDepartment: String?
+    public var outcome: String?
 
-    var targetMicros: Int64 { targetSeconds * 1_000_000 }
+    public var targetMicros: Int64 { targetSeconds * 1_000_000 }
 
     /// 50, 75 and 100 % of a second in microseconds: a target's thresholds are these times its seconds.
-    static let thresholds: [Int64] = [500_000, 750_000, 1_000_000]
+    public static let thresholds: [Int64] = [500_000, 750_000, 1_000_000]
 
-    var isOpen: Bool { state == .running || state == .paused }
+    public var isOpen: Bool { state == .running || state == .paused }
 
-    init(kind: Kind, name: String, calendar: String?, targetSeconds: Int64, pausesWhileWaiting: Bool, tier: String, at: Date, timeline: BusinessTimeline?) {
+    public init(
+        kind: Kind, name: String, calendar: String?, targetSeconds: Int64, pausesWhileWaiting: Bool, tier: String, at: Date, timeline: BusinessTimeline?
+    ) {
         self.kind = kind
         self.name = name
         self.calendar = calendar
@@ -79,7 +84,7 @@ struct Clock: Sendable, Equatable {
     /// The breach rule is one of instants: `breachAt` is the first instant at which the elapsed
     /// time reaches the target, and reaching it is a breach, so a clock that stops at or after it
     /// (at a close of business, or in the closed hours that follow) is breached.
-    mutating func advance(to at: Date, department: String, timeline: BusinessTimeline?) {
+    public mutating func advance(to at: Date, department: String, timeline: BusinessTimeline?) {
         if state == .running, let since = runningSince {
             let now = max(at, since)
             let counted = elapsedBefore + Self.micros(from: since, to: now, timeline)
@@ -99,14 +104,14 @@ struct Clock: Sendable, Equatable {
         }
     }
 
-    mutating func pause(at: Date) {
+    public mutating func pause(at: Date) {
         guard state == .running else { return }
         state = .paused
         pausedSince = max(at, runningSince ?? at)
         runningSince = nil
     }
 
-    mutating func resume(at: Date, timeline: BusinessTimeline?) {
+    public mutating func resume(at: Date, timeline: BusinessTimeline?) {
         guard state == .paused else { return }
         state = .running
         runningSince = max(at, pausedSince ?? at)
@@ -117,7 +122,7 @@ struct Clock: Sendable, Equatable {
     /// Stops the clock: met when it stops before `breachAt`, else breached; or cancelled with the
     /// journey. A clock stopped while paused short of its target keeps the deadline it would have
     /// had had the pause ended at the stop, as a paused clock shows while open.
-    mutating func stop(at: Date, cancelled: Bool, timeline: BusinessTimeline?) {
+    public mutating func stop(at: Date, cancelled: Bool, timeline: BusinessTimeline?) {
         guard isOpen else { return }
         let stopped = max(at, runningSince ?? pausedSince ?? at)
         stoppedAt = stopped
@@ -131,7 +136,8 @@ struct Clock: Sendable, Equatable {
 
     /// A new target, calendar or pause rule (a tier change) from `at` on: elapsed time stays
     /// counted, thresholds the new target puts behind the clock count as reached at `at`.
-    mutating func retarget(to goal: JourneyDefinition.SLAGoal, targetSeconds: Int64, tier: String, at: Date, waiting: Bool, timeline: BusinessTimeline?) {
+    public mutating func retarget(to goal: JourneyDefinition.SLAGoal, targetSeconds: Int64, tier: String, at: Date, waiting: Bool, timeline: BusinessTimeline?)
+    {
         self.tier = tier
         self.targetSeconds = targetSeconds
         calendar = goal.calendar
@@ -151,14 +157,14 @@ struct Clock: Sendable, Equatable {
     }
 
     /// Business microseconds from `start` to `end`; around the clock without a timeline.
-    static func micros(from start: Date, to end: Date, _ timeline: BusinessTimeline?) -> Int64 {
+    public static func micros(from start: Date, to end: Date, _ timeline: BusinessTimeline?) -> Int64 {
         let (from, to) = (BusinessTimeline.micros(start), BusinessTimeline.micros(end))
         guard let timeline else { return to - from }
         return timeline.position(micros: to) - timeline.position(micros: from)
     }
 
     /// The instant `micros` business microseconds after `start`; around the clock without a timeline.
-    static func adding(_ micros: Int64, to start: Date, _ timeline: BusinessTimeline?) -> Date {
+    public static func adding(_ micros: Int64, to start: Date, _ timeline: BusinessTimeline?) -> Date {
         let from = BusinessTimeline.micros(start)
         guard let timeline else { return BusinessTimeline.date(micros: from + max(micros, 0)) }
         return BusinessTimeline.date(micros: timeline.adding(micros: micros, to: from))

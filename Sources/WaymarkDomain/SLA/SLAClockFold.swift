@@ -5,36 +5,44 @@ import WaymarkDomain
 /// `journeys` table. The goals come from the definition version the journey started under (per
 /// goal name the first goal listing its tier, else that name's default); an OLA clock runs from a
 /// handoff's request until it is decided.
-struct ClockFold: Sendable {
-    var journeyId: String
+///
+/// Public so that the process manager derives its SLA deadlines from the same fold as the SLA
+/// view, event by event.
+public struct SLAClockFold: Sendable {
+    public var journeyId: String
     /// The customer whose tier the goals follow (the survivor after a merge).
-    var customerId: String
-    var journeyType: String
-    var definitionVersion: String
-    var tier: String
-    var department: String
-    var waiting = false
-    var ended = false
-    var handoffCount = 0
-    var clocks: [Clock] = []
+    public var customerId: String
+    public var journeyType: String
+    public var definitionVersion: String
+    public var tier: String
+    public var department: String
+    public var waiting = false
+    public var ended = false
+    public var handoffCount = 0
+    public var clocks: [SLAClock] = []
     /// Goals whose start point has not come yet.
-    var pendingGoals: [String] = []
+    public var pendingGoals: [String] = []
 
     /// What a fold needs beside its events: the definitions and the calendars' timelines.
-    struct Context {
-        let catalog: JourneyCatalog
-        let timelines: [String: BusinessTimeline]
+    public struct Context: Sendable {
+        public let catalog: JourneyCatalog
+        public let timelines: [String: BusinessTimeline]
 
-        func timeline(_ calendar: String?) -> BusinessTimeline? { calendar.flatMap { timelines[$0] } }
+        public init(catalog: JourneyCatalog, timelines: [String: BusinessTimeline]) {
+            self.catalog = catalog
+            self.timelines = timelines
+        }
+
+        public func timeline(_ calendar: String?) -> BusinessTimeline? { calendar.flatMap { timelines[$0] } }
 
         /// `duration` in business seconds of `calendar` (a `d` is one of its business days).
-        func seconds(_ duration: BusinessDuration, in calendar: String?) -> Int64 {
+        public func seconds(_ duration: BusinessDuration, in calendar: String?) -> Int64 {
             duration.businessSeconds(in: calendar.flatMap { catalog.calendars[$0] })
         }
     }
 
     /// A fold as stored, its clocks still to be added.
-    init(
+    public init(
         journeyId: String, customerId: String, journeyType: String, definitionVersion: String, tier: String, department: String, waiting: Bool,
         ended: Bool, handoffCount: Int, pendingGoals: [String]
     ) {
@@ -50,7 +58,7 @@ struct ClockFold: Sendable {
         self.pendingGoals = pendingGoals
     }
 
-    init(_ started: JourneyEvent.Started, at: Date, context: Context) {
+    public init(_ started: JourneyEvent.Started, at: Date, context: Context) {
         journeyId = started.journeyId
         customerId = started.customerId
         journeyType = started.journeyType
@@ -62,7 +70,7 @@ struct ClockFold: Sendable {
         startGoals(at: at, context: context) { $0 == .journeyStarted }
     }
 
-    mutating func apply(_ event: JourneyEvent, at: Date, context: Context) {
+    public mutating func apply(_ event: JourneyEvent, at: Date, context: Context) {
         switch event {
         case .started, .milestoneReached, .compensationRecorded, .feedbackReceived, .ownerReassigned:
             return
@@ -81,7 +89,7 @@ struct ClockFold: Sendable {
             handoffCount += 1
             let handoff = context.catalog.definition(version: definitionVersion)?.transition(from: requested.fromStage, to: requested.toStage)?.handoff
             guard let handoff, let ola = handoff.ola else { return }
-            var clock = Clock(
+            var clock = SLAClock(
                 kind: .ola, name: "handoff-\(handoffCount)", calendar: handoff.calendar, targetSeconds: context.seconds(ola, in: handoff.calendar),
                 pausesWhileWaiting: false, tier: tier,
                 at: at, timeline: context.timeline(handoff.calendar))
@@ -119,7 +127,7 @@ struct ClockFold: Sendable {
 
     /// The customer's tier changed at `at`: each open goal is matched again under the new tier, from
     /// the same definition version, and counts on with its new target from there.
-    mutating func changeTier(to newTier: String, at: Date, context: Context) {
+    public mutating func changeTier(to newTier: String, at: Date, context: Context) {
         guard !ended, newTier != tier else { return }
         advance(to: at, context: context)
         tier = newTier
@@ -138,7 +146,7 @@ struct ClockFold: Sendable {
         }
     }
 
-    private func goal(of clock: Clock, _ context: Context) -> JourneyDefinition.SLAGoal? {
+    private func goal(of clock: SLAClock, _ context: Context) -> JourneyDefinition.SLAGoal? {
         context.catalog.definition(version: definitionVersion)?.slaGoal(named: clock.name, forTier: clock.tier)
     }
 
@@ -151,7 +159,7 @@ struct ClockFold: Sendable {
                 stillPending.append(name)
                 continue
             }
-            var clock = Clock(
+            var clock = SLAClock(
                 kind: .sla, name: name, calendar: goal.calendar, targetSeconds: context.seconds(goal.target, in: goal.calendar),
                 pausesWhileWaiting: goal.pausesWhileWaitingOnCustomer,
                 tier: tier, at: at, timeline: context.timeline(goal.calendar))

@@ -1,0 +1,52 @@
+import WaymarkDefinitions
+import WaymarkDomain
+
+/// The projections a runner keeps, by name: Waymark's standard read models and any that other
+/// modules add beside them (the process manager's deadline view, the notifications' outbox view).
+///
+/// A module adds its own with `adding(_:)`; a runner given the set leads and builds each one on
+/// its own, with its own tables, checkpoint and registry rows, as it does the standard ones.
+public struct ProjectionSet: Sendable {
+    /// In the order they were added.
+    public private(set) var projections: [any Projection] = []
+
+    /// An empty set, or one of `projections` (names must be valid and distinct).
+    public init(_ projections: [any Projection] = []) throws {
+        for projection in projections { self = try adding(projection) }
+    }
+
+    /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
+    public static func standard(definitions: DefinitionLibrary) -> ProjectionSet {
+        // The standard names are fixed and distinct: adding them cannot fail.
+        var set = ProjectionSet(unchecked: [])
+        set.projections = [
+            JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(definitions: definitions),
+            ConsentProjection(catalog: definitions.catalog),
+        ]
+        return set
+    }
+
+    private init(unchecked projections: [any Projection]) { self.projections = projections }
+
+    /// This set and `projection`. Throws when its name is not a valid projection name or one of
+    /// the set already has it (two projections would share tables and a checkpoint).
+    public func adding(_ projection: any Projection) throws -> ProjectionSet {
+        try ProjectionRunnerChecks.name(projection.name)
+        guard self[projection.name] == nil else {
+            throw ProjectionCommandError(.invalidInput, "a projection named '\(projection.name)' is registered already")
+        }
+        var set = self
+        set.projections.append(projection)
+        return set
+    }
+
+    /// This set and each of `projections`.
+    public func adding(contentsOf projections: [any Projection]) throws -> ProjectionSet {
+        try projections.reduce(self) { try $0.adding($1) }
+    }
+
+    /// The projection named `name`, if the set has it.
+    public subscript(name: String) -> (any Projection)? { projections.first { $0.name == name } }
+
+    public var names: [String] { projections.map(\.name) }
+}

@@ -294,9 +294,9 @@ public final class WaymarkClient: Service, Sendable {
 
     /// The domain's event types by the category of the streams they belong to.
     static let domainEventTypes: [String: (types: Set<String>, command: String)] = [
-        "journey": (JourneyEvent.storedTypes, "client.send(_:to:)"),
-        "customer": (CustomerEvent.storedTypes, "CustomerDirectory"),
-        "consent": (ConsentEvent.storedTypes, "ConsentRegistry"),
+        JourneyDecider.category: (JourneyEvent.storedTypes, "client.send(_:to:)"),
+        CustomerDecider.category: (CustomerEvent.storedTypes, "CustomerDirectory"),
+        ConsentDecider.category: (ConsentEvent.storedTypes, "ConsentRegistry"),
         DefinitionLibrary.category: ([DefinitionLibrary.eventType], "the client, which records each definition version it uses"),
     ]
 

@@ -19,7 +19,7 @@ public struct ConsentProjection: Projection {
     /// 2: reports from systems the purpose does not list are left out, and a failure replaces an
     /// earlier acknowledgement of the same decision.
     public let version = 2
-    public let source = SubscriptionSource.categories(["consent", "customer"])
+    public let source = SubscriptionSource.categories([ConsentDecider.category, CustomerDecider.category])
     let purposes: [String: ConsentPurpose]
 
     public init(catalog: JourneyCatalog) { purposes = catalog.consentPurposes }

@@ -9,7 +9,7 @@ import WaymarkPostgres
 public struct CustomersProjection: Projection {
     public let name = "customers"
     public let version = 1
-    public let source = SubscriptionSource.category("customer")
+    public let source = SubscriptionSource.category(CustomerDecider.category)
 
     public init() {}
 

@@ -21,7 +21,7 @@ public struct JourneysProjection: Projection {
     /// 3: a handoff pending when its journey ends is ended with it (`cancelled`); customers' records
     /// kept for the survivor, the current tier and whether the customer is registered.
     public let version = 3
-    public let source = SubscriptionSource.categories(["customer", "journey"])
+    public let source = SubscriptionSource.categories([CustomerDecider.category, JourneyDecider.category])
     /// The definitions journeys started under (a stage's maximum dwell, a handoff's OLA): the
     /// files' and every version recorded in the log.
     public let definitions: DefinitionLibrary
@@ -143,7 +143,7 @@ public struct JourneysProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event -> JourneyInput? in
             if JourneyInput.isTimeOnly(event.type) { return .timeOnly }
-            if event.isIn(category: "journey") { return try DecodedJourneyEvent.of(event).map(JourneyInput.event) }
+            if event.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(event).map(JourneyInput.event) }
             return try JourneyCustomers.Change(event).map(JourneyInput.customer)
         }
         guard !batch.events.isEmpty else { return batch.ignored }

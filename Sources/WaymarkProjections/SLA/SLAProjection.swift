@@ -23,7 +23,7 @@ public struct SLAProjection: Projection {
     /// journey at `breach_at`; a clock stopped while paused gets the deadline as if the pause ended
     /// at the stop), counts in whole microseconds, holidays as rules, wall-clock hours at DST changes.
     public let version = 4
-    public let source = SubscriptionSource.categories(["customer", "journey"])
+    public let source = SubscriptionSource.categories([CustomerDecider.category, JourneyDecider.category])
     /// The files' definitions and every version recorded in the log: a journey's goals are those of
     /// the version it started under, also after its file changed.
     public let definitions: DefinitionLibrary
@@ -321,7 +321,7 @@ enum ClockInput {
 
     static func decode(_ recorded: RecordedEvent) throws -> ClockInput? {
         if movesNoClock(recorded.type) { return .noClockMoves }
-        if recorded.isIn(category: "journey") { return try DecodedJourneyEvent.of(recorded).map(ClockInput.journey) }
+        if recorded.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(recorded).map(ClockInput.journey) }
         switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
         case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)

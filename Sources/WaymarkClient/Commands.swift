@@ -107,9 +107,18 @@ final class EventIDs {
         self.codec = codec
     }
 
+    /// The ids derived so far, by index: each is a SHA-256, and a decider's `evolve` asks for them
+    /// before the events are stored.
+    private var derived: [UUID] = []
+
+    private func id(at index: Int) -> UUID {
+        while derived.count <= index { derived.append(CommandIDs.eventID(command: context.commandId, index: derived.count)) }
+        return derived[index]
+    }
+
     /// The ids the next `count` events will get.
     func upcoming(_ count: Int) -> [UUID] {
-        (index..<index + count).map { CommandIDs.eventID(command: context.commandId, index: $0) }
+        (index..<index + count).map(id(at:))
     }
 
     func next(type: String, data: String, correlation: String) -> EventData {
@@ -123,7 +132,7 @@ final class EventIDs {
                 sourceSystem: context.sender.sourceSystem, occurredAt: context.occurredAt, extra: [CommandFingerprint.metadataKey: fingerprint])
             self.metadata = metadata
         }
-        return EventData(id: CommandIDs.eventID(command: context.commandId, index: index), type: type, data: data, metadata: metadata)
+        return EventData(id: id(at: index), type: type, data: data, metadata: metadata)
     }
 
     /// The stored form of a command's domain events, in order, personal fields sealed for `subject`.

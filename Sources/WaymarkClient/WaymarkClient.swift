@@ -59,7 +59,9 @@ public final class WaymarkClient: Service, Sendable {
 
     public init(store: EventStore, catalog: JourneyCatalog, configuration: ClientConfiguration = ClientConfiguration(), logger: Logger) {
         self.store = store
-        self.definitions = DefinitionLibrary(catalog)
+        let definitions = DefinitionLibrary(catalog)
+        self.definitions = definitions
+        self.journeyDecider = JourneyDecider { state, command in try Self.definition(for: state, command: command, catalog: definitions.catalog) }
         self.configuration = configuration
         self.logger = logger
         self.caches = StateCaches(capacity: configuration.cachedStreams / 4)
@@ -164,10 +166,8 @@ public final class WaymarkClient: Service, Sendable {
         try journeyCommand(command, to: journeyId).decide(state, context.resolved(sender: configuration.sender))
     }
 
-    /// The journeys' rules, under the definitions this client knows.
-    public var journeyDecider: JourneyDecider {
-        JourneyDecider { [definitions] state, command in try Self.definition(for: state, command: command, catalog: definitions.catalog) }
-    }
+    /// The journeys' rules, under the definitions this client knows (and learns).
+    public let journeyDecider: JourneyDecider
 
     /// `command` to journey `journeyId` as a command to its stream, decided under the definition
     /// the journey started under.

@@ -22,7 +22,13 @@ public struct ConsentProjection: Projection {
     public let source = SubscriptionSource.categories([ConsentDecider.category, CustomerDecider.category])
     let purposes: [String: ConsentPurpose]
 
-    public init(catalog: JourneyCatalog) { purposes = catalog.consentPurposes }
+    /// How the log's events are read: where sealed personal fields are opened.
+    public let codec: EventCodec
+
+    public init(catalog: JourneyCatalog, codec: EventCodec = .standard) {
+        purposes = catalog.consentPurposes
+        self.codec = codec
+    }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
         try await transaction.execute("CREATE TABLE \(tables.name("subjects")) (subject_id text PRIMARY KEY, first_seen_at timestamptz NOT NULL)")
@@ -154,7 +160,7 @@ public struct ConsentProjection: Projection {
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event in
-            event.type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: event.type, data: event.data).map(ConsentInput.consent)
+            event.type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: event.type, data: event.data, codec: codec).map(ConsentInput.consent)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]

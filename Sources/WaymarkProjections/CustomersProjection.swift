@@ -11,7 +11,10 @@ public struct CustomersProjection: Projection {
     public let version = 1
     public let source = SubscriptionSource.category(CustomerDecider.category)
 
-    public init() {}
+    /// How the log's events are read: where sealed personal fields are opened.
+    public let codec: EventCodec
+
+    public init(codec: EventCodec = .standard) { self.codec = codec }
 
     public func createTables(_ tables: ProjectionTables, in transaction: Transaction) async throws {
         try await transaction.execute(
@@ -82,7 +85,7 @@ public struct CustomersProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events) { try CustomerEvent.decode(type: $0.type, data: $0.data) }
+        let batch = try DecodedBatch(events) { [codec] in try CustomerEvent.decode(type: $0.type, data: $0.data, codec: codec) }
         guard !batch.events.isEmpty else { return batch.ignored }
         let stored = try await load(batch.idsStoredBefore(), tables, transaction)
         var rows = stored

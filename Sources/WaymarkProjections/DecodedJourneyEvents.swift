@@ -12,7 +12,8 @@ final class DecodedJourneyEvent: Sendable {
     /// journeys and SLA projections read the same events side by side from the runner's shared log
     /// pages, and decoding their JSON twice was a tenth of a build's CPU: the first to decode an
     /// event leaves the result on it (`RecordedEvent.derived`) for the other.
-    static func of(_ recorded: RecordedEvent) throws -> DecodedJourneyEvent? {
-        try recorded.derived { recorded in try JourneyEvent.decode(type: recorded.type, data: recorded.data).map(DecodedJourneyEvent.init) }
+    /// Both read through the same `codec` (one per projection set), so the derived result is theirs.
+    static func of(_ recorded: RecordedEvent, codec: EventCodec) throws -> DecodedJourneyEvent? {
+        try recorded.derived { recorded in try JourneyEvent.decode(type: recorded.type, data: recorded.data, codec: codec).map(DecodedJourneyEvent.init) }
     }
 }

@@ -17,8 +17,8 @@ struct JourneyCustomers {
 
         /// The change `recorded` holds; nil for other customer events (links, the survivor's side of
         /// a merge).
-        init?(_ recorded: RecordedEvent) throws {
-            switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
+        init?(_ recorded: RecordedEvent, codec: EventCodec) throws {
+            switch try CustomerEvent.decode(type: recorded.type, data: recorded.data, codec: codec) {
             case .registered(let registered): self = .registered(tier: registered.tier)
             case .tierChanged(let changed): self = .tierChanged(changed.to)
             case .mergedInto(let merged): self = .merged(survivor: merged.survivor)

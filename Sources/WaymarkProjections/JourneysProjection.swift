@@ -25,9 +25,12 @@ public struct JourneysProjection: Projection {
     /// The definitions journeys started under (a stage's maximum dwell, a handoff's OLA): the
     /// files' and every version recorded in the log.
     public let definitions: DefinitionLibrary
+    /// How the log's events are read: where sealed personal fields are opened.
+    public let codec: EventCodec
 
-    public init(definitions: DefinitionLibrary) {
+    public init(definitions: DefinitionLibrary, codec: EventCodec = .standard) {
         self.definitions = definitions
+        self.codec = codec
     }
 
     public init(catalog: JourneyCatalog) {
@@ -143,8 +146,8 @@ public struct JourneysProjection: Projection {
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event -> JourneyInput? in
             if JourneyInput.isTimeOnly(event.type) { return .timeOnly }
-            if event.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(event).map(JourneyInput.event) }
-            return try JourneyCustomers.Change(event).map(JourneyInput.customer)
+            if event.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(event, codec: codec).map(JourneyInput.event) }
+            return try JourneyCustomers.Change(event, codec: codec).map(JourneyInput.customer)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         let catalog = try await definitions.catalog(

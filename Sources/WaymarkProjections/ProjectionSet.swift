@@ -15,13 +15,14 @@ public struct ProjectionSet: Sendable {
         for projection in projections { self = try adding(projection) }
     }
 
-    /// Every read model Waymark keeps, as `waymark projections run` and the demo run them.
-    public static func standard(definitions: DefinitionLibrary) -> ProjectionSet {
+    /// Every read model Waymark keeps, as `waymark projections run` and the demo run them, reading
+    /// the log through `codec` (the one the writers seal personal fields with).
+    public static func standard(definitions: DefinitionLibrary, codec: EventCodec = .standard) -> ProjectionSet {
         // The standard names are fixed and distinct: adding them cannot fail.
         var set = ProjectionSet(unchecked: [])
         set.projections = [
-            JourneysProjection(definitions: definitions), CustomersProjection(), SLAProjection(definitions: definitions),
-            ConsentProjection(catalog: definitions.catalog),
+            JourneysProjection(definitions: definitions, codec: codec), CustomersProjection(codec: codec),
+            SLAProjection(definitions: definitions, codec: codec), ConsentProjection(catalog: definitions.catalog, codec: codec),
         ]
         return set
     }

@@ -29,9 +29,12 @@ public struct SLAProjection: Projection {
     public let definitions: DefinitionLibrary
     let timelines: [String: BusinessTimeline]
     let horizon: CalendarHorizon
+    /// How the log's events are read: where sealed personal fields are opened.
+    public let codec: EventCodec
 
-    public init(definitions: DefinitionLibrary, logger: Logger = Logger(label: "waymark.projections.sla")) {
+    public init(definitions: DefinitionLibrary, codec: EventCodec = .standard, logger: Logger = Logger(label: "waymark.projections.sla")) {
         self.definitions = definitions
+        self.codec = codec
         timelines = definitions.catalog.calendars.mapValues { BusinessTimeline($0) }
         horizon = CalendarHorizon(timelines, logger: logger)
     }
@@ -157,7 +160,7 @@ public struct SLAProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
-        let batch = try DecodedBatch(events) { try ClockInput.decode($0) }
+        let batch = try DecodedBatch(events) { [codec] in try ClockInput.decode($0, codec: codec) }
         guard !batch.events.isEmpty else { return batch.ignored }
         let context = SLAClockFold.Context(
             catalog: try await definitions.catalog(
@@ -319,10 +322,10 @@ enum ClockInput {
         }
     }
 
-    static func decode(_ recorded: RecordedEvent) throws -> ClockInput? {
+    static func decode(_ recorded: RecordedEvent, codec: EventCodec) throws -> ClockInput? {
         if movesNoClock(recorded.type) { return .noClockMoves }
-        if recorded.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(recorded).map(ClockInput.journey) }
-        switch try CustomerEvent.decode(type: recorded.type, data: recorded.data) {
+        if recorded.isIn(category: JourneyDecider.category) { return try DecodedJourneyEvent.of(recorded, codec: codec).map(ClockInput.journey) }
+        switch try CustomerEvent.decode(type: recorded.type, data: recorded.data, codec: codec) {
         case .registered(let registered): return .registered(tier: registered.tier)
         case .tierChanged(let changed): return .tierChanged(changed)
         case .mergedInto(let merged): return .merged(survivor: merged.survivor)

@@ -160,7 +160,8 @@ public struct ConsentProjection: Projection {
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
         let batch = try DecodedBatch(events) { event in
-            event.type == "CustomerRegistered" ? .registered : try ConsentEvent.decode(type: event.type, data: event.data, codec: codec).map(ConsentInput.consent)
+            event.type == "CustomerRegistered"
+                ? .registered : try ConsentEvent.decode(type: event.type, data: event.data, codec: codec).map(ConsentInput.consent)
         }
         guard !batch.events.isEmpty else { return batch.ignored }
         var subjects: [String: Date] = [:]

@@ -71,7 +71,7 @@ extension WaymarkClient {
     /// Sends `command` within `commandTimeout`, on one session: the stream is loaded, decided and
     /// appended on one connection's thread.
     func send<State>(_ command: StreamCommand<State>, context: ResolvedContext) async throws -> CommandResult {
-        try await withTimeout { try await self.store.withSession { try await self.send(command, context: context, session: $0) } }
+        try await withTimeout(commandId: context.commandId) { try await self.store.withSession { try await self.send(command, context: context, session: $0) } }
     }
 
     /// Decides `command` and appends what it produces, deciding again when another writer got there

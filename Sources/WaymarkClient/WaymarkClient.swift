@@ -187,15 +187,18 @@ public final class WaymarkClient: Service, Sendable {
 
     /// Runs `body`, giving up with `ClientError.timedOut` after `commandTimeout`; the body is
     /// cancelled then (a running statement gets libpq's cancel request).
-    func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func withTimeout<T: Sendable>(commandId: UUID? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let timeout = configuration.commandTimeout else { return try await body() }
+        // The id may have been chosen here (none given): the caller needs it to learn the result.
+        let id = commandId.map { " (\($0.uuidString.lowercased()))" } ?? "s"
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw ClientError(
                     code: .timedOut,
-                    message: "the command took longer than \(timeout); it may have been applied: send it again with the same command id to learn its result")
+                    message:
+                        "the command took longer than \(timeout); it may have been applied: send it again with the same command id\(id) to learn its result")
             }
             defer { group.cancelAll() }
             return try await group.next()!
@@ -211,7 +214,7 @@ public final class WaymarkClient: Service, Sendable {
         _ body: @escaping @Sendable (Transaction, EventIDs) async throws -> [CommandResult.Appended]
     ) async throws -> CommandResult {
         defer { forget() }
-        return try await withTimeout {
+        return try await withTimeout(commandId: context.commandId) {
             if let earlier = try await self.store.withSession({
                 try await self.earlierResult(of: context.commandId, fingerprint: fingerprint, session: $0)
             }) {

@@ -120,9 +120,11 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].firstIndex(of: "@") else {
             return url.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
         }
+        // A password may also be a query parameter (`?password=…`).
+        let redactedQuery = url.replacingOccurrences(of: #"([?&])password=[^&]*"#, with: "$1password=***", options: .regularExpression)
         let userInfo = url[schemeEnd.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
+        guard let colon = userInfo.firstIndex(of: ":") else { return redactedQuery }
+        return String(url[..<colon]) + ":***" + String(redactedQuery[redactedQuery.firstIndex(of: "@")!...])
     }
 
     /// Whether libpq still considers the connection usable.

@@ -43,7 +43,10 @@ public struct ConfigurationError: WaymarkError, Equatable {
 
     /// `waymark.yaml:12: projections.batch_size: must be between 1 and 100000, not 0`; an
     /// environment variable or option stands for its key.
-    public var description: String {
+    /// The code first, as every `WaymarkError`'s description, then where and what.
+    public var description: String { "\(code.name): \(located)" }
+
+    private var located: String {
         guard let key, !source.hasPrefix("--") else { return "\(source): \(message)" }
         if source.hasPrefix("WAYMARK_") { return "\(source) (\(key)): \(message)" }
         return source.isEmpty ? "\(key): \(message)" : "\(source): \(key): \(message)"
@@ -85,7 +88,9 @@ extension WaymarkConfiguration {
             if FileManager.default.fileExists(atPath: local) { try configuration.read(file: local, namedBy: nil) }
         }
         for key in ConfigurationKey.all {
-            guard let value = environment[key.environment] else { continue }
+            // An empty variable is unset: a deploy template's blank `WAYMARK_DATABASE_URL=` must not
+            // replace the file's URL with "the private local server".
+            guard let value = environment[key.environment], !value.isEmpty else { continue }
             try configuration.set(key, value, source: key.environment, relativeTo: nil)
         }
         for override in overrides {
@@ -128,7 +133,8 @@ extension WaymarkConfiguration {
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ConfigurationError(.unreadableFile, key: nil, source: shown, message: "not valid YAML: \(error)")
+            // Yams' description quotes the offending line, which may hold a password: say where only.
+            throw ConfigurationError(.unreadableFile, key: nil, source: shown, message: "not valid YAML: \(Self.syntaxProblem(error))")
         }
         guard let root else { return }  // an empty file: all defaults
         let folder = (path as NSString).deletingLastPathComponent
@@ -168,6 +174,21 @@ extension WaymarkConfiguration {
 }
 
 /// `path` made absolute against `folder`.
+extension WaymarkConfiguration {
+    /// The line and problem of a YAML syntax error, without the quoted text.
+    static func syntaxProblem(_ error: any Error) -> String {
+        guard let error = error as? YamlError else { return "the file could not be parsed" }
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let what = [context.map { "\($0.text)" }, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+            return "line \(mark.line): \(what)"
+        default:
+            return "the file could not be parsed"
+        }
+    }
+}
+
 private func absolute(_ path: String, in folder: String) -> String {
     if path.hasPrefix("/") { return path }
     if path.hasPrefix("~/") { return (path as NSString).expandingTildeInPath }

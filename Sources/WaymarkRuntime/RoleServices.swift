@@ -176,7 +176,6 @@ public struct RuntimeError: WaymarkError, Equatable {
 
     public var code: Code
     public var message: String
-    public var description: String { message }
 
     static func notMigrated(_ schema: String) -> RuntimeError {
         RuntimeError(

@@ -69,7 +69,8 @@ struct ConfigurationTests {
     func badEnvironment() throws {
         let error = configurationError { _ = try WaymarkConfiguration.load(environment: ["WAYMARK_CLIENT_COMMAND_TIMEOUT": "soon"], workingDirectory: "/") }
         #expect(
-            error?.description.hasPrefix("WAYMARK_CLIENT_COMMAND_TIMEOUT (client.command_timeout): must be a duration") == true, "\(String(describing: error))")
+            error?.description.hasPrefix("invalid_value: WAYMARK_CLIENT_COMMAND_TIMEOUT (client.command_timeout): must be a duration") == true,
+            "\(String(describing: error))")
     }
 
     @Test("relative paths in the file are taken from the file's folder; WAYMARK_CONFIG names the file")

@@ -71,7 +71,7 @@ struct RuntimeTests {
         #expect {
             _ = try WaymarkRuntime(configuration: configuration).catalog()
         } throws: { error in
-            "\(error)".hasPrefix("waymark.yaml:3: definitions.directory: /nonexistent")
+            "\(error)".hasPrefix("invalid_value: waymark.yaml:3: definitions.directory: /nonexistent")
         }
     }
 }

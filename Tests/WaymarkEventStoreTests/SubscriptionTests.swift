@@ -110,7 +110,7 @@ struct SubscriptionTests {
             for round in 1...3 {
                 try await writer.append(to: "journey-\(round)", events: [event()])
                 try await eventually(
-                    "round \(round) to be delivered", timeout: .seconds(20),
+                    "round \(round) to be delivered", timeout: .seconds(8),
                     observing: {
                         clock.advance(by: .milliseconds(2))
                         return try await seenCount(reader)

@@ -28,7 +28,7 @@ struct RuntimeTests {
         return try rows[0].decode(Bool.self, at: 0)
     }
 
-    @Test("the admin role runs no DDL; the projections role migrates first and gets the configured pool and batch size")
+    @Test("the admin role runs no DDL; the projections role migrates first and uses the configured analytics schema")
     func roles() async throws {
         let schema = TestDatabase.uniqueSchemaName("rt")
         let runtime = try runtime(schema: schema)

@@ -22,16 +22,19 @@ public struct ClientConfiguration: Sendable {
     public var sender: Sender
     /// How events are stored: where personal fields are sealed and opened.
     public var codec: EventCodec
+    /// The clock `commandTimeout` runs on (a test clock in tests).
+    public var clock: any Clock<Duration>
 
     public init(
         maxAttempts: Int = 10, commandTimeout: Duration? = .seconds(30), cachedStreams: Int = 100_000, sender: Sender = Sender(),
-        codec: EventCodec = .standard
+        codec: EventCodec = .standard, clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.maxAttempts = maxAttempts
         self.commandTimeout = commandTimeout
         self.cachedStreams = cachedStreams
         self.sender = sender
         self.codec = codec
+        self.clock = clock
     }
 }
 
@@ -194,7 +197,7 @@ public final class WaymarkClient: Service, Sendable {
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await self.configuration.clock.sleep(for: timeout)
                 throw ClientError(
                     code: .timedOut,
                     message:

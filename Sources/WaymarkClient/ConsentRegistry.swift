@@ -42,11 +42,11 @@ public struct ConsentRegistry: Sendable {
         return ConsentResult(decisionId: result.events.first?.id, command: result)
     }
 
-    /// Folds a stored event into the state, reading it through the client's codec.
-    private func evolve(_ state: ConsentState, _ recorded: RecordedEvent) throws -> ConsentState {
-        try ConsentEvent.decode(type: recorded.type, data: recorded.data, codec: client.configuration.codec).map {
-            ConsentState.evolve(state, $0, eventId: recorded.id)
-        } ?? state
+    /// Folds a stored event into the state, reading it through the client's codec (the decider
+    /// made once per fold, not per event).
+    private var evolve: @Sendable (ConsentState, RecordedEvent) throws -> ConsentState {
+        let (decider, codec) = (decider, client.configuration.codec)
+        return { try decider.evolve($0, recorded: $1, codec: codec) }
     }
 
     /// The subject's answers now.
@@ -58,7 +58,8 @@ public struct ConsentRegistry: Sendable {
     /// happened (`occurredAt`, else when recorded) after it are left out. `Answer.isExpired(at:)`
     /// tells a grant that had run out by then.
     public func consents(of subjectId: String, asOf instant: Date) async throws -> ConsentState {
-        try await client.store.transaction { transaction in
+        let evolve = self.evolve
+        return try await client.store.transaction { transaction in
             try await transaction.fold(Self.streamName(subject: subjectId), into: ConsentState()) { state, recorded in
                 (recorded.occurredAt) <= instant ? try evolve(state, recorded) : state
             }.0

@@ -151,9 +151,11 @@ public struct CustomerDirectory: Sendable {
         try await client.store.transaction { try await load(customerId, $0).0 }
     }
 
-    /// Folds a stored event into the state, reading it through the client's codec.
-    private func evolve(_ state: CustomerState, _ recorded: RecordedEvent) throws -> CustomerState {
-        try CustomerEvent.decode(type: recorded.type, data: recorded.data, codec: client.configuration.codec).map { CustomerState.evolve(state, $0) } ?? state
+    /// Folds a stored event into the state, reading it through the client's codec (the decider
+    /// made once per fold, not per event).
+    private var evolve: @Sendable (CustomerState, RecordedEvent) throws -> CustomerState {
+        let (decider, codec) = (decider, client.configuration.codec)
+        return { try decider.evolve($0, recorded: $1, codec: codec) }
     }
 
     private func append(_ events: [CustomerEvent], to customerId: String, expected version: Int64, _ transaction: Transaction, _ ids: EventIDs) async throws

@@ -45,9 +45,7 @@ extension StreamCommand {
     ) where D.State == State {
         self.init(
             stream: D.streamName(id), key: id, cache: cache, empty: decider.initialState, createsStream: decider.createsStream(command),
-            evolve: { state, recorded in
-                try D.Event.decode(type: recorded.type, data: recorded.data, codec: codec).map { decider.evolve(state, $0, eventId: recorded.id) } ?? state
-            },
+            evolve: { try decider.evolve($0, recorded: $1, codec: codec) },
             fingerprint: decider.fingerprint(of: command, on: id),
             decideWith: { state, ids in
                 let events = try decider.decide(command, on: id, state: state)
@@ -56,6 +54,14 @@ extension StreamCommand {
                 return (stored, after)
             },
             prepare: prepare, codec: codec)
+    }
+}
+
+extension Decider {
+    /// The state after a stored event read through `codec`; events of other families (integration
+    /// events on the same stream) leave it alone.
+    func evolve(_ state: State, recorded: RecordedEvent, codec: EventCodec) throws -> State {
+        try Event.decode(type: recorded.type, data: recorded.data, codec: codec).map { evolve(state, $0, eventId: recorded.id) } ?? state
     }
 }
 

@@ -74,7 +74,14 @@ final class StateCache<State: Sendable>: Sendable {
 /// The state caches of a client, one per decider category, made when first needed: a new
 /// aggregate gets one without a change to the client.
 final class StateCaches: Sendable {
-    private let caches = Mutex<[String: any Sendable]>([:])
+    /// Keyed by the state's type too: two deciders of one category with different states must
+    /// not read each other's entries.
+    private struct Key: Hashable {
+        var category: String
+        var state: ObjectIdentifier
+    }
+
+    private let caches = Mutex<[Key: any Sendable]>([:])
     /// The capacity of a cache made without one named.
     let capacity: Int
 
@@ -82,9 +89,7 @@ final class StateCaches: Sendable {
 
     func cache<State: Sendable>(_ category: String, of: State.Type, capacity: Int? = nil) -> StateCache<State> {
         caches.withLock { caches in
-            // Keyed by the state's type too: two deciders of one category with different states
-            // must not read each other's entries.
-            let key = "\(category)\u{0}\(String(reflecting: State.self))"
+            let key = Key(category: category, state: ObjectIdentifier(State.self))
             if let cache = caches[key] as? StateCache<State> { return cache }
             let cache = StateCache<State>(capacity: capacity ?? self.capacity)
             caches[key] = cache

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WaymarkClient", targets: ["WaymarkClient"]),
         .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
         .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
+        .library(name: "WaymarkProcessManager", targets: ["WaymarkProcessManager"]),
         .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
@@ -81,6 +82,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .target(
+            name: "WaymarkProcessManager",
+            dependencies: [
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // Its tables' migrations travel with the module, like the store's.
+            resources: [.copy("Migrations")]
         ),
         .target(
             name: "WaymarkSimulation",
@@ -164,10 +175,17 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
-                "WaymarkRuntime",
+                "WaymarkRuntime", "WaymarkProcessManager",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "WaymarkProcessManagerTests",
+            dependencies: [
+                "WaymarkProcessManager", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkTesting",
             ]
         ),
         .testTarget(

@@ -41,6 +41,8 @@ public struct Rejection: WaymarkError, Equatable {
             case unknownChannel = "unknown_channel"
             case unknownDecision = "unknown_decision"
             case systemNotDownstream = "system_not_downstream"
+            case unknownEscalation = "unknown_escalation"
+            case escalationAlreadyAcknowledged = "escalation_already_acknowledged"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -115,6 +117,10 @@ public struct Rejection: WaymarkError, Equatable {
         public static let unknownDecision = Code(.unknownDecision)
         /// A propagation report from a system not downstream of the purpose.
         public static let systemNotDownstream = Code(.systemNotDownstream)
+        /// An acknowledgement of an escalation the journey never raised.
+        public static let unknownEscalation = Code(.unknownEscalation)
+        /// An acknowledgement of an escalation already acknowledged.
+        public static let escalationAlreadyAcknowledged = Code(.escalationAlreadyAcknowledged)
 
         public static var allCases: [Code] { Base.allCases.map(Code.init) }
 
@@ -132,14 +138,14 @@ public struct Rejection: WaymarkError, Equatable {
             switch base {
             case .invalidInput, .unknownTier, .unknownStage, .unknownMilestone, .scoreOutOfRange, .mergeIntoItself, .unknownPurpose, .unknownChannel:
                 return .invalidInput
-            case .journeyNotStarted, .customerNotRegistered, .unknownDecision:
+            case .journeyNotStarted, .customerNotRegistered, .unknownDecision, .unknownEscalation:
                 return .notFound
             case .journeyAlreadyStarted, .customerAlreadyRegistered:
                 return .conflict
             case .journeyClosed, .wrongDefinition, .milestoneNotInStage, .milestoneAlreadyReached, .transitionNotAllowed, .handoffRequired, .notAHandoff,
                 .handoffAlreadyPending, .noPendingHandoff, .acceptanceCriteriaMissing, .alreadyWaitingOnCustomer, .notWaitingOnCustomer, .waitingOnCustomer,
                 .sameOwner, .compensationNotOwed, .customerMerged, .externalIDAlreadyLinked, .externalIDLinkedElsewhere, .consentUnchanged, .consentNotGiven,
-                .consentNotAsked, .systemNotDownstream:
+                .consentNotAsked, .systemNotDownstream, .escalationAlreadyAcknowledged:
                 return .refused
             }
         }

@@ -28,12 +28,17 @@ public struct MigrationStatus: Sendable {
 public struct Migrator: Sendable {
     public let migrations: [Migration]
     public let schema: String
+    /// The table in `schema` that records which of these migrations were applied: a module that
+    /// owns tables of its own (the process manager) keeps its history apart from the store's.
+    public let history: String
     let logger: Logger
 
-    public init(migrations: [Migration], schema: String, logger: Logger) throws {
+    public init(migrations: [Migration], schema: String, history: String = "schema_migrations", logger: Logger) throws {
         try PostgresIdentifier.checkSchemaName(schema)
+        try PostgresIdentifier.checkSchemaName(history)
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.schema = schema
+        self.history = history
         self.logger = logger
     }
 
@@ -60,8 +65,8 @@ public struct Migrator: Sendable {
         return migrations.sorted { $0.version < $1.version }
     }
 
-    private var table: String { PostgresIdentifier.quote(schema) + ".schema_migrations" }
-    private var tableName: PostgresQuery { "\(identifier: schema).schema_migrations" }
+    private var table: String { PostgresIdentifier.quote(schema) + "." + PostgresIdentifier.quote(history) }
+    private var tableName: PostgresQuery { "\(identifier: schema).\(identifier: history)" }
 
     /// Applies pending migrations; returns the ones applied now. Concurrent migrators of the same
     /// schema wait for each other.

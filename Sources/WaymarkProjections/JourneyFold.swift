@@ -202,6 +202,9 @@ struct JourneyFold: Sendable {
             case .csat: lastCSAT = feedback.score
             case .nps: lastNPS = feedback.score
             }
+        case .stalled, .slaThresholdCrossed, .slaBreached, .escalationRaised, .escalationAcknowledged, .priorityRaised:
+            // The process manager's decisions are read by the escalations projection.
+            break
         }
     }
 

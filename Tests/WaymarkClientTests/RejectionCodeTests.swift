@@ -209,6 +209,26 @@ struct RejectionCodeTests {
             .unknownDecision, "a propagation report naming no decision of the subject", mentions: ["marketing by email", "not a decision"],
             setup: [.give(consentRecord)],
             .recordPropagation(ConsentPropagation(scope: marketing, system: "crm", decision: UUID(), acknowledgement: "CRM-1"))),
+        journey(
+            .unknownEscalation, "acknowledging an escalation the journey never raised", mentions: ["e-404", "none"],
+            .acknowledgeEscalation(escalationId: "e-404", by: "lead")),
+        RejectionCase(code: .escalationAlreadyAcknowledged, scenario: "acknowledging an escalation twice", mentions: ["j-1/low-score/1", "already"]) { client in
+            try await client.send(.start(startOf()), to: journeyId)
+            // As the process manager records it.
+            let audit = DecisionAudit(
+                rule: .lowScore, deadlineId: "j-1/low-score/1", definitionVersion: "v", stage: "qualification", department: "sales", tier: "enterprise",
+                since: Date(), dueAt: Date(), decidedAt: Date(), stale: false, instance: "pm")
+            let raised = JourneyEvent.escalationRaised(
+                .init(
+                    escalationId: "j-1/low-score/1", reason: .lowScore, goal: nil, level: 1, role: "service-escalations", action: .notify, queueOwner: nil,
+                    audit: audit))
+            try await client.store.append(
+                to: journeyStream, events: [EventData(type: raised.type, data: try raised.encode(with: .standard, subject: nil))])
+            try await client.send(.acknowledgeEscalation(escalationId: "j-1/low-score/1", by: "lead"), to: journeyId)
+            return RejectionAttempt(streams: [journeyStream]) {
+                try await client.send(.acknowledgeEscalation(escalationId: "j-1/low-score/1", by: "someone else"), to: journeyId)
+            }
+        },
         RejectionCase(code: .systemNotDownstream, scenario: "billing reporting on marketing consent", mentions: ["billing", "marketing-automation, crm"]) {
             client in
             let registry = ConsentRegistry(client: client)

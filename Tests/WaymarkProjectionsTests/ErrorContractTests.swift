@@ -6,6 +6,7 @@ import WaymarkDomain
 import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkRuntime
 import WaymarkTesting
@@ -19,7 +20,7 @@ import WaymarkTesting
     static let conforming: [any WaymarkError.Type] = [
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
-        EventCodecError.self, ConfigurationError.self, RuntimeError.self,
+        EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
@@ -27,7 +28,7 @@ import WaymarkTesting
         list("MigrationError", MigrationError.Code.self), list("EventStoreError", EventStoreError.Code.self),
         list("Rejection", Rejection.Code.self), list("DefinitionError", DefinitionError.Code.self), list("EventCodecError", EventCodecError.Code.self),
         list("ConfigurationError", ConfigurationError.Code.self),
-        list("RuntimeError", RuntimeError.Code.self),
+        list("RuntimeError", RuntimeError.Code.self), list("ProcessManagerError", ProcessManagerError.Code.self),
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         (

@@ -110,6 +110,11 @@ extension CommandFingerprint {
             key.add(feedback.score)
             key.add(feedback.channel)
             key.add(feedback.comment?.value)
+        case .acknowledgeEscalation(let escalationId, let by, let note):
+            key.add("acknowledgeEscalation")
+            key.add(escalationId)
+            key.add(by)
+            key.add(note)
         }
         return key.finish()
     }

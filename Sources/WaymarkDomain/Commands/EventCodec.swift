@@ -36,7 +36,7 @@ public struct EventCodec: Sendable {
         guard let sealing else { return try EventJSON.decode(type, from: data, fallback: Self.decoder) }
         // The fast decoder has no user info: sealed events take JSONDecoder's way.
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = EventDateText.decoding
         decoder.userInfo[.personalDataSealing] = PersonalDataSealingContext(sealing: sealing, subject: nil)
         return try decoder.decode(type, from: Data(data.utf8))
     }
@@ -45,14 +45,14 @@ public struct EventCodec: Sendable {
     static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = EventDateText.encoding
         return encoder
     }
 
     /// Decodes what the fast decoder leaves (dates); JSONDecoder is thread-safe.
     static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = EventDateText.decoding
         return decoder
     }()
 }

@@ -142,6 +142,14 @@ struct YAMLValue {
         return names
     }
 
+    func integer(in range: ClosedRange<Int>) throws -> Int {
+        let text = try string()
+        guard let value = Int(text), range.contains(value) else {
+            throw fail("expected a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return value
+    }
+
     func bool() throws -> Bool {
         guard let value = node.bool else { throw fail("expected true or false") }
         return value

@@ -15,6 +15,8 @@ public enum JourneyCommand: Sendable, Equatable {
     case cancel(reason: String)
     case recordCompensation(String)
     case recordFeedback(Feedback)
+    /// Someone has taken up an escalation: its ladder stops for the goal (no further levels).
+    case acknowledgeEscalation(escalationId: String, by: String, note: String? = nil)
 
     public struct Start: Sendable, Equatable {
         public var journeyId: String

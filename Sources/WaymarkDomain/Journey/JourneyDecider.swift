@@ -184,6 +184,18 @@ public struct JourneyDecider: Decider {
             }
             try requireText(feedback.channel, "the feedback channel")
             return [.feedbackReceived(feedback)]
+
+        case .acknowledgeEscalation(let escalationId, let by, let note):
+            try requireText(by, "who acknowledges the escalation")
+            if state.acknowledgedEscalations.contains(escalationId) {
+                throw Rejection(.escalationAlreadyAcknowledged, "escalation \(escalationId) was already acknowledged")
+            }
+            guard state.openEscalations.contains(escalationId) else {
+                let open = state.openEscalations
+                throw Rejection(
+                    .unknownEscalation, "no escalation \(escalationId) on this journey; open: \(open.isEmpty ? "none" : open.joined(separator: ", "))")
+            }
+            return [.escalationAcknowledged(.init(escalationId: escalationId, by: by, note: note))]
         }
     }
 

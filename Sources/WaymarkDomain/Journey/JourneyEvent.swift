@@ -15,6 +15,13 @@ public enum JourneyEvent: DomainEvent, Equatable {
     case cancelled(Cancelled)
     case compensationRecorded(CompensationRecorded)
     case feedbackReceived(JourneyCommand.Feedback)
+    // Recorded by the process manager (see AutomatedDecisions.swift), and the answer to them.
+    case stalled(Stalled)
+    case slaThresholdCrossed(SlaCrossed)
+    case slaBreached(SlaCrossed)
+    case escalationRaised(EscalationRaised)
+    case escalationAcknowledged(EscalationAcknowledged)
+    case priorityRaised(PriorityRaised)
 
     public struct Started: Sendable, Equatable, Codable {
         public var journeyId: String
@@ -93,6 +100,12 @@ public enum JourneyEvent: DomainEvent, Equatable {
         case .cancelled: return "JourneyCancelled"
         case .compensationRecorded: return "CompensationRecorded"
         case .feedbackReceived: return "FeedbackReceived"
+        case .stalled: return "JourneyStalled"
+        case .slaThresholdCrossed: return "SlaThresholdCrossed"
+        case .slaBreached: return "SlaBreached"
+        case .escalationRaised: return "EscalationRaised"
+        case .escalationAcknowledged: return "EscalationAcknowledged"
+        case .priorityRaised: return "PriorityRaised"
         }
     }
 
@@ -110,13 +123,19 @@ public enum JourneyEvent: DomainEvent, Equatable {
         case .cancelled(let payload): return try codec.encode(payload, subject: subject)
         case .compensationRecorded(let payload): return try codec.encode(payload, subject: subject)
         case .feedbackReceived(let payload): return try codec.encode(payload, subject: subject)
+        case .stalled(let payload): return try codec.encode(payload, subject: subject)
+        case .slaThresholdCrossed(let payload), .slaBreached(let payload): return try codec.encode(payload, subject: subject)
+        case .escalationRaised(let payload): return try codec.encode(payload, subject: subject)
+        case .escalationAcknowledged(let payload): return try codec.encode(payload, subject: subject)
+        case .priorityRaised(let payload): return try codec.encode(payload, subject: subject)
         }
     }
 
     /// Every type `decode` knows: the events only this domain's commands write.
     public static let storedTypes: Set<String> = [
         "JourneyStarted", "MilestoneReached", "StageEntered", "HandoffRequested", "HandoffAccepted", "HandoffRejected", "WaitingOnCustomer", "JourneyResumed",
-        "OwnerReassigned", "JourneyCompleted", "JourneyCancelled", "CompensationRecorded", "FeedbackReceived",
+        "OwnerReassigned", "JourneyCompleted", "JourneyCancelled", "CompensationRecorded", "FeedbackReceived", "JourneyStalled", "SlaThresholdCrossed",
+        "SlaBreached", "EscalationRaised", "EscalationAcknowledged", "PriorityRaised",
     ]
 
     /// The event stored with `type` and `data`; nil for a type this domain does not know (an
@@ -137,6 +156,12 @@ public enum JourneyEvent: DomainEvent, Equatable {
         case "JourneyCancelled": return .cancelled(try decode(Cancelled.self))
         case "CompensationRecorded": return .compensationRecorded(try decode(CompensationRecorded.self))
         case "FeedbackReceived": return .feedbackReceived(try decode(JourneyCommand.Feedback.self))
+        case "JourneyStalled": return .stalled(try decode(Stalled.self))
+        case "SlaThresholdCrossed": return .slaThresholdCrossed(try decode(SlaCrossed.self))
+        case "SlaBreached": return .slaBreached(try decode(SlaCrossed.self))
+        case "EscalationRaised": return .escalationRaised(try decode(EscalationRaised.self))
+        case "EscalationAcknowledged": return .escalationAcknowledged(try decode(EscalationAcknowledged.self))
+        case "PriorityRaised": return .priorityRaised(try decode(PriorityRaised.self))
         default: return nil
         }
     }

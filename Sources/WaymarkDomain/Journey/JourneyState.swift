@@ -3,7 +3,7 @@ public struct JourneyState: Sendable, Equatable {
     /// Where the journey stands. The raw values are the words of `analytics.journeys.status` (which
     /// adds `stalled`, a reading of the clock): one vocabulary for messages, views and the API. The
     /// status is never stored in events, so the words carry no history to decode.
-    public enum Status: String, Sendable, Equatable, CaseIterable {
+    public enum Status: String, Sendable, Equatable, CaseIterable, Codable {
         case notStarted = "not_started"
         case active
         case waitingOnCustomer = "waiting_on_customer"
@@ -31,6 +31,11 @@ public struct JourneyState: Sendable, Equatable {
     public var compensationsOwed: [String] = []
     public var compensationsDone: [String] = []
     public var feedback: [JourneyCommand.Feedback] = []
+    /// Escalations raised and not yet acknowledged, by id, and those acknowledged.
+    public var openEscalations: [String] = []
+    public var acknowledgedEscalations: [String] = []
+    /// 0 is normal; each `PriorityRaised` sets it.
+    public var priority = 0
     /// How many events built this state: the stream's version.
     public var version: Int64 = 0
 
@@ -83,6 +88,15 @@ public struct JourneyState: Sendable, Equatable {
             next.compensationsDone.append(recorded.compensation)
         case .feedbackReceived(let feedback):
             next.feedback.append(feedback)
+        case .escalationRaised(let raised):
+            next.openEscalations.append(raised.escalationId)
+        case .escalationAcknowledged(let acknowledged):
+            next.openEscalations.removeAll { $0 == acknowledged.escalationId }
+            next.acknowledgedEscalations.append(acknowledged.escalationId)
+        case .priorityRaised(let raised):
+            next.priority = raised.priority
+        case .stalled, .slaThresholdCrossed, .slaBreached:
+            break
         }
         return next
     }

@@ -9,14 +9,14 @@ import WaymarkDomain
 ///
 /// Public so that every reader that decides by SLA time (the SLA projection, the process
 /// manager's deadlines) applies the same rules and agrees on `breachAt` to the microsecond.
-public struct SLAClock: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+public struct SLAClock: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
         case sla
         case ola
     }
 
     /// Stored states; the views show `breached-running` for an open clock past its target.
-    public enum State: String, Sendable {
+    public enum State: String, Sendable, Codable {
         case running
         case paused
         case met

@@ -8,7 +8,7 @@ import WaymarkDomain
 ///
 /// Public so that the process manager derives its SLA deadlines from the same fold as the SLA
 /// view, event by event.
-public struct SLAClockFold: Sendable {
+public struct SLAClockFold: Sendable, Equatable, Codable {
     public var journeyId: String
     /// The customer whose tier the goals follow (the survivor after a merge).
     public var customerId: String
@@ -72,7 +72,8 @@ public struct SLAClockFold: Sendable {
 
     public mutating func apply(_ event: JourneyEvent, at: Date, context: Context) {
         switch event {
-        case .started, .milestoneReached, .compensationRecorded, .feedbackReceived, .ownerReassigned:
+        case .started, .milestoneReached, .compensationRecorded, .feedbackReceived, .ownerReassigned, .stalled, .slaThresholdCrossed, .slaBreached,
+            .escalationRaised, .escalationAcknowledged, .priorityRaised:
             return
         default:
             break
@@ -120,7 +121,8 @@ public struct SLAClockFold: Sendable {
             pendingGoals = []
             ended = true
             waiting = false
-        case .started, .milestoneReached, .compensationRecorded, .feedbackReceived, .ownerReassigned:
+        case .started, .milestoneReached, .compensationRecorded, .feedbackReceived, .ownerReassigned, .stalled, .slaThresholdCrossed, .slaBreached,
+            .escalationRaised, .escalationAcknowledged, .priorityRaised:
             break
         }
     }

@@ -1,0 +1,120 @@
+import Foundation
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Watches and deadlines are stored as JSON that only this module reads: dates as seconds, which
+/// convert back to the same `Date` exactly.
+enum StoredJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+/// `pm_watches` and `pm_customers`.
+enum WatchTable {
+    /// The watches of `journeyIds` and the open ones of `openOfCustomers`, by journey id.
+    static func load(journeyIds: [String], openOfCustomers: [String], in transaction: Transaction) async throws -> [String: JourneyWatch] {
+        let rows = try await transaction.query(
+            """
+            SELECT watch::text FROM pm_watches
+            WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[]) OR (open AND customer_id = ANY(\(PostgresArray(openOfCustomers))::text[]))
+            """)
+        var watches: [String: JourneyWatch] = [:]
+        for row in rows {
+            let watch = try StoredJSON.decode(JourneyWatch.self, try row.decode(String.self, at: 0))
+            watches[watch.journeyId] = watch
+        }
+        return watches
+    }
+
+    static func write(_ watches: [JourneyWatch], in transaction: Transaction) async throws {
+        guard !watches.isEmpty else { return }
+        try await transaction.execute(
+            """
+            INSERT INTO pm_watches (journey_id, customer_id, open, version, watch)
+            SELECT * FROM unnest(\(PostgresArray(watches.map(\.journeyId)))::text[], \(PostgresArray(watches.map(\.customerId)))::text[],
+                \(PostgresArray(watches.map { $0.isOpen ? "t" : "f" }))::bool[], \(PostgresArray(watches.map { String($0.version) }))::int8[],
+                \(PostgresArray(try watches.map(StoredJSON.encode)))::jsonb[])
+            ON CONFLICT (journey_id) DO UPDATE
+                SET customer_id = excluded.customer_id, open = excluded.open, version = excluded.version, watch = excluded.watch
+            """)
+    }
+
+    static func tiers(of customerIds: [String], in transaction: Transaction) async throws -> [String: String] {
+        guard !customerIds.isEmpty else { return [:] }
+        let rows = try await transaction.query(
+            "SELECT customer_id, tier FROM pm_customers WHERE customer_id = ANY(\(PostgresArray(customerIds))::text[])")
+        return Dictionary(try rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }) { first, _ in first }
+    }
+
+    static func writeTiers(_ tiers: [String: String], in transaction: Transaction) async throws {
+        guard !tiers.isEmpty else { return }
+        let pairs = tiers.sorted { $0.key < $1.key }
+        try await transaction.execute(
+            """
+            INSERT INTO pm_customers (customer_id, tier)
+            SELECT * FROM unnest(\(PostgresArray(pairs.map(\.key)))::text[], \(PostgresArray(pairs.map(\.value)))::text[])
+            ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier
+            """)
+    }
+}
+
+/// `pm_deadlines`.
+enum DeadlineTable {
+    struct Row: Sendable {
+        var version: Int
+        var state: String
+        var journeyId: String
+        var deadline: Deadline
+    }
+
+    /// The latest version of every deadline of `journeyIds`, by deadline id.
+    static func latest(journeyIds: [String], in transaction: Transaction) async throws -> [String: Row] {
+        let rows = try await transaction.query(
+            """
+            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, journey_id, deadline::text FROM pm_deadlines
+            WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])
+            ORDER BY deadline_id, version DESC
+            """)
+        var latest: [String: Row] = [:]
+        for row in rows {
+            let (id, version, state, journeyId, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
+            latest[id] = Row(version: version, state: state, journeyId: journeyId, deadline: try StoredJSON.decode(Deadline.self, text))
+        }
+        return latest
+    }
+
+    static func cancel(_ versions: [(id: String, version: Int)], in transaction: Transaction) async throws {
+        guard !versions.isEmpty else { return }
+        try await transaction.execute(
+            """
+            UPDATE pm_deadlines d SET state = 'cancelled', closed_at = now()
+            FROM unnest(\(PostgresArray(versions.map(\.id)))::text[], \(PostgresArray(versions.map { String($0.version) }))::int[]) AS c(id, version)
+            WHERE d.deadline_id = c.id AND d.version = c.version AND d.state = 'pending'
+            """)
+    }
+
+    /// Adds the versions; one whose deadline fired meanwhile (an instance fired it while this
+    /// batch rescheduled it for a customer's tier change) is left out: it fired once, before.
+    static func insert(_ deadlines: [(deadline: Deadline, version: Int)], in transaction: Transaction) async throws {
+        guard !deadlines.isEmpty else { return }
+        let items = deadlines.map(\.deadline)
+        try await transaction.execute(
+            """
+            INSERT INTO pm_deadlines (deadline_id, version, journey_id, kind, state, due_at, deadline)
+            SELECT id, version, journey_id, kind, 'pending', due_at, deadline FROM unnest(
+                \(PostgresArray(items.map(\.id)))::text[], \(PostgresArray(deadlines.map { String($0.version) }))::int[],
+                \(PostgresArray(items.map(\.journeyId)))::text[], \(PostgresArray(items.map(\.kind.rawValue)))::text[],
+                \(PostgresArray(items.map { TimestampText.iso8601($0.dueAt) }))::timestamptz[], \(PostgresArray(try items.map(StoredJSON.encode)))::jsonb[]
+            ) AS n(id, version, journey_id, kind, due_at, deadline)
+            ON CONFLICT (deadline_id) WHERE state <> 'cancelled' DO NOTHING
+            """)
+    }
+}

@@ -185,7 +185,7 @@ let package = Package(
             name: "WaymarkProcessManagerTests",
             dependencies: [
                 "WaymarkProcessManager", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
-                "WaymarkTesting",
+                "WaymarkProjections", "WaymarkSimulation", "WaymarkTesting",
             ]
         ),
         .testTarget(

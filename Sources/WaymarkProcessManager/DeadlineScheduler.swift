@@ -23,7 +23,9 @@ struct DeadlineScheduler: Sendable {
     let logger: Logger
 
     private enum Input {
-        case journey(JourneyEvent)
+        /// A journey's event; nil for a type the domain does not know (an integration event
+        /// appended raw), which moves only the stream's version.
+        case journey(JourneyEvent?)
         case registered(tier: String)
         case tierChanged(to: String)
         case merged(survivor: String)
@@ -40,7 +42,7 @@ struct DeadlineScheduler: Sendable {
             switch input {
             case .journey(let event):
                 journeyIds.insert(id)
-                if case .started(let started) = event { starts.append(started.definitionVersion) }
+                if case .some(.started(let started)) = event { starts.append(started.definitionVersion) }
             case .registered: break
             case .tierChanged: customerIds.insert(id)
             case .merged(let survivor):
@@ -66,10 +68,16 @@ struct DeadlineScheduler: Sendable {
                     // A batch delivered again after a crash is folded from the stored watch, which
                     // already holds what that attempt committed.
                     guard recorded.streamVersion > watch.version else { continue }
-                    watch.apply(event, at: at, context: context)
+                    if let event { watch.apply(event, at: at, context: context) }
+                    watch.version = recorded.streamVersion
                     watches[id] = watch
-                } else if case .started(let started) = event {
-                    watches[id] = JourneyWatch(started, at: at, context: context)
+                } else if case .some(.started(let started)) = event {
+                    var watch = JourneyWatch(started, at: at, context: context)
+                    watch.version = recorded.streamVersion
+                    watches[id] = watch
+                } else if event == nil {
+                    // An integration event on a journey not started yet: nothing to watch.
+                    continue
                 } else {
                     throw ProcessManagerError(
                         .eventNotApplied, "event \(recorded.id) at \(recorded.position): journey \(id) has a \(recorded.type) before its JourneyStarted")
@@ -112,7 +120,7 @@ struct DeadlineScheduler: Sendable {
     private func decode(_ recorded: RecordedEvent) throws -> (String, Input)? {
         do {
             if recorded.isIn(category: JourneyDecider.category) {
-                guard let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data, codec: codec) else { return nil }
+                let event = try JourneyEvent.decode(type: recorded.type, data: recorded.data, codec: codec)
                 return (String(recorded.streamName.dropFirst(JourneyDecider.category.count + 1)), .journey(event))
             }
             let id = String(recorded.streamName.dropFirst(CustomerDecider.category.count + 1))

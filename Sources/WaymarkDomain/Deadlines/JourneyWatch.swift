@@ -26,7 +26,8 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
     public var compensationsOutstanding: [String] = []
     public var feedback: [Feedback] = []
     public var priority = 0
-    /// How many of the journey's events this watch has folded: its stream version.
+    /// The stream version of the journey's last event folded (integration events appended raw to
+    /// the stream count too: a deadline fires only on the version its watch has seen).
     public var version: Int64 = 1
 
     public struct Feedback: Sendable, Equatable, Codable {
@@ -52,7 +53,6 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
 
     /// The watch after the journey's next event, which occurred at `at`.
     public mutating func apply(_ event: JourneyEvent, at: Date, context: SLAClockFold.Context) {
-        version += 1
         clocks.apply(event, at: at, context: context)
         switch event {
         case .stageEntered(let entered):

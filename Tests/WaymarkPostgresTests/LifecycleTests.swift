@@ -23,13 +23,14 @@ struct LifecycleTests {
         defer { Task { await pool.close() } }
         try await BriefLeaseTests.whileAnotherLeaseIsOut(pool) {
             let waiting = Task { try await pool.query("SELECT 1") }
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually("the statement to wait for the pool's one connection", observing: { pool.waiting }, until: { $0 == 1 })
             waiting.cancel()
             await #expect {
                 try await waiting.value
             } throws: { error in
                 (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("waiting for a pooled connection")
             }
+            #expect(pool.waiting == 0)
         }
         #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2, "the pool still serves")
     }

@@ -31,10 +31,10 @@ extension EventStore: Service {
             if takePendingAnnouncement() {
                 await announce()
                 // However many appends happen meanwhile, the next NOTIFY waits this long.
-                try? await Task.sleep(for: announceInterval)
+                try? await clock.sleep(for: announceInterval)
                 continue
             }
-            await announcementRequested.wait(after: generation, timeout: .seconds(60))
+            await announcementRequested.wait(after: generation, timeout: .seconds(60), clock: clock)
         }
     }
 

@@ -15,6 +15,8 @@ public final class EventStore: Sendable {
     public let notificationChannel: String
     let notifier: Mutex<NotifierState>
     let announceInterval: Duration
+    /// Measures the announce interval (a test clock in tests).
+    let clock: any Clock<Duration>
     /// Versions this process has seen streams reach; lets appends skip the version look-up.
     let versions: StreamVersionCache
     let metrics: EventStoreMetrics
@@ -33,12 +35,13 @@ public final class EventStore: Sendable {
     ///   - pool: connections whose `search_path` starts with `schema`.
     ///   - announceInterval: appends are announced on `notificationChannel` at most this often,
     ///     from a separate short transaction, never inside the append.
+    ///   - clock: measures `announceInterval` (a test clock in tests).
     ///   - knownStreamVersions: how many streams' versions to remember (0: none). An append to a
     ///     stream whose version this process saw (by appending to it or reading it) skips the look-up
     ///     of that version; see `fastAppend` and `StreamVersionCache`.
     public init(
         pool: PostgresPool, schema: String, logger: Logger, announceInterval: Duration = .milliseconds(20),
-        knownStreamVersions: Int = 100_000
+        clock: any Clock<Duration> = ContinuousClock(), knownStreamVersions: Int = 100_000
     ) throws {
         try Self.checkSchemaName(schema)
         guard pool.configuration.searchPath?.first == schema else {
@@ -57,6 +60,7 @@ public final class EventStore: Sendable {
         self.notificationChannel = String("waymark_events_\(schema)".prefix(63))
         self.notifier = Mutex(NotifierState())
         self.announceInterval = announceInterval
+        self.clock = clock
         self.versions = StreamVersionCache(capacity: max(0, knownStreamVersions))
         self.metrics = EventStoreMetrics(schema: schema)
     }
@@ -83,12 +87,12 @@ public final class EventStore: Sendable {
     /// Opens a pool on `url` with `schema` as its search path; the options are those of `init`.
     public static func connect(
         url: String, schema: String = "waymark", maxConnections: Int = 10, logger: Logger,
-        announceInterval: Duration = .milliseconds(20), knownStreamVersions: Int = 100_000
+        announceInterval: Duration = .milliseconds(20), clock: any Clock<Duration> = ContinuousClock(), knownStreamVersions: Int = 100_000
     ) throws -> EventStore {
         try Self.checkSchemaName(schema)
         let pool = PostgresPool(configuration: poolConfiguration(url: url, schema: schema), maxConnections: maxConnections, logger: logger)
         return try EventStore(
-            pool: pool, schema: schema, logger: logger, announceInterval: announceInterval, knownStreamVersions: knownStreamVersions)
+            pool: pool, schema: schema, logger: logger, announceInterval: announceInterval, clock: clock, knownStreamVersions: knownStreamVersions)
     }
 
     static func checkSchemaName(_ schema: String) throws {

@@ -12,15 +12,20 @@ import WaymarkPostgres
 /// - the lock's connection is lost (the database restarted, the backend was terminated): the
 ///   check every `checkInterval` notices, `work` is cancelled, and this process competes again
 ///   (a standby may have taken over meanwhile);
+/// - a check gets no answer within `checkTimeout` (a network partition, a server that hangs): the
+///   same, and the connection is dropped without waiting for it;
 /// - `work` throws: it is logged, the lead is given up and competed for again after `retryInterval`;
-/// - graceful shutdown or cancellation: `work` is cancelled and the connection closed, which
-///   releases the lock at once, so a standby takes over within its `retryInterval`;
+/// - graceful shutdown or cancellation: `work` is cancelled and the lock released (unlocked, the
+///   connection closed), so a standby takes over within its `retryInterval`; an unlock or close
+///   that gets no answer within `checkTimeout` is given up and the connection dropped, so shutdown
+///   does not hang on a silent server (the server then frees the lock only once it notices);
 /// - `work` returns: the lead is given up and `run()` returns.
 ///
-/// A lost lead is noticed only at the next check, so for up to `checkInterval` two processes may
-/// both be running `work`: leadership saves duplicated effort, it does not make effects exactly-once.
-/// Work that must not be done twice takes its own lock in the transaction that does it (a
-/// subscription's batch lock, `FOR UPDATE SKIP LOCKED` on a claimed row).
+/// A lost lead is noticed only at the next check, so for up to `checkInterval` plus `checkTimeout`
+/// (plus the time `work` takes to stop once cancelled) two processes may both be running `work`:
+/// leadership saves duplicated effort, it does not make effects exactly-once. Work that must not
+/// be done twice takes its own lock in the transaction that does it (a subscription's batch lock,
+/// `FOR UPDATE SKIP LOCKED` on a claimed row).
 public final class Leadership: Service, Sendable {
     public typealias Work = @Sendable () async throws -> Void
 
@@ -30,6 +35,7 @@ public final class Leadership: Service, Sendable {
     let store: EventStore
     let retryInterval: Duration
     let checkInterval: Duration
+    let checkTimeout: Duration
     let clock: any Clock<Duration>
     let logger: Logger
     let work: Work
@@ -39,15 +45,19 @@ public final class Leadership: Service, Sendable {
     ///   - retryInterval: How often a standby tries to take the lead, and the pause after a lead
     ///     ended by a failure.
     ///   - checkInterval: How often the leader checks that its lock's connection is still there.
-    ///   - clock: Measures both intervals (a test clock in tests).
+    ///   - checkTimeout: How long a statement on the lock's connection (taking the lock, a check,
+    ///     the unlock) may go unanswered before the connection is dropped; by default four times
+    ///     `checkInterval`.
+    ///   - clock: Measures the intervals and the timeout (a test clock in tests).
     public init(
         store: EventStore, key: String, retryInterval: Duration = .seconds(2), checkInterval: Duration = .milliseconds(500),
-        clock: any Clock<Duration> = ContinuousClock(), logger: Logger, work: @escaping Work
+        checkTimeout: Duration? = nil, clock: any Clock<Duration> = ContinuousClock(), logger: Logger, work: @escaping Work
     ) {
         self.store = store
         self.key = key
         self.retryInterval = retryInterval
         self.checkInterval = checkInterval
+        self.checkTimeout = checkTimeout ?? checkInterval * 4
         self.clock = clock
         self.logger = logger
         self.work = work
@@ -70,29 +80,13 @@ public final class Leadership: Service, Sendable {
         case finished
         case stopped
         case lost
+        /// A check got no answer in time: the connection is not waited for again.
+        case unanswered
     }
 
     private func compete() async throws {
         while !Task.isCancelled {
-            let connection: PostgresConnection
-            do {
-                connection = try await PostgresConnection.connect(store.pool.configuration)
-            } catch {
-                logger.warning("cannot connect to compete for a lead", metadata: ["waymark.lead": "\(key)", "waymark.error": "\(error)"])
-                try? await clock.sleep(for: retryInterval)
-                continue
-            }
-            let locked: Bool
-            do {
-                locked = try await connection.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))")[0].decode(Bool.self, at: 0)
-            } catch {
-                locked = false
-                if !Task.isCancelled {
-                    logger.warning("cannot compete for a lead", metadata: ["waymark.lead": "\(key)", "waymark.error": "\(error)"])
-                }
-            }
-            guard locked else {
-                await connection.close()
+            guard let connection = await lockedConnection() else {
                 try? await clock.sleep(for: retryInterval)
                 continue
             }
@@ -100,24 +94,75 @@ public final class Leadership: Service, Sendable {
             logger.info("leading", metadata: ["waymark.lead": "\(key)"])
             let outcome = await lead(holding: connection)
             leading.store(false, ordering: .relaxed)
-            await release(connection)
+            await release(connection, after: outcome)
             switch outcome {
             case .finished: return
             case .stopped: continue
-            case .lost: try? await clock.sleep(for: retryInterval)
+            case .lost, .unanswered: try? await clock.sleep(for: retryInterval)
             }
         }
     }
 
-    /// Gives the lead up: unlocks, so that a standby's next try succeeds (the server would release
-    /// a closed session's lock only once its backend has exited), then closes the connection.
-    private func release(_ connection: PostgresConnection) async {
-        if connection.isHealthy {
-            // Not cancelled with the task that ends the lead (graceful shutdown cancels it).
-            let key = self.key
-            await Task { _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 0))") }.value
+    /// A new connection that holds the lock, or nil: the lock is taken, the database cannot be
+    /// reached or does not answer in time, or the task was cancelled.
+    private func lockedConnection() async -> PostgresConnection? {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(store.pool.configuration)
+        } catch {
+            logger.warning("cannot connect to compete for a lead", metadata: ["waymark.lead": "\(key)", "waymark.error": "\(error)"])
+            return nil
         }
-        await connection.close()
+        let key = self.key
+        switch await bounded(
+            by: checkTimeout, on: clock, cancellable: true,
+            {
+                try await connection.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))")[0].decode(Bool.self, at: 0)
+            })
+        {
+        case .answered(.success(true)):
+            return connection
+        case .answered(.success(false)):
+            await connection.close()
+        case .answered(.failure(let error)):
+            logger.warning("cannot compete for a lead", metadata: ["waymark.lead": "\(key)", "waymark.error": "\(error)"])
+            await connection.close()
+        case .timedOut:
+            logger.warning("no answer when competing for a lead, the connection is dropped", metadata: ["waymark.lead": "\(key)"])
+            connection.abort()
+        case .cancelled:
+            // The lock may have been granted meanwhile: dropping the session frees it.
+            connection.abort()
+        }
+        return nil
+    }
+
+    /// Gives the lead up: unlocks, so that a standby's next try succeeds (the server would release
+    /// a closed session's lock only once its backend has exited), then closes the connection. Each
+    /// step waits at most `checkTimeout` (graceful shutdown has cancelled the task, so cancellation
+    /// does not cut it short); past that the connection is dropped.
+    private func release(_ connection: PostgresConnection, after outcome: Outcome) async {
+        let key = self.key
+        guard outcome != .unanswered else {
+            connection.abort()
+            return
+        }
+        if connection.isHealthy {
+            let unlocked = await bounded(by: checkTimeout, on: clock, cancellable: false) {
+                _ = try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 0))")
+            }
+            guard case .answered = unlocked else {
+                logger.warning("no answer to the unlock, the lead's connection is dropped", metadata: ["waymark.lead": "\(key)"])
+                connection.abort()
+                return
+            }
+        }
+        let closed = await bounded(by: checkTimeout, on: clock, cancellable: false) { await connection.close() }
+        guard case .answered = closed else {
+            logger.warning("the lead's connection did not close in time, it is dropped", metadata: ["waymark.lead": "\(key)"])
+            connection.abort()
+            return
+        }
     }
 
     /// Runs `work` beside a watch on the lock's connection; whichever ends first ends the other.
@@ -134,22 +179,36 @@ public final class Leadership: Service, Sendable {
                     return .lost
                 }
             }
-            group.addTask {
-                while true {
-                    do {
-                        try await self.clock.sleep(for: self.checkInterval)
-                        _ = try await connection.query("SELECT 1")
-                    } catch  where Self.isCancellation(error) {
-                        return .stopped
-                    } catch {
-                        self.logger.warning("lead lost", metadata: ["waymark.lead": "\(self.key)", "waymark.error": "\(error)"])
-                        return .lost
-                    }
-                }
-            }
+            group.addTask { await self.watch(connection) }
             let first = await group.next() ?? .stopped
             group.cancelAll()
             return first
+        }
+    }
+
+    /// Checks the lock's connection every `checkInterval` until a check fails or gets no answer
+    /// within `checkTimeout`, or the task is cancelled.
+    private func watch(_ connection: PostgresConnection) async -> Outcome {
+        while true {
+            do {
+                try await clock.sleep(for: checkInterval)
+            } catch {
+                return .stopped
+            }
+            switch await bounded(by: checkTimeout, on: clock, cancellable: true, { _ = try await connection.query("SELECT 1") }) {
+            case .answered(.success):
+                continue
+            case .answered(.failure(let error)):
+                if Self.isCancellation(error) { return .stopped }
+                logger.warning("lead lost", metadata: ["waymark.lead": "\(key)", "waymark.error": "\(error)"])
+                return .lost
+            case .timedOut:
+                logger.warning(
+                    "lead lost: its connection did not answer a check in time", metadata: ["waymark.lead": "\(key)", "waymark.timeout": "\(checkTimeout)"])
+                return .unanswered
+            case .cancelled:
+                return .stopped
+            }
         }
     }
 

@@ -65,8 +65,9 @@ public struct Session: Sendable {
                 attempt += 1
                 store.logger.debug("transaction retried", metadata: ["waymark.attempt": "\(attempt)", "waymark.error": "\(error)"])
                 // Writers that keep refusing each other take turns: a short random pause, growing
-                // with the attempts (at most 50 ms), spreads them out.
-                try await Task.sleep(for: .microseconds(Int.random(in: 0...min(50_000, 500 << min(attempt, 7)))))
+                // with the attempts (at most 50 ms), spreads them out. On the store's clock, so a
+                // test clock holds it until the test moves time on.
+                try await store.clock.sleep(for: .microseconds(Int.random(in: 1...min(50_000, 500 << min(attempt, 7)))))
             }
         }
     }

@@ -33,6 +33,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// connection's; without one, such statements are handed to the connection's thread.
     private let reactor: ReplyReactor?
     private let socket: Int32
+    /// Whether `socket` still belongs to this connection: `abort()` must not shut down a number
+    /// that `PQfinish` released and another connection may have been given.
+    private let socketOpen = Mutex(true)
 
     private init(pg: OpaquePointer, executor: ConnectionThread, reactor: ReplyReactor?) throws {
         self.pg = pg
@@ -521,6 +524,18 @@ public final class PostgresConnection: @unchecked Sendable {
         executor.shutdown()
     }
 
+    /// Drops the connection at once, for a server that does not answer: shuts its socket down, so
+    /// that a statement waiting for a reply fails (`PostgresError`, connection lost) instead of
+    /// waiting for the operating system to give up on the peer, then closes it in the background.
+    /// Unlike cancelling the statement (libpq's cancel request opens a connection to the same
+    /// silent server), it waits for nothing.
+    public func abort() {
+        socketOpen.withLock { open in
+            if open { _ = Glibc.shutdown(socket, Int32(SHUT_RDWR)) }
+        }
+        closeInBackground {}
+    }
+
     /// Closes the connection on its own thread without waiting, stops the thread, then calls
     /// `done` there.
     func closeInBackground(then done: @escaping @Sendable () -> Void) {
@@ -534,6 +549,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     func closeBlocking() {
         if let pg {
+            socketOpen.withLock { $0 = false }
             reactor?.unregister(socket)
             PQfinish(pg)
             self.pg = nil

@@ -58,6 +58,9 @@ public final class PostgresPool: Sendable {
         self.metrics = PoolMetrics(label: label)
     }
 
+    /// How many leases wait for a connection now (for status pages and tests).
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Leases a connection for the duration of `body`. In a `.session` lease (the default) the
     /// task runs `body` on the connection's thread (a task executor preference), so its statements
     /// need no hand-over between threads; see `LeaseStyle`.

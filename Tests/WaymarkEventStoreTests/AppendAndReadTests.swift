@@ -16,18 +16,21 @@ func readUntil(
 ) async throws -> [RecordedEvent] {
     var seen: [RecordedEvent] = []
     var position = start
-    let deadline = ContinuousClock.now + .seconds(30)
-    while seen.count < expected && ContinuousClock.now < deadline {
-        let page: GlobalSlice
-        if let category {
-            page = try await store.readCategory(category, after: position, limit: pageSize)
-        } else {
-            page = try await store.readAll(after: position, limit: pageSize)
-        }
-        seen += page.events
-        position = page.nextPosition
-        if page.isEnd && seen.count < expected { try await Task.sleep(for: .milliseconds(10)) }
-    }
+    try await eventually(
+        "\(expected) events in \(category.map { "category \($0)" } ?? "the log")", timeout: .seconds(30),
+        observing: {
+            while true {
+                let page: GlobalSlice
+                if let category {
+                    page = try await store.readCategory(category, after: position, limit: pageSize)
+                } else {
+                    page = try await store.readAll(after: position, limit: pageSize)
+                }
+                seen += page.events
+                position = page.nextPosition
+                if page.isEnd || seen.count >= expected { return seen.count }
+            }
+        }, until: { $0 >= expected })
     return seen
 }
 

@@ -31,4 +31,31 @@ struct SessionTests {
         #expect(onConnectionThread, "the session's code ran on the connection's thread")
         #expect(try await store.streamVersion("journey-t") == 1)
     }
+
+    @Test("a transaction refused for a retry pauses on the store's clock before it runs again")
+    func retryPausesOnTheStoresClock() async throws {
+        let migrated = try await TestDatabase.freshStore()
+        defer { Task { await migrated.close() } }
+        let clock = TestClock()
+        let store = try EventStore(pool: migrated.pool, schema: migrated.schema, logger: TestDatabase.quietLogger, clock: clock)
+        let attempts = Locked(0)
+        let running = Task {
+            try await store.transaction { transaction in
+                let attempt = attempts.withLock { count -> Int in
+                    count += 1
+                    return count
+                }
+                try await transaction.append(to: "audit-1", events: [event("Opened")])
+                // Another writer moves the stream on: this transaction's append is refused.
+                if attempt == 1 { try await store.append(to: "acct-1", events: [event("Elsewhere")]) }
+                return try await transaction.append(to: "acct-1", expected: .any, events: [event("Late")])
+            }
+        }
+        try await eventually(
+            "the refused transaction to pause before its second attempt", observing: { (attempts.value, clock.sleepers) }, until: { $0 == (1, 1) })
+        #expect(attempts.value == 1, "no second attempt while the clock stands still")
+        clock.advance(by: .milliseconds(50))
+        #expect(try await running.value.streamVersion == 2)
+        #expect(attempts.value == 2)
+    }
 }

@@ -6,28 +6,45 @@ import WaymarkTesting
 
 @Suite("Store service")
 struct StoreServiceTests {
-    @Test("the running store announces appends to other processes, and graceful shutdown closes its pool")
+    @Test("the running store announces appends to other processes at most once per announce interval, and graceful shutdown closes its pool")
     func announcesAndShutsDown() async throws {
-        let store = try await TestDatabase.freshStore()
-        let heard = Locked(0)
+        let migrated = try await TestDatabase.freshStore()
+        let clock = TestClock()
+        let store = try EventStore(pool: migrated.pool, schema: migrated.schema, logger: TestDatabase.quietLogger, clock: clock)
+        let heard = Locked<[String]>([])
         let listening = Locked(false)
         let listener = PostgresListener(configuration: store.pool.configuration, channels: [store.notificationChannel], logger: TestDatabase.quietLogger) {
             event in
             switch event {
             case .listening: listening.withLock { $0 = true }
-            case .notification: heard.withLock { $0 += 1 }
+            case .notification(_, let payload): heard.withLock { $0.append(payload) }
             }
         }
         listener.start()
         // A loaded CI machine may take longer than any fixed pause to connect and LISTEN.
         try await eventually("the store to listen for appends", timeout: .seconds(30)) { listening.value }
+        /// The store's announcements (empty payloads) heard since the previous fence, once a
+        /// fence sent now arrives: notifications arrive in commit order, so none sent before it is
+        /// still on its way.
+        let fences = Locked(0)
+        func announcementsUpToAFence() async throws -> Int {
+            let number = fences.withLock { count in
+                count += 1
+                return count
+            }
+            let fence = "fence-\(number)"
+            try await store.query("SELECT pg_notify(\(store.notificationChannel), \(fence))")
+            try await eventually("the fence \(fence) to arrive", observing: { heard.value }, until: { $0.contains(fence) })
+            return heard.withLock { heard in
+                defer { heard.removeAll() }
+                return heard.filter(\.isEmpty).count
+            }
+        }
         try await withServices([store]) {
             try await store.append(to: "journey-1", events: [event()])
-            try await eventually("heard.value >= 1", observing: { heard.value }, until: { $0 >= 1 })
-            // Appends in a burst are announced at most once per announce interval (20 ms), not once each.
-            let before = heard.value
-            let clock = ContinuousClock()
-            let started = clock.now
+            try await eventually("one announcement", observing: { heard.value }, until: { $0.count == 1 })
+            // Announced; the store now waits out its interval on the test clock.
+            try await eventually("the store to wait out its announce interval", observing: { clock.sleepers }, until: { $0 == 1 })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
                     group.addTask {
@@ -36,10 +53,16 @@ struct StoreServiceTests {
                 }
                 try await group.waitForAll()
             }
-            try await Task.sleep(for: .milliseconds(100))
-            let allowed = Int((clock.now - started) / .milliseconds(20)) + 2
-            #expect(heard.value - before <= allowed, "\(heard.value - before) announcements for 200 appends, at most \(allowed) expected")
-            #expect(heard.value - before < 200)
+            #expect(try await announcementsUpToAFence() == 1, "the first append announced, the burst within its interval not yet")
+            // The interval passes: the burst's 200 appends are announced once.
+            clock.advance(by: .milliseconds(20))
+            try await eventually("the burst to be announced", observing: { heard.value.filter(\.isEmpty).count }, until: { $0 >= 1 })
+            try await eventually("the store to wait out its next interval", observing: { clock.sleepers }, until: { $0 == 1 })
+            #expect(try await announcementsUpToAFence() == 1, "200 appends in one interval, one announcement")
+            // Nothing appended since: no announcement when the next interval ends.
+            clock.advance(by: .milliseconds(20))
+            try await eventually("the store to wait for appends", observing: { clock.sleepers }, until: { $0 == 1 })
+            #expect(try await announcementsUpToAFence() == 0)
         }
         await listener.stop()
         await #expect {

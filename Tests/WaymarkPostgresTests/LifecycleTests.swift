@@ -23,13 +23,14 @@ struct LifecycleTests {
         defer { Task { await pool.close() } }
         try await BriefLeaseTests.whileAnotherLeaseIsOut(pool) {
             let waiting = Task { try await pool.query("SELECT 1") }
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually("the statement to wait for the pool's one connection", observing: { pool.waiting }, until: { $0 == 1 })
             waiting.cancel()
             await #expect {
                 try await waiting.value
             } throws: { error in
                 (error as? PostgresError)?.code == PostgresError.cancelled && "\(error)".contains("waiting for a pooled connection")
             }
+            #expect(pool.waiting == 0)
         }
         #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2, "the pool still serves")
     }
@@ -62,6 +63,27 @@ struct LifecycleTests {
         try await eventually(
             "the cancelled connection closed, one new one serving", timeout: .seconds(5), observing: { try await Self.backends(named: name) },
             until: { $0 == 1 })
+    }
+
+    @Test("abort drops a connection at once: a statement waiting for its reply fails without waiting for the server")
+    func abortDrops() async throws {
+        let name = "wm-abort-\(UUID().uuidString.prefix(8))"
+        let connection = try await PostgresConnection.connect(PostgresConfiguration(url: try TestDatabase.url(), applicationName: name))
+        let (observer, _) = try await TestDatabase.freshPool(maxConnections: 1)
+        defer { Task { await observer.close() } }
+        let sleeping = Task { try await connection.query("SELECT pg_sleep(30)") }
+        try await eventually("the pg_sleep(30) statement to run on the server", timeout: .seconds(20)) {
+            try await observer.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE '%pg_sleep(30)%'"
+            )[0].decode(Int.self, at: 0) == 1
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        connection.abort()
+        await #expect(throws: PostgresError.self) { try await sleeping.value }
+        #expect(clock.now - started < .seconds(10), "the statement failed long before the server's 30 s")
+        // The server notices a client gone only when it next talks to it: end the sleep.
+        try await observer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(name)")
     }
 
     @Test("close waits for leased connections to come back, then closes every one")

@@ -144,6 +144,8 @@ let package = Package(
             dependencies: [
                 "WaymarkPostgres",
                 "WaymarkEventStore",
+                // Every fresh store has the process manager's tables, as `waymark migrate` makes them.
+                "WaymarkProcessManager",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

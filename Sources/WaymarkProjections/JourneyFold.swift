@@ -32,6 +32,11 @@ struct JourneyFold: Sendable {
     var lastNPS: Int?
     var lastEventAt: Date
     var stagesVisited: [String]
+    /// 0 is normal; the process manager's `PriorityRaised` sets it.
+    var priority = 0
+    /// Escalations raised and neither acknowledged nor resolved by progress since, as
+    /// `<level>:<escalation id>` (the view shows the highest level).
+    var openEscalations: [String] = []
     /// The stage visit open now, or the last one once the journey ended.
     var visit: Visit
     /// The latest handoff while it waits for a decision.
@@ -202,16 +207,43 @@ struct JourneyFold: Sendable {
             case .csat: lastCSAT = feedback.score
             case .nps: lastNPS = feedback.score
             }
-        case .stalled, .slaThresholdCrossed, .slaBreached, .escalationRaised, .escalationAcknowledged, .priorityRaised:
-            // The process manager's decisions are read by the escalations projection.
+        case .escalationRaised(let raised):
+            escalations += 1
+            openEscalations.append("\(raised.level):\(raised.escalationId)")
+        case .escalationAcknowledged(let acknowledged):
+            openEscalations.removeAll { Self.escalationId(of: $0) == acknowledged.escalationId }
+        case .priorityRaised(let raised):
+            priority = raised.priority
+        case .stalled, .slaThresholdCrossed, .slaBreached:
+            // Facts of the clock; `analytics.sla` and `analytics.escalations` show them.
             break
         }
+        if Self.isProgress(event) { openEscalations.removeAll() }
+    }
+
+    /// Progress resolves every escalation raised before it: a stage entered, a handoff decided,
+    /// the journey completed or cancelled (the same rule as `analytics.escalations`).
+    static func isProgress(_ event: JourneyEvent) -> Bool {
+        switch event {
+        case .stageEntered, .handoffAccepted, .handoffRejected, .completed, .cancelled: return true
+        default: return false
+        }
+    }
+
+    private static func escalationId(of open: String) -> Substring {
+        open.firstIndex(of: ":").map { open[open.index(after: $0)...] } ?? Substring(open)
+    }
+
+    /// The highest level among the open escalations.
+    var openEscalationLevel: Int? {
+        openEscalations.compactMap { open in open.firstIndex(of: ":").flatMap { Int(open[..<$0]) } }.max()
     }
 
     static let columns = [
         "journey_id", "journey_type", "definition_version", "customer_id", "tier", "external_process_id", "stage", "department", "owner", "status",
         "started_at", "ended_at", "stage_entered_at", "stage_max_dwell", "waiting_since", "handoffs", "handoffs_rejected", "escalations",
-        "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "visit_no", "stages_visited",
+        "reassignments", "rework_loops", "last_csat", "last_nps", "last_event_at", "visit_no", "stages_visited", "priority", "open_escalation_level",
+        "open_escalations",
     ]
 
     /// Writes the row of `journeys`.
@@ -226,6 +258,9 @@ struct JourneyFold: Sendable {
         rows.append(lastEventAt)
         rows.append(integer: visit.number)
         rows.append(textArray: stagesVisited)
+        rows.append(integer: priority)
+        rows.append(integer: openEscalationLevel)
+        rows.append(textArray: openEscalations)
         rows.endRow()
     }
 }

@@ -20,7 +20,9 @@ public struct JourneysProjection: Projection {
     /// 2: folds kept as the rows' own columns (`StoredJourneys`), not as JSON beside them.
     /// 3: a handoff pending when its journey ends is ended with it (`cancelled`); customers' records
     /// kept for the survivor, the current tier and whether the customer is registered.
-    public let version = 3
+    /// 4: the process manager's decisions: `escalations` counted, the open escalation level
+    /// (raised, neither acknowledged nor resolved by progress) and the priority.
+    public let version = 4
     public let source = SubscriptionSource.categories([CustomerDecider.category, JourneyDecider.category])
     /// The definitions journeys started under (a stage's maximum dwell, a handoff's OLA): the
     /// files' and every version recorded in the log.
@@ -65,7 +67,10 @@ public struct JourneysProjection: Projection {
                 last_nps integer,
                 last_event_at timestamptz NOT NULL,
                 visit_no integer NOT NULL,
-                stages_visited text[] NOT NULL
+                stages_visited text[] NOT NULL,
+                priority integer NOT NULL,
+                open_escalation_level integer,
+                open_escalations text[] NOT NULL
             )
             """)
         try await transaction.execute(
@@ -118,7 +123,7 @@ public struct JourneysProjection: Projection {
                     j.started_at, j.ended_at, j.stage_entered_at, coalesce(j.ended_at, now()) - j.stage_entered_at AS time_in_stage, j.stage_max_dwell,
                     j.waiting_since, j.handoffs, j.handoffs_rejected, j.escalations, j.reassignments, j.rework_loops, j.last_csat, j.last_nps,
                     j.last_event_at, coalesce(c.survivor_id, j.customer_id) AS survivor_customer_id, coalesce(s.tier, j.tier) AS current_tier,
-                    c.customer_id IS NOT NULL AS customer_registered
+                    c.customer_id IS NOT NULL AS customer_registered, j.open_escalation_level, j.priority
                 FROM \(tables.name("journeys")) j
                 LEFT JOIN \(tables.name("customers")) c ON c.customer_id = j.customer_id
                 LEFT JOIN \(tables.name("customers")) s ON s.customer_id = coalesce(c.survivor_id, j.customer_id)

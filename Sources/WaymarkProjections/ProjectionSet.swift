@@ -23,6 +23,7 @@ public struct ProjectionSet: Sendable {
         set.projections = [
             JourneysProjection(definitions: definitions, codec: codec), CustomersProjection(codec: codec),
             SLAProjection(definitions: definitions, codec: codec), ConsentProjection(catalog: definitions.catalog, codec: codec),
+            EscalationsProjection(codec: codec),
         ]
         return set
     }

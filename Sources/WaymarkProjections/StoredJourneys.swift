@@ -14,7 +14,8 @@ enum StoredJourneys {
                 j.status, j.started_at, j.ended_at, j.stage_entered_at, extract(epoch FROM j.stage_max_dwell)::int8, j.waiting_since, j.handoffs,
                 j.handoffs_rejected, j.escalations, j.reassignments, j.rework_loops, j.last_csat, j.last_nps, j.last_event_at, j.stages_visited,
                 v.visit_no, v.stage, v.department, v.owner, v.entered_at, v.left_at, v.left_for,
-                h.handoff_no, h.from_stage, h.to_stage, h.from_department, h.to_department, h.requested_at, extract(epoch FROM h.ola)::int8
+                h.handoff_no, h.from_stage, h.to_stage, h.from_department, h.to_department, h.requested_at, extract(epoch FROM h.ola)::int8,
+                j.priority, j.open_escalations
             FROM \(tables.name("journeys")) j
             JOIN \(tables.name("stage_visits")) v ON v.journey_id = j.journey_id AND v.visit_no = j.visit_no
             LEFT JOIN \(tables.name("handoffs")) h ON h.journey_id = j.journey_id AND h.handoff_no = j.handoffs AND h.outcome = 'pending'
@@ -69,5 +70,7 @@ extension JourneyFold {
         } else {
             pendingHandoff = nil
         }
+        priority = try row.decode(Int.self, at: 38)
+        openEscalations = try row.decode([String].self, at: 39)
     }
 }

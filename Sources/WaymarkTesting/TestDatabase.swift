@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProcessManager
 
 /// The database tests run on: `$WAYMARK_TEST_DATABASE_URL` when set, otherwise a private cluster
 /// that the test process starts once (initdb into a temporary folder, loopback only) and stops when
@@ -67,6 +68,8 @@ public enum TestDatabase {
     public static func freshStore(maxConnections: Int = 6) async throws -> EventStore {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)
         try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: quietLogger).migrate(pool)
+        // The process manager's tables too: `analytics.deadlines` reads them.
+        try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger)
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }
 }

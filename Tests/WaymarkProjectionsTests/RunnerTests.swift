@@ -132,7 +132,7 @@ struct RunnerTests {
                 try await fixture.store.query(
                     """
                     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                    WHERE n.nspname = \(fixture.store.schema) AND c.relkind = 'r' AND c.relname LIKE 'proj\\_journeys\\_v3b2\\_%'
+                    WHERE n.nspname = \(fixture.store.schema) AND c.relkind = 'r' AND c.relname LIKE 'proj\\_journeys\\_v4b2\\_%'
                       AND 'autovacuum_enabled=false' = ANY(c.reloptions) ORDER BY 1
                     """
                 ).map { try $0.decode(String.self, at: 0) }
@@ -147,7 +147,7 @@ struct RunnerTests {
             // The old build's tables go right after the switch.
             try await eventually("the tables of build 1 to be dropped") {
                 try await fixture.store.query(
-                    "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v3b1\\_%'")[0]
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_journeys\\_v4b1\\_%'")[0]
                     .decode(Int64.self, at: 0) == 0
             }
             // Live now: autovacuum is back, and the planner has statistics.
@@ -155,7 +155,7 @@ struct RunnerTests {
             try await eventually("statistics on the four tables of build 2") {
                 try await fixture.store.query(
                     """
-                    SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = \(fixture.store.schema) AND relname LIKE 'proj\\_journeys\\_v3b2\\_%'
+                    SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = \(fixture.store.schema) AND relname LIKE 'proj\\_journeys\\_v4b2\\_%'
                       AND last_analyze IS NOT NULL
                     """)[0].decode(Int64.self, at: 0) == 4
             }
@@ -166,15 +166,15 @@ struct RunnerTests {
             "SELECT tablename FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj_journeys_%' ORDER BY 1")
         #expect(
             try tables.map { try $0.decode(String.self, at: 0) } == [
-                "proj_journeys_v3b2_customers", "proj_journeys_v3b2_handoffs", "proj_journeys_v3b2_journeys", "proj_journeys_v3b2_stage_visits",
+                "proj_journeys_v4b2_customers", "proj_journeys_v4b2_handoffs", "proj_journeys_v4b2_journeys", "proj_journeys_v4b2_stage_visits",
             ])
         // The live build got the indexes only readers need when it went live.
         let indexes = try await fixture.store.query(
             "SELECT indexname FROM pg_indexes WHERE schemaname = \(fixture.store.schema) AND indexname LIKE 'proj\\_journeys\\_%\\_idx' ORDER BY 1")
         #expect(
             try indexes.map { try $0.decode(String.self, at: 0) } == [
-                "proj_journeys_v3b2_customers_survivor_id_idx", "proj_journeys_v3b2_journeys_customer_id_idx",
-                "proj_journeys_v3b2_journeys_status_journey_type_idx",
+                "proj_journeys_v4b2_customers_survivor_id_idx", "proj_journeys_v4b2_journeys_customer_id_idx",
+                "proj_journeys_v4b2_journeys_status_journey_type_idx",
             ])
         // A second rebuild with nothing appended meanwhile gives the same rows.
         try await withServices([fixture.runner]) {
@@ -204,7 +204,7 @@ struct RunnerTests {
         let clocks = try await analyst.query(PostgresQuery(sql: "SELECT goal, state, elapsed FROM \(analytics).sla"))
         #expect(try clocks.map { try $0.decode(String.self, at: 0) } == ["renewal-closed"])
         for statement in [
-            "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v3b1_journeys",
+            "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v4b1_journeys",
             "SELECT * FROM \(schema).proj_sla_v4b1_calendar_intervals",
             "INSERT INTO \(schema).events (stream_name, stream_version, event_id, event_type, data) VALUES ('x-1', 1, gen_random_uuid(), 'X', '{}')",
             "DELETE FROM \(analytics).journeys", "CREATE TABLE \(analytics).mine (x int)", "CREATE TABLE public.mine (x int)",

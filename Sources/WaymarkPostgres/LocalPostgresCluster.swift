@@ -36,7 +36,7 @@ public final class LocalPostgresCluster: Sendable {
     /// Settings for a throwaway test cluster: durability off, room for many connections.
     public static let testSettings: [String: String] = [
         "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-        "max_connections": "400", "shared_buffers": "128MB",
+        "max_connections": "800", "shared_buffers": "128MB",
     ]
 
     /// Settings for the demo and benchmark cluster: PostgreSQL's durable defaults, more connections.

@@ -35,15 +35,17 @@ struct DeadlineFiring: Sendable {
         var priority: Int
     }
 
-    /// Fires what is due now, up to `batchSize` deadlines, in one transaction.
-    func fireDue() async throws -> Round {
+    /// Fires what is due by `frontier` (at the latest now), up to `batchSize` deadlines, in one
+    /// transaction.
+    func fireDue(upTo frontier: Date) async throws -> Round {
         let now = time.now()
+        let limit = min(frontier, now)
         return try await store.transaction { transaction in
             let rows = try await transaction.query(
                 """
                 SELECT d.deadline_id, d.version, d.deadline::text, w.version, coalesce((w.watch->>'priority')::int, 0)
                 FROM pm_deadlines d JOIN pm_watches w ON w.journey_id = d.journey_id
-                WHERE d.state = 'pending' AND d.due_at <= \(now)
+                WHERE d.state = 'pending' AND d.due_at <= \(limit)
                 ORDER BY d.due_at, d.deadline_id LIMIT \(batchSize)
                 FOR UPDATE OF d SKIP LOCKED
                 """)

@@ -93,13 +93,34 @@ public final class ProcessManager: Service, Sendable {
         try await subscription.waitUntilCaughtUp(timeout: timeout)
     }
 
+    /// The log's head as read at a wall time: once the scheduler has folded up to it, every
+    /// deadline due by then was scheduled knowing every journey and customer event recorded before.
+    private struct Frontier {
+        var head: GlobalPosition?
+        var readAt: Date
+    }
+
+    /// How far deadlines may fire: the time of the last head the scheduler has reached. A customer's
+    /// tier change is not on the journey's stream, so the version check alone would let a deadline
+    /// fire on a schedule the scheduler has not yet moved (while it catches up after downtime).
+    private func frontier(_ candidate: inout Frontier, reached: inout Date) async throws {
+        let checkpoint = try await subscription.checkpoint()
+        if candidate.head.map({ checkpoint >= $0 }) ?? true { reached = max(reached, candidate.readAt) }
+        let readAt = time.now()
+        candidate = Frontier(head: try await store.head().lastPosition, readAt: readAt)
+        if candidate.head.map({ checkpoint >= $0 }) ?? true { reached = max(reached, readAt) }
+    }
+
     private func fireLoop() async throws {
         var failures = 0
+        var candidate = Frontier(head: nil, readAt: .distantPast)
+        var reached = Date.distantPast
         while !Task.isCancelled {
             let generation = scheduled.generation
             let round: DeadlineFiring.Round
             do {
-                round = try await firing.fireDue()
+                try await frontier(&candidate, reached: &reached)
+                round = try await firing.fireDue(upTo: reached)
                 failures = 0
             } catch let error where !(error is CancellationError) {
                 // A journey appended to meanwhile (the append's expected version), a lost
@@ -115,13 +136,15 @@ public final class ProcessManager: Service, Sendable {
                 logger.debug("deadlines fired", metadata: ["waymark.fired": "\(round.fired)", "waymark.instance": "\(instance)"])
             }
             if round.claimed == firing.batchSize && round.fired > 0 { continue }
-            if round.behind > 0 {
+            let next = try await firing.nextDue()
+            let beyondFrontier = next.map { $0 > reached && $0 <= time.now() } ?? false
+            if round.behind > 0 || beyondFrontier {
                 // The scheduler folds those journeys' newest events first; its commit wakes this.
                 await scheduled.wait(after: generation, timeout: .milliseconds(100))
                 continue
             }
             var wait = maxIdle
-            if let next = try await firing.nextDue() {
+            if let next {
                 wait = min(wait, WallTime.duration(next.timeIntervalSince(time.now())))
             }
             if wait > .zero { await scheduled.wait(after: generation, timeout: wait, clock: time.clock) }

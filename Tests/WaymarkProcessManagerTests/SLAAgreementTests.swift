@@ -82,6 +82,28 @@ struct SLAAgreementTests {
         let missing = viewed.keys.filter { fired[$0] == nil }.sorted()
         let extra = fired.keys.filter { viewed[$0] == nil }.sorted()
         let different = viewed.keys.filter { fired[$0] != nil && fired[$0] != viewed[$0] }.sorted()
+        if let first = (different + missing + extra).first {
+            // What the log says of the first disagreement: the journey's events and its customers'.
+            let journeyId = String(first.split(separator: "/")[0])
+            var lines: [String] = []
+            var customers: [String] = []
+            for recorded in try await fixture.store.readStream(JourneyDecider.streamName(journeyId), limit: 1_000).events {
+                lines.append("\(recorded.position) \(recorded.occurredAt.timeIntervalSince1970) \(recorded.type) \(recorded.data.prefix(160))")
+                if recorded.type == "JourneyStarted", let started = try? JourneyEvent.decode(type: recorded.type, data: recorded.data, codec: .standard),
+                    case .started(let payload) = started
+                {
+                    customers.append(payload.customerId)
+                }
+            }
+            for customer in customers {
+                for recorded in try await fixture.store.readStream(CustomerDecider.streamName(customer), limit: 1_000).events {
+                    lines.append(
+                        "\(recorded.position) \(recorded.occurredAt.timeIntervalSince1970) \(recorded.streamName) \(recorded.type) \(recorded.data.prefix(120))"
+                    )
+                }
+            }
+            Issue.record("log of \(journeyId):\n\(lines.joined(separator: "\n"))")
+        }
         #expect(missing.isEmpty, "reached in the view, never fired: \(missing.prefix(5))")
         #expect(extra.isEmpty, "fired, not reached in the view: \(extra.prefix(5))")
         #expect(

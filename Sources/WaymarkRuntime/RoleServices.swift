@@ -7,6 +7,7 @@ import WaymarkDomain
 import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProcessManager
 import WaymarkProjections
 
 /// What a role runs: the store and the parts built on it, for one `ServiceGroup`.
@@ -65,7 +66,9 @@ public struct RuntimeDatabase: Sendable {
         let migrations = try runtime.migrations()
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
         do {
-            let applied = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
+            var applied = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
+            // The process manager's tables, with their own history, in the same schema.
+            applied += try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
             return applied
         } catch {
@@ -82,7 +85,7 @@ public struct RuntimeDatabase: Sendable {
         try await openStore(for: role, schema: schema, poolSize: poolSize, announceInterval: announceInterval).store
     }
 
-    private func openStore(
+    func openStore(
         for role: Role, schema: String? = nil, poolSize: Int? = nil, announceInterval: Duration = .milliseconds(20)
     ) async throws -> (store: EventStore, applied: [Migration]) {
         let schema = schema ?? configuration.database.schema

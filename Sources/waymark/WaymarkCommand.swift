@@ -13,7 +13,9 @@ struct WaymarkCommand: AsyncParsableCommand {
         abstract: "Waymark: customer journeys as an immutable event log on PostgreSQL.",
         discussion:
             "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
-        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Config.self, Bench.self, Local.self])
+        subcommands: [
+            Migrate.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, Calendars.self, Config.self, Bench.self, Local.self,
+        ])
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.

@@ -45,9 +45,11 @@ public struct DemoServices: RoleServices {
     public let store: EventStore
     public let client: WaymarkClient
     public let runner: ProjectionRunner
+    /// The process manager beside the projections, on the same definitions.
+    public let processManager: ProcessManager
     /// The migrations applied as the store opened (none when the schema was up to date).
     public let migrationsApplied: [Migration]
-    public var services: [any Service] { [store, runner] }
+    public var services: [any Service] { [store, runner, processManager] }
 }
 
 /// The database a runtime resolved (a URL, or the private local server's), and the builders of
@@ -139,11 +141,15 @@ public struct RuntimeDatabase: Sendable {
     /// The demo's client and projections.
     public func withDemo<T>(_ body: (DemoServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
+        let settings = try runtime.processManagerSettings(catalog: catalog)
         return try await withRole(
             .demo,
             { store, applied in
                 let client = client(store, catalog)
-                return DemoServices(store: store, client: client, runner: try runner(store, client.definitions), migrationsApplied: applied)
+                return DemoServices(
+                    store: store, client: client, runner: try runner(store, client.definitions),
+                    processManager: try ProcessManager(store: store, definitions: client.definitions, settings: settings, logger: logger),
+                    migrationsApplied: applied)
             }, body)
     }
 

@@ -61,18 +61,25 @@ public struct RuntimeDatabase: Sendable {
     var configuration: WaymarkConfiguration { runtime.configuration }
     var logger: Logger { runtime.logger }
 
-    /// Applies pending migrations to `schema` (default: `database.schema`); returns those applied now.
+    /// Applies pending migrations to `schema` (default: `database.schema`): the store's, then the
+    /// process manager's (its own history table); returns those applied now, in that order.
     @discardableResult
     public func migrate(schema: String? = nil) async throws -> [Migration] {
+        let applied = try await migrateParts(schema: schema)
+        return applied.store + applied.processManager
+    }
+
+    /// As `migrate`, the store's and the process manager's migrations applied now apart.
+    public func migrateParts(schema: String? = nil) async throws -> (store: [Migration], processManager: [Migration]) {
         let schema = schema ?? configuration.database.schema
         let migrations = try runtime.migrations()
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
         do {
-            var applied = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
+            let store = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
             // The process manager's tables, with their own history, in the same schema.
-            applied += try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
+            let processManager = try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
-            return applied
+            return (store, processManager)
         } catch {
             await pool.close()
             throw error

@@ -61,8 +61,12 @@ struct Migrate: AsyncParsableCommand {
         let runtime = try options.runtime(overrides)
         let schema = runtime.configuration.database.schema
         try await runtime.withDatabase { database in
-            let applied = try await database.migrate()
-            print(applied.isEmpty ? "schema \(schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            let applied = try await database.migrateParts()
+            if applied.store.isEmpty && applied.processManager.isEmpty { print("schema \(schema) is up to date") }
+            if !applied.store.isEmpty { print("applied \(applied.store.map(\.fileName).joined(separator: ", ")) to schema \(schema)") }
+            if !applied.processManager.isEmpty {
+                print("applied the process manager's \(applied.processManager.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            }
         }
     }
 }

@@ -104,6 +104,7 @@ let package = Package(
             name: "WaymarkRuntime",
             dependencies: [
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
+                "WaymarkProcessManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,6 +133,7 @@ let package = Package(
                 "WaymarkSimulation",
                 "WaymarkProjections",
                 "WaymarkRuntime",
+                "WaymarkProcessManager",
                 "WaymarkBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,7 +194,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkRuntimeTests",
-            dependencies: ["WaymarkRuntime", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections", "WaymarkTesting"]
+            dependencies: ["WaymarkRuntime", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections", "WaymarkProcessManager", "WaymarkTesting"]
         ),
         .testTarget(
             name: "WaymarkCLITests",

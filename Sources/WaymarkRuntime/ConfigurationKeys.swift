@@ -85,6 +85,12 @@ extension ConfigurationKey {
             configuration.database.pool.admin = try integer(text, 1...1_000)
         },
         ConfigurationKey(
+            name: "database.pool.process_manager", environment: "WAYMARK_POOL_PROCESS_MANAGER", isPath: false, defaultText: "4",
+            help: "connections of `process-manager run` and `process-manager status`"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.processManager = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
             name: "definitions.directory", environment: "WAYMARK_CONFIG_DIR", isPath: true, defaultText: "config",
             help: "folder with calendars.yaml, consent.yaml and journeys/*.yaml"
         ) { configuration, text throws(ConfigurationProblem) in

@@ -7,6 +7,7 @@ import WaymarkDomain
 import WaymarkErrors
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProcessManager
 import WaymarkProjections
 
 /// What a role runs: the store and the parts built on it, for one `ServiceGroup`.
@@ -44,9 +45,11 @@ public struct DemoServices: RoleServices {
     public let store: EventStore
     public let client: WaymarkClient
     public let runner: ProjectionRunner
+    /// The process manager beside the projections, on the same definitions.
+    public let processManager: ProcessManager
     /// The migrations applied as the store opened (none when the schema was up to date).
     public let migrationsApplied: [Migration]
-    public var services: [any Service] { [store, runner] }
+    public var services: [any Service] { [store, runner, processManager] }
 }
 
 /// The database a runtime resolved (a URL, or the private local server's), and the builders of
@@ -58,16 +61,25 @@ public struct RuntimeDatabase: Sendable {
     var configuration: WaymarkConfiguration { runtime.configuration }
     var logger: Logger { runtime.logger }
 
-    /// Applies pending migrations to `schema` (default: `database.schema`); returns those applied now.
+    /// Applies pending migrations to `schema` (default: `database.schema`): the store's, then the
+    /// process manager's (its own history table); returns those applied now, in that order.
     @discardableResult
     public func migrate(schema: String? = nil) async throws -> [Migration] {
+        let applied = try await migrateParts(schema: schema)
+        return applied.store + applied.processManager
+    }
+
+    /// As `migrate`, the store's and the process manager's migrations applied now apart.
+    public func migrateParts(schema: String? = nil) async throws -> (store: [Migration], processManager: [Migration]) {
         let schema = schema ?? configuration.database.schema
         let migrations = try runtime.migrations()
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
         do {
-            let applied = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
+            let store = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
+            // The process manager's tables, with their own history, in the same schema.
+            let processManager = try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
-            return applied
+            return (store, processManager)
         } catch {
             await pool.close()
             throw error
@@ -82,7 +94,7 @@ public struct RuntimeDatabase: Sendable {
         try await openStore(for: role, schema: schema, poolSize: poolSize, announceInterval: announceInterval).store
     }
 
-    private func openStore(
+    func openStore(
         for role: Role, schema: String? = nil, poolSize: Int? = nil, announceInterval: Duration = .milliseconds(20)
     ) async throws -> (store: EventStore, applied: [Migration]) {
         let schema = schema ?? configuration.database.schema
@@ -136,11 +148,15 @@ public struct RuntimeDatabase: Sendable {
     /// The demo's client and projections.
     public func withDemo<T>(_ body: (DemoServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
+        let settings = try runtime.processManagerSettings(catalog: catalog)
         return try await withRole(
             .demo,
             { store, applied in
                 let client = client(store, catalog)
-                return DemoServices(store: store, client: client, runner: try runner(store, client.definitions), migrationsApplied: applied)
+                return DemoServices(
+                    store: store, client: client, runner: try runner(store, client.definitions),
+                    processManager: try ProcessManager(store: store, definitions: client.definitions, settings: settings, logger: logger),
+                    migrationsApplied: applied)
             }, body)
     }
 

@@ -42,6 +42,8 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         public var client = 18
         /// Read-only and one-off commands: `projections status`, `retry`, `skip`.
         public var admin = 2
+        /// `process-manager run`: the deadline subscription, the firing rounds and `status`.
+        public var processManager = 4
         public init() {}
     }
 

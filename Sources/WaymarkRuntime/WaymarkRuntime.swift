@@ -22,9 +22,13 @@ public enum Role: String, Sendable, CaseIterable {
     case simulate
     /// `waymark bench …`: a throwaway schema of its own.
     case bench
+    /// `process-manager run` and `rebuild`: the deadline subscription and firing.
+    case processManager = "process-manager"
+    /// `process-manager status`: reads the process manager's tables, runs no DDL.
+    case processManagerAdmin = "process-manager-admin"
 
     /// Whether the role brings the schema up to date before it starts.
-    public var migrates: Bool { self != .projectionsAdmin }
+    public var migrates: Bool { self != .projectionsAdmin && self != .processManagerAdmin }
 
     /// The role's pool size as configured.
     public func poolSize(_ pool: WaymarkConfiguration.Pool) -> Int {
@@ -33,6 +37,7 @@ public enum Role: String, Sendable, CaseIterable {
         case .projections: pool.projections
         case .projectionsAdmin: pool.admin
         case .demo, .simulate, .bench: pool.client
+        case .processManager, .processManagerAdmin: pool.processManager
         }
     }
 }
@@ -80,6 +85,19 @@ public struct WaymarkRuntime: Sendable {
         let directory = URL(fileURLWithPath: configuration.definitions.directory)
         do {
             return JourneyCatalog(try DefinitionLoader.load(directory: directory))
+        } catch let error as DefinitionError {
+            throw ConfigurationError(
+                .invalidValue, key: "definitions.directory", source: configuration.origins["definitions.directory"] ?? "",
+                message: "\(directory.path): \(error)")
+        }
+    }
+
+    /// The process manager's settings: `process-manager.yaml` of `definitions.directory`, checked
+    /// against `catalog`; a malformed file is named with the problem, like the definitions.
+    public func processManagerSettings(catalog: JourneyCatalog) throws -> ProcessManagerSettings {
+        let directory = URL(fileURLWithPath: configuration.definitions.directory)
+        do {
+            return try ProcessManagerSettings.load(directory: directory, catalog: catalog)
         } catch let error as DefinitionError {
             throw ConfigurationError(
                 .invalidValue, key: "definitions.directory", source: configuration.origins["definitions.directory"] ?? "",

@@ -7,6 +7,7 @@ import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkRuntime
 import WaymarkSimulation
@@ -184,7 +185,9 @@ struct Demo: AsyncParsableCommand {
         // them in reverse, the store last, which closes its pool.
         let projections = services.runner
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: store), .init(service: subscription), .init(service: projections)], logger: logger))
+            configuration: .init(
+                services: [.init(service: store), .init(service: subscription), .init(service: projections), .init(service: services.processManager)],
+                logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let caughtUp = try await subscription.waitUntilCaughtUp(timeout: .seconds(30))
@@ -196,6 +199,9 @@ struct Demo: AsyncParsableCommand {
                 say("\(projection.name) projection caught up: \(projected)")
             }
             try await printAnalytics(store, analytics: projections.analyticsSchema, journeyId: journeyId, say)
+
+            print("\n11. The process manager: deadlines from the log, fired once (the simulated journeys lie in the past, so most fire late)")
+            try await printProcessManager(services.processManager, logger: logger, say)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -13,7 +13,9 @@ struct WaymarkCommand: AsyncParsableCommand {
         abstract: "Waymark: customer journeys as an immutable event log on PostgreSQL.",
         discussion:
             "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
-        subcommands: [Migrate.self, Demo.self, Simulate.self, Projections.self, Calendars.self, Config.self, Bench.self, Local.self])
+        subcommands: [
+            Migrate.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, Calendars.self, Config.self, Bench.self, Local.self,
+        ])
 }
 
 /// A failure the CLI reports in one line that names the option or the thing at fault.
@@ -59,8 +61,12 @@ struct Migrate: AsyncParsableCommand {
         let runtime = try options.runtime(overrides)
         let schema = runtime.configuration.database.schema
         try await runtime.withDatabase { database in
-            let applied = try await database.migrate()
-            print(applied.isEmpty ? "schema \(schema) is up to date" : "applied \(applied.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            let applied = try await database.migrateParts()
+            if applied.store.isEmpty && applied.processManager.isEmpty { print("schema \(schema) is up to date") }
+            if !applied.store.isEmpty { print("applied \(applied.store.map(\.fileName).joined(separator: ", ")) to schema \(schema)") }
+            if !applied.processManager.isEmpty {
+                print("applied the process manager's \(applied.processManager.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            }
         }
     }
 }

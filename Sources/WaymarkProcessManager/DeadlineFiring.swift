@@ -40,6 +40,8 @@ struct DeadlineFiring: Sendable {
     func fireDue(upTo frontier: Date) async throws -> Round {
         let now = time.now()
         let limit = min(frontier, now)
+        // Before the scheduler has reached any head, nothing may fire (and `distantPast` is no timestamptz).
+        guard limit > Date(timeIntervalSince1970: 0) else { return Round() }
         return try await store.transaction { transaction in
             let rows = try await transaction.query(
                 """

@@ -13,7 +13,16 @@ swift format lint --strict --recursive Sources Tests Package.swift
 swift build --build-tests
 log=$(mktemp)
 status=0
-swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+# A test that hangs must not eat CI's time silently: past the limit the run is stopped and the
+# tests that started and never ended are named.
+limit=${WAYMARK_TEST_TIME_LIMIT:-1500}
+timeout --kill-after=30 "$limit" swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "the test run passed its limit of $limit seconds (WAYMARK_TEST_TIME_LIMIT); still running then:" >&2
+    started=$(sed -n 's/^[^ ]* Test "\(.*\)" started\.$/\1/p' "$log" | sort -u)
+    ended=$(sed -En 's/^[^ ]* Test "(.*)" (passed|failed|with|skipped).*/\1/p' "$log" | sort -u)
+    comm -23 <(echo "$started") <(echo "$ended") | sed 's/^/  /' >&2
+fi
 
 # One plain closing line with the counts, after the XCTest and Swift Testing summaries.
 total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)

@@ -65,11 +65,11 @@ public enum TestDatabase {
     }
 
     /// An event store on a new, migrated schema.
-    public static func freshStore(maxConnections: Int = 6) async throws -> EventStore {
+    public static func freshStore(maxConnections: Int = 6, processManager: Bool = true) async throws -> EventStore {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)
         try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: quietLogger).migrate(pool)
-        // The process manager's tables too: `analytics.deadlines` reads them.
-        try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger)
+        // The process manager's tables too (`analytics.deadlines` reads them), unless a test needs a schema without them.
+        if processManager { try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger) }
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }
 }

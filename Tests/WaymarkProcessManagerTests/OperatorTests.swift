@@ -7,7 +7,7 @@ import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkTesting
 
-@Suite("Process manager: status, rebuild from the log, an unmigrated schema")
+@Suite("Process manager: status, rebuild from the log, an unmigrated schema", .timeLimit(.minutes(5)))
 struct OperatorTests {
     @Test("a rebuild drops the deadline table; derived again from the log, the deadlines that fired count as fired and nothing fires twice")
     func rebuildFiresNothingTwice() async throws {
@@ -82,7 +82,7 @@ struct OperatorTests {
 
     @Test("a process manager on a schema without its migration says so, and so do status and rebuild")
     func unmigrated() async throws {
-        let store = try await TestDatabase.freshStore()
+        let store = try await TestDatabase.freshStore(processManager: false)
         defer { Task { await store.close() } }
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: configDirectory))
         let settings = try ProcessManagerSettings.load(directory: configDirectory, catalog: catalog)

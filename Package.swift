@@ -115,7 +115,7 @@ let package = Package(
             name: "WaymarkBench",
             dependencies: [
                 "CLibPQ", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkSimulation", "WaymarkProjections",
-                "WaymarkRuntime",
+                "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -198,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkCLITests",
-            dependencies: ["waymark", "WaymarkPostgres", "WaymarkTesting"]
+            dependencies: ["waymark", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkTesting"]
         ),
     ],
     swiftLanguageModes: [.v6]

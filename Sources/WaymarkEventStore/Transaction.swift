@@ -32,6 +32,22 @@ public struct Transaction: Sendable {
         try await store.streamVersion(on: connection, stream, learn: false)
     }
 
+    /// The versions of `streams` as this transaction sees them (0 for a stream with no events), in
+    /// one round trip: what a worker that appends to many streams in one transaction checks first.
+    public func streamVersions(_ streams: [String]) async throws -> [String: Int64] {
+        for stream in streams { try EventStore.validateStreamName(stream) }
+        let rows = try await query(
+            PostgresQuery(
+                sql: "SELECT s.name, \(EventStore.currentVersion(of: "s.name")) FROM unnest($1::text[]) AS s(name)",
+                binds: [PostgresArray(streams)]))
+        var versions: [String: Int64] = [:]
+        for row in rows {
+            let (stream, version) = try row.decode(String.self, Int64.self)
+            versions[stream] = version
+        }
+        return versions
+    }
+
     /// Reads a page of `stream` as this transaction sees it (its own appends included).
     public func readStream(_ stream: String, from version: Int64? = nil, direction: ReadDirection = .forward, limit: Int = 500) async throws -> StreamSlice {
         try await store.readStream(on: connection, stream, from: version, direction: direction, limit: limit, learn: false)

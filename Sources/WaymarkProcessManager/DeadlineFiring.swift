@@ -62,10 +62,11 @@ struct DeadlineFiring: Sendable {
                     Claimed(id: id, version: version, deadline: deadline, watchVersion: watchVersion, priority: priority))
             }
             var fired: [Claimed] = []
+            let versions = try await transaction.streamVersions(order.map(JourneyDecider.streamName))
             for journeyId in order {
                 let claimed = byJourney[journeyId]!
                 let stream = JourneyDecider.streamName(journeyId)
-                let current = try await transaction.streamVersion(stream)
+                let current = versions[stream] ?? 0
                 guard current == claimed[0].watchVersion else {
                     round.behind += claimed.count
                     continue

@@ -123,6 +123,8 @@ public final class ProcessManager: Service, Sendable {
                 round = try await firing.fireDue(upTo: reached)
                 failures = 0
             } catch let error where !(error is CancellationError) {
+                // Shutting down: a statement or a wait for a connection cancelled is no failure.
+                if Task.isCancelled { return }
                 // A journey appended to meanwhile (the append's expected version), a lost
                 // connection: nothing was fired; the next round sees the journey as it is.
                 failures += 1

@@ -74,16 +74,24 @@ struct ProjectionsCommandTests {
 }
 
 /// Starts the built `waymark` binary (in `directory`, else this process's working directory)
-/// without waiting for it.
-func startWaymark(_ arguments: [String], directory: URL? = nil) throws -> Process {
+/// without waiting for it; what it prints goes to `output` (appended), else nowhere.
+func startWaymark(_ arguments: [String], directory: URL? = nil, output: URL? = nil) throws -> Process {
     let process = Process()
     process.executableURL = try waymarkBinary()
     if let directory { process.currentDirectoryURL = directory }
     process.arguments = arguments
     // It ends with this test process, even one that crashes or is killed.
     process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    if let output {
+        if !FileManager.default.fileExists(atPath: output.path) { FileManager.default.createFile(atPath: output.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: output)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+    } else {
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+    }
     try process.run()
     return process
 }

@@ -16,10 +16,15 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
     /// The stage visit, counting from 1: a rework loop back into a stage is a new visit, whose
     /// stall is a deadline of its own.
     public var visit = 1
+    /// The stages entered since the current cycle began; re-entering one of them (a rework loop)
+    /// opens a new cycle. Optional so that a watch stored before cycles were kept still decodes
+    /// (nil: only the current stage is known).
+    public var cycleStages: Set<String>?
     public var clocks: SLAClockFold
     /// Deadline ids whose events are in the log.
     public var fired: Set<String> = []
-    /// Escalations of SLA ladders, by id → goal; and the goals whose ladder someone acknowledged.
+    /// Escalations of SLA ladders, by id → goal; and the goals whose ladder someone acknowledged in
+    /// the current cycle (an acknowledgement stops a ladder for its cycle only).
     public var ladderEscalations: [String: String] = [:]
     public var acknowledgedGoals: Set<String> = []
     public var cancelledAt: Date?
@@ -48,6 +53,7 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         department = started.department
         owner = started.owner
         stageEnteredAt = at
+        cycleStages = [started.stage]
         clocks = SLAClockFold(started, at: at, context: context)
     }
 
@@ -56,10 +62,18 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         clocks.apply(event, at: at, context: context)
         switch event {
         case .stageEntered(let entered):
+            var stages = cycleStages ?? [stage]
             stage = entered.stage
             department = entered.department
             stageEnteredAt = at
             visit += 1
+            if stages.contains(entered.stage) {
+                // Back into a stage of this cycle: rework, a new cycle, whose ladder runs again.
+                stages = []
+                acknowledgedGoals = []
+            }
+            stages.insert(entered.stage)
+            cycleStages = stages
         case .waitingOnCustomer: status = .waitingOnCustomer
         case .resumed: status = .active
         case .ownerReassigned(let reassigned): owner = reassigned.to

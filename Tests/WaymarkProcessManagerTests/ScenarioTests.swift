@@ -120,6 +120,36 @@ struct ScenarioTests {
         #expect(try await fixture.audits("case-t").map(\.tier) == ["strategic", "strategic", "enterprise", "enterprise", "enterprise"])
     }
 
+    @Test("a tier change does not judge earlier feedback again: a CSAT of 3, fine for a standard customer, raises nothing when the customer becomes strategic")
+    func tierChangeKeepsFeedbackJudged() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        let customers = CustomerDirectory(client: fixture.client)
+        try await customers.register(customerId: "c-f", name: PersonalData("Fay"), tier: "standard", context: fixture.on(0))
+        try await fixture.startCase("f", tier: "standard")
+        // Out of triage at once: the first-response clock stops, so only feedback decides anything.
+        try await fixture.client.send(.moveToStage("investigation"), to: "f", context: fixture.on(5))
+        // Low is CSAT ≤ 2 for standard, ≤ 3 for strategic (process-manager.yaml).
+        try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 3, channel: "survey")), to: "f", context: fixture.on(30))
+        try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 2, channel: "survey")), to: "f", context: fixture.on(40))
+        let manager = try fixture.processManager()
+        try await withServices([manager]) {
+            #expect(try await manager.waitUntilScheduled())
+            try await fixture.advance(to: 50)
+            try await eventually("the low score", observing: { try await fixture.decisions("f").map(\.label) }) { $0.count == 1 }
+            try await customers.changeTier(customerId: "c-f", to: "strategic", context: fixture.on(60))
+            #expect(try await manager.waitUntilScheduled())
+            try await fixture.advance(to: 65)
+            try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 3, channel: "survey")), to: "f", context: fixture.on(70))
+            #expect(try await manager.waitUntilScheduled())
+            try await fixture.advance(to: 71)
+            try await eventually("the strategic customer's low score", observing: { try await fixture.decisions("f").map(\.label) }) { $0.count >= 2 }
+        }
+        let recorded = try await fixture.timeline("f")
+        #expect(recorded == ["escalation:service-escalations:1 @ 2026-12-07T08:40:00Z", "escalation:service-escalations:1 @ 2026-12-07T09:10:00Z"])
+        #expect(try await fixture.audits("f").map(\.tier) == ["standard", "strategic"])
+    }
+
     @Test(
         "an enterprise customer merged into a strategic one while deadlines are pending: its case follows strategic's 1 h goal; another enterprise case does not"
     )

@@ -40,6 +40,10 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         public var at: Date
         public var kind: JourneyCommand.Feedback.Kind
         public var score: Int
+        /// The customer's tier when the feedback came: it is judged low or not once, by that tier's
+        /// thresholds, and a later tier change or merge does not judge it again. Nil in a watch
+        /// stored before the tier was kept (judged by the current tier).
+        public var tier: String?
     }
 
     public var customerId: String { clocks.customerId }
@@ -85,7 +89,7 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         case .compensationRecorded(let recorded):
             compensationsOutstanding.removeAll { $0 == recorded.compensation }
         case .feedbackReceived(let received):
-            feedback.append(Feedback(number: feedback.count + 1, at: at, kind: received.kind, score: received.score))
+            feedback.append(Feedback(number: feedback.count + 1, at: at, kind: received.kind, score: received.score, tier: tier))
         case .stalled(let stalled): fired.insert(stalled.audit.deadlineId)
         case .slaThresholdCrossed(let crossed), .slaBreached(let crossed): fired.insert(crossed.audit.deadlineId)
         case .escalationRaised(let raised):
@@ -134,8 +138,11 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
                 }
             }
         }
-        for received in feedback where settings.lowScore.isLow(JourneyCommand.Feedback(kind: received.kind, score: received.score, channel: "-"), tier: tier) {
+        for received in feedback {
+            let judgedBy = received.tier ?? tier
+            guard settings.lowScore.isLow(JourneyCommand.Feedback(kind: received.kind, score: received.score, channel: "-"), tier: judgedBy) else { continue }
             var low = deadline("low-score/\(received.number)", .lowScore, due: received.at, since: received.at)
+            low.tier = judgedBy
             low.role = settings.lowScore.role
             low.action = .notify
             low.level = 1

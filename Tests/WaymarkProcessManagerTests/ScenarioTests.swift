@@ -43,18 +43,20 @@ struct ScenarioTests {
             try await fixture.advance(until: utc("2026-12-12T12:00:00Z"))
             #expect(try await fixture.decisions("case-p").count == 2)
             // Resumed Monday 11:45: 5 more minutes make 75 % (11:50); 20 more, 15 before the lunch
-            // break and 5 after it, make the breach and level 2 (12:35). The stall is long overdue.
+            // break and 5 after it, make the breach and level 2 (12:35). Triage's 4 h have long passed:
+            // the case is stalled from the resume on (as analytics.journeys shows it: active, past its
+            // dwell), not from Friday 15:50, when it waited on the customer.
             try await fixture.advance(until: utc("2026-12-14T11:45:00Z"))
             try await fixture.client.send(.resume, to: "case-p", context: fixture.context(utc("2026-12-14T11:45:00Z")))
             #expect(try await manager.waitUntilScheduled())
-            // (The stall, overdue, may have fired already.)
+            // (The stall, due now, may have fired already.)
             let afterResume = try await fixture.pending("case-p").filter { $0.key != "stall/1" }
             #expect(
                 afterResume == [
                     "sla/first-response/75": utc("2026-12-14T11:50:00Z"),
                     "sla/first-response/100": utc("2026-12-14T12:35:00Z"), "escalation/first-response/2": utc("2026-12-14T12:35:00Z"),
                 ])
-            try await eventually("the overdue stall", observing: { try await fixture.decisions("case-p").map(\.label) }) { $0.count == 3 }
+            try await eventually("the stall", observing: { try await fixture.decisions("case-p").map(\.label) }) { $0.count == 3 }
             try await fixture.advance(until: utc("2026-12-14T11:51:00Z"))
             try await eventually("75 %", observing: { try await fixture.decisions("case-p").map(\.label) }) { $0.count == 4 }
             try await fixture.advance(until: utc("2026-12-14T12:36:00Z"))
@@ -64,16 +66,17 @@ struct ScenarioTests {
         #expect(
             recorded == [
                 "sla:first-response:50 @ 2026-12-11T12:50:00Z", "escalation:support-lead:1 @ 2026-12-11T12:50:00Z",
-                "stalled:stage @ 2026-12-11T15:50:00Z", "sla:first-response:75 @ 2026-12-14T11:50:00Z",
+                "stalled:stage @ 2026-12-14T11:45:00Z", "sla:first-response:75 @ 2026-12-14T11:50:00Z",
                 "breach:first-response @ 2026-12-14T12:35:00Z", "escalation:support-manager:2 @ 2026-12-14T12:35:00Z",
                 "owner:queue:support-managers",
             ])
-        // The stall fired at the resume, 68 h late: past the 24 h horizon, so stale.
+        // Fired when due, at the resume: neither late nor stale.
         let stall = try await fixture.decisions("case-p").compactMap { event -> DecisionAudit? in
             if case .stalled(let stalled) = event { return stalled.audit }
             return nil
         }
-        #expect(stall.map(\.stale) == [true])
+        #expect(stall.map(\.stale) == [false])
+        #expect(stall.map(\.since) == [utc("2026-12-11T11:50:00Z")])
         #expect(stall.map(\.decidedAt) == [utc("2026-12-14T11:45:00Z")])
     }
 

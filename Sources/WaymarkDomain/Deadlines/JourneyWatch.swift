@@ -13,6 +13,9 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
     public var department: String
     public var owner: String?
     public var stageEnteredAt: Date
+    /// The last time the journey stopped waiting on the customer: a stall is due no earlier, since
+    /// a journey that waits is not stalled (as `analytics.journeys` shows it).
+    public var resumedAt: Date?
     /// The stage visit, counting from 1: a rework loop back into a stage is a new visit, whose
     /// stall is a deadline of its own.
     public var visit = 1
@@ -79,7 +82,9 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
             stages.insert(entered.stage)
             cycleStages = stages
         case .waitingOnCustomer: status = .waitingOnCustomer
-        case .resumed: status = .active
+        case .resumed:
+            status = .active
+            resumedAt = at
         case .ownerReassigned(let reassigned): owner = reassigned.to
         case .completed: status = .completed
         case .cancelled(let cancelled):
@@ -121,7 +126,8 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
             if !fired.contains(deadline.id) { out.append(deadline) }
         }
         if status == .active, let maxDwell = definition?.stage(stage)?.maxDwell {
-            add(deadline("stall/\(visit)", .stageStall, due: stageEnteredAt.addingTimeInterval(Double(maxDwell.seconds)), since: stageEnteredAt))
+            let due = max(stageEnteredAt.addingTimeInterval(Double(maxDwell.seconds)), resumedAt ?? stageEnteredAt)
+            add(deadline("stall/\(visit)", .stageStall, due: due, since: stageEnteredAt))
         }
         for clock in clocks.clocks {
             switch clock.kind {

@@ -13,13 +13,21 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
     public var department: String
     public var owner: String?
     public var stageEnteredAt: Date
+    /// The last time the journey stopped waiting on the customer: a stall is due no earlier, since
+    /// a journey that waits is not stalled (as `analytics.journeys` shows it).
+    public var resumedAt: Date?
     /// The stage visit, counting from 1: a rework loop back into a stage is a new visit, whose
     /// stall is a deadline of its own.
     public var visit = 1
+    /// The stages entered since the current cycle began; re-entering one of them (a rework loop)
+    /// opens a new cycle. Optional so that a watch stored before cycles were kept still decodes
+    /// (nil: only the current stage is known).
+    public var cycleStages: Set<String>?
     public var clocks: SLAClockFold
     /// Deadline ids whose events are in the log.
     public var fired: Set<String> = []
-    /// Escalations of SLA ladders, by id → goal; and the goals whose ladder someone acknowledged.
+    /// Escalations of SLA ladders, by id → goal; and the goals whose ladder someone acknowledged in
+    /// the current cycle (an acknowledgement stops a ladder for its cycle only).
     public var ladderEscalations: [String: String] = [:]
     public var acknowledgedGoals: Set<String> = []
     public var cancelledAt: Date?
@@ -35,6 +43,10 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         public var at: Date
         public var kind: JourneyCommand.Feedback.Kind
         public var score: Int
+        /// The customer's tier when the feedback came: it is judged low or not once, by that tier's
+        /// thresholds, and a later tier change or merge does not judge it again. Nil in a watch
+        /// stored before the tier was kept (judged by the current tier).
+        public var tier: String?
     }
 
     public var customerId: String { clocks.customerId }
@@ -48,6 +60,7 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         department = started.department
         owner = started.owner
         stageEnteredAt = at
+        cycleStages = [started.stage]
         clocks = SLAClockFold(started, at: at, context: context)
     }
 
@@ -56,12 +69,22 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         clocks.apply(event, at: at, context: context)
         switch event {
         case .stageEntered(let entered):
+            var stages = cycleStages ?? [stage]
             stage = entered.stage
             department = entered.department
             stageEnteredAt = at
             visit += 1
+            if stages.contains(entered.stage) {
+                // Back into a stage of this cycle: rework, a new cycle, whose ladder runs again.
+                stages = []
+                acknowledgedGoals = []
+            }
+            stages.insert(entered.stage)
+            cycleStages = stages
         case .waitingOnCustomer: status = .waitingOnCustomer
-        case .resumed: status = .active
+        case .resumed:
+            status = .active
+            resumedAt = at
         case .ownerReassigned(let reassigned): owner = reassigned.to
         case .completed: status = .completed
         case .cancelled(let cancelled):
@@ -71,7 +94,7 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
         case .compensationRecorded(let recorded):
             compensationsOutstanding.removeAll { $0 == recorded.compensation }
         case .feedbackReceived(let received):
-            feedback.append(Feedback(number: feedback.count + 1, at: at, kind: received.kind, score: received.score))
+            feedback.append(Feedback(number: feedback.count + 1, at: at, kind: received.kind, score: received.score, tier: tier))
         case .stalled(let stalled): fired.insert(stalled.audit.deadlineId)
         case .slaThresholdCrossed(let crossed), .slaBreached(let crossed): fired.insert(crossed.audit.deadlineId)
         case .escalationRaised(let raised):
@@ -103,7 +126,8 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
             if !fired.contains(deadline.id) { out.append(deadline) }
         }
         if status == .active, let maxDwell = definition?.stage(stage)?.maxDwell {
-            add(deadline("stall/\(visit)", .stageStall, due: stageEnteredAt.addingTimeInterval(Double(maxDwell.seconds)), since: stageEnteredAt))
+            let due = max(stageEnteredAt.addingTimeInterval(Double(maxDwell.seconds)), resumedAt ?? stageEnteredAt)
+            add(deadline("stall/\(visit)", .stageStall, due: due, since: stageEnteredAt))
         }
         for clock in clocks.clocks {
             switch clock.kind {
@@ -120,8 +144,11 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
                 }
             }
         }
-        for received in feedback where settings.lowScore.isLow(JourneyCommand.Feedback(kind: received.kind, score: received.score, channel: "-"), tier: tier) {
+        for received in feedback {
+            let judgedBy = received.tier ?? tier
+            guard settings.lowScore.isLow(JourneyCommand.Feedback(kind: received.kind, score: received.score, channel: "-"), tier: judgedBy) else { continue }
             var low = deadline("low-score/\(received.number)", .lowScore, due: received.at, since: received.at)
+            low.tier = judgedBy
             low.role = settings.lowScore.role
             low.action = .notify
             low.level = 1

@@ -269,12 +269,25 @@ public final class CatchUpSubscription: Service, Sendable {
     /// category's batch held none of its events. Such a batch writes nothing (a category's
     /// checkpoint stops at its last event, as a category read does), so an idle subscription to
     /// one category takes no transaction id when shared pages show it other categories' events.
+    /// The lock every batch of subscription `name` takes in its transaction.
+    static func batchLock(schema: String, name: String) -> PostgresQuery {
+        "SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(schema):\(name)"), 0))"
+    }
+
+    /// Makes subscription `name` start again from the log's start: in `transaction`, waits for its
+    /// running batch (if any) and holds off the next until the transaction ends, then forgets its
+    /// checkpoint. What the handler derived must be dropped in the same transaction.
+    public static func restart(_ name: String, in transaction: Transaction) async throws {
+        try await transaction.query(batchLock(schema: transaction.store.schema, name: name))
+        try await transaction.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(name)")
+    }
+
     private func handleBatch(after known: GlobalPosition) async throws -> (Int, GlobalPosition, Bool) {
         try await store.pool.withTransaction { connection in
             // The lock makes a second instance wait here until this batch ends. Unlike a lock on
             // the checkpoint row it takes no transaction id, so a long batch holds the log's
             // readers back (see `EventStore.horizon`) only from its first write, not while it reads.
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(store.schema):\(name)"), 0))")
+            try await connection.query(Self.batchLock(schema: store.schema, name: name))
             // The row exists after the first batch; only the very first one creates it.
             let readCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)"
             var rows = try await connection.query(readCheckpoint)

@@ -74,10 +74,8 @@ public enum ProcessManagerRebuild {
         try await ProcessManagerSchema.requireMigrated(store, logger: logger)
         let name = ProcessManager.subscriptionName
         try await store.transaction { transaction in
-            // The same key the subscription's batches take (WaymarkEventStore's CatchUpSubscription).
-            try await transaction.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(store.schema):\(name)"), 0))")
+            try await CatchUpSubscription.restart(name, in: transaction)
             try await transaction.execute("TRUNCATE pm_watches, pm_customers, pm_deadlines")
-            try await transaction.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(name)")
         }
         logger.info("process manager state dropped; the scheduler derives it again from the log")
     }

@@ -40,7 +40,7 @@ struct SLAAgreementTests {
     }
 
     @Test(
-        "on a simulated run of 800 journeys (waits, tier changes, merges, cancels), every SLA crossing fires at the view's reached_50_at, reached_75_at and breach_at"
+        "on a simulated run of 2,000 journeys (waits, tier changes, merges, cancels), every SLA crossing fires at the view's reached_50_at, reached_75_at and breach_at"
     )
     func crossingsAgreeWithTheView() async throws {
         let fixture = try await Fixture()
@@ -51,7 +51,7 @@ struct SLAAgreementTests {
             store: fixture.store, projections: [SLAProjection(definitions: fixture.client.definitions)], analyticsSchema: analytics,
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let simulator = Simulator(client: fixture.client, logger: TestDatabase.quietLogger)
-        _ = try await simulator.run(SimulationOptions(journeys: 800, seed: 11, until: until, days: 30, senders: 2))
+        _ = try await simulator.run(SimulationOptions(journeys: 2_000, seed: 11, until: until, days: 30, senders: 2))
         // Everything due by the end of the simulated period fires: the process manager's now is `until`.
         let manager = try ProcessManager(
             store: fixture.store, definitions: fixture.client.definitions, settings: fixture.settings, time: WallTime(fixture.clock, origin: until),

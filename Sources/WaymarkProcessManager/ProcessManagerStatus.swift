@@ -66,7 +66,7 @@ public struct ProcessManagerStatus: Sendable, Equatable {
 
 /// `waymark process-manager rebuild`.
 public enum ProcessManagerRebuild {
-    /// Drops the derived state (watches, customers' tiers, deadlines) and the scheduler's
+    /// Drops the derived state (journeys' and consent subjects' watches, customers' tiers, deadlines) and the scheduler's
     /// checkpoint in one transaction that holds the subscription's lock, so no scheduler batch
     /// interleaves; the scheduler then derives it again from the log, where the events of fired
     /// deadlines count as fired, so nothing fires twice.
@@ -76,7 +76,7 @@ public enum ProcessManagerRebuild {
         try await store.transaction { transaction in
             // The same key the subscription's batches take (WaymarkEventStore's CatchUpSubscription).
             try await transaction.execute("SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(store.schema):\(name)"), 0))")
-            try await transaction.execute("TRUNCATE pm_watches, pm_customers, pm_deadlines")
+            try await transaction.execute("TRUNCATE pm_watches, pm_customers, pm_consent_watches, pm_deadlines")
             try await transaction.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(name)")
         }
         logger.info("process manager state dropped; the scheduler derives it again from the log")

@@ -122,6 +122,30 @@ struct ConsentPropagationTests {
         #expect(overdue.allSatisfy { $0.decision == refused && $0.scope == Self.marketingSMS && $0.dueAt == fixture.at(360) })
     }
 
+    @Test("after downtime an overdue decision fires at once with its lateness; one overdue past the stale horizon (24 h) is recorded stale")
+    func lateAndStale() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        // Marketing given 5 h before the origin (due 1 h before it); service updates 2 d before (the
+        // support desk due 44 h before it, billing 24 h before it: both past the horizon).
+        let late = try await fixture.give(Self.marketingEmail, subject: "s-5", at: -5 * 60)
+        let stale = try await fixture.give(Self.serviceEmail, subject: "s-5", at: -2 * 24 * 60 - 1)
+        let manager = try fixture.processManager()
+        try await withServices([manager]) {
+            #expect(try await manager.waitUntilScheduled())
+            try await eventually("four overdue at once", observing: { try await fixture.overdue("s-5").count }) { $0 == 4 }
+        }
+        let overdue = try await fixture.overdue("s-5")
+        for event in overdue where event.decision == late {
+            #expect(event.audit.latenessSeconds == 3_600 && !event.audit.stale && event.audit.decidedAt == fixture.at(0), "\(event.system)")
+        }
+        for event in overdue where event.decision == stale {
+            #expect(event.audit.stale && event.audit.decidedAt == fixture.at(0), "\(event.system)")
+        }
+        let staleLateness: [Double] = overdue.filter { $0.decision == stale }.map(\.audit.latenessSeconds).sorted()
+        #expect(staleLateness == [86_460, 158_460], "24 h 1 m and 44 h 1 m")
+    }
+
     @Test("a deadline table rebuilt from the log fires nothing twice: the support desk's overdue stays one, billing's still fires")
     func rebuildFiresNothingTwice() async throws {
         let fixture = try await Fixture()

@@ -56,6 +56,8 @@ public final class WaymarkClient: Service, Sendable {
     /// How often a command is decided again after another writer moved its journey on.
     public var maxAttempts: Int { max(1, configuration.maxAttempts) }
     let logger: Logger
+    /// Times out commands after `configuration.commandTimeout`.
+    let timeouts: CommandTimeouts?
     /// The remembered states of journeys, and of the streams of other deciders by category.
     let journeys: StateCache<JourneyState>
     let caches: StateCaches
@@ -67,6 +69,7 @@ public final class WaymarkClient: Service, Sendable {
         self.journeyDecider = JourneyDecider { state, command in try Self.definition(for: state, command: command, catalog: definitions.catalog) }
         self.configuration = configuration
         self.logger = logger
+        self.timeouts = configuration.commandTimeout.map { CommandTimeouts(timeout: $0, clock: configuration.clock) }
         self.caches = StateCaches(capacity: configuration.cachedStreams / 4)
         self.journeys = caches.cache(JourneyDecider.category, of: JourneyState.self, capacity: configuration.cachedStreams)
     }
@@ -191,21 +194,14 @@ public final class WaymarkClient: Service, Sendable {
     /// Runs `body`, giving up with `ClientError.timedOut` after `commandTimeout`; the body is
     /// cancelled then (a running statement gets libpq's cancel request).
     func withTimeout<T: Sendable>(commandId: UUID? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let timeout = configuration.commandTimeout else { return try await body() }
+        guard let timeouts, let timeout = configuration.commandTimeout else { return try await body() }
         // The id may have been chosen here (none given): the caller needs it to learn the result.
         let id = commandId.map { " (\($0.uuidString.lowercased()))" } ?? "s"
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await self.configuration.clock.sleep(for: timeout)
-                throw ClientError(
-                    code: .timedOut,
-                    message:
-                        "the command took longer than \(timeout); it may have been applied: send it again with the same command id\(id) to learn its result")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
+        return try await timeouts.run(
+            timedOut: ClientError(
+                code: .timedOut,
+                message: "the command took longer than \(timeout); it may have been applied: send it again with the same command id\(id) to learn its result"),
+            body)
     }
 
     /// Runs a command that may write several streams in one transaction: `body` loads, decides and

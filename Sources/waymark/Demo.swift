@@ -201,7 +201,7 @@ struct Demo: AsyncParsableCommand {
             try await printAnalytics(store, analytics: projections.analyticsSchema, journeyId: journeyId, say)
 
             print("\n11. The process manager: deadlines from the log, fired once (the simulated journeys lie in the past, so most fire late)")
-            try await printProcessManager(services.processManager, logger: logger, say)
+            try await printProcessManager(services.processManager, client: client, logger: logger, say)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -26,10 +26,15 @@ public struct EventCodec: Sendable {
 
     /// `payload` as stored JSON; its `PersonalData` fields sealed for `subject` when the codec seals.
     public func encode<Payload: Encodable>(_ payload: Payload, subject: String?) throws -> String {
+        guard let sealing else { return String(decoding: try Self.plainEncoder.encode(payload), as: UTF8.self) }
         let encoder = Self.encoder()
-        if let sealing { encoder.userInfo[.personalDataSealing] = PersonalDataSealingContext(sealing: sealing, subject: subject) }
+        encoder.userInfo[.personalDataSealing] = PersonalDataSealingContext(sealing: sealing, subject: subject)
         return String(decoding: try encoder.encode(payload), as: UTF8.self)
     }
+
+    /// The encoder of events without sealing, shared: encoding does not change it (swift-foundation's
+    /// JSONEncoder is `Sendable`), and making one per event cost a busy client measurably.
+    private static let plainEncoder = encoder()
 
     /// `Payload` from stored JSON, its sealed personal fields opened.
     public func decode<Payload: Decodable>(_ type: Payload.Type, from data: String) throws -> Payload {

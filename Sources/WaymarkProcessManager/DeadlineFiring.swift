@@ -5,8 +5,8 @@ import WaymarkEventStore
 import WaymarkPostgres
 
 /// Fires due deadlines: claims them with `FOR UPDATE SKIP LOCKED` (so instances never claim the
-/// same one), decides their events and appends them to the journey's stream with ids derived
-/// from the deadline, and marks them fired, all in one transaction.
+/// same one), decides their events and appends them to the journey's stream (a consent subject's,
+/// `fireConsent`) with ids derived from the deadline, and marks them fired, all in one transaction.
 ///
 /// A deadline fires only while the scheduler's watch has folded the journey's every event: the
 /// stream's version must equal the watch's, and the append expects exactly that version. A journey
@@ -74,8 +74,15 @@ struct DeadlineFiring: Sendable {
                 try await transaction.append(to: stream, expected: .exact(current), events: try events(for: claimed, at: now))
                 fired += claimed
             }
-            try await markFired(fired, at: now, in: transaction)
-            round.fired = fired.count
+            var marked = fired.map { (id: $0.id, version: $0.version) }
+            if rows.count < batchSize {
+                let consent = try await fireConsent(upTo: limit, at: now, limit: batchSize - rows.count, in: transaction)
+                round.claimed += consent.claimed
+                round.behind += consent.behind
+                marked += consent.fired
+            }
+            try await markFired(marked, at: now, in: transaction)
+            round.fired = marked.count
             return round
         }
     }
@@ -97,7 +104,7 @@ struct DeadlineFiring: Sendable {
         return out
     }
 
-    private func markFired(_ fired: [Claimed], at now: Date, in transaction: Transaction) async throws {
+    private func markFired(_ fired: [(id: String, version: Int)], at now: Date, in transaction: Transaction) async throws {
         guard !fired.isEmpty else { return }
         try await transaction.execute(
             """

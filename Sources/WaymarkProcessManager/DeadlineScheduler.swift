@@ -7,7 +7,8 @@ import WaymarkPostgres
 
 /// Keeps the deadline table up to date with the log: a subscription's handler that folds each
 /// batch's journey and customer events into the journeys' watches (`pm_watches`) and schedules,
-/// reschedules and cancels their deadlines (`pm_deadlines`) in the batch's transaction.
+/// reschedules and cancels their deadlines (`pm_deadlines`) in the batch's transaction; consent
+/// events go to `consent` (`ConsentScheduler`).
 ///
 /// A changed due time cancels the pending version and adds the next; a deadline whose event is
 /// in the log is left out of a watch's deadlines, so a table rebuilt from the log fires nothing
@@ -17,6 +18,7 @@ struct DeadlineScheduler: Sendable {
     let settings: ProcessManagerSettings
     let codec: EventCodec
     let timelines: [String: BusinessTimeline]
+    let consent: ConsentScheduler
     /// Announced at the commit of a batch that scheduled or cancelled something.
     let channel: String
     let scheduled: ChangeSignal
@@ -32,6 +34,19 @@ struct DeadlineScheduler: Sendable {
     }
 
     func handle(_ events: [RecordedEvent], in transaction: Transaction) async throws {
+        let isConsent = { (event: RecordedEvent) in event.isIn(category: ConsentDecider.category) }
+        let consentChanged = try await consent.handle(events.filter(isConsent), in: transaction)
+        let journeysChanged = try await handleJourneys(events.filter { !isConsent($0) }, in: transaction)
+        // Announced also when no deadline moved: a firing loop that found a journey ahead of its
+        // watch waits for the watch to catch up.
+        if consentChanged || journeysChanged {
+            try await transaction.execute("SELECT pg_notify(\(channel), '')")
+            transaction.afterCommit { [scheduled] in scheduled.bump() }
+        }
+    }
+
+    /// Folds the journey and customer events; returns whether a watch changed.
+    private func handleJourneys(_ events: [RecordedEvent], in transaction: Transaction) async throws -> Bool {
         var inputs: [(recorded: RecordedEvent, id: String, input: Input)] = []
         var journeyIds: Set<String> = []
         var customerIds: Set<String> = []
@@ -51,7 +66,7 @@ struct DeadlineScheduler: Sendable {
             }
             inputs.append((recorded, id, input))
         }
-        guard !inputs.isEmpty else { return }
+        guard !inputs.isEmpty else { return false }
         if starts.contains(where: { definitions.catalog.definition(version: $0) == nil }) { try await definitions.refresh(in: transaction) }
         let context = SLAClockFold.Context(catalog: definitions.catalog, timelines: timelines)
 
@@ -103,13 +118,8 @@ struct DeadlineScheduler: Sendable {
         let changed = touched.compactMap { watches[$0] }.filter { stored[$0.journeyId] != $0 }
         try await WatchTable.write(changed, in: transaction)
         try await WatchTable.writeTiers(changedTiers, in: transaction)
-        // Announced also when no deadline moved: a firing loop that found a journey ahead of its
-        // watch waits for the watch to catch up.
         try await reschedule(changed, context: context, in: transaction)
-        if !changed.isEmpty {
-            try await transaction.execute("SELECT pg_notify(\(channel), '')")
-            transaction.afterCommit { [scheduled] in scheduled.bump() }
-        }
+        return !changed.isEmpty
     }
 
     /// The journeys of `customerId` that are open, as the batch has them so far.

@@ -7,9 +7,10 @@ import WaymarkEventStore
 import WaymarkPostgres
 
 /// Reacts to journeys that stall, SLA clocks that cross their thresholds and escalation ladders:
-/// derives deadlines from the log (`DeadlineScheduler`, a subscription to the journey and customer
-/// categories) and fires them when due (`DeadlineFiring`), recording each decision as an event on
-/// the journey's stream.
+/// derives deadlines from the log (`DeadlineScheduler`, a subscription to the journey, customer
+/// and consent categories) and fires them when due (`DeadlineFiring`), recording each decision as
+/// an event on the journey's stream (or, for a consent decision a downstream system has not
+/// applied in time, `ConsentPropagationOverdue` on the subject's consent stream).
 ///
 /// Several instances may run at once, on one machine or several: the scheduler's batches take the
 /// subscription's lock, and each deadline is claimed by one instance and fired once.
@@ -48,9 +49,12 @@ public final class ProcessManager: Service, Sendable {
         self.logger = logger
         let scheduler = DeadlineScheduler(
             definitions: definitions, settings: settings, codec: codec, timelines: definitions.catalog.calendars.mapValues { BusinessTimeline($0) },
+            consent: ConsentScheduler(
+                purposes: definitions.catalog.consentPurposes, times: definitions.catalog.consentPropagation, codec: codec),
             channel: Self.channel(store), scheduled: scheduled, logger: logger)
         subscription = try CatchUpSubscription(
-            store: store, name: Self.subscriptionName, source: .categories([CustomerDecider.category, JourneyDecider.category]), batchSize: batchSize,
+            store: store, name: Self.subscriptionName, source: .categories([CustomerDecider.category, JourneyDecider.category, ConsentDecider.category]),
+            batchSize: batchSize,
             logger: logger, handler: { events, transaction in try await scheduler.handle(events, in: transaction) })
         firing = DeadlineFiring(store: store, settings: settings, codec: codec, instance: instance, time: time, batchSize: batchSize, logger: logger)
     }

@@ -66,7 +66,7 @@ public struct ProcessManagerStatus: Sendable, Equatable {
 
 /// `waymark process-manager rebuild`.
 public enum ProcessManagerRebuild {
-    /// Drops the derived state (watches, customers' tiers, deadlines) and the scheduler's
+    /// Drops the derived state (journeys' and consent subjects' watches, customers' tiers, deadlines) and the scheduler's
     /// checkpoint in one transaction that holds the subscription's lock, so no scheduler batch
     /// interleaves; the scheduler then derives it again from the log, where the events of fired
     /// deadlines count as fired, so nothing fires twice.
@@ -75,7 +75,7 @@ public enum ProcessManagerRebuild {
         let name = ProcessManager.subscriptionName
         try await store.transaction { transaction in
             try await CatchUpSubscription.restart(name, in: transaction)
-            try await transaction.execute("TRUNCATE pm_watches, pm_customers, pm_deadlines")
+            try await transaction.execute("TRUNCATE pm_watches, pm_customers, pm_consent_watches, pm_deadlines")
         }
         logger.info("process manager state dropped; the scheduler derives it again from the log")
     }

@@ -13,12 +13,15 @@ import WaymarkPostgres
 /// decision makes every downstream system of its purpose `pending` until the system reports it
 /// applied (or failed to apply) that decision, the last report counting; a report about an older
 /// decision leaves the current one pending, and one from a system the purpose does not list is left
-/// out. `expired` is computed when read from `expires_at` and `now()`.
+/// out. `expired` is computed when read from `expires_at` and `now()`. A system the process manager
+/// found late (`ConsentPropagationOverdue` on the current decision) shows `overdue` until it reports
+/// the decision applied; `overdue_since` keeps the due time it missed.
 public struct ConsentProjection: Projection {
     public let name = "consent"
     /// 2: reports from systems the purpose does not list are left out, and a failure replaces an
-    /// earlier acknowledgement of the same decision.
-    public let version = 2
+    /// earlier acknowledgement of the same decision. 3: `overdue` and `overdue_since` per decision
+    /// and system, from the process manager's `ConsentPropagationOverdue`.
+    public let version = 3
     public let source = SubscriptionSource.categories([ConsentDecider.category, CustomerDecider.category])
     let purposes: [String: ConsentPurpose]
 
@@ -90,6 +93,7 @@ public struct ConsentProjection: Projection {
                 updated_at timestamptz NOT NULL,
                 acknowledgement text,
                 error text,
+                overdue_since timestamptz,
                 PRIMARY KEY (subject_id, purpose, channel, system)
             )
             """)
@@ -105,7 +109,7 @@ public struct ConsentProjection: Projection {
                     c.legal_basis, c.notice_version, c.collection_point, c.proof_reference, c.granted_at, c.refused_at, c.withdrawn_at, c.expires_at,
                     c.decided_at, c.event_id AS proof_event_id,
                     coalesce((SELECT jsonb_object_agg(p.system, jsonb_build_object('state', p.state, 'at', p.updated_at, 'acknowledgement', p.acknowledgement,
-                                                                                   'error', p.error))
+                                                                                   'error', p.error, 'overdue', \(Self.overdue)))
                               FROM \(tables.name("propagations")) p
                               WHERE (p.subject_id, p.purpose, p.channel) = (s.subject_id, q.purpose, q.channel)), '{}') AS propagation
                 FROM \(tables.name("subjects")) s CROSS JOIN \(tables.name("scopes")) q
@@ -128,13 +132,17 @@ public struct ConsentProjection: Projection {
                 """
                 SELECT p.subject_id, p.purpose, p.channel, p.system, p.state, p.decision_event_id, p.requested_at, p.updated_at,
                     CASE WHEN p.state = 'pending' THEN NULL ELSE p.updated_at - p.requested_at END AS took,
-                    p.acknowledgement, p.error, c.status AS decision
+                    p.acknowledgement, p.error, c.status AS decision, \(Self.overdue) AS overdue, p.overdue_since
                 FROM \(tables.name("propagations")) p
                 JOIN \(tables.name("consents")) c ON (c.subject_id, c.purpose, c.channel) = (p.subject_id, p.purpose, p.channel)
                 """
             ),
         ]
     }
+
+    /// Overdue: the process manager found the decision not applied by its due time, and the
+    /// system has not applied it since.
+    static let overdue: PostgresQuery = "(p.overdue_since IS NOT NULL AND p.state <> 'applied')"
 
     /// A subject's current answer to one question, as stored.
     struct Answer {
@@ -156,6 +164,8 @@ public struct ConsentProjection: Projection {
         var updatedAt: Date
         var acknowledgement: String?
         var error: String?
+        /// The due time the process manager found missed.
+        var overdueSince: Date?
     }
 
     public func apply(_ events: [RecordedEvent], to tables: ProjectionTables, in transaction: Transaction) async throws -> Int {
@@ -221,6 +231,14 @@ public struct ConsentProjection: Projection {
                     propagation.error = report.error
                 }
                 propagation.updatedAt = at
+                propagations[key] = propagation
+                changed.propagations.insert(key)
+                continue
+            case .propagationOverdue(let overdue):
+                // Only the current decision's state shows it (a newer decision started afresh).
+                let key = PropagationKey(subjectId, overdue.scope, overdue.system)
+                guard var propagation = propagations[key], propagation.decision == overdue.decision else { continue }
+                propagation.overdueSince = overdue.dueAt
                 propagations[key] = propagation
                 changed.propagations.insert(key)
                 continue
@@ -319,6 +337,7 @@ public struct ConsentProjection: Projection {
 
     static let propagationColumns = [
         "subject_id", "purpose", "channel", "system", "decision_event_id", "state", "requested_at", "updated_at", "acknowledgement", "error",
+        "overdue_since",
     ]
 
     static func writePropagation(_ key: PropagationKey, _ propagation: Propagation, into rows: inout CopyBinary) {
@@ -329,6 +348,7 @@ public struct ConsentProjection: Projection {
         rows.append(propagation.updatedAt)
         rows.append(propagation.acknowledgement)
         rows.append(propagation.error)
+        rows.append(propagation.overdueSince)
         rows.endRow()
     }
 
@@ -361,7 +381,7 @@ public struct ConsentProjection: Projection {
         }
         for row in try await transaction.query(
             """
-            SELECT subject_id, purpose, channel, system, decision_event_id, state, requested_at, updated_at, acknowledgement, error
+            SELECT subject_id, purpose, channel, system, decision_event_id, state, requested_at, updated_at, acknowledgement, error, overdue_since
             FROM \(tables.name("propagations")) WHERE subject_id = ANY(\(ids)::text[])
             """)
         {
@@ -370,7 +390,7 @@ public struct ConsentProjection: Projection {
                 decision: try row.decode(UUID.self, at: 4), state: try row.decode(String.self, at: 5),
                 requestedAt: try row.decode(Date.self, at: 6), updatedAt: try row.decode(Date.self, at: 7),
                 acknowledgement: try row.decode(String?.self, at: 8),
-                error: try row.decode(String?.self, at: 9))
+                error: try row.decode(String?.self, at: 9), overdueSince: try row.decode(Date?.self, at: 10))
         }
     }
 }

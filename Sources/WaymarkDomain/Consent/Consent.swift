@@ -80,6 +80,9 @@ public enum ConsentEvent: DomainEvent, Equatable {
     case withdrawn(Withdrawn)
     case propagated(ConsentPropagation)
     case propagationFailed(ConsentPropagation)
+    /// Recorded by the process manager: a downstream system had not applied a decision by its due
+    /// time.
+    case propagationOverdue(ConsentPropagationOverdue)
 
     public struct Withdrawn: Sendable, Equatable, Codable {
         public var scope: ConsentScope
@@ -93,6 +96,7 @@ public enum ConsentEvent: DomainEvent, Equatable {
         case .withdrawn: return "ConsentWithdrawn"
         case .propagated: return "ConsentPropagated"
         case .propagationFailed: return "ConsentPropagationFailed"
+        case .propagationOverdue: return "ConsentPropagationOverdue"
         }
     }
 
@@ -101,11 +105,14 @@ public enum ConsentEvent: DomainEvent, Equatable {
         case .given(let record), .refused(let record): return try codec.encode(record, subject: subject)
         case .withdrawn(let withdrawn): return try codec.encode(withdrawn, subject: subject)
         case .propagated(let report), .propagationFailed(let report): return try codec.encode(report, subject: subject)
+        case .propagationOverdue(let overdue): return try codec.encode(overdue, subject: subject)
         }
     }
 
     /// Every type `decode` knows: the events only this domain's commands write.
-    public static let storedTypes: Set<String> = ["ConsentGiven", "ConsentRefused", "ConsentWithdrawn", "ConsentPropagated", "ConsentPropagationFailed"]
+    public static let storedTypes: Set<String> = [
+        "ConsentGiven", "ConsentRefused", "ConsentWithdrawn", "ConsentPropagated", "ConsentPropagationFailed", "ConsentPropagationOverdue",
+    ]
 
     public static func decode(type: String, data: String, codec: EventCodec) throws -> ConsentEvent? {
         func decode<T: Decodable>(_ type: T.Type) throws -> T { try codec.decode(type, from: data) }
@@ -115,6 +122,7 @@ public enum ConsentEvent: DomainEvent, Equatable {
         case "ConsentWithdrawn": return .withdrawn(try decode(Withdrawn.self))
         case "ConsentPropagated": return .propagated(try decode(ConsentPropagation.self))
         case "ConsentPropagationFailed": return .propagationFailed(try decode(ConsentPropagation.self))
+        case "ConsentPropagationOverdue": return .propagationOverdue(try decode(ConsentPropagationOverdue.self))
         default: return nil
         }
     }
@@ -160,7 +168,7 @@ public struct ConsentState: Sendable, Equatable {
         case .withdrawn(let withdrawn):
             next.answers[withdrawn.scope]?.status = .withdrawn
             next.decisions[eventId] = withdrawn.scope
-        case .propagated, .propagationFailed: break
+        case .propagated, .propagationFailed, .propagationOverdue: break
         }
         return next
     }

@@ -44,7 +44,11 @@ public struct Deadline: Sendable, Equatable, Codable {
 
     /// The id of the `index`th event its firing records: the same on every attempt, so a firing
     /// repeated after a crash is the store's idempotent retry, not a second event.
-    public func eventId(_ index: Int) -> UUID {
+    public func eventId(_ index: Int) -> UUID { Self.eventId(deadlineId: id, index) }
+
+    /// The id of the `index`th event the firing of deadline `deadlineId` records (journey or
+    /// consent deadlines alike).
+    public static func eventId(deadlineId id: String, _ index: Int) -> UUID {
         let digest = Array(SHA256.hash(data: Data("waymark-deadline:\(id):\(index)".utf8)))
         var bytes = Array(digest.prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: name-based, application-defined

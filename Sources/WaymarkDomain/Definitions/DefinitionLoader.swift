@@ -8,11 +8,18 @@ public struct JourneyConfiguration: Sendable {
     public var definitions: [String: JourneyDefinition]
     /// The consent questions and the systems that apply their answers (`consent.yaml`, optional).
     public var consentPurposes: [String: ConsentPurpose]
+    /// How long each downstream system has to apply a consent decision (`consent.yaml`'s
+    /// `propagation`); nil when not configured: no propagation deadlines.
+    public var consentPropagation: ConsentPropagationTimes?
 
-    public init(calendars: [String: BusinessCalendar], definitions: [String: JourneyDefinition], consentPurposes: [String: ConsentPurpose] = [:]) {
+    public init(
+        calendars: [String: BusinessCalendar], definitions: [String: JourneyDefinition], consentPurposes: [String: ConsentPurpose] = [:],
+        consentPropagation: ConsentPropagationTimes? = nil
+    ) {
         self.calendars = calendars
         self.definitions = definitions
         self.consentPurposes = consentPurposes
+        self.consentPropagation = consentPropagation
     }
 }
 
@@ -44,9 +51,11 @@ public enum DefinitionLoader {
             sources[definition.journeyType] = file.path
         }
         let consentFile = directory.appendingPathComponent("consent.yaml")
-        let purposes =
-            FileManager.default.fileExists(atPath: consentFile.path) ? try parseConsentPurposes(try read(consentFile), file: consentFile.path) : [:]
-        return JourneyConfiguration(calendars: calendars, definitions: definitions, consentPurposes: purposes)
+        let consent =
+            FileManager.default.fileExists(atPath: consentFile.path)
+            ? try parseConsent(try read(consentFile), file: consentFile.path) : ConsentConfiguration(purposes: [:], propagation: nil)
+        return JourneyConfiguration(
+            calendars: calendars, definitions: definitions, consentPurposes: consent.purposes, consentPropagation: consent.propagation)
     }
 
     private static func read(_ file: URL) throws -> String {

@@ -7,11 +7,14 @@ public struct JourneyCatalog: Sendable {
     public let calendars: [String: BusinessCalendar]
     /// The consent questions asked, by purpose, and the systems that must apply the answers.
     public let consentPurposes: [String: ConsentPurpose]
+    /// How long each downstream system has to apply a consent decision; nil: not configured.
+    public let consentPropagation: ConsentPropagationTimes?
 
     public init(_ configuration: JourneyConfiguration, earlierVersions: [JourneyDefinition] = []) {
         current = configuration.definitions
         calendars = configuration.calendars
         consentPurposes = configuration.consentPurposes
+        consentPropagation = configuration.consentPropagation
         byVersion = [:]
         for definition in earlierVersions + Array(configuration.definitions.values) { byVersion[definition.version.description] = definition }
     }

@@ -128,6 +128,8 @@ public struct DecisionAudit: Sendable, Equatable, Codable {
         case escalationLevel = "escalation_level"
         case lowScore = "low_score"
         case compensations
+        /// A downstream system had not applied a consent decision in time (`ConsentPropagationOverdue`).
+        case consentPropagation = "consent_propagation"
     }
     public var rule: Rule
     /// The deadline that fired: unique per journey, goal, level and cycle; no event repeats one.

@@ -98,19 +98,25 @@ struct ProcessManagerKillTests {
                 for part in 0..<4 {
                     group.addTask {
                         for journey in selected.enumerated().filter({ $0.offset % 4 == part }).map(\.element) {
-                            try await client.send(.start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey)
-                            if movedOn.contains(journey) { try await client.send(.moveToStage("answered"), to: journey) }
+                            guard movedOn.contains(journey) else {
+                                try await client.send(.start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey)
+                                continue
+                            }
+                            // Started two seconds ago, moved on a second later: before any due time,
+                            // however late the commands arrive on a loaded machine.
+                            let started = Date().addingTimeInterval(-2)
+                            try await client.send(
+                                .start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey,
+                                context: CommandContext(occurredAt: started))
+                            try await client.send(.moveToStage("answered"), to: journey, context: CommandContext(occurredAt: started.addingTimeInterval(1)))
                         }
                     }
                 }
                 try await group.waitForAll()
             }
         }
-        // The journeys that move on do so before the instances start: on a loaded machine a move
-        // sent after a start could otherwise come after the first due time, and rightly not stop it.
-        try await start(journeys.filter { movedOn.contains($0) })
         var running = [try instance("pm-a"), try instance("pm-b")]
-        try await start(journeys.filter { !movedOn.contains($0) })
+        try await start(journeys)
 
         func recorded() async throws -> Int {
             try await store.query(

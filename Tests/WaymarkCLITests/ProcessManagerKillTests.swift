@@ -102,13 +102,16 @@ struct ProcessManagerKillTests {
                                 try await client.send(.start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey)
                                 continue
                             }
-                            // Started two seconds ago, moved on a second later: before any due time,
-                            // however late the commands arrive on a loaded machine.
-                            let started = Date().addingTimeInterval(-2)
-                            try await client.send(
-                                .start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey,
-                                context: CommandContext(occurredAt: started))
-                            try await client.send(.moveToStage("answered"), to: journey, context: CommandContext(occurredAt: started.addingTimeInterval(1)))
+                            // Started and moved on a second later in one transaction: no process
+                            // manager sees the journey before its move, however loaded the machine.
+                            let started = Date()
+                            try await store.transaction { transaction in
+                                try await client.send(
+                                    .start(.init(customerId: "c-\(journey)", journeyType: "drill", tier: "standard")), to: journey,
+                                    context: CommandContext(occurredAt: started), in: transaction)
+                                try await client.send(
+                                    .moveToStage("answered"), to: journey, context: CommandContext(occurredAt: started.addingTimeInterval(1)), in: transaction)
+                            }
                         }
                     }
                 }

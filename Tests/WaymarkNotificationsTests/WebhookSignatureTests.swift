@@ -65,6 +65,9 @@ import WaymarkNotifications
         #expect(code(signature: "v1,not-base64!") == .signatureMismatch)
         #expect(code(signature: "v1a," + Self.vectorSignature.dropFirst(3)) == .signatureMismatch)
         #expect(code(body: Array(#"{"test": 2432232315}"#.utf8)) == .signatureMismatch)
+        // `F` differs from the vector's `E` only in the padding bits: a lenient decoder gives the
+        // same bytes, so only canonical base64 keeps "any changed byte fails" true.
+        #expect(code(signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=") == .signatureMismatch)
         let wrong = WebhookVerifier(secrets: [WebhookSecret.random()])
         #expect(throws: WebhookSignatureError.self) {
             try wrong.verify(

@@ -21,7 +21,7 @@ import WaymarkNotifications
             })
     }
 
-    @Test func theShippedFileLoadsWithSecretsFromTheEnvironment() throws {
+    @Test("the shipped notifications.yaml loads with secrets from the environment") func theShippedFileLoadsWithSecretsFromTheEnvironment() throws {
         let settings = try NotificationSettings.load(directory: configDirectory, environment: Self.environment, knownRoles: try Self.processManagerRoles())
         #expect(settings.source == "/waymark/demo")
         let fulfilment = try #require(settings.endpoints["fulfilment-desk"])
@@ -54,7 +54,7 @@ import WaymarkNotifications
         definitionError { _ = try NotificationSettings.parse(yaml, file: "notifications.yaml", environment: environment, knownRoles: roles) }
     }
 
-    @Test func errorsNameFileLinePathAndProblem() throws {
+    @Test("notifications.yaml errors name file, line, path and problem, never a secret") func errorsNameFileLinePathAndProblem() throws {
         #expect(Self.refusal(Self.minimal) == nil)
         let unset = try #require(Self.refusal(Self.minimal, environment: [:]))
         #expect(unset.file == "notifications.yaml")

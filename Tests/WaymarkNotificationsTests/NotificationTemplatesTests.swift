@@ -9,7 +9,7 @@ import WaymarkNotifications
         "credit_owed": true, "credit_amount": "EUR 25.00",
     ]
 
-    @Test func theShippedTemplatesLoadAndRenderInEveryLocale() throws {
+    @Test("the shipped templates load and render in English and German") func theShippedTemplatesLoadAndRenderInEveryLocale() throws {
         let templates = try NotificationTemplates.load(directory: configDirectory.appendingPathComponent("templates"))
         #expect(
             Set(templates.declarations.keys) == ["escalation-raised", "shipment-delay-apology", "csat-survey-invitation", "notification-delivery-failed"])
@@ -26,7 +26,7 @@ import WaymarkNotifications
         #expect(plain.text == "to Ada Lovelace: order SO-1042 delayed 36 h, now due 2026-12-09")
     }
 
-    @Test func textIsNotHTMLEscaped() throws {
+    @Test("templates render plain text, not HTML") func textIsNotHTMLEscaped() throws {
         let templates = try NotificationTemplates.load(directory: configDirectory.appendingPathComponent("templates"))
         var values = Self.apology
         values["customer_name"] = "Smith & <Sons>"
@@ -34,13 +34,13 @@ import WaymarkNotifications
         #expect(message.text.hasPrefix("to Smith & <Sons>: "))
     }
 
-    @Test func localesFallBackToTheLanguageThenTheDefault() throws {
+    @Test("a locale falls back to its language, then to the default") func localesFallBackToTheLanguageThenTheDefault() throws {
         let templates = try NotificationTemplates.load(directory: configDirectory.appendingPathComponent("templates"))
         #expect(try templates.render(template: "shipment-delay-apology", channel: .log, locale: "de-CH", values: Self.apology).locale == "de")
         #expect(try templates.render(template: "shipment-delay-apology", channel: .log, locale: "fr", values: Self.apology).locale == "en")
     }
 
-    @Test func renderingWithoutADeclaredVariableFails() throws {
+    @Test("rendering without a declared variable fails") func renderingWithoutADeclaredVariableFails() throws {
         let templates = try NotificationTemplates.load(directory: configDirectory.appendingPathComponent("templates"))
         var values = Self.apology
         values["credit_amount"] = nil
@@ -52,7 +52,7 @@ import WaymarkNotifications
         #expect(throws: NotificationError.self) { try templates.render(template: "no-such-template", channel: .log, locale: "en", values: [:]) }
     }
 
-    @Test func anUndeclaredVariableFailsAtLoadWithFileAndLine() throws {
+    @Test("a template using an undeclared variable fails at load with file and line") func anUndeclaredVariableFailsAtLoadWithFileAndLine() throws {
         let error = try withTemplateCopy { directory in
             let file = directory.appendingPathComponent("csat-survey-invitation.webhook.de.mustache")
             try "Guten Tag {{customer_name}},\n\nIhr Fall {{case_reference}}\nvon {{agent_name}}\n".write(to: file, atomically: true, encoding: .utf8)
@@ -65,7 +65,7 @@ import WaymarkNotifications
         #expect(refused.message.contains("does not declare"))
     }
 
-    @Test func aDeclaredButMissingFileFailsAtLoad() throws {
+    @Test("a declared template file that is missing fails at load") func aDeclaredButMissingFileFailsAtLoad() throws {
         let error = try withTemplateCopy { directory in
             try FileManager.default.removeItem(at: directory.appendingPathComponent("escalation-raised.log.de.mustache"))
             return definitionError { _ = try NotificationTemplates.load(directory: directory) }
@@ -77,7 +77,7 @@ import WaymarkNotifications
         #expect(refused.message.contains("escalation-raised.log.de.mustache is missing"))
     }
 
-    @Test func anUndeclaredFileAndBrokenSectionsFailAtLoad() throws {
+    @Test("an undeclared template file, partials, dotted names and broken tags fail at load") func anUndeclaredFileAndBrokenSectionsFailAtLoad() throws {
         let stray = try withTemplateCopy { directory in
             try "Bonjour {{customer_name}}".write(
                 to: directory.appendingPathComponent("csat-survey-invitation.webhook.fr.mustache"), atomically: true, encoding: .utf8)
@@ -100,7 +100,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func theIndexIsChecked() throws {
+    @Test("templates.yaml is checked: an unknown channel fails with its path") func theIndexIsChecked() throws {
         let error = try withTemplateCopy { directory in
             let index = directory.appendingPathComponent("templates.yaml")
             let text = try String(contentsOf: index, encoding: .utf8).replacingOccurrences(

@@ -31,7 +31,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func deliversASignedCloudEvent() async throws {
+    @Test("a 2xx receiver gets the signed CloudEvent and the attempt is delivered") func deliversASignedCloudEvent() async throws {
         let secret = WebhookSecret.random()
         let logs = CapturedLogs()
         let (attempt, deliveries) = try await LoopbackReceiver.run(secrets: [secret]) { receiver, url in
@@ -47,7 +47,7 @@ import WaymarkNotifications
         #expect(logs.all.contains { $0.contains("webhook delivered") && $0.contains("webhook.id=ntf_7f3a9c") })
     }
 
-    @Test func aReceiverAnswering500IsAFailureWithItsStatus() async throws {
+    @Test("a receiver answering 500 is a failure with its status") func aReceiverAnswering500IsAFailureWithItsStatus() async throws {
         let secret = WebhookSecret.random()
         let logs = CapturedLogs()
         let (attempt, deliveries) = try await LoopbackReceiver.run(secrets: [secret], answer: .status(500)) { receiver, url in
@@ -58,7 +58,7 @@ import WaymarkNotifications
         #expect(logs.all.contains { $0.hasPrefix("notice webhook attempt failed") && $0.contains("HTTP 500") })
     }
 
-    @Test func aReceiverSlowerThanTheTimeoutTimesOut() async throws {
+    @Test("a receiver slower than the endpoint's timeout is a timeout") func aReceiverSlowerThanTheTimeoutTimesOut() async throws {
         let secret = WebhookSecret.random()
         let (attempt, deliveries) = try await LoopbackReceiver.run(secrets: [secret], answer: .stall) { receiver, url in
             (try await Self.send(to: url, secret: secret, timeout: .milliseconds(300), logs: CapturedLogs()), receiver.deliveries)
@@ -70,7 +70,7 @@ import WaymarkNotifications
         #expect(deliveries.map(\.refusal) == [nil])
     }
 
-    @Test func aPortWithNothingListeningIsAConnectionFailure() async throws {
+    @Test("a port with nothing listening is a connection failure, at once") func aPortWithNothingListeningIsAConnectionFailure() async throws {
         let secret = WebhookSecret.random()
         // A port that was just listening and is closed now.
         let url = try await LoopbackReceiver.run(secrets: [secret]) { _, url in url }
@@ -82,7 +82,7 @@ import WaymarkNotifications
         #expect(attempt.duration < .seconds(5))
     }
 
-    @Test func theReceiverRefusesAWrongSecret() async throws {
+    @Test("a delivery signed with the wrong secret is refused by the receiver") func theReceiverRefusesAWrongSecret() async throws {
         let logs = CapturedLogs()
         let sent = WebhookSecret.random()
         let (attempt, deliveries) = try await LoopbackReceiver.run(secrets: [WebhookSecret.random()]) { receiver, url in
@@ -92,7 +92,7 @@ import WaymarkNotifications
         #expect(deliveries.map(\.refusal) == [.signatureMismatch])
     }
 
-    @Test func anHTTPSURLSpeaksTLS() async throws {
+    @Test("an https URL speaks TLS: nothing reaches a plain-HTTP receiver") func anHTTPSURLSpeaksTLS() async throws {
         let secret = WebhookSecret.random()
         // The receiver speaks plain HTTP: a client that honours https must fail the handshake
         // rather than send the event in the clear.
@@ -121,7 +121,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func delaysGrowExponentiallyWithinJitterBoundsUpToTheCap() {
+    @Test("backoff delays double up to the cap, within their jitter bounds") func delaysGrowExponentiallyWithinJitterBoundsUpToTheCap() {
         let backoff = RetryBackoff(base: .milliseconds(500), cap: .seconds(60))
         #expect((1...9).map { backoff.ceiling(retry: $0) } == [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000].map { .milliseconds($0) })
         #expect(backoff.ceiling(retry: 500) == .seconds(60))
@@ -135,7 +135,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func jitterComesFromTheInjectedSource() {
+    @Test("backoff jitter comes from the injected random source") func jitterComesFromTheInjectedSource() {
         let backoff = RetryBackoff(base: .seconds(1), cap: .seconds(3600))
         func draws(_ seed: UInt64) -> [Duration] {
             var random = Seeded(state: seed)

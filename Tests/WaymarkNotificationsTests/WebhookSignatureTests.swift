@@ -15,7 +15,7 @@ import WaymarkNotifications
 
     static func at(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: Double(seconds)) }
 
-    @Test func signsTheSpecificationsVector() throws {
+    @Test("signing reproduces the Standard Webhooks test vector") func signsTheSpecificationsVector() throws {
         let headers = try WebhookSigner.sign(
             id: Self.vectorID, timestamp: Self.vectorTimestamp, body: Self.vectorBody, secrets: [try WebhookSecret(parsing: Self.vectorSecret)])
         #expect(headers.signature == Self.vectorSignature)
@@ -23,7 +23,7 @@ import WaymarkNotifications
         #expect(headers.asPairs[1].1 == "1614265330")
     }
 
-    @Test func verifiesTheSpecificationsVectorAmongOtherSignatures() throws {
+    @Test("the verifier accepts the vector among other signatures") func verifiesTheSpecificationsVectorAmongOtherSignatures() throws {
         let verifier = WebhookVerifier(secrets: [try WebhookSecret(parsing: Self.vectorSecret)])
         // A rotated-out signature and an asymmetric one beside the valid one: any match accepts.
         let header = "v1,Zm9yZ2VkLXNpZ25hdHVyZS1vZi1hbi1vbGQta2V5MTIzNDU2Nzg= v1a,aGVsbG8= \(Self.vectorSignature)"
@@ -33,7 +33,7 @@ import WaymarkNotifications
         #expect(checked.timestamp == Self.vectorTimestamp)
     }
 
-    @Test func refusesWithStableCodes() throws {
+    @Test("the verifier refuses with stable codes") func refusesWithStableCodes() throws {
         let verifier = WebhookVerifier(secrets: [try WebhookSecret(parsing: Self.vectorSecret)], tolerance: .seconds(300))
         func code(
             id: String? = Self.vectorID, timestamp: String? = "1614265330", signature: String? = Self.vectorSignature, body: [UInt8] = Self.vectorBody,
@@ -75,7 +75,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func secretsParseStrictlyAndNeverShow() throws {
+    @Test("secrets parse strictly and never show") func secretsParseStrictlyAndNeverShow() throws {
         let secret = try WebhookSecret(parsing: Self.vectorSecret)
         #expect(secret.serialized() == Self.vectorSecret)
         for shown in [secret.description, String(reflecting: secret), "\(secret)", String(describing: [secret])] {
@@ -94,7 +94,7 @@ import WaymarkNotifications
         #expect(WebhookSecret.random().serialized() != WebhookSecret.random().serialized())
     }
 
-    @Test func rotationSignsWithEverySecret() throws {
+    @Test("while rotating, each secret signs") func rotationSignsWithEverySecret() throws {
         let current = WebhookSecret.random()
         let previous = WebhookSecret.random()
         let headers = try WebhookSigner.sign(id: "n_1", timestamp: 100, body: Array("{}".utf8), secrets: [current, previous])
@@ -104,7 +104,7 @@ import WaymarkNotifications
         }
     }
 
-    @Test func signedDeliveriesVerify() async {
+    @Test("any signed delivery verifies (property)") func signedDeliveriesVerify() async {
         await propertyCheck(input: Gen.uint8().array(of: 0...300), Gen.int(in: 0...2_000_000_000)) { body, time in
             let secret = WebhookSecret.random()
             let headers = try WebhookSigner.sign(id: "msg_\(time)", timestamp: Int64(time), body: body, secrets: [secret])
@@ -115,7 +115,7 @@ import WaymarkNotifications
     }
 
     /// Any one changed byte of body, id, timestamp or signature fails verification.
-    @Test func anyChangedByteFails() async {
+    @Test("any one changed byte of body, id, timestamp or signature fails verification (property)") func anyChangedByteFails() async {
         await propertyCheck(input: Gen.uint8().array(of: 1...200), Gen.int(in: 0...10_000), Gen.uint8(), Gen.int(in: 0...3)) { body, position, flip, part in
             let secret = WebhookSecret.random()
             let id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"

@@ -6,7 +6,9 @@ import WaymarkNotifications
     static let payload = NotificationPayload(
         recipient: "customer", channel: "webhook", template: "shipment-delay-apology", locale: "de", purpose: "service-messages", message: "Guten Tag")
 
-    @Test("a notification's CloudEvent carries the required attributes, and the same event is the same bytes") func carriesTheRequiredAndOptionalAttributes() throws {
+    @Test("a notification's CloudEvent carries the required attributes, and the same event is the same bytes") func carriesTheRequiredAndOptionalAttributes()
+        throws
+    {
         let event = CloudEvent.notification(
             id: "ntf_01", source: "/waymark/demo", journeyID: "journey-42", requestedAt: Date(timeIntervalSince1970: 1_765_000_000.25), payload: Self.payload)
         let body = try event.encoded()

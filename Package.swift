@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "WaymarkSimulation", targets: ["WaymarkSimulation"]),
         .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
         .library(name: "WaymarkProcessManager", targets: ["WaymarkProcessManager"]),
+        .library(name: "WaymarkNotifications", targets: ["WaymarkNotifications"]),
         .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
@@ -26,6 +27,11 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // Test-only: the loopback webhook receiver in WaymarkNotificationsTests.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -92,6 +98,17 @@ let package = Package(
             ],
             // Its tables' migrations travel with the module, like the store's.
             resources: [.copy("Migrations")]
+        ),
+        .target(
+            name: "WaymarkNotifications",
+            dependencies: [
+                "WaymarkDomain", "WaymarkErrors",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "WaymarkSimulation",
@@ -179,7 +196,7 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
-                "WaymarkRuntime", "WaymarkProcessManager",
+                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -190,6 +207,15 @@ let package = Package(
             dependencies: [
                 "WaymarkProcessManager", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkTesting",
+            ]
+        ),
+        .testTarget(
+            name: "WaymarkNotificationsTests",
+            dependencies: [
+                "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

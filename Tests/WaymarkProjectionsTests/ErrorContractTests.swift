@@ -5,6 +5,7 @@ import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkErrors
 import WaymarkEventStore
+import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
@@ -20,7 +21,7 @@ import WaymarkTesting
     static let conforming: [any WaymarkError.Type] = [
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
-        EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self,
+        EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self, NotificationError.self, WebhookSignatureError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
@@ -31,6 +32,7 @@ import WaymarkTesting
         list("RuntimeError", RuntimeError.Code.self), list("ProcessManagerError", ProcessManagerError.Code.self),
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
+        list("NotificationError", NotificationError.Code.self), list("WebhookSignatureError", WebhookSignatureError.Code.self),
         (
             "PostgresError",
             ([.connectionFailure, .decodingFailure, .closed, .clientFailure, .invalidArgument, .cancelled] as [PostgresError.Code]).map { ($0.name, $0.kind) }

@@ -43,13 +43,21 @@ public struct DefinitionError: WaymarkError, Equatable {
 }
 
 /// A node of a parsed YAML file with the path that leads to it, for checked reading with errors
-/// that say where.
-struct YAMLValue {
+/// that say where. Public so that other modules' configuration files (notifications) read and
+/// fail the same way.
+public struct YAMLValue {
     let node: Node
-    let path: String
-    let file: String
+    /// Where the node is, as a path of keys and indexes (`endpoints.ops.url`).
+    public let path: String
+    public let file: String
 
-    static func parse(_ yaml: String, file: String) throws -> YAMLValue {
+    /// The node's line, when the parser recorded one.
+    public var line: Int? { node.mark?.line }
+
+    /// Whether the node is a list (for keys that take one value or several).
+    public var isSequence: Bool { node.sequence != nil }
+
+    public static func parse(_ yaml: String, file: String) throws -> YAMLValue {
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
                 throw DefinitionError(file: file, path: "", line: nil, message: "the file is empty")
@@ -78,7 +86,7 @@ struct YAMLValue {
         }
     }
 
-    func fail(_ message: String) -> DefinitionError {
+    public func fail(_ message: String) -> DefinitionError {
         DefinitionError(file: file, path: path, line: node.mark?.line, message: message)
     }
 
@@ -87,7 +95,7 @@ struct YAMLValue {
     }
 
     /// The mapping's entries; refuses keys outside `allowed`, which catches typos.
-    func mapping(allowed: Set<String>) throws -> [String: YAMLValue] {
+    public func mapping(allowed: Set<String>) throws -> [String: YAMLValue] {
         guard let mapping = node.mapping else { throw fail("expected a mapping of keys to values") }
         var out: [String: YAMLValue] = [:]
         for (key, value) in mapping {
@@ -101,7 +109,7 @@ struct YAMLValue {
     }
 
     /// The entries of a mapping whose keys are names chosen by the author (calendars, weekdays).
-    func namedEntries() throws -> [(String, YAMLValue)] {
+    public func namedEntries() throws -> [(String, YAMLValue)] {
         guard let mapping = node.mapping else { throw fail("expected a mapping of names to values") }
         return try mapping.map { key, value in
             guard let name = key.string, !name.isEmpty else { throw fail("a key is empty or not text") }
@@ -109,12 +117,12 @@ struct YAMLValue {
         }
     }
 
-    func sequence() throws -> [YAMLValue] {
+    public func sequence() throws -> [YAMLValue] {
         guard let sequence = node.sequence else { throw fail("expected a list") }
         return sequence.enumerated().map { index, node in YAMLValue(node: node, path: "\(path)[\(index)]", file: file) }
     }
 
-    func string() throws -> String {
+    public func string() throws -> String {
         guard let scalar = node.scalar else { throw fail("expected a text value") }
         let text = scalar.string.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { throw fail("must not be empty") }
@@ -122,7 +130,7 @@ struct YAMLValue {
     }
 
     /// A name: letters, digits and `-`, starting with a letter (stage, department, tier, milestone).
-    func name() throws -> String {
+    public func name() throws -> String {
         let text = try string()
         guard let first = text.unicodeScalars.first, first.properties.isAlphabetic,
             text.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" }),
@@ -133,7 +141,7 @@ struct YAMLValue {
         return text
     }
 
-    func names() throws -> [String] {
+    public func names() throws -> [String] {
         let values = try sequence()
         let names = try values.map { try $0.name() }
         if let repeated = names.enumerated().first(where: { index, name in names[..<index].contains(name) }) {
@@ -142,7 +150,7 @@ struct YAMLValue {
         return names
     }
 
-    func integer(in range: ClosedRange<Int>) throws -> Int {
+    public func integer(in range: ClosedRange<Int>) throws -> Int {
         let text = try string()
         guard let value = Int(text), range.contains(value) else {
             throw fail("expected a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
@@ -150,12 +158,12 @@ struct YAMLValue {
         return value
     }
 
-    func bool() throws -> Bool {
+    public func bool() throws -> Bool {
         guard let value = node.bool else { throw fail("expected true or false") }
         return value
     }
 
-    func duration() throws -> BusinessDuration {
+    public func duration() throws -> BusinessDuration {
         let text = try string()
         if text.hasPrefix("-") { throw fail("the duration '\(text)' is negative") }
         guard let duration = BusinessDuration(parsing: text) else {
@@ -167,7 +175,7 @@ struct YAMLValue {
 }
 
 extension [String: YAMLValue] {
-    func required(_ key: String, in parent: YAMLValue) throws -> YAMLValue {
+    public func required(_ key: String, in parent: YAMLValue) throws -> YAMLValue {
         guard let value = self[key] else {
             let path = parent.path.isEmpty ? key : "\(parent.path).\(key)"
             throw DefinitionError(file: parent.file, path: path, line: parent.node.mark?.line, message: "'\(key)' is missing")

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import WaymarkNotifications
+
+/// A webhook receiver on 127.0.0.1 (Hummingbird 2), as a customer's endpoint would be: it checks
+/// every delivery's signature and timestamp with `WebhookVerifier`, records what it saw, and
+/// answers 401 to a delivery that fails the check, otherwise as told.
+final class LoopbackReceiver: Sendable {
+    enum Answer: Sendable {
+        case status(Int)
+        /// Holds every request until the test is done with it: slower than any timeout.
+        case stall
+    }
+
+    struct Delivery: Sendable {
+        var id: String?
+        var contentType: String?
+        var body: [UInt8]
+        /// nil when the signature and timestamp checked out.
+        var refusal: WebhookSignatureError.Code?
+    }
+
+    let verifier: WebhookVerifier
+    let answer: Answer
+    private let seen = Mutex<[Delivery]>([])
+    private let gate = Gate()
+
+    var deliveries: [Delivery] { seen.withLock { $0 } }
+
+    init(secrets: [WebhookSecret], answer: Answer) {
+        self.verifier = WebhookVerifier(secrets: secrets, tolerance: .seconds(300))
+        self.answer = answer
+    }
+
+    func handle(_ request: Request) async throws -> Response {
+        let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+        func header(_ name: String) -> String? { request.headers.first { $0.name.canonicalName == name }?.value }
+        var delivery = Delivery(id: header("webhook-id"), contentType: header("content-type"), body: body, refusal: nil)
+        do {
+            try verifier.verify(header: header, body: body, now: Date())
+        } catch let error as WebhookSignatureError {
+            delivery.refusal = error.code
+        }
+        seen.withLock { $0.append(delivery) }
+        if delivery.refusal != nil { return Response(status: .unauthorized) }
+        switch answer {
+        case .status(let code): return Response(status: HTTPResponse.Status(code: code))
+        case .stall:
+            await gate.wait()
+            return Response(status: .ok)
+        }
+    }
+
+    /// Runs a receiver for the duration of `body`, which gets the receiver and its URL.
+    static func run<T: Sendable>(
+        secrets: [WebhookSecret], answer: Answer = .status(204), _ body: @Sendable (LoopbackReceiver, URL) async throws -> T
+    ) async throws -> T {
+        let receiver = LoopbackReceiver(secrets: secrets, answer: answer)
+        let router = Router()
+        router.post("hook") { request, _ in try await receiver.handle(request) }
+        let (ports, portSink) = AsyncStream<Int>.makeStream()
+        var quiet = Logger(label: "loopback-receiver")
+        // Stopping by cancellation logs an error from HummingbirdCore; nothing below critical matters here.
+        quiet.logLevel = .critical
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                portSink.yield(channel.localAddress?.port ?? 0)
+                portSink.finish()
+            }, logger: quiet)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next(), port > 0 else { throw CancellationError() }
+            let url = URL(string: "http://127.0.0.1:\(port)/hook")!
+            do {
+                let result = try await body(receiver, url)
+                await receiver.gate.open()
+                group.cancelAll()
+                return result
+            } catch {
+                await receiver.gate.open()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+}
+
+/// Holds waiters until opened; opened once, it lets everyone through.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+    }
+}

@@ -33,14 +33,15 @@ struct ProjectionsCommandTests {
             "SELECT tablename FROM pg_tables WHERE schemaname = \(schema) AND tablename LIKE 'proj\\_journeys\\_v%\\_journeys'")[0].decode(String.self, at: 0)
         let atKill = try await pool.withTransaction { held in
             _ = try await held.execute("LOCK TABLE \(identifier: table) IN EXCLUSIVE MODE")
-            let atKill = try await handled()
-            // The build reaches the lock with its next batch begun.
+            // The build reaches the lock with its next batch begun (a batch that writes no journey
+            // row may still commit before that).
             try await eventually("the build to wait on the held table") {
                 try await pool.query(
                     """
                     SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = (quote_ident(\(schema)) || '.' || quote_ident(\(table)))::regclass
                     """)[0].decode(Int.self, at: 0) > 0
             }
+            let atKill = try await handled()
             kill(first.processIdentifier, SIGKILL)
             first.waitUntilExit()
             return atKill

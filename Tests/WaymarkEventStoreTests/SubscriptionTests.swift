@@ -110,7 +110,7 @@ struct SubscriptionTests {
             for round in 1...3 {
                 try await writer.append(to: "journey-\(round)", events: [event()])
                 try await eventually(
-                    "round \(round) to be delivered", timeout: .seconds(8),
+                    "round \(round) to be delivered",
                     observing: {
                         clock.advance(by: .milliseconds(2))
                         return try await seenCount(reader)
@@ -160,7 +160,7 @@ struct SubscriptionTests {
                 try await other.query(
                     "SELECT * FROM append_events(\("journey-\(round)"), 'any', NULL, ARRAY[\(UUID())::uuid], ARRAY['HandoffStalled'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
                 )
-                try await eventually("round \(round)", timeout: .seconds(8)) {
+                try await eventually("round \(round)") {
                     clock.advance(by: .milliseconds(2))
                     return local.withLock { $0 } == round && remote.withLock { $0 } == round
                 }

@@ -61,13 +61,7 @@ public struct NotificationSettings: Sendable {
     /// process-manager.yaml), so a typo fails at load.
     public static func load(directory: URL, environment: [String: String], knownRoles: Set<String>? = nil) throws -> NotificationSettings {
         let file = directory.appendingPathComponent(fileName)
-        let text: String
-        do {
-            text = try String(contentsOf: file, encoding: .utf8)
-        } catch {
-            throw DefinitionError(file: file.path, path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")
-        }
-        return try parse(text, file: file.path, environment: environment, knownRoles: knownRoles)
+        return try parse(try DefinitionLoader.read(file), file: file.path, environment: environment, knownRoles: knownRoles)
     }
 
     public static func parse(_ yaml: String, file: String, environment: [String: String], knownRoles: Set<String>? = nil) throws -> NotificationSettings {

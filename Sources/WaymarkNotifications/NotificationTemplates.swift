@@ -72,7 +72,7 @@ public struct NotificationTemplates: Sendable {
     /// Reads `templates.yaml` and every template it declares from `directory` (`config/templates`).
     public static func load(directory: URL) throws -> NotificationTemplates {
         let indexURL = directory.appendingPathComponent(indexFileName)
-        let declarations = try TemplateIndex.parse(try read(indexURL), file: indexURL.path)
+        let declarations = try TemplateIndex.parse(try DefinitionLoader.read(indexURL), file: indexURL.path)
         var templates: [FileKey: MustacheTemplate] = [:]
         var expected: Set<String> = []
         for declaration in declarations.entries.values.sorted(by: { $0.declaration.name < $1.declaration.name }) {
@@ -86,7 +86,7 @@ public struct NotificationTemplates: Sendable {
                             "template '\(declaration.declaration.name)' declares channel \(channel.rawValue) and locale \(locale), but \(url.path) is missing")
                     }
                     templates[FileKey(template: declaration.declaration.name, channel: channel, locale: locale)] = try compile(
-                        try read(url), file: url.path, declaration: declaration.declaration)
+                        try DefinitionLoader.read(url), file: url.path, declaration: declaration.declaration)
                 }
             }
         }
@@ -100,14 +100,6 @@ public struct NotificationTemplates: Sendable {
         }
         return NotificationTemplates(
             defaultLocale: declarations.defaultLocale, declarations: declarations.entries.mapValues(\.declaration), templates: templates)
-    }
-
-    private static func read(_ url: URL) throws -> String {
-        do {
-            return try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw DefinitionError(file: url.path, path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")
-        }
     }
 
     /// Checks the tags against the declaration, then lets swift-mustache parse (unbalanced sections).

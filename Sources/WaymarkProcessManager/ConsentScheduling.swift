@@ -47,38 +47,18 @@ struct ConsentScheduler: Sendable {
     /// moves those it wants; a fired one stays fired.
     private func reschedule(_ watches: [ConsentWatch], in transaction: Transaction) async throws {
         let latest = try await ConsentWatchTable.latestDeadlines(subjectIds: watches.map(\.subjectId), in: transaction)
-        var cancel: [(id: String, version: Int)] = []
-        var add: [(deadline: ConsentDeadline, version: Int)] = []
+        var changes = DeadlineChanges<ConsentDeadline>()
         for watch in watches {
-            let wanted = times.map { watch.deadlines(purposes: purposes, times: $0) } ?? []
-            let wantedIds = Set(wanted.map(\.id))
-            for deadline in wanted {
-                switch latest[deadline.id] {
-                case nil: add.append((deadline, 1))
-                case .some(let row) where row.state == "fired": continue
-                case .some(let row) where row.state == "pending" && row.deadline == deadline: continue
-                case .some(let row):
-                    if row.state == "pending" { cancel.append((deadline.id, row.version)) }
-                    add.append((deadline, row.version + 1))
-                }
-            }
-            for (id, row) in latest where row.deadline.subjectId == watch.subjectId && row.state == "pending" && !wantedIds.contains(id) {
-                cancel.append((id, row.version))
-            }
+            changes.reconcile(
+                wanted: times.map { watch.deadlines(purposes: purposes, times: $0) } ?? [], id: \.id, stored: latest[watch.subjectId] ?? [:])
         }
-        try await DeadlineTable.cancel(cancel, in: transaction)
-        try await ConsentWatchTable.insert(add, in: transaction)
+        try await DeadlineTable.cancel(changes.cancel, in: transaction)
+        try await ConsentWatchTable.insert(changes.add, in: transaction)
     }
 }
 
 /// `pm_consent_watches` and the consent rows of `pm_deadlines`.
 enum ConsentWatchTable {
-    struct Row: Sendable {
-        var version: Int
-        var state: String
-        var deadline: ConsentDeadline
-    }
-
     static func load(_ subjectIds: [String], in transaction: Transaction) async throws -> [String: ConsentWatch] {
         let rows = try await transaction.query(
             "SELECT watch::text FROM pm_consent_watches WHERE subject_id = ANY(\(PostgresArray(subjectIds))::text[])")
@@ -101,17 +81,17 @@ enum ConsentWatchTable {
     }
 
     /// The latest version of every deadline of `subjectIds`, by deadline id.
-    static func latestDeadlines(subjectIds: [String], in transaction: Transaction) async throws -> [String: Row] {
+    static func latestDeadlines(subjectIds: [String], in transaction: Transaction) async throws -> [String: [String: DeadlineChanges<ConsentDeadline>.Stored]] {
         let rows = try await transaction.query(
             """
-            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, deadline::text FROM pm_deadlines
+            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, subject_id, deadline::text FROM pm_deadlines
             WHERE subject_id = ANY(\(PostgresArray(subjectIds))::text[])
             ORDER BY deadline_id, version DESC
             """)
-        var latest: [String: Row] = [:]
+        var latest: [String: [String: DeadlineChanges<ConsentDeadline>.Stored]] = [:]
         for row in rows {
-            let (id, version, state, text) = try row.decode(String.self, Int.self, String.self, String.self)
-            latest[id] = Row(version: version, state: state, deadline: try StoredJSON.decode(ConsentDeadline.self, text))
+            let (id, version, state, subjectId, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
+            latest[subjectId, default: [:]][id] = .init(version: version, state: state, deadline: try StoredJSON.decode(ConsentDeadline.self, text))
         }
         return latest
     }

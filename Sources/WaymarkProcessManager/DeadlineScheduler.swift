@@ -151,26 +151,11 @@ struct DeadlineScheduler: Sendable {
     private func reschedule(_ watches: [JourneyWatch], context: SLAClockFold.Context, in transaction: Transaction) async throws {
         guard !watches.isEmpty else { return }
         let latest = try await DeadlineTable.latest(journeyIds: watches.map(\.journeyId), in: transaction)
-        var cancel: [(id: String, version: Int)] = []
-        var add: [(deadline: Deadline, version: Int)] = []
+        var changes = DeadlineChanges<Deadline>()
         for watch in watches {
-            let wanted = watch.deadlines(settings: settings, context: context)
-            let wantedIds = Set(wanted.map(\.id))
-            for deadline in wanted {
-                switch latest[deadline.id] {
-                case nil: add.append((deadline, 1))
-                case .some(let row) where row.state == "fired": continue
-                case .some(let row) where row.state == "pending" && row.deadline == deadline: continue
-                case .some(let row):
-                    if row.state == "pending" { cancel.append((deadline.id, row.version)) }
-                    add.append((deadline, row.version + 1))
-                }
-            }
-            for (id, row) in latest where row.journeyId == watch.journeyId && row.state == "pending" && !wantedIds.contains(id) {
-                cancel.append((id, row.version))
-            }
+            changes.reconcile(wanted: watch.deadlines(settings: settings, context: context), id: \.id, stored: latest[watch.journeyId] ?? [:])
         }
-        try await DeadlineTable.cancel(cancel, in: transaction)
-        try await DeadlineTable.insert(add, in: transaction)
+        try await DeadlineTable.cancel(changes.cancel, in: transaction)
+        try await DeadlineTable.insert(changes.add, in: transaction)
     }
 }

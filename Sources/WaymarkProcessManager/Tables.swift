@@ -68,25 +68,18 @@ enum WatchTable {
 
 /// `pm_deadlines`.
 enum DeadlineTable {
-    struct Row: Sendable {
-        var version: Int
-        var state: String
-        var journeyId: String
-        var deadline: Deadline
-    }
-
-    /// The latest version of every deadline of `journeyIds`, by deadline id.
-    static func latest(journeyIds: [String], in transaction: Transaction) async throws -> [String: Row] {
+    /// The latest version of every deadline of `journeyIds`, by journey and deadline id.
+    static func latest(journeyIds: [String], in transaction: Transaction) async throws -> [String: [String: DeadlineChanges<Deadline>.Stored]] {
         let rows = try await transaction.query(
             """
             SELECT DISTINCT ON (deadline_id) deadline_id, version, state, journey_id, deadline::text FROM pm_deadlines
             WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])
             ORDER BY deadline_id, version DESC
             """)
-        var latest: [String: Row] = [:]
+        var latest: [String: [String: DeadlineChanges<Deadline>.Stored]] = [:]
         for row in rows {
             let (id, version, state, journeyId, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
-            latest[id] = Row(version: version, state: state, journeyId: journeyId, deadline: try StoredJSON.decode(Deadline.self, text))
+            latest[journeyId, default: [:]][id] = .init(version: version, state: state, deadline: try StoredJSON.decode(Deadline.self, text))
         }
         return latest
     }
@@ -116,5 +109,38 @@ enum DeadlineTable {
             ) AS n(id, version, journey_id, kind, due_at, deadline)
             ON CONFLICT (deadline_id) WHERE state <> 'cancelled' DO NOTHING
             """)
+    }
+}
+
+/// What brings the stored deadlines of the watches a batch changed in line with what each wants
+/// now: a new or changed deadline gets the next version (its pending version cancelled), a pending
+/// one no longer wanted is cancelled, a fired one stays fired. A due time is never edited in place.
+struct DeadlineChanges<Scheduled: Equatable> {
+    /// The latest stored version of a deadline.
+    struct Stored {
+        var version: Int
+        var state: String
+        var deadline: Scheduled
+    }
+
+    var cancel: [(id: String, version: Int)] = []
+    var add: [(deadline: Scheduled, version: Int)] = []
+
+    /// One watch's part: `wanted` now, against `stored`, the latest version of each of that
+    /// watch's deadlines by id.
+    mutating func reconcile(wanted: [Scheduled], id: (Scheduled) -> String, stored: [String: Stored]) {
+        var unwanted = stored
+        for deadline in wanted {
+            let key = id(deadline)
+            switch unwanted.removeValue(forKey: key) {
+            case nil: add.append((deadline, 1))
+            case .some(let row) where row.state == "fired": continue
+            case .some(let row) where row.state == "pending" && row.deadline == deadline: continue
+            case .some(let row):
+                if row.state == "pending" { cancel.append((key, row.version)) }
+                add.append((deadline, row.version + 1))
+            }
+        }
+        for (key, row) in unwanted where row.state == "pending" { cancel.append((key, row.version)) }
     }
 }

@@ -54,13 +54,7 @@ public struct ProcessManagerSettings: Sendable, Equatable {
     /// routed, and tiers must be ones the definitions serve.
     public static func load(directory: URL, catalog: JourneyCatalog) throws -> ProcessManagerSettings {
         let file = directory.appendingPathComponent(fileName)
-        let text: String
-        do {
-            text = try String(contentsOf: file, encoding: .utf8)
-        } catch {
-            throw DefinitionError(file: file.path, path: "", line: nil, message: "cannot read the file: \(error.localizedDescription)")
-        }
-        return try parse(text, file: file.path, catalog: catalog)
+        return try parse(try DefinitionLoader.read(file), file: file.path, catalog: catalog)
     }
 
     public static func parse(_ yaml: String, file: String, catalog: JourneyCatalog) throws -> ProcessManagerSettings {

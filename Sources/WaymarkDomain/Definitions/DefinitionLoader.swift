@@ -58,7 +58,8 @@ public enum DefinitionLoader {
             calendars: calendars, definitions: definitions, consentPurposes: consent.purposes, consentPropagation: consent.propagation)
     }
 
-    private static func read(_ file: URL) throws -> String {
+    /// The text of a configuration file, or a `DefinitionError` naming it when it cannot be read.
+    public static func read(_ file: URL) throws -> String {
         do {
             return try String(contentsOf: file, encoding: .utf8)
         } catch {

@@ -22,9 +22,11 @@ final class CommandTimeouts: Sendable {
         var head = 0
         var watching = false
 
-        /// Drops the finished commands at the front.
+        /// Drops the finished commands at the front, and those already cancelled for their timeout
+        /// (`entries` keeps them for `finish`): one that ignores its cancellation must not hold
+        /// every later id in `order`.
         mutating func dropFinished() {
-            while head < order.count, entries[order[head]] == nil { head += 1 }
+            while head < order.count, entries[order[head]].map({ $0.timedOut }) ?? true { head += 1 }
             if head > 1_024 && head * 2 > order.count {
                 order.removeFirst(head)
                 head = 0
@@ -55,7 +57,8 @@ final class CommandTimeouts: Sendable {
 
     /// Runs `body` in a task of its own that is cancelled `timeout` after now; `timedOut` is what
     /// it throws when that cancellation made it fail. A body that finishes despite the
-    /// cancellation (its commit went through) returns its value.
+    /// cancellation (its commit went through) returns its value. The cancellation reaches a running
+    /// statement as libpq's cancel request; until the body ends, `run` waits for it.
     func run<T: Sendable>(timedOut: @autoclosure () -> any Error, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await body() }
         let id = register(cancel: { task.cancel() })

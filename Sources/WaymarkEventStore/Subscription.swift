@@ -156,6 +156,9 @@ public final class CatchUpSubscription: Service, Sendable {
             var handled = 0
             var isEnd = true
             do {
+                // Polling while idle: a checkpoint set back meanwhile (`restart`) is started from
+                // at once, not when the next event comes.
+                if idleDelay >= pollInterval { known = min(known, try await checkpoint()) }
                 if try await hasEvents(after: known) {
                     (handled, known, isEnd) = try await handleBatch(after: known)
                 }
@@ -276,7 +279,8 @@ public final class CatchUpSubscription: Service, Sendable {
 
     /// Makes subscription `name` start again from the log's start: in `transaction`, waits for its
     /// running batch (if any) and holds off the next until the transaction ends, then forgets its
-    /// checkpoint. What the handler derived must be dropped in the same transaction.
+    /// checkpoint. What the handler derived must be dropped in the same transaction. Running
+    /// instances start again from the log's start at their next batch or their next idle poll.
     public static func restart(_ name: String, in transaction: Transaction) async throws {
         try await transaction.query(batchLock(schema: transaction.store.schema, name: name))
         try await transaction.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(name)")

@@ -132,6 +132,10 @@ public struct NotificationSettings: Sendable {
         guard !variables.isEmpty else { throw secretValue.fail("name at least one environment variable") }
         let secrets = try variables.map { variable in
             let name = try variable.string()
+            // A value that is no variable name may be the secret itself, pasted by mistake: never echo it.
+            guard name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) != nil, !name.hasPrefix("whsec_") else {
+                throw variable.fail("secret_env must name an environment variable (letters, digits, _), not hold the secret; move the value to the environment")
+            }
             guard let text = environment[name], !text.isEmpty else {
                 throw variable.fail("the environment variable \(name) is not set: set it to the endpoint's secret (whsec_ and base64)")
             }

@@ -19,7 +19,7 @@ extension DeadlineFiring {
             """
             SELECT d.deadline_id, d.version, d.deadline::text, w.version
             FROM pm_deadlines d JOIN pm_consent_watches w ON w.subject_id = d.subject_id
-            WHERE d.state = 'pending' AND d.due_at <= \(frontier)
+            WHERE d.state = 'pending' AND d.subject_id IS NOT NULL AND d.due_at <= \(frontier)
             ORDER BY d.due_at, d.deadline_id LIMIT \(limit)
             FOR UPDATE OF d SKIP LOCKED
             """)

@@ -25,6 +25,8 @@ struct DeadlineFiring: Sendable {
         var fired = 0
         /// Due, but the scheduler has not folded the journey's latest events yet.
         var behind = 0
+        /// A claim took as many as it could: more may be due.
+        var full = false
     }
 
     private struct Claimed {
@@ -47,7 +49,7 @@ struct DeadlineFiring: Sendable {
                 """
                 SELECT d.deadline_id, d.version, d.deadline::text, w.version, coalesce((w.watch->>'priority')::int, 0)
                 FROM pm_deadlines d JOIN pm_watches w ON w.journey_id = d.journey_id
-                WHERE d.state = 'pending' AND d.due_at <= \(limit)
+                WHERE d.state = 'pending' AND d.journey_id IS NOT NULL AND d.due_at <= \(limit)
                 ORDER BY d.due_at, d.deadline_id LIMIT \(batchSize)
                 FOR UPDATE OF d SKIP LOCKED
                 """)
@@ -75,12 +77,14 @@ struct DeadlineFiring: Sendable {
                 fired += claimed
             }
             var marked = fired.map { (id: $0.id, version: $0.version) }
-            if rows.count < batchSize {
-                let consent = try await fireConsent(upTo: limit, at: now, limit: batchSize - rows.count, in: transaction)
-                round.claimed += consent.claimed
-                round.behind += consent.behind
-                marked += consent.fired
-            }
+            // Consent deadlines get at least a quarter of every round: a backlog of journeys'
+            // deadlines (after downtime) must not hold them back until it is worked off.
+            let consentLimit = max(batchSize / 4, batchSize - rows.count)
+            let consent = try await fireConsent(upTo: limit, at: now, limit: consentLimit, in: transaction)
+            round.full = rows.count == batchSize || consent.claimed == consentLimit
+            round.claimed += consent.claimed
+            round.behind += consent.behind
+            marked += consent.fired
             try await markFired(marked, at: now, in: transaction)
             round.fired = marked.count
             return round

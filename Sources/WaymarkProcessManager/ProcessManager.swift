@@ -107,8 +107,15 @@ public final class ProcessManager: Service, Sendable {
     /// How far deadlines may fire: the time of the last head the scheduler has reached. A customer's
     /// tier change is not on the journey's stream, so the version check alone would let a deadline
     /// fire on a schedule the scheduler has not yet moved (while it catches up after downtime).
-    private func frontier(_ candidate: inout Frontier, reached: inout Date) async throws {
+    private func frontier(_ candidate: inout Frontier, reached: inout Date, seen: inout GlobalPosition?) async throws {
         let checkpoint = try await subscription.checkpoint()
+        if let seen, checkpoint < seen {
+            // The checkpoint went back (a rebuild, a migration that re-derives the deadlines): what
+            // was reached before says nothing about the schedule being derived again.
+            reached = .distantPast
+            candidate = Frontier(head: nil, readAt: .distantPast)
+        }
+        seen = checkpoint
         if candidate.head.map({ checkpoint >= $0 }) ?? true { reached = max(reached, candidate.readAt) }
         let readAt = time.now()
         candidate = Frontier(head: try await store.head().lastPosition, readAt: readAt)
@@ -119,11 +126,12 @@ public final class ProcessManager: Service, Sendable {
         var failures = 0
         var candidate = Frontier(head: nil, readAt: .distantPast)
         var reached = Date.distantPast
+        var seen: GlobalPosition?
         while !Task.isCancelled {
             let generation = scheduled.generation
             let round: DeadlineFiring.Round
             do {
-                try await frontier(&candidate, reached: &reached)
+                try await frontier(&candidate, reached: &reached, seen: &seen)
                 round = try await firing.fireDue(upTo: reached)
                 failures = 0
             } catch let error where !(error is CancellationError) {
@@ -141,7 +149,7 @@ public final class ProcessManager: Service, Sendable {
             if round.fired > 0 {
                 logger.debug("deadlines fired", metadata: ["waymark.fired": "\(round.fired)", "waymark.instance": "\(instance)"])
             }
-            if round.claimed == firing.batchSize && round.fired > 0 { continue }
+            if round.full && round.fired > 0 { continue }
             let next = try await firing.nextDue()
             let beyondFrontier = next.map { $0 > reached && $0 <= time.now() } ?? false
             if round.behind > 0 || beyondFrontier {
@@ -153,7 +161,13 @@ public final class ProcessManager: Service, Sendable {
             if let next {
                 wait = min(wait, WallTime.duration(next.timeIntervalSince(time.now())))
             }
-            if wait > .zero { await scheduled.wait(after: generation, timeout: wait, clock: time.clock) }
+            if wait > .zero {
+                await scheduled.wait(after: generation, timeout: wait, clock: time.clock)
+            } else if round.claimed == 0 {
+                // Due, yet this round could claim none: another instance holds them. Look again
+                // shortly rather than at once and again.
+                await scheduled.wait(after: generation, timeout: .milliseconds(50))
+            }
         }
     }
 }

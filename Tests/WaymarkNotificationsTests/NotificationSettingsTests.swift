@@ -72,6 +72,13 @@ import WaymarkNotifications
         #expect(inline.message.contains("never write a secret"))
         #expect(!inline.description.contains("whsec_abc"))
 
+        // The secret pasted where its variable's name belongs is refused without being repeated.
+        let pasted = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let misplaced = try #require(Self.refusal(Self.minimal.replacingOccurrences(of: "secret_env: DESK_SECRET", with: "secret_env: \(pasted)")))
+        #expect(misplaced.path == "endpoints.desk.secret_env")
+        #expect(misplaced.message.contains("must name an environment variable"))
+        #expect(!misplaced.description.contains(pasted) && !misplaced.description.contains("MfKQ9r8GKYqr"))
+
         let unknownEndpoint = try #require(Self.refusal(Self.minimal.replacingOccurrences(of: "endpoint: desk}", with: "endpoint: dsk}")))
         #expect(unknownEndpoint.path == "roles.support-lead.endpoint")
         #expect(unknownEndpoint.line == 7)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WaymarkClient
 import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
@@ -48,6 +49,37 @@ struct OperatorTests {
         let status = try await ProcessManagerStatus.read(fixture.store, now: fixture.at(241), logger: TestDatabase.quietLogger)
         #expect(status.instances.map(\.instance).sorted() == ["pm-1", "pm-2"])
         #expect(status.instances.first { $0.instance == "pm-2" }?.fired == 1)
+    }
+
+    @Test(
+        "a rebuild under a running process manager fires nothing on the schedule it is deriving again: a tier change late in the log is folded first"
+    )
+    func rebuildUnderARunningManager() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        let customers = CustomerDirectory(client: fixture.client)
+        try await customers.register(customerId: "c-t", name: PersonalData("Tess"), tier: "strategic", context: fixture.on(0))
+        try await fixture.client.send(
+            .start(.init(customerId: "c-t", journeyType: "support-case", tier: "strategic", owner: "agent-1")), to: "case-t", context: fixture.on(0))
+        // Events of other customers between the start and the tier change: with batches of one event
+        // the scheduler folds the start long before it reaches the change.
+        for index in 0..<30 {
+            try await customers.register(customerId: "c-other-\(index)", name: PersonalData("Other"), tier: "standard", context: fixture.on(1))
+        }
+        try await customers.changeTier(customerId: "c-t", to: "enterprise", context: fixture.on(5))
+        let manager = try ProcessManager(
+            store: fixture.store, definitions: DefinitionLibrary(fixture.catalog), settings: fixture.settings, time: fixture.time, instance: "pm-1",
+            batchSize: 1, logger: TestDatabase.quietLogger)
+        try await withServices([manager]) {
+            #expect(try await manager.waitUntilScheduled())
+            // Enterprise: 50 % at 2 h, the first level at 3 h. Strategic's 50 % and level (30 m) are past.
+            try await fixture.advance(to: 40)
+            try await ProcessManagerRebuild.rebuild(fixture.store, logger: TestDatabase.quietLogger)
+            #expect(try await manager.waitUntilScheduled())
+            #expect(try await fixture.decisions("case-t").isEmpty, "fired on the strategic schedule while the rebuild had not folded the tier change")
+            try await fixture.advance(to: 121)
+            try await eventually("enterprise's 50 %", observing: { try await fixture.decisions("case-t").map(\.label) }) { $0 == ["sla:first-response:50"] }
+        }
     }
 
     @Test("status: pending deadlines by kind, overdue ones and the oldest, the last firing, instances and what each fired")

@@ -146,6 +146,29 @@ struct ConsentPropagationTests {
         #expect(staleLateness == [86_460, 158_460], "24 h 1 m and 44 h 1 m")
     }
 
+    @Test("a system that applied a decision after its due time, while no process manager ran, still gets its overdue; one in time does not")
+    func appliedLateStillOverdue() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.store.close() } }
+        // Given 6 h before the origin: both systems due 2 h before it. crm applied 1 h after the
+        // decision (in time), marketing-automation 5 h after (an hour late), before any manager ran.
+        let decision = try await fixture.give(Self.marketingEmail, subject: "s-7", at: -6 * 60)
+        try await fixture.report(Self.marketingEmail, decision, system: "crm", subject: "s-7", at: -5 * 60)
+        try await fixture.report(Self.marketingEmail, decision, system: "marketing-automation", subject: "s-7", at: -60)
+        let manager = try fixture.processManager()
+        try await withServices([manager]) {
+            #expect(try await manager.waitUntilScheduled())
+            try await eventually("marketing-automation's overdue", observing: { try await fixture.overdue("s-7").map(\.system) }) {
+                $0 == ["marketing-automation"]
+            }
+            try await fixture.advance(to: 24 * 60)
+            try await fixture.advance(to: 24 * 60)
+        }
+        let overdue = try await fixture.overdue("s-7")
+        #expect(overdue.map(\.system) == ["marketing-automation"])
+        #expect(overdue.first?.dueAt == fixture.at(-2 * 60) && overdue.first?.audit.latenessSeconds == 2 * 3_600)
+    }
+
     @Test("a deadline table rebuilt from the log fires nothing twice: the support desk's overdue stays one, billing's still fires")
     func rebuildFiresNothingTwice() async throws {
         let fixture = try await Fixture()

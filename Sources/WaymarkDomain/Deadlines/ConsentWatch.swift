@@ -4,14 +4,17 @@ import Foundation
 /// and the downstream systems that reported applying it, folded from the subject's consent stream.
 /// Its deadlines are the current decisions' systems that have not applied them: a newer decision on
 /// the same question replaces the older one (whose deadlines are then cancelled), a
-/// `ConsentPropagated` report takes its system out, a `ConsentPropagationFailed` one does not (the
-/// decision is still not applied).
+/// `ConsentPropagated` report made before the system's due time takes it out (one made after still
+/// leaves the overdue to record), a `ConsentPropagationFailed` one does not (the decision is still
+/// not applied).
 public struct ConsentWatch: Sendable, Equatable, Codable {
     public struct Decision: Sendable, Equatable, Codable {
         public var id: UUID
         public var decidedAt: Date
         /// Systems that reported applying this decision.
         public var applied: Set<String> = []
+        /// When each of them applied it (absent in watches stored before it was kept).
+        public var appliedAt: [String: Date]?
     }
 
     public var subjectId: String
@@ -35,6 +38,8 @@ public struct ConsentWatch: Sendable, Equatable, Codable {
             // A report on a superseded decision changes nothing: the current one is still owed.
             guard decisions[report.scope.purpose]?[report.scope.channel]?.id == report.decision else { return }
             decisions[report.scope.purpose]![report.scope.channel]!.applied.insert(report.system)
+            decisions[report.scope.purpose]![report.scope.channel]!.appliedAt = (decisions[report.scope.purpose]![report.scope.channel]!.appliedAt ?? [:])
+                .merging([report.system: at]) { first, _ in first }
         case .propagationFailed:
             break
         case .propagationOverdue(let overdue):
@@ -48,11 +53,14 @@ public struct ConsentWatch: Sendable, Equatable, Codable {
         var out: [ConsentDeadline] = []
         for (purpose, channels) in decisions.sorted(by: { $0.key < $1.key }) {
             for (channel, decision) in channels.sorted(by: { $0.key < $1.key }) {
-                for system in purposes[purpose]?.downstream ?? [] where !decision.applied.contains(system) {
+                for system in purposes[purpose]?.downstream ?? [] {
                     let seconds = times.seconds(for: system)
                     let deadline = ConsentDeadline(
                         subjectId: subjectId, scope: ConsentScope(purpose: purpose, channel: channel), system: system, decision: decision.id,
                         decidedAt: decision.decidedAt, dueWithinSeconds: seconds)
+                    // Applied in time takes the system out; applied after its due time (reported
+                    // while the process manager was down) still leaves the missed time to record.
+                    if decision.applied.contains(system), (decision.appliedAt?[system]).map({ $0 < deadline.dueAt }) ?? true { continue }
                     if !fired.contains(deadline.id) { out.append(deadline) }
                 }
             }

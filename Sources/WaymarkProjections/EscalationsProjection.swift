@@ -13,7 +13,8 @@ import WaymarkPostgres
 /// escalation level by). Reads the journey category only.
 public struct EscalationsProjection: Projection {
     public let name = "escalations"
-    public let version = 1
+    /// 2: `analytics.deadlines` names a consent deadline's subject and downstream system.
+    public let version = 2
     public let source = SubscriptionSource.categories([JourneyDecider.category])
     /// How the log's events are read: where sealed personal fields are opened.
     public let codec: EventCodec
@@ -79,7 +80,7 @@ public struct EscalationsProjection: Projection {
                 """
                 SELECT d.journey_id, d.deadline_id, d.kind, d.due_at, d.deadline->>'goal' AS goal, (d.deadline->>'level')::int AS level,
                     (d.deadline->>'percent')::int AS percent, d.deadline->>'role' AS role, d.deadline->>'action' AS action,
-                    d.version, d.scheduled_at, now() >= d.due_at AS overdue
+                    d.version, d.scheduled_at, now() >= d.due_at AS overdue, d.subject_id, d.deadline->>'system' AS system
                 FROM \(identifier: tables.schema).pm_deadlines d WHERE d.state = 'pending'
                 """
             ),

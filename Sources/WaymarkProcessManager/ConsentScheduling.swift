@@ -46,18 +46,18 @@ struct ConsentScheduler: Sendable {
     /// Cancels the pending deadlines a watch no longer wants (applied, superseded) and adds or
     /// moves those it wants; a fired one stays fired.
     private func reschedule(_ watches: [ConsentWatch], in transaction: Transaction) async throws {
-        let latest = try await ConsentWatchTable.latestDeadlines(subjectIds: watches.map(\.subjectId), in: transaction)
+        let latest = try await DeadlineTable.latest(ConsentDeadline.self, of: watches.map(\.subjectId), in: transaction)
         var changes = DeadlineChanges<ConsentDeadline>()
         for watch in watches {
             changes.reconcile(
-                wanted: times.map { watch.deadlines(purposes: purposes, times: $0) } ?? [], id: \.id, stored: latest[watch.subjectId] ?? [:])
+                wanted: times.map { watch.deadlines(purposes: purposes, times: $0) } ?? [], stored: latest[watch.subjectId] ?? [:])
         }
         try await DeadlineTable.cancel(changes.cancel, in: transaction)
-        try await ConsentWatchTable.insert(changes.add, in: transaction)
+        try await DeadlineTable.insert(changes.add, in: transaction)
     }
 }
 
-/// `pm_consent_watches` and the consent rows of `pm_deadlines`.
+/// `pm_consent_watches`.
 enum ConsentWatchTable {
     static func load(_ subjectIds: [String], in transaction: Transaction) async throws -> [String: ConsentWatch] {
         let rows = try await transaction.query(
@@ -77,38 +77,6 @@ enum ConsentWatchTable {
             SELECT * FROM unnest(\(PostgresArray(watches.map(\.subjectId)))::text[], \(PostgresArray(watches.map { String($0.version) }))::int8[],
                 \(PostgresArray(try watches.map(StoredJSON.encode)))::jsonb[])
             ON CONFLICT (subject_id) DO UPDATE SET version = excluded.version, watch = excluded.watch
-            """)
-    }
-
-    /// The latest version of every deadline of `subjectIds`, by deadline id.
-    static func latestDeadlines(subjectIds: [String], in transaction: Transaction) async throws -> [String: [String: DeadlineChanges<ConsentDeadline>.Stored]] {
-        let rows = try await transaction.query(
-            """
-            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, subject_id, deadline::text FROM pm_deadlines
-            WHERE subject_id = ANY(\(PostgresArray(subjectIds))::text[])
-            ORDER BY deadline_id, version DESC
-            """)
-        var latest: [String: [String: DeadlineChanges<ConsentDeadline>.Stored]] = [:]
-        for row in rows {
-            let (id, version, state, subjectId, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
-            latest[subjectId, default: [:]][id] = .init(version: version, state: state, deadline: try StoredJSON.decode(ConsentDeadline.self, text))
-        }
-        return latest
-    }
-
-    /// Adds the versions; one fired meanwhile is left out (it fired once, before).
-    static func insert(_ deadlines: [(deadline: ConsentDeadline, version: Int)], in transaction: Transaction) async throws {
-        guard !deadlines.isEmpty else { return }
-        let items = deadlines.map(\.deadline)
-        try await transaction.execute(
-            """
-            INSERT INTO pm_deadlines (deadline_id, version, subject_id, kind, state, due_at, deadline)
-            SELECT id, version, subject_id, \(ConsentDeadline.kind)::text, 'pending', due_at, deadline FROM unnest(
-                \(PostgresArray(items.map(\.id)))::text[], \(PostgresArray(deadlines.map { String($0.version) }))::int[],
-                \(PostgresArray(items.map(\.subjectId)))::text[],
-                \(PostgresArray(items.map { TimestampText.iso8601($0.dueAt) }))::timestamptz[], \(PostgresArray(try items.map(StoredJSON.encode)))::jsonb[]
-            ) AS n(id, version, subject_id, due_at, deadline)
-            ON CONFLICT (deadline_id) WHERE state <> 'cancelled' DO NOTHING
             """)
     }
 }

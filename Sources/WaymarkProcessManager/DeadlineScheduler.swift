@@ -150,10 +150,10 @@ struct DeadlineScheduler: Sendable {
     /// Brings the pending deadlines of `watches` in line with what each watch wants now.
     private func reschedule(_ watches: [JourneyWatch], context: SLAClockFold.Context, in transaction: Transaction) async throws {
         guard !watches.isEmpty else { return }
-        let latest = try await DeadlineTable.latest(journeyIds: watches.map(\.journeyId), in: transaction)
+        let latest = try await DeadlineTable.latest(Deadline.self, of: watches.map(\.journeyId), in: transaction)
         var changes = DeadlineChanges<Deadline>()
         for watch in watches {
-            changes.reconcile(wanted: watch.deadlines(settings: settings, context: context), id: \.id, stored: latest[watch.journeyId] ?? [:])
+            changes.reconcile(wanted: watch.deadlines(settings: settings, context: context), stored: latest[watch.journeyId] ?? [:])
         }
         try await DeadlineTable.cancel(changes.cancel, in: transaction)
         try await DeadlineTable.insert(changes.add, in: transaction)

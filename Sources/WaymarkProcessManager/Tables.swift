@@ -66,20 +66,46 @@ enum WatchTable {
     }
 }
 
+/// A deadline as `pm_deadlines` stores it: a journey's or a consent subject's, each in its own
+/// owner column.
+protocol StoredDeadline: Codable, Equatable, Sendable {
+    /// `journey_id` or `subject_id`.
+    static var ownerColumn: String { get }
+    var id: String { get }
+    var ownerId: String { get }
+    var kindName: String { get }
+    var dueAt: Date { get }
+}
+
+extension Deadline: StoredDeadline {
+    static var ownerColumn: String { "journey_id" }
+    var ownerId: String { journeyId }
+    var kindName: String { kind.rawValue }
+}
+
+extension ConsentDeadline: StoredDeadline {
+    static var ownerColumn: String { "subject_id" }
+    var ownerId: String { subjectId }
+    var kindName: String { Self.kind }
+}
+
 /// `pm_deadlines`.
 enum DeadlineTable {
-    /// The latest version of every deadline of `journeyIds`, by journey and deadline id.
-    static func latest(journeyIds: [String], in transaction: Transaction) async throws -> [String: [String: DeadlineChanges<Deadline>.Stored]] {
+    /// The latest version of every deadline of `owners` (journeys or consent subjects), by owner
+    /// and deadline id.
+    static func latest<Scheduled: StoredDeadline>(_ type: Scheduled.Type, of owners: [String], in transaction: Transaction) async throws
+        -> [String: [String: DeadlineChanges<Scheduled>.Stored]]
+    {
         let rows = try await transaction.query(
             """
-            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, journey_id, deadline::text FROM pm_deadlines
-            WHERE journey_id = ANY(\(PostgresArray(journeyIds))::text[])
+            SELECT DISTINCT ON (deadline_id) deadline_id, version, state, \(identifier: Scheduled.ownerColumn), deadline::text FROM pm_deadlines
+            WHERE \(identifier: Scheduled.ownerColumn) = ANY(\(PostgresArray(owners))::text[])
             ORDER BY deadline_id, version DESC
             """)
-        var latest: [String: [String: DeadlineChanges<Deadline>.Stored]] = [:]
+        var latest: [String: [String: DeadlineChanges<Scheduled>.Stored]] = [:]
         for row in rows {
-            let (id, version, state, journeyId, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
-            latest[journeyId, default: [:]][id] = .init(version: version, state: state, deadline: try StoredJSON.decode(Deadline.self, text))
+            let (id, version, state, owner, text) = try row.decode(String.self, Int.self, String.self, String.self, String.self)
+            latest[owner, default: [:]][id] = .init(version: version, state: state, deadline: try StoredJSON.decode(Scheduled.self, text))
         }
         return latest
     }
@@ -96,17 +122,17 @@ enum DeadlineTable {
 
     /// Adds the versions; one whose deadline fired meanwhile (an instance fired it while this
     /// batch rescheduled it for a customer's tier change) is left out: it fired once, before.
-    static func insert(_ deadlines: [(deadline: Deadline, version: Int)], in transaction: Transaction) async throws {
+    static func insert<Scheduled: StoredDeadline>(_ deadlines: [(deadline: Scheduled, version: Int)], in transaction: Transaction) async throws {
         guard !deadlines.isEmpty else { return }
         let items = deadlines.map(\.deadline)
         try await transaction.execute(
             """
-            INSERT INTO pm_deadlines (deadline_id, version, journey_id, kind, state, due_at, deadline)
-            SELECT id, version, journey_id, kind, 'pending', due_at, deadline FROM unnest(
+            INSERT INTO pm_deadlines (deadline_id, version, \(identifier: Scheduled.ownerColumn), kind, state, due_at, deadline)
+            SELECT id, version, owner, kind, 'pending', due_at, deadline FROM unnest(
                 \(PostgresArray(items.map(\.id)))::text[], \(PostgresArray(deadlines.map { String($0.version) }))::int[],
-                \(PostgresArray(items.map(\.journeyId)))::text[], \(PostgresArray(items.map(\.kind.rawValue)))::text[],
+                \(PostgresArray(items.map(\.ownerId)))::text[], \(PostgresArray(items.map(\.kindName)))::text[],
                 \(PostgresArray(items.map { TimestampText.iso8601($0.dueAt) }))::timestamptz[], \(PostgresArray(try items.map(StoredJSON.encode)))::jsonb[]
-            ) AS n(id, version, journey_id, kind, due_at, deadline)
+            ) AS n(id, version, owner, kind, due_at, deadline)
             ON CONFLICT (deadline_id) WHERE state <> 'cancelled' DO NOTHING
             """)
     }
@@ -115,7 +141,7 @@ enum DeadlineTable {
 /// What brings the stored deadlines of the watches a batch changed in line with what each wants
 /// now: a new or changed deadline gets the next version (its pending version cancelled), a pending
 /// one no longer wanted is cancelled, a fired one stays fired. A due time is never edited in place.
-struct DeadlineChanges<Scheduled: Equatable> {
+struct DeadlineChanges<Scheduled: StoredDeadline> {
     /// The latest stored version of a deadline.
     struct Stored {
         var version: Int
@@ -128,10 +154,10 @@ struct DeadlineChanges<Scheduled: Equatable> {
 
     /// One watch's part: `wanted` now, against `stored`, the latest version of each of that
     /// watch's deadlines by id.
-    mutating func reconcile(wanted: [Scheduled], id: (Scheduled) -> String, stored: [String: Stored]) {
+    mutating func reconcile(wanted: [Scheduled], stored: [String: Stored]) {
         var unwanted = stored
         for deadline in wanted {
-            let key = id(deadline)
+            let key = deadline.id
             switch unwanted.removeValue(forKey: key) {
             case nil: add.append((deadline, 1))
             case .some(let row) where row.state == "fired": continue

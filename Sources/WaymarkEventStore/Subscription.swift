@@ -265,13 +265,6 @@ public final class CatchUpSubscription: Service, Sendable {
         }
     }
 
-    /// Handles one batch in one transaction; returns how many events it handled, the checkpoint,
-    /// and whether the batch reached the readable end of the log.
-    ///
-    /// `known` is where this subscription last found itself: past a stored checkpoint when a
-    /// category's batch held none of its events. Such a batch writes nothing (a category's
-    /// checkpoint stops at its last event, as a category read does), so an idle subscription to
-    /// one category takes no transaction id when shared pages show it other categories' events.
     /// The lock every batch of subscription `name` takes in its transaction.
     static func batchLock(schema: String, name: String) -> PostgresQuery {
         "SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(schema):\(name)"), 0))"
@@ -286,6 +279,13 @@ public final class CatchUpSubscription: Service, Sendable {
         try await transaction.execute("DELETE FROM subscription_checkpoints WHERE subscription_name = \(name)")
     }
 
+    /// Handles one batch in one transaction; returns how many events it handled, the checkpoint,
+    /// and whether the batch reached the readable end of the log.
+    ///
+    /// `known` is where this subscription last found itself: past a stored checkpoint when a
+    /// category's batch held none of its events. Such a batch writes nothing (a category's
+    /// checkpoint stops at its last event, as a category read does), so an idle subscription to
+    /// one category takes no transaction id when shared pages show it other categories' events.
     private func handleBatch(after known: GlobalPosition) async throws -> (Int, GlobalPosition, Bool) {
         try await store.pool.withTransaction { connection in
             // The lock makes a second instance wait here until this batch ends. Unlike a lock on

@@ -100,9 +100,19 @@ struct DeadlineFiring: Sendable {
         for item in ordered {
             let metadata = EventMetadata(
                 correlationId: item.deadline.journeyId, causationId: item.deadline.id, actor: "process-manager", sourceSystem: "waymark", occurredAt: now)
-            for (index, event) in item.deadline.events(firedAt: now, instance: instance, priority: priority, settings: settings).enumerated() {
+            let events = item.deadline.events(firedAt: now, instance: instance, priority: priority, settings: settings)
+            for (index, event) in events.enumerated() {
                 if case .priorityRaised(let raised) = event { priority = raised.priority }
                 out.append(EventData(id: item.deadline.eventId(index), type: event.type, data: try event.encode(with: codec, subject: nil), metadata: metadata))
+            }
+            // An escalation that notifies requests its notification in the same append (the outbox).
+            if case .escalationRaised(let raised) = events.first, let request = raised.notificationRequest(
+                eventId: item.deadline.eventId(0), journey: item.deadline.journeyContext, locale: settings.notificationLocale)
+            {
+                let event = NotificationEvent.requested(request)
+                out.append(
+                    EventData(
+                        id: item.deadline.eventId(events.count), type: event.type, data: try event.encode(with: codec, subject: nil), metadata: metadata))
             }
         }
         return out

@@ -138,6 +138,8 @@ public struct ConsentState: Sendable, Equatable {
         public var status: Status
         /// The terms of the last grant or refusal.
         public var record: ConsentRecord?
+        /// The event that gave this answer (the grant, refusal or withdrawal).
+        public var decidedBy: UUID?
 
         /// Whether a grant had run out at `instant` (its record's `expiresAt` passed).
         public func isExpired(at instant: Date) -> Bool {
@@ -160,13 +162,14 @@ public struct ConsentState: Sendable, Equatable {
         next.version += 1
         switch event {
         case .given(let record):
-            next.answers[record.scope] = Answer(status: .granted, record: record)
+            next.answers[record.scope] = Answer(status: .granted, record: record, decidedBy: eventId)
             next.decisions[eventId] = record.scope
         case .refused(let record):
-            next.answers[record.scope] = Answer(status: .refused, record: record)
+            next.answers[record.scope] = Answer(status: .refused, record: record, decidedBy: eventId)
             next.decisions[eventId] = record.scope
         case .withdrawn(let withdrawn):
             next.answers[withdrawn.scope]?.status = .withdrawn
+            next.answers[withdrawn.scope]?.decidedBy = eventId
             next.decisions[eventId] = withdrawn.scope
         case .propagated, .propagationFailed, .propagationOverdue: break
         }

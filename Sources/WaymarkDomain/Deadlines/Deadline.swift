@@ -20,6 +20,8 @@ public struct Deadline: Sendable, Equatable, Codable {
     public var id: String
     public var kind: Kind
     public var journeyId: String
+    /// Nil in rows scheduled before notifications existed.
+    public var journeyType: String?
     /// Not before: fires at or after this instant.
     public var dueAt: Date
     public var goal: String?

@@ -10,6 +10,8 @@ public struct ProcessManagerSettings: Sendable, Equatable {
     /// Role → the owner its queue is routed to (who takes a journey over on `reassign`).
     public var routing: [String: String]
     public var lowScore: LowScore
+    /// The locale of the notifications escalations request (`notification_locale`, default `en`).
+    public var notificationLocale = "en"
     public var compensations: Compensations
 
     public struct LowScore: Sendable, Equatable {
@@ -59,7 +61,7 @@ public struct ProcessManagerSettings: Sendable, Equatable {
 
     public static func parse(_ yaml: String, file: String, catalog: JourneyCatalog) throws -> ProcessManagerSettings {
         let root = try YAMLValue.parse(yaml, file: file)
-        let fields = try root.mapping(allowed: ["stale_after", "routing", "low_score", "compensations"])
+        let fields = try root.mapping(allowed: ["stale_after", "routing", "low_score", "compensations", "notification_locale"])
         let stale = try fields["stale_after"]?.duration().seconds ?? 86_400
         var routing: [String: String] = [:]
         let routingValue = try fields.required("routing", in: root)
@@ -91,10 +93,11 @@ public struct ProcessManagerSettings: Sendable, Equatable {
         let compensationsValue = try fields.required("compensations", in: root)
         let compensations = try compensationsValue.mapping(allowed: ["due_within", "role"])
         let compensationRole = try compensations.required("role", in: compensationsValue)
-        let settings = ProcessManagerSettings(
+        var settings = ProcessManagerSettings(
             staleAfterSeconds: stale, routing: routing, lowScore: LowScore(role: try lowRole.name(), thresholds: base, tiers: tiers),
             compensations: Compensations(
                 dueWithinSeconds: try compensations.required("due_within", in: compensationsValue).duration().seconds, role: try compensationRole.name()))
+        if let locale = fields["notification_locale"] { settings.notificationLocale = try locale.string() }
 
         for (role, value) in [(settings.lowScore.role, lowRole), (settings.compensations.role, compensationRole)] where routing[role] == nil {
             throw value.fail("role '\(role)' has no routing: add it under 'routing'")

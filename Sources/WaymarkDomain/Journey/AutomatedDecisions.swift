@@ -64,6 +64,10 @@ extension JourneyEvent {
             case slaLadder = "sla_ladder"
             case lowScore = "low_score"
             case compensationsOverdue = "compensations_overdue"
+            /// A rule of `config/rules.yaml` raised it (the audit's `trigger` says which and on what).
+            case rule
+            /// A notification could not be delivered after its last retry.
+            case notificationFailed = "notification_failed"
         }
         /// Acknowledge it by this id (`acknowledgeEscalation`).
         public var escalationId: String
@@ -130,6 +134,10 @@ public struct DecisionAudit: Sendable, Equatable, Codable {
         case compensations
         /// A downstream system had not applied a consent decision in time (`ConsentPropagationOverdue`).
         case consentPropagation = "consent_propagation"
+        /// A rule of `config/rules.yaml` reacting to an event (`trigger` names both).
+        case reaction
+        /// A notification's delivery was given up (`deadlineId` is the notification's id).
+        case notificationDelivery = "notification_delivery"
     }
     public var rule: Rule
     /// The deadline that fired: unique per journey, goal, level and cycle; no event repeats one.
@@ -156,11 +164,13 @@ public struct DecisionAudit: Sendable, Equatable, Codable {
     public var stale: Bool
     /// The process manager instance that decided.
     public var instance: String
+    /// For a rule's decision: the rule, its version, the event it reacted to and the inputs it saw.
+    public var trigger: DecisionTrigger?
 
     public init(
         rule: Rule, deadlineId: String, goal: String? = nil, level: Int? = nil, percent: Int? = nil, definitionVersion: String, stage: String,
         department: String, tier: String, since: Date, businessSecondsElapsed: Int64? = nil, dueAt: Date, decidedAt: Date, stale: Bool,
-        instance: String
+        instance: String, trigger: DecisionTrigger? = nil
     ) {
         self.rule = rule
         self.deadlineId = deadlineId
@@ -178,6 +188,28 @@ public struct DecisionAudit: Sendable, Equatable, Codable {
         latenessSeconds = max(0, decidedAt.timeIntervalSince(dueAt))
         self.stale = stale
         self.instance = instance
+        self.trigger = trigger
+    }
+}
+
+/// The event a rule reacted to and what it saw: enough to answer "why did the system do this?"
+/// without re-reading the rule file as it stood then.
+public struct DecisionTrigger: Sendable, Equatable, Codable {
+    public var ruleId: String
+    public var ruleVersion: String
+    public var eventId: UUID
+    public var eventType: String
+    public var stream: String
+    /// The event's fields and the journey's attributes the rule's conditions and actions read.
+    public var inputs: [String: String]
+
+    public init(ruleId: String, ruleVersion: String, eventId: UUID, eventType: String, stream: String, inputs: [String: String]) {
+        self.ruleId = ruleId
+        self.ruleVersion = ruleVersion
+        self.eventId = eventId
+        self.eventType = eventType
+        self.stream = stream
+        self.inputs = inputs
     }
 }
 

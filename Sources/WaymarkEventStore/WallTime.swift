@@ -1,6 +1,6 @@
 import Foundation
 
-/// The time deadlines are due and fired in: the wall clock in production, a test clock in tests
+/// The time deadlines and deliveries are due in: the wall clock in production, a test clock in tests
 /// (read as dates from `origin`; it moves only when the test advances it).
 public struct WallTime: Sendable {
     /// What waits are timed by.
@@ -24,10 +24,10 @@ public struct WallTime: Sendable {
 
     public func now() -> Date { read() }
 
-    static func seconds(_ duration: Duration) -> Double {
+    public static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// `seconds` as a wait, rounded up to the microsecond (never early, never negative).
-    static func duration(_ seconds: Double) -> Duration { .microseconds(Int64((max(seconds, 0) * 1_000_000).rounded(.up))) }
+    public static func duration(_ seconds: Double) -> Duration { .microseconds(Int64((max(seconds, 0) * 1_000_000).rounded(.up))) }
 }

@@ -106,8 +106,9 @@ struct DeadlineFiring: Sendable {
                 out.append(EventData(id: item.deadline.eventId(index), type: event.type, data: try event.encode(with: codec, subject: nil), metadata: metadata))
             }
             // An escalation that notifies requests its notification in the same append (the outbox).
-            if case .escalationRaised(let raised) = events.first, let request = raised.notificationRequest(
-                eventId: item.deadline.eventId(0), journey: item.deadline.journeyContext, locale: settings.notificationLocale)
+            if case .escalationRaised(let raised) = events.first,
+                let request = raised.notificationRequest(
+                    eventId: item.deadline.eventId(0), journey: item.deadline.journeyContext, locale: settings.notificationLocale)
             {
                 let event = NotificationEvent.requested(request)
                 out.append(

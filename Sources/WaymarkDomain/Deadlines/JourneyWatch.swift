@@ -213,7 +213,8 @@ public struct JourneyWatch: Sendable, Equatable, Codable {
 
     private func deadline(_ name: String, _ kind: Deadline.Kind, due: Date, since: Date) -> Deadline {
         Deadline(
-            id: "\(journeyId)/\(name)", kind: kind, journeyId: journeyId, journeyType: clocks.journeyType, dueAt: due, definitionVersion: clocks.definitionVersion, stage: stage,
+            id: "\(journeyId)/\(name)", kind: kind, journeyId: journeyId, journeyType: clocks.journeyType, dueAt: due,
+            definitionVersion: clocks.definitionVersion, stage: stage,
             department: department, owner: owner, tier: tier, since: since)
     }
 }

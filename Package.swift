@@ -102,13 +102,15 @@ let package = Package(
         .target(
             name: "WaymarkNotifications",
             dependencies: [
-                "WaymarkDomain", "WaymarkErrors",
+                "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            resources: [.copy("Migrations")]
         ),
         .target(
             name: "WaymarkSimulation",
@@ -121,7 +123,7 @@ let package = Package(
             name: "WaymarkRuntime",
             dependencies: [
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
-                "WaymarkProcessManager",
+                "WaymarkProcessManager", "WaymarkNotifications",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,8 +165,8 @@ let package = Package(
             dependencies: [
                 "WaymarkPostgres",
                 "WaymarkEventStore",
-                // Every fresh store has the process manager's tables, as `waymark migrate` makes them.
-                "WaymarkProcessManager",
+                // Every fresh store has the process manager's and the outbox's tables, as `waymark migrate` makes them.
+                "WaymarkProcessManager", "WaymarkNotifications",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -212,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "WaymarkNotificationsTests",
             dependencies: [
-                "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors",
+                "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

@@ -8,6 +8,7 @@ public struct NotificationError: WaymarkError, Equatable {
             case channelNotOffered = "notification_channel_not_offered"
             case missingVariable = "notification_variable_missing"
             case noRoute = "notification_no_route"
+            case notMigrated = "notifications_not_migrated"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -20,11 +21,13 @@ public struct NotificationError: WaymarkError, Equatable {
         public static let missingVariable = Code(.missingVariable)
         /// `notifications.yaml` routes the recipient nowhere.
         public static let noRoute = Code(.noRoute)
+        /// The store's schema lacks the outbox's tables: run `waymark migrate`.
+        public static let notMigrated = Code(.notMigrated)
 
         public static var allCases: [Code] { Base.allCases.map(Code.init) }
         public var name: String { base.rawValue }
         /// The request does not fit the configuration: retrying it unchanged fails the same way.
-        public var kind: ErrorKind { .invalidInput }
+        public var kind: ErrorKind { base == .notMigrated ? .unavailable : .invalidInput }
     }
 
     public let code: Code

@@ -45,6 +45,19 @@ public struct NotificationSettings: Sendable {
     public var roles: [String: NotificationRoute]
     /// Customer-facing notifications (consent is checked separately, per purpose and channel).
     public var customer: NotificationRoute?
+    /// The role told when a notification is given up (an `EscalationRaised` with its own
+    /// notification); nil: the failure is recorded, and nobody is told.
+    public var operatorsRole: String?
+
+    public init(
+        source: String, endpoints: [String: WebhookEndpoint], roles: [String: NotificationRoute], customer: NotificationRoute?, operatorsRole: String? = nil
+    ) {
+        self.source = source
+        self.endpoints = endpoints
+        self.roles = roles
+        self.customer = customer
+        self.operatorsRole = operatorsRole
+    }
 
     public static let fileName = "notifications.yaml"
     public static let timeoutRange: ClosedRange<Int64> = 1...120
@@ -66,7 +79,7 @@ public struct NotificationSettings: Sendable {
 
     public static func parse(_ yaml: String, file: String, environment: [String: String], knownRoles: Set<String>? = nil) throws -> NotificationSettings {
         let root = try YAMLValue.parse(yaml, file: file)
-        let fields = try root.mapping(allowed: ["source", "default_timeout", "default_concurrency", "endpoints", "roles", "customer"])
+        let fields = try root.mapping(allowed: ["source", "default_timeout", "default_concurrency", "endpoints", "roles", "customer", "operators_role"])
         let source = try fields.required("source", in: root).string()
         let defaultTimeout = try fields["default_timeout"].map(timeout) ?? 10
         let defaultConcurrency = try fields["default_concurrency"]?.integer(in: concurrencyRange) ?? 8
@@ -103,7 +116,13 @@ public struct NotificationSettings: Sendable {
             }
             roles[role] = try route(value)
         }
-        return NotificationSettings(source: source, endpoints: endpoints, roles: roles, customer: try fields["customer"].map(route))
+        var settings = NotificationSettings(source: source, endpoints: endpoints, roles: roles, customer: try fields["customer"].map(route))
+        if let value = fields["operators_role"] {
+            let role = try value.string()
+            guard roles[role] != nil else { throw value.fail("operators_role '\(role)' is not routed under 'roles'") }
+            settings.operatorsRole = role
+        }
+        return settings
     }
 
     private static func timeout(_ value: YAMLValue) throws -> Int64 {

@@ -6,6 +6,7 @@ import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkErrors
 import WaymarkEventStore
+import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
@@ -62,15 +63,16 @@ public struct RuntimeDatabase: Sendable {
     var logger: Logger { runtime.logger }
 
     /// Applies pending migrations to `schema` (default: `database.schema`): the store's, then the
-    /// process manager's (its own history table); returns those applied now, in that order.
+    /// process manager's and the notifications' (each with its own history table); returns those
+    /// applied now, in that order.
     @discardableResult
     public func migrate(schema: String? = nil) async throws -> [Migration] {
         let applied = try await migrateParts(schema: schema)
-        return applied.store + applied.processManager
+        return applied.store + applied.processManager + applied.notifications
     }
 
-    /// As `migrate`, the store's and the process manager's migrations applied now apart.
-    public func migrateParts(schema: String? = nil) async throws -> (store: [Migration], processManager: [Migration]) {
+    /// As `migrate`, the store's, the process manager's and the notifications' migrations applied now apart.
+    public func migrateParts(schema: String? = nil) async throws -> (store: [Migration], processManager: [Migration], notifications: [Migration]) {
         let schema = schema ?? configuration.database.schema
         let migrations = try runtime.migrations()
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
@@ -78,8 +80,9 @@ public struct RuntimeDatabase: Sendable {
             let store = try await Migrator(migrations: migrations, schema: schema, logger: logger).migrate(pool)
             // The process manager's tables, with their own history, in the same schema.
             let processManager = try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
+            let notifications = try await NotificationSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
-            return (store, processManager)
+            return (store, processManager, notifications)
         } catch {
             await pool.close()
             throw error

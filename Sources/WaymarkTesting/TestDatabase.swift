@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WaymarkEventStore
+import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 
@@ -69,7 +70,10 @@ public enum TestDatabase {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)
         try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: quietLogger).migrate(pool)
         // The process manager's tables too (`analytics.deadlines` reads them), unless a test needs a schema without them.
-        if processManager { try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger) }
+        if processManager {
+            try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger)
+            try await NotificationSchema.migrate(pool, schema: schema, logger: quietLogger)
+        }
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }
 }

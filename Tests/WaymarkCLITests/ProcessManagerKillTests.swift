@@ -49,7 +49,7 @@ private let drillSettings = """
 /// What the process manager records for a drill journey left waiting: by deadline, its events.
 private let expectedDecisions: [String: [String]] = [
     "sla/answer/50": ["SlaThresholdCrossed"], "sla/answer/75": ["SlaThresholdCrossed"], "sla/answer/100": ["SlaBreached"],
-    "escalation/answer/1": ["EscalationRaised"], "escalation/answer/2": ["EscalationRaised", "PriorityRaised"],
+    "escalation/answer/1": ["EscalationRaised", "NotificationRequested"], "escalation/answer/2": ["EscalationRaised", "PriorityRaised"],
     "stall/1": ["JourneyStalled"],
 ]
 

@@ -13,6 +13,10 @@ final class LoopbackReceiver: Sendable {
         case status(Int)
         /// Holds every request until the test is done with it: slower than any timeout.
         case stall
+        /// Answers `status` after holding the request for `delay` (a slow receiver).
+        case slow(Duration, status: Int)
+        /// The status for the `attempt`th request (from 1) with webhook-id `id`.
+        case script(@Sendable (_ id: String, _ attempt: Int) -> Int)
     }
 
     struct Delivery: Sendable {
@@ -26,6 +30,10 @@ final class LoopbackReceiver: Sendable {
     let verifier: WebhookVerifier
     let answer: Answer
     private let seen = Mutex<[Delivery]>([])
+    private let concurrency = Mutex<(now: Int, most: Int)>((0, 0))
+
+    /// The most requests it held at once.
+    var mostAtOnce: Int { concurrency.withLock { $0.most } }
     private let gate = Gate()
 
     var deliveries: [Delivery] { seen.withLock { $0 } }
@@ -36,6 +44,11 @@ final class LoopbackReceiver: Sendable {
     }
 
     func handle(_ request: Request) async throws -> Response {
+        concurrency.withLock {
+            $0.now += 1
+            $0.most = max($0.most, $0.now)
+        }
+        defer { concurrency.withLock { $0.now -= 1 } }
         let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
         func header(_ name: String) -> String? { request.headers.first { $0.name.canonicalName == name }?.value }
         var delivery = Delivery(id: header("webhook-id"), contentType: header("content-type"), body: body, refusal: nil)
@@ -44,10 +57,17 @@ final class LoopbackReceiver: Sendable {
         } catch let error as WebhookSignatureError {
             delivery.refusal = error.code
         }
-        seen.withLock { $0.append(delivery) }
+        let attempt = seen.withLock {
+            $0.append(delivery)
+            return $0.count { $0.id == delivery.id }
+        }
         if delivery.refusal != nil { return Response(status: .unauthorized) }
         switch answer {
         case .status(let code): return Response(status: HTTPResponse.Status(code: code))
+        case .slow(let delay, let status):
+            try await Task.sleep(for: delay)
+            return Response(status: HTTPResponse.Status(code: status))
+        case .script(let status): return Response(status: HTTPResponse.Status(code: status(delivery.id ?? "", attempt)))
         case .stall:
             await gate.wait()
             return Response(status: .ok)

@@ -1,7 +1,5 @@
-import WaymarkEventStore
-
 /// Something that reads a stream as of now: a session or a transaction.
-protocol StreamReading {
+public protocol StreamReading {
     func readStream(_ stream: String, from version: Int64?, direction: ReadDirection, limit: Int) async throws -> StreamSlice
 }
 
@@ -11,7 +9,7 @@ extension Transaction: StreamReading {}
 extension StreamReading {
     /// Folds every event of `stream` into a state with `apply`, page by page; returns the state and
     /// the stream's version (events `apply` ignores count toward it too).
-    func fold<State>(_ stream: String, into initial: State, _ apply: (State, RecordedEvent) throws -> State) async throws -> (State, Int64) {
+    public func fold<State>(_ stream: String, into initial: State, _ apply: (State, RecordedEvent) throws -> State) async throws -> (State, Int64) {
         var state = initial
         var version: Int64 = 0
         var from: Int64 = 1
@@ -26,3 +24,4 @@ extension StreamReading {
         }
     }
 }
+extension EventStore: StreamReading {}

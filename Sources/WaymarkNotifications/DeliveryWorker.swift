@@ -1,0 +1,140 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkPostgres
+
+/// Delivers the notifications the log requests: derives the outbox table from the log (the
+/// subscription `notifications:outbox`), claims due notifications with `FOR UPDATE SKIP LOCKED`
+/// under a lease, and sends them with retries, a per-endpoint limit and circuit.
+///
+/// Several workers may run, in one process or many: each claims different notifications. Delivery
+/// is at least once (a worker that dies after sending and before recording leaves its claim to run
+/// out, and another sends again with the same `webhook-id`); the outcome is recorded once.
+///
+/// Wake-ups: the feed's commits (in this process at once, from others by NOTIFY), a delivery
+/// finishing, the next due time, and at least every `maxIdle`. Due times and backoff are in `time`
+/// (a test clock in tests).
+public final class DeliveryWorker: Service, Sendable {
+    public static let subscriptionName = "notifications:outbox"
+
+    public let store: EventStore
+    public let worker: String
+    let subscription: CatchUpSubscription
+    let table: DeliveryTable
+    let delivery: Delivery
+    let options: DeliveryOptions
+    let time: WallTime
+    let wake = ChangeSignal()
+    /// Deliveries this worker has claimed and not yet finished.
+    let inFlight = Atomic(0)
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - httpClient: Sends the webhooks; the caller shuts it down (`WebhookSender.clientConfiguration()` suits it).
+    ///   - worker: Names this worker in status and in the escalations it raises.
+    public init(
+        store: EventStore, settings: NotificationSettings, templates: NotificationTemplates, httpClient: HTTPClient,
+        options: DeliveryOptions = DeliveryOptions(),
+        codec: EventCodec = .standard, time: WallTime = .system, worker: String? = nil, logger: Logger
+    ) throws {
+        self.store = store
+        let worker = worker ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
+        self.worker = worker
+        self.options = options
+        self.time = time
+        self.logger = logger
+        table = DeliveryTable(store: store, codec: codec, worker: worker)
+        let circuit = EndpointGate.Circuit(failuresToOpen: options.circuitFailures, openFor: options.circuitOpenFor)
+        delivery = Delivery(
+            table: table, settings: settings, templates: templates, sender: WebhookSender(client: httpClient, logger: logger),
+            gates: settings.endpoints.mapValues { EndpointGate(limit: $0.concurrency, circuit: circuit) }, options: options, time: time, worker: worker,
+            logger: logger)
+        let feed = OutboxFeed(codec: codec, channel: Self.channel(store), fed: wake)
+        subscription = try CatchUpSubscription(
+            store: store, name: Self.subscriptionName, source: .category(JourneyDecider.category), logger: logger,
+            handler: { events, transaction in try await feed.handle(events, in: transaction) })
+    }
+
+    /// The NOTIFY channel the feed announces new requests on.
+    public static func channel(_ store: EventStore) -> String { String("waymark_nt_\(store.schema)".prefix(63)) }
+
+    public func run() async throws {
+        try await NotificationSchema.requireMigrated(store, logger: logger)
+        let wake = self.wake
+        let listener = PostgresListener(configuration: store.pool.configuration, channels: [Self.channel(store)], logger: logger) { _ in wake.bump() }
+        listener.start()
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.subscription.run() }
+                group.addTask { try await cancelWhenGracefulShutdown { try await self.deliveryLoop() } }
+            }
+        } catch is CancellationError {
+        } catch let error as PostgresError where error.code == PostgresError.cancelled {
+        } catch {
+            await listener.stop()
+            throw error
+        }
+        await listener.stop()
+    }
+
+    /// Waits until the feed has read every journey event up to the log's head now; false after `timeout`.
+    public func waitUntilFed(timeout: Duration = .seconds(30)) async throws -> Bool {
+        try await subscription.waitUntilCaughtUp(timeout: timeout)
+    }
+
+    private func deliveryLoop() async throws {
+        var failures = 0
+        try await withThrowingDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let generation = wake.generation
+                let free = options.concurrency - inFlight.load(ordering: .acquiring)
+                var claimed: [ClaimedDelivery] = []
+                if free > 0 {
+                    do {
+                        claimed = try await table.claim(limit: free, now: time.now(), lease: options.lease)
+                        failures = 0
+                    } catch let error where !(error is CancellationError) {
+                        if Task.isCancelled { return }
+                        failures += 1
+                        let delay = Duration.milliseconds(min(20 << min(failures, 8), 5_000))
+                        logger.warning("claiming notifications failed, trying again", metadata: ["waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
+                        try await ContinuousClock().sleep(for: delay)
+                        continue
+                    }
+                }
+                for item in claimed {
+                    inFlight.add(1, ordering: .acquiringAndReleasing)
+                    group.addTask {
+                        await self.delivery.deliver(item)
+                        self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
+                        self.wake.bump()
+                    }
+                }
+                if free > 0 && claimed.count == free { continue }
+                if free <= 0 {
+                    await wake.wait(after: generation, timeout: options.maxIdle)
+                    continue
+                }
+                try await idle(after: generation)
+            }
+        }
+    }
+
+    /// Nothing more to claim now: sleeps until the next due time, a wake-up or `maxIdle`.
+    private func idle(after generation: UInt64) async throws {
+        var wait = options.maxIdle
+        if let next = try? await table.nextDue() {
+            wait = min(wait, WallTime.duration(next.timeIntervalSince(time.now())))
+        }
+        if wait > .zero {
+            await wake.wait(after: generation, timeout: wait, clock: time.clock)
+        } else {
+            // Due, yet none could be claimed: another worker holds them. Look again shortly.
+            await wake.wait(after: generation, timeout: .milliseconds(50))
+        }
+    }
+}

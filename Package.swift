@@ -30,7 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
-        // Test-only: the loopback webhook receiver in WaymarkNotificationsTests.
+        // The loopback webhook receiver of the tests, the notifications bench and the demo.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
@@ -113,6 +113,14 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
         .target(
+            name: "WaymarkWebhookReceiver",
+            dependencies: [
+                "WaymarkNotifications",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "WaymarkSimulation",
             dependencies: [
                 "WaymarkClient", "WaymarkDomain", "WaymarkEventStore",
@@ -125,6 +133,7 @@ let package = Package(
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
                 "WaymarkProcessManager", "WaymarkNotifications",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -134,8 +143,9 @@ let package = Package(
             name: "WaymarkBench",
             dependencies: [
                 "CLibPQ", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkSimulation", "WaymarkProjections",
-                "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime",
+                "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime", "WaymarkNotifications", "WaymarkWebhookReceiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,6 +163,7 @@ let package = Package(
                 "WaymarkProjections",
                 "WaymarkRuntime",
                 "WaymarkProcessManager",
+                "WaymarkNotifications",
                 "WaymarkBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -214,8 +225,7 @@ let package = Package(
         .testTarget(
             name: "WaymarkNotificationsTests",
             dependencies: [
-                "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting", "WaymarkWebhookReceiver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
@@ -226,7 +236,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WaymarkCLITests",
-            dependencies: ["waymark", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkTesting"]
+            dependencies: [
+                "waymark", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkTesting", "WaymarkNotifications",
+                "WaymarkWebhookReceiver",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

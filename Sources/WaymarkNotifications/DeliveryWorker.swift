@@ -64,6 +64,12 @@ public final class DeliveryWorker: Service, Sendable {
 
     public func run() async throws {
         try await NotificationSchema.requireMigrated(store, logger: logger)
+        let now = time.now()
+        try await store.pool.query(
+            """
+            INSERT INTO nt_workers (worker, started_at, seen_at) VALUES (\(worker), \(now), \(now))
+            ON CONFLICT (worker) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at
+            """)
         let wake = self.wake
         let listener = PostgresListener(configuration: store.pool.configuration, channels: [Self.channel(store)], logger: logger) { _ in wake.bump() }
         listener.start()

@@ -91,6 +91,12 @@ extension ConfigurationKey {
             configuration.database.pool.processManager = try integer(text, 1...1_000)
         },
         ConfigurationKey(
+            name: "database.pool.notifications", environment: "WAYMARK_POOL_NOTIFICATIONS", isPath: false, defaultText: "6",
+            help: "connections of `notifications run` and `notifications status`"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.notifications = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
             name: "definitions.directory", environment: "WAYMARK_CONFIG_DIR", isPath: true, defaultText: "config",
             help: "folder with calendars.yaml, consent.yaml and journeys/*.yaml"
         ) { configuration, text throws(ConfigurationProblem) in

@@ -19,6 +19,7 @@ extension WaymarkConfiguration {
         case "database.pool.client": return "\(database.pool.client)"
         case "database.pool.admin": return "\(database.pool.admin)"
         case "database.pool.process_manager": return "\(database.pool.processManager)"
+        case "database.pool.notifications": return "\(database.pool.notifications)"
         case "definitions.directory": return definitions.directory
         case "projections.analytics_schema": return projections.analyticsSchema
         case "projections.batch_size": return "\(projections.batchSize)"

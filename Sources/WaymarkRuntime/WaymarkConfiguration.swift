@@ -44,6 +44,8 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         public var admin = 2
         /// `process-manager run`: the deadline subscription, the firing rounds and `status`.
         public var processManager = 4
+        /// `notifications run`: the outbox feed, claims and the delivery records.
+        public var notifications = 6
         public init() {}
     }
 

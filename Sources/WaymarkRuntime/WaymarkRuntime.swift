@@ -26,9 +26,13 @@ public enum Role: String, Sendable, CaseIterable {
     case processManager = "process-manager"
     /// `process-manager status`: reads the process manager's tables, runs no DDL.
     case processManagerAdmin = "process-manager-admin"
+    /// `notifications run`: the outbox feed and the delivery worker.
+    case notifications
+    /// `notifications status`: reads the outbox, runs no DDL.
+    case notificationsAdmin = "notifications-admin"
 
     /// Whether the role brings the schema up to date before it starts.
-    public var migrates: Bool { self != .projectionsAdmin && self != .processManagerAdmin }
+    public var migrates: Bool { self != .projectionsAdmin && self != .processManagerAdmin && self != .notificationsAdmin }
 
     /// The role's pool size as configured.
     public func poolSize(_ pool: WaymarkConfiguration.Pool) -> Int {
@@ -38,6 +42,7 @@ public enum Role: String, Sendable, CaseIterable {
         case .projectionsAdmin: pool.admin
         case .demo, .simulate, .bench: pool.client
         case .processManager, .processManagerAdmin: pool.processManager
+        case .notifications, .notificationsAdmin: pool.notifications
         }
     }
 }

@@ -14,7 +14,8 @@ struct WaymarkCommand: AsyncParsableCommand {
         discussion:
             "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
         subcommands: [
-            Migrate.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, Calendars.self, Config.self, Bench.self, Local.self,
+            Migrate.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, NotificationsCommand.self, Calendars.self, Config.self,
+            Bench.self, Local.self,
         ])
 }
 

@@ -76,13 +76,13 @@ struct ProjectionsCommandTests {
 
 /// Starts the built `waymark` binary (in `directory`, else this process's working directory)
 /// without waiting for it; what it prints goes to `output` (appended), else nowhere.
-func startWaymark(_ arguments: [String], directory: URL? = nil, output: URL? = nil) throws -> Process {
+func startWaymark(_ arguments: [String], directory: URL? = nil, output: URL? = nil, environment: [String: String] = [:]) throws -> Process {
     let process = Process()
     process.executableURL = try waymarkBinary()
     if let directory { process.currentDirectoryURL = directory }
     process.arguments = arguments
     // It ends with this test process, even one that crashes or is killed.
-    process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }) { $1 }
     if let output {
         if !FileManager.default.fileExists(atPath: output.path) { FileManager.default.createFile(atPath: output.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: output)

@@ -6,6 +6,7 @@ import WaymarkDomain
 import WaymarkEventStore
 import WaymarkNotifications
 import WaymarkTesting
+import WaymarkWebhookReceiver
 
 /// The per-endpoint limit, the circuit, and several workers on one outbox.
 @Suite(.timeLimit(.minutes(3))) struct DeliveryLimitsTests {

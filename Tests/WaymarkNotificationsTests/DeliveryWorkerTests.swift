@@ -5,6 +5,7 @@ import WaymarkDomain
 import WaymarkEventStore
 import WaymarkNotifications
 import WaymarkTesting
+import WaymarkWebhookReceiver
 
 /// The delivery worker against a real PostgreSQL and a real receiver on loopback.
 @Suite(.timeLimit(.minutes(3))) struct DeliveryWorkerTests {

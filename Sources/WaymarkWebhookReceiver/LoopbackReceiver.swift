@@ -7,9 +7,10 @@ import WaymarkNotifications
 
 /// A webhook receiver on 127.0.0.1 (Hummingbird 2), as a customer's endpoint would be: it checks
 /// every delivery's signature and timestamp with `WebhookVerifier`, records what it saw, and
-/// answers 401 to a delivery that fails the check, otherwise as told.
-final class LoopbackReceiver: Sendable {
-    enum Answer: Sendable {
+/// answers 401 to a delivery that fails the check, otherwise as told. For the tests, the
+/// notifications bench and the demo.
+public final class LoopbackReceiver: Sendable {
+    public enum Answer: Sendable {
         case status(Int)
         /// Holds every request until the test is done with it: slower than any timeout.
         case stall
@@ -19,12 +20,14 @@ final class LoopbackReceiver: Sendable {
         case script(@Sendable (_ id: String, _ attempt: Int) -> Int)
     }
 
-    struct Delivery: Sendable {
-        var id: String?
-        var contentType: String?
-        var body: [UInt8]
+    public struct Delivery: Sendable {
+        public var id: String?
+        public var contentType: String?
+        public var body: [UInt8]
         /// nil when the signature and timestamp checked out.
-        var refusal: WebhookSignatureError.Code?
+        public var refusal: WebhookSignatureError.Code?
+        /// When it arrived, by the receiver's clock.
+        public var receivedAt: Date
     }
 
     let verifier: WebhookVerifier
@@ -33,12 +36,13 @@ final class LoopbackReceiver: Sendable {
     private let concurrency = Mutex<(now: Int, most: Int)>((0, 0))
 
     /// The most requests it held at once.
-    var mostAtOnce: Int { concurrency.withLock { $0.most } }
+    public var mostAtOnce: Int { concurrency.withLock { $0.most } }
     private let gate = Gate()
 
-    var deliveries: [Delivery] { seen.withLock { $0 } }
+    public var deliveries: [Delivery] { seen.withLock { $0 } }
+    public var count: Int { seen.withLock { $0.count } }
 
-    init(secrets: [WebhookSecret], answer: Answer) {
+    public init(secrets: [WebhookSecret], answer: Answer) {
         self.verifier = WebhookVerifier(secrets: secrets, tolerance: .seconds(300))
         self.answer = answer
     }
@@ -51,7 +55,7 @@ final class LoopbackReceiver: Sendable {
         defer { concurrency.withLock { $0.now -= 1 } }
         let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
         func header(_ name: String) -> String? { request.headers.first { $0.name.canonicalName == name }?.value }
-        var delivery = Delivery(id: header("webhook-id"), contentType: header("content-type"), body: body, refusal: nil)
+        var delivery = Delivery(id: header("webhook-id"), contentType: header("content-type"), body: body, refusal: nil, receivedAt: Date())
         do {
             try verifier.verify(header: header, body: body, now: Date())
         } catch let error as WebhookSignatureError {
@@ -75,7 +79,7 @@ final class LoopbackReceiver: Sendable {
     }
 
     /// Runs a receiver for the duration of `body`, which gets the receiver and its URL.
-    static func run<T: Sendable>(
+    public static func run<T: Sendable>(
         secrets: [WebhookSecret], answer: Answer = .status(204), _ body: @Sendable (LoopbackReceiver, URL) async throws -> T
     ) async throws -> T {
         let receiver = LoopbackReceiver(secrets: secrets, answer: answer)
@@ -111,16 +115,18 @@ final class LoopbackReceiver: Sendable {
 }
 
 /// Holds waiters until opened; opened once, it lets everyone through.
-actor Gate {
+public actor Gate {
+    public init() {}
+
     private var isOpen = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    func wait() async {
+    public func wait() async {
         if isOpen { return }
         await withCheckedContinuation { waiters.append($0) }
     }
 
-    func open() {
+    public func open() {
         isOpen = true
         for waiter in waiters { waiter.resume() }
         waiters = []

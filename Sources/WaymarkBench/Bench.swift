@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Metrics
+import ServiceLifecycle
 import Synchronization
 import WaymarkEventStore
 import WaymarkPostgres
@@ -13,7 +14,7 @@ public struct Bench: AsyncParsableCommand {
 
     public static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self, BenchProcessManager.self])
+        subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self, BenchProcessManager.self, BenchNotifications.self])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,
     /// gauges and the rest cost nothing, so the waymark side pays no more than a production
@@ -119,4 +120,22 @@ final class CountingMetrics: MetricsFactory {
     func destroyMeter(_ handler: MeterHandler) {}
     func destroyRecorder(_ handler: RecorderHandler) {}
     func destroyTimer(_ handler: TimerHandler) {}
+}
+
+/// Runs `services` while `body` runs, then shuts them down gracefully.
+func running<T: Sendable>(_ services: [any Service], logger: Logger, _ body: () async throws -> T) async throws -> T {
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let value = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return value
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
 }

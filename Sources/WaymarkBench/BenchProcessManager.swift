@@ -196,7 +196,7 @@ struct Fleet {
         let manager = try ProcessManager(
             store: store, definitions: definitions, settings: settings, time: WallTime(ContinuousClock(), origin: now), instance: "bench-scheduler",
             logger: logger)
-        try await running([manager]) {
+        try await running([manager], logger: logger) {
             guard try await manager.waitUntilScheduled(timeout: .seconds(600)) else {
                 throw ValidationError("the process manager did not schedule the journeys within 10 minutes")
             }
@@ -223,7 +223,7 @@ struct Fleet {
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let elapsed = try await running(managers) {
+        let elapsed = try await running(managers, logger: logger) {
             let limit = started + .seconds(600)
             while try await fired() < before + count {
                 guard clock.now < limit else { throw ValidationError("the deadlines did not all fire within 10 minutes") }
@@ -233,23 +233,5 @@ struct Fleet {
         }
         for store in stores { await store.close() }
         return elapsed
-    }
-
-    /// Runs `services` while `body` runs, then shuts them down gracefully.
-    private func running<T: Sendable>(_ services: [any Service], _ body: () async throws -> T) async throws -> T {
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                let value = try await body()
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return value
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-        }
     }
 }

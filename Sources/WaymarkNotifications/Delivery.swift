@@ -8,6 +8,7 @@ import WaymarkEventStore
 /// up, or put off to a retry.
 struct Delivery: Sendable {
     let table: DeliveryTable
+    let recorder: OutcomeRecorder
     let settings: NotificationSettings
     let templates: NotificationTemplates
     let sender: WebhookSender
@@ -161,12 +162,12 @@ struct Delivery: Sendable {
         let metadata = EventMetadata(
             correlationId: claimed.request.journey.journeyId, causationId: claimed.request.notificationId, actor: "notifications", sourceSystem: "waymark",
             occurredAt: time.now())
-        _ = try await table.close(claimed, state: state, events: events, metadata: metadata, status: status, error: error, now: time.now())
+        try await recorder.record(Outcome(claimed: claimed, state: state, events: events, metadata: metadata, status: status, error: error, now: time.now()))
     }
 }
 
 extension TemplateValue {
-    init(_ value: NotificationValue) {
+    public init(_ value: NotificationValue) {
         switch value {
         case .text(let text): self = .text(text)
         case .flag(let flag): self = .flag(flag)

@@ -11,6 +11,17 @@ struct ClaimedDelivery: Sendable {
     var attempt: Int
 }
 
+/// A notification's outcome to record: its row's new state and the events to append.
+struct Outcome: Sendable {
+    var claimed: ClaimedDelivery
+    var state: String
+    var events: [(id: UUID, event: any DomainEvent)]
+    var metadata: EventMetadata
+    var status: Int?
+    var error: String?
+    var now: Date
+}
+
 /// The SQL of `nt_deliveries` a worker runs: claim, put off, close.
 struct DeliveryTable: Sendable {
     let store: EventStore
@@ -49,38 +60,46 @@ struct DeliveryTable: Sendable {
             """)
     }
 
-    /// Closes a notification with its outcome events, in one transaction: the row's state and the
-    /// events on the journey's stream. False when it was closed already (by another worker whose
-    /// lease on it had run out, or by the feed); then nothing is appended.
-    func close(
-        _ claimed: ClaimedDelivery, state: String, events: [(id: UUID, event: any DomainEvent)], metadata: EventMetadata, status: Int?, error: String?,
-        now: Date
-    ) async throws -> Bool {
-        let data = try events.map { EventData(id: $0.id, type: $0.event.type, data: try $0.event.encode(with: codec, subject: nil), metadata: metadata) }
-        do {
-            return try await store.transaction { transaction in
-                let updated = try await transaction.execute(
-                    """
-                    UPDATE nt_deliveries SET state = \(state), closed_at = \(now), leased_by = NULL, leased_until = NULL,
-                        last_status = coalesce(\(status), last_status), last_error = coalesce(\(error), last_error)
-                    WHERE notification_id = \(claimed.request.notificationId) AND state = 'pending'
-                    """)
-                guard updated == 1 else { return false }
-                try await transaction.append(to: claimed.stream, expected: .any, events: data)
-                try await transaction.execute(
-                    """
-                    INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
-                    VALUES (\(worker), \(now), \(now), \(state == "delivered" ? 1 : 0), \(state == "failed" ? 1 : 0), \(state == "suppressed" ? 1 : 0))
-                    ON CONFLICT (worker) DO UPDATE SET seen_at = excluded.seen_at, delivered = nt_workers.delivered + excluded.delivered,
-                        failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
-                    """)
-                return true
+    /// Closes notifications with their outcome events, in one transaction: the rows' states and the
+    /// events on the journeys' streams. A notification closed already (by another worker whose
+    /// lease on it had run out, or by the feed) gets nothing appended. Throws when any append
+    /// fails: nothing is closed then.
+    func close(_ outcomes: [Outcome]) async throws {
+        var data: [String: [EventData]] = [:]
+        for outcome in outcomes {
+            data[outcome.claimed.request.notificationId] = try outcome.events.map {
+                EventData(id: $0.id, type: $0.event.type, data: try $0.event.encode(with: codec, subject: nil), metadata: outcome.metadata)
             }
-        } catch let error as EventStoreError where error.code == .idempotencyConflict {
-            // Another worker recorded a different outcome under the notification's one outcome id
-            // (its lease had run out while this one still sent): the first outcome stands, and
-            // the feed closes the row when it reads it.
-            return false
+        }
+        let now = outcomes.map(\.now).max() ?? Date()
+        try await store.transaction { transaction in
+            let closed = try await transaction.query(
+                """
+                UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL,
+                    last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
+                FROM unnest(\(PostgresArray(outcomes.map(\.claimed.request.notificationId)))::text[], \(PostgresArray(outcomes.map(\.state)))::text[],
+                            \(PostgresArray(outcomes.map { TimestampText.iso8601($0.now) }))::text[],
+                            \(PostgresArray(outcomes.map { $0.status.map(String.init) }))::text[], \(PostgresArray(outcomes.map(\.error)))::text[])
+                    AS c(id, state, at, status, error)
+                WHERE d.notification_id = c.id AND d.state = 'pending'
+                RETURNING d.notification_id
+                """)
+            let closedIds = Set(try closed.map { try $0.decode(String.self, at: 0) })
+            // One append per stream, in stream-name order like every multi-stream writer.
+            var byStream: [String: [EventData]] = [:]
+            for outcome in outcomes where closedIds.contains(outcome.claimed.request.notificationId) {
+                byStream[outcome.claimed.stream, default: []] += data[outcome.claimed.request.notificationId] ?? []
+            }
+            for stream in byStream.keys.sorted() { try await transaction.append(to: stream, expected: .any, events: byStream[stream]!) }
+            let counted = outcomes.filter { closedIds.contains($0.claimed.request.notificationId) }
+            func count(_ state: String) -> Int { counted.count { $0.state == state } }
+            try await transaction.execute(
+                """
+                INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
+                VALUES (\(worker), \(now), \(now), \(count("delivered")), \(count("failed")), \(count("suppressed")))
+                ON CONFLICT (worker) DO UPDATE SET seen_at = excluded.seen_at, delivered = nt_workers.delivered + excluded.delivered,
+                    failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
+                """)
         }
     }
 

@@ -50,7 +50,8 @@ public final class DeliveryWorker: Service, Sendable {
         table = DeliveryTable(store: store, codec: codec, worker: worker)
         let circuit = EndpointGate.Circuit(failuresToOpen: options.circuitFailures, openFor: options.circuitOpenFor)
         delivery = Delivery(
-            table: table, settings: settings, templates: templates, sender: WebhookSender(client: httpClient, logger: logger),
+            table: table, recorder: OutcomeRecorder(table: table), settings: settings, templates: templates,
+            sender: WebhookSender(client: httpClient, logger: logger),
             gates: settings.endpoints.mapValues { EndpointGate(limit: $0.concurrency, circuit: circuit) }, options: options, time: time, worker: worker,
             logger: logger)
         let feed = OutboxFeed(codec: codec, channel: Self.channel(store), fed: wake)

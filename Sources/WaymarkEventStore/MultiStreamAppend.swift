@@ -24,9 +24,21 @@ extension EventStore {
     /// way a command handler writes a batch of commands to many journeys in one round trip);
     /// otherwise the parts run one by one through `append_events` in one transaction, which names
     /// the part whose expectation failed (`WrongExpectedVersionError`) or replays them.
+    ///
+    /// Refused by the order rule (a part's stream was last written by a newer transaction, which
+    /// happens when other writers append to the same streams meanwhile), it runs again in a new
+    /// transaction, like a single append, before the refusal reaches the caller.
     @discardableResult
     public func append(_ parts: [StreamAppend]) async throws -> [AppendResult] {
-        try await withSession { try await $0.append(parts) }
+        var attempt = 1
+        while true {
+            do {
+                return try await withSession { try await $0.append(parts) }
+            } catch let error as EventStoreError where error.code == .retryTransaction && attempt < Self.maxOrderAttempts {
+                attempt += 1
+                metrics.orderRetries.increment()
+            }
+        }
     }
 
     func append(on connection: PostgresConnection, parts: [StreamAppend]) async throws -> [AppendResult]? {

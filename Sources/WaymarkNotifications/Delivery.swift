@@ -22,10 +22,13 @@ struct Delivery: Sendable {
     var codec: EventCodec { table.codec }
 
     /// Never throws: a fault of the database leaves the claim to run out, and the notification is
-    /// tried again then (at least once).
-    func deliver(_ claimed: ClaimedDelivery) async {
+    /// tried again then (at least once). `done` runs once the attempt no longer needs its place
+    /// among the worker's deliveries in flight: when its outcome is handed to the recorder, which
+    /// writes it with others (the place does not wait for that commit), or when it ends otherwise.
+    func deliver(_ claimed: ClaimedDelivery, done: Once) async {
+        defer { done.run() }
         do {
-            try await attempt(claimed)
+            try await attempt(claimed, done: done)
         } catch is CancellationError {
         } catch {
             logger.warning(
@@ -34,13 +37,14 @@ struct Delivery: Sendable {
         }
     }
 
-    private func attempt(_ claimed: ClaimedDelivery) async throws {
+    private func attempt(_ claimed: ClaimedDelivery, done: Once) async throws {
         let request = claimed.request
         var values = request.variables.mapValues(TemplateValue.init)
         if request.recipient.kind == .customer {
             let contact = try await CustomerContact.load(request.recipient.id, from: store, codec: codec)
             if let suppressed = try await consentRefuses(request, contact: contact) {
-                try await close(claimed, state: "suppressed", events: [(NotificationEvent.outcomeEventId(notificationId: request.notificationId), suppressed)])
+                try await close(
+                    claimed, done: done, state: "suppressed", events: [(NotificationEvent.outcomeEventId(notificationId: request.notificationId), suppressed)])
                 return
             }
             if values["customer_name"] == nil, templates.declarations[request.template]?.variables.contains("customer_name") == true {
@@ -54,7 +58,7 @@ struct Delivery: Sendable {
             message = try templates.render(template: request.template, channel: route.channel, locale: request.locale, values: values)
         } catch let error as NotificationError {
             // The configuration cannot serve it: retrying unchanged fails the same way.
-            try await giveUp(claimed, channel: "-", endpoint: nil, status: nil, error: "\(error.code.name): \(error.message)")
+            try await giveUp(claimed, done: done, channel: "-", endpoint: nil, status: nil, error: "\(error.code.name): \(error.message)")
             return
         }
         switch route.channel {
@@ -65,9 +69,9 @@ struct Delivery: Sendable {
                     "notification.id": "\(request.notificationId)", "notification.recipient": "\(request.recipient)",
                     "notification.template": "\(request.template)", "notification.locale": "\(message.locale)", "notification.message": "\(message.text)",
                 ])
-            try await deliver(claimed, channel: "log", endpoint: nil, status: nil)
+            try await deliver(claimed, done: done, channel: "log", endpoint: nil, status: nil)
         case .webhook:
-            try await sendWebhook(claimed, message: message, endpointName: route.endpoint ?? "")
+            try await sendWebhook(claimed, done: done, message: message, endpointName: route.endpoint ?? "")
         }
     }
 
@@ -95,10 +99,10 @@ struct Delivery: Sendable {
                 purpose: purpose, contactChannel: channel, decidedAt: now))
     }
 
-    private func sendWebhook(_ claimed: ClaimedDelivery, message: RenderedMessage, endpointName: String) async throws {
+    private func sendWebhook(_ claimed: ClaimedDelivery, done: Once, message: RenderedMessage, endpointName: String) async throws {
         let request = claimed.request
         guard let endpoint = settings.endpoints[endpointName], let gate = gates[endpointName] else {
-            try await giveUp(claimed, channel: "webhook", endpoint: endpointName, status: nil, error: "no endpoint '\(endpointName)' is configured")
+            try await giveUp(claimed, done: done, channel: "webhook", endpoint: endpointName, status: nil, error: "no endpoint '\(endpointName)' is configured")
             return
         }
         if case .deferred(let until) = await gate.admit(now: time.now()) {
@@ -120,13 +124,13 @@ struct Delivery: Sendable {
         switch sent.outcome {
         case .delivered(let status):
             await gate.finish(succeeded: true, now: time.now())
-            try await deliver(claimed, channel: "webhook", endpoint: endpoint.name, status: status)
+            try await deliver(claimed, done: done, channel: "webhook", endpoint: endpoint.name, status: status)
         case .failed(let failure):
             await gate.finish(succeeded: false, now: time.now())
             var status: Int?
             if case .status(let code) = failure { status = code }
             if claimed.attempt >= options.maxAttempts {
-                try await giveUp(claimed, channel: "webhook", endpoint: endpoint.name, status: status, error: failure.description)
+                try await giveUp(claimed, done: done, channel: "webhook", endpoint: endpoint.name, status: status, error: failure.description)
             } else {
                 var random = SystemRandomNumberGenerator()
                 let delay = options.backoff.delay(retry: claimed.attempt, using: &random)
@@ -137,15 +141,16 @@ struct Delivery: Sendable {
         }
     }
 
-    private func deliver(_ claimed: ClaimedDelivery, channel: String, endpoint: String?, status: Int?) async throws {
+    private func deliver(_ claimed: ClaimedDelivery, done: Once, channel: String, endpoint: String?, status: Int?) async throws {
         let delivered = NotificationEvent.delivered(
             .init(
                 notificationId: claimed.request.notificationId, attempts: claimed.attempt, channel: channel, endpoint: endpoint, status: status,
                 deliveredAt: time.now()))
-        try await close(claimed, state: "delivered", events: [(NotificationEvent.outcomeEventId(notificationId: claimed.request.notificationId), delivered)])
+        try await close(
+            claimed, done: done, state: "delivered", events: [(NotificationEvent.outcomeEventId(notificationId: claimed.request.notificationId), delivered)])
     }
 
-    private func giveUp(_ claimed: ClaimedDelivery, channel: String, endpoint: String?, status: Int?, error: String) async throws {
+    private func giveUp(_ claimed: ClaimedDelivery, done: Once, channel: String, endpoint: String?, status: Int?, error: String) async throws {
         let failed = NotificationEvent.Failed(
             notificationId: claimed.request.notificationId, attempts: claimed.attempt, channel: channel, endpoint: endpoint, lastStatus: status,
             lastError: error, failedAt: time.now())
@@ -153,12 +158,13 @@ struct Delivery: Sendable {
             "notification given up",
             metadata: ["notification.id": "\(failed.notificationId)", "notification.attempts": "\(failed.attempts)", "waymark.error": "\(error)"])
         let events = DeliveryFailure.events(claimed.request, failed: failed, operatorsRole: settings.operatorsRole, worker: worker)
-        try await close(claimed, state: "failed", events: events, status: status, error: error)
+        try await close(claimed, done: done, state: "failed", events: events, status: status, error: error)
     }
 
     private func close(
-        _ claimed: ClaimedDelivery, state: String, events: [(id: UUID, event: any DomainEvent)], status: Int? = nil, error: String? = nil
+        _ claimed: ClaimedDelivery, done: Once, state: String, events: [(id: UUID, event: any DomainEvent)], status: Int? = nil, error: String? = nil
     ) async throws {
+        done.run()
         let metadata = EventMetadata(
             correlationId: claimed.request.journey.journeyId, causationId: claimed.request.notificationId, actor: "notifications", sourceSystem: "waymark",
             occurredAt: time.now())

@@ -50,7 +50,7 @@ public final class DeliveryWorker: Service, Sendable {
         table = DeliveryTable(store: store, codec: codec, worker: worker)
         let circuit = EndpointGate.Circuit(failuresToOpen: options.circuitFailures, openFor: options.circuitOpenFor)
         delivery = Delivery(
-            table: table, recorder: OutcomeRecorder(table: table), settings: settings, templates: templates,
+            table: table, recorder: OutcomeRecorder(table: table, written: wake), settings: settings, templates: templates,
             sender: WebhookSender(client: httpClient, logger: logger),
             gates: settings.endpoints.mapValues { EndpointGate(limit: $0.concurrency, circuit: circuit) }, options: options, time: time, worker: worker,
             logger: logger)
@@ -93,16 +93,22 @@ public final class DeliveryWorker: Service, Sendable {
         try await subscription.waitUntilCaughtUp(timeout: timeout)
     }
 
+    /// Claims ahead in batches (one commit per batch rather than per delivery) into a local queue,
+    /// and starts deliveries from it while fewer than `concurrency` are in flight.
     private func deliveryLoop() async throws {
         var failures = 0
+        var queue: [ClaimedDelivery] = []
+        let claimAhead = options.concurrency * 4
         try await withThrowingDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let generation = wake.generation
-                let free = options.concurrency - inFlight.load(ordering: .acquiring)
-                var claimed: [ClaimedDelivery] = []
-                if free > 0 {
+                var claimedAll = false
+                if queue.count < options.concurrency {
+                    let limit = claimAhead - queue.count
                     do {
-                        claimed = try await table.claim(limit: free, now: time.now(), lease: options.lease)
+                        let claimed = try await table.claim(limit: limit, now: time.now(), lease: options.lease)
+                        claimedAll = claimed.count == limit
+                        queue += claimed
                         failures = 0
                     } catch let error where !(error is CancellationError) {
                         if Task.isCancelled { return }
@@ -113,20 +119,23 @@ public final class DeliveryWorker: Service, Sendable {
                         continue
                     }
                 }
-                for item in claimed {
+                // Outcomes are recorded behind the sends; past a bound this waits for the recorder
+                // rather than queue without end.
+                while !queue.isEmpty && inFlight.load(ordering: .acquiring) < options.concurrency && delivery.recorder.queued < claimAhead * 4 {
+                    let item = queue.removeFirst()
                     inFlight.add(1, ordering: .acquiringAndReleasing)
-                    group.addTask {
-                        await self.delivery.deliver(item)
+                    let done = Once {
                         self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
                         self.wake.bump()
                     }
+                    group.addTask { await self.delivery.deliver(item, done: done) }
                 }
-                if free > 0 && claimed.count == free { continue }
-                if free <= 0 {
+                if !queue.isEmpty {
+                    // Every place taken: the next delivery to finish wakes this.
                     await wake.wait(after: generation, timeout: options.maxIdle)
-                    continue
+                } else if !claimedAll {
+                    try await idle(after: generation)
                 }
-                try await idle(after: generation)
             }
         }
     }

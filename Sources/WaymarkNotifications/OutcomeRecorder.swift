@@ -16,12 +16,18 @@ final class OutcomeRecorder: Sendable {
 
     let table: DeliveryTable
     let batchSize: Int
+    /// Bumped after each batch: the worker waits on it while too many outcomes are queued.
+    let written: ChangeSignal
     private let state = Mutex(State())
 
-    init(table: DeliveryTable, batchSize: Int = 64) {
+    init(table: DeliveryTable, batchSize: Int = 256, written: ChangeSignal) {
         self.table = table
         self.batchSize = batchSize
+        self.written = written
     }
+
+    /// Outcomes handed over and not yet committed.
+    var queued: Int { state.withLock { $0.queue.count } }
 
     /// Returns once `outcome` is committed (or was recorded already by another worker).
     func record(_ outcome: Outcome) async throws {
@@ -45,6 +51,7 @@ final class OutcomeRecorder: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
+            defer { written.bump() }
             do {
                 try await table.close(batch.map(\.0))
                 for (_, continuation) in batch { continuation.resume() }
@@ -64,5 +71,19 @@ final class OutcomeRecorder: Sendable {
                 }
             }
         }
+    }
+}
+
+/// Runs its action the first time `run()` is called, and never again.
+final class Once: Sendable {
+    private let action: Mutex<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) { self.action = Mutex(action) }
+
+    func run() {
+        action.withLock { action -> (@Sendable () -> Void)? in
+            defer { action = nil }
+            return action
+        }?()
     }
 }

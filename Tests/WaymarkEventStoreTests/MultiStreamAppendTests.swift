@@ -27,6 +27,33 @@ struct MultiStreamAppendTests {
         #expect(log[3].position == results[0].events[0].position)
     }
 
+    @Test("appends to several streams while other writers append to the same streams one by one: none is refused, every stream stays whole")
+    func racingSingleWriters() async throws {
+        let store = try await TestDatabase.freshStore(maxConnections: 12)
+        defer { Task { await store.close() } }
+        let streams = (0..<8).map { "race-\($0)" }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<3 {
+                group.addTask {
+                    for round in 0..<200 {
+                        let chosen = (0..<6).map { streams[($0 + round + writer) % streams.count] }
+                        try await store.append(Array(Set(chosen)).map { StreamAppend(to: $0, events: [event("Batched")]) })
+                    }
+                }
+            }
+            for writer in 0..<5 {
+                group.addTask {
+                    for round in 0..<400 { try await store.append(to: streams[(round + writer) % streams.count], events: [event("Single")]) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for stream in streams {
+            let versions = try await store.readStream(stream, limit: 2_000).events.map(\.streamVersion)
+            #expect(versions == Array(1...Int64(versions.count)))
+        }
+    }
+
     @Test("when one stream's expectation fails nothing is written, and the error names that stream")
     func allOrNothing() async throws {
         let store = try await TestDatabase.freshStore()

@@ -31,7 +31,7 @@ public struct JourneyScript: Sendable {
 }
 
 /// An event of an integrated system (a shipment delayed, a support case closed) that the domain
-/// does not model, appended to the journey's stream right after command `afterCommand`.
+/// does not model, appended right after command `afterCommand` of the journey.
 public struct IntegrationEvent: Sendable {
     public var afterCommand: Int
     public var id: UUID
@@ -39,6 +39,11 @@ public struct IntegrationEvent: Sendable {
     public var data: String
     public var occurredAt: Date
     public var sourceSystem: String
+    /// The stream it goes on, named in full (`shipment-SO-1`); nil: the journey's own stream.
+    public var stream: String? = nil
+    /// Its correlation id; nil: the journey's id.
+    public var correlationId: String? = nil
+    public var actor: String? = nil
 }
 
 /// Writes journeys the way the departments would live them: through the stages of a definition,

@@ -5,8 +5,9 @@ import WaymarkEventStore
 
 /// What happens to customers and journeys besides the journeys' own commands: downstream systems
 /// reporting on consent decisions, consent that expires, tier changes, duplicate customer records
-/// merged into the customer, and integration events on journeys' streams. Each draws from
-/// generators of its own (salts 4 to 8), so the rest of the simulation draws as before.
+/// merged into the customer, and integration events on journeys' streams (and on the streams of
+/// the systems around them: `IntegrationEvents.swift`). Each draws from generators of its own
+/// (salts 4 to 9), so the rest of the simulation draws as before.
 extension Simulator {
     /// The rates, per customer or per journey.
     enum Rates {
@@ -43,35 +44,34 @@ extension Simulator {
         return named
     }
 
-    /// A shipment delayed on an order, a support case closed in the desk, a note synced from the
-    /// CRM: one event of the system around the journey, after one of its commands.
+    /// A note synced from the CRM: one event of the system around the journey on its stream, after
+    /// one of its commands. (Order-to-cash journeys and support cases get the shipment, support
+    /// desk and survey events the rules react to instead: `addRuleTriggers`.)
     static func addIntegrationEvents(to script: inout JourneyScript, journey index: Int, _ options: SimulationOptions) {
         var random = SeededGenerator(seed: options.seed, salt: 7, index: index)
-        guard script.commands.count > 1, random.chance(Rates.integrationEvent) else { return }
+        guard script.commands.count > 1, !["order-to-cash", "support-case"].contains(script.journeyType), random.chance(Rates.integrationEvent)
+        else { return }
         let after = Int.random(in: 0..<(script.commands.count - 1), using: &random)
         // Between the command and the next, so that the stream's times stay in order.
         let from = script.commands[after].occurredAt
         let to = script.commands[after + 1].occurredAt
         let at = from.addingTimeInterval((to.timeIntervalSince(from) * Double.random(in: 0..<1, using: &random)).rounded(.down))
-        let (type, system, data): (String, String, String)
-        switch script.journeyType {
-        case "order-to-cash":
-            let days = Int.random(in: 1...6, using: &random)
-            (type, system, data) = ("ShipmentDelayed", "erp", #"{"carrier":"dhl","delayDays":\#(days)}"#)
-        case "support-case":
-            (type, system, data) = ("SupportCaseClosed", "support", #"{"ticket":"T-\#(Int.random(in: 10_000...99_999, using: &random))"}"#)
-        default:
-            (type, system, data) = ("CRMNoteSynced", "crm", #"{"note":"N-\#(Int.random(in: 10_000...99_999, using: &random))"}"#)
-        }
+        let data = #"{"note":"N-\#(Int.random(in: 10_000...99_999, using: &random))"}"#
         script.integrationEvents.append(
-            IntegrationEvent(afterCommand: after, id: random.uuid(), type: type, data: data, occurredAt: at, sourceSystem: system))
+            IntegrationEvent(afterCommand: after, id: random.uuid(), type: "CRMNoteSynced", data: data, occurredAt: at, sourceSystem: "crm"))
     }
 
-    /// Appends `event` through the client's raw append (idempotent by its id); returns 1.
-    func appendIntegrationEvent(_ event: IntegrationEvent, to journeyId: String) async throws -> Int {
-        let metadata = EventMetadata(correlationId: journeyId, sourceSystem: event.sourceSystem, occurredAt: event.occurredAt)
-        try await client.append([EventData(id: event.id, type: event.type, data: event.data, metadata: metadata)], toJourney: journeyId)
-        return 1
+    /// Appends `event` through the client's raw append (idempotent by its id), on its stream or
+    /// else the journey's.
+    func appendIntegrationEvent(_ event: IntegrationEvent, to journeyId: String) async throws {
+        let metadata = EventMetadata(
+            correlationId: event.correlationId ?? journeyId, actor: event.actor, sourceSystem: event.sourceSystem, occurredAt: event.occurredAt)
+        let data = EventData(id: event.id, type: event.type, data: event.data, metadata: metadata)
+        if let stream = event.stream {
+            try await client.append(toStream: stream, events: [data])
+        } else {
+            try await client.append([data], toJourney: journeyId)
+        }
     }
 
     /// The consent decisions of one customer and the reports its downstream systems make on them.

@@ -57,6 +57,9 @@ public struct SimulationCounts: Sendable, Equatable {
     /// 0 unless the store holds other journeys under the simulation's ids.
     public var rejected = 0
     public var fates: [JourneyFate: Int] = [:]
+    /// Events of the systems around the journeys, by type (`ShipmentDelayed`, `SupportCaseClosed`,
+    /// `SurveyAnswered`, `CRMNoteSynced`); counted in `events` too.
+    public var integrationEvents: [String: Int] = [:]
 }
 
 /// Drives realistic traffic through a `WaymarkClient`: customers registered and linked to their
@@ -65,7 +68,8 @@ public struct SimulationCounts: Sendable, Equatable {
 /// the customer, then journeys across the loaded
 /// definitions and tiers (see `JourneyScripter`), interleaved the way many departments work at
 /// once, each command carrying the simulated time it happened (`CommandContext.occurredAt`), with
-/// integration events of the systems around them (shipments, support desk) on their streams.
+/// integration events of the systems around them (shipments delayed, support cases closed, survey
+/// answers, CRM notes) on their streams.
 public final class Simulator: Sendable {
     public let client: WaymarkClient
     let logger: Logger
@@ -129,6 +133,7 @@ public final class Simulator: Sendable {
         let start = periodStart.addingTimeInterval(((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
         var script = scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
         Self.addIntegrationEvents(to: &script, journey: index, options)
+        Self.addRuleTriggers(to: &script, journey: index, options, definition: scripter.definitions.first { $0.journeyType == script.journeyType })
         return script
     }
 
@@ -266,15 +271,18 @@ public final class Simulator: Sendable {
                     logger.notice("simulated journey command refused", metadata: ["waymark.error": "\(error)"])
                 }
             }
+            var integration: [String: Int] = [:]
             for journey in inFlight {
                 for event in journey.script.integrationEvents where event.afterCommand == journey.next {
-                    events += try await appendIntegrationEvent(event, to: journey.script.journeyId)
+                    try await appendIntegrationEvent(event, to: journey.script.journeyId)
+                    integration[event.type, default: 0] += 1
                 }
             }
             counts.withLock {
                 $0.commands += batch.count
-                $0.events += events
+                $0.events += events + integration.values.reduce(0, +)
                 $0.rejected += rejected
+                $0.integrationEvents.merge(integration, uniquingKeysWith: +)
             }
             sent += batch.count
             inFlight = inFlight.compactMap { journey in

@@ -161,6 +161,7 @@ struct Demo: AsyncParsableCommand {
         say(
             "\(counts.customers) customers, \(counts.journeysStarted) journeys (\(JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", "))), \(counts.commands) commands, \(counts.events) events"
         )
+        say("from the systems around them: \(counts.integrationSummary)")
 
         print("\n8. The journey category and the global log, in commit order")
         var journeysInCategory = 0

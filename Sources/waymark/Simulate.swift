@@ -104,6 +104,7 @@ struct Simulate: AsyncParsableCommand {
         let fates = JourneyFate.allCases.map { "\(counts.fates[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", ")
         print("journeys: \(counts.journeysStarted) (\(fates)); customers: \(counts.customers)")
         print("commands: \(counts.commands), events: \(counts.events), refused: \(counts.rejected)")
+        print("integration events: \(counts.integrationSummary)")
         print(String(format: "took %.2f s: %.0f commands/s, %.0f events/s", seconds, Double(counts.commands) / seconds, Double(counts.events) / seconds))
     }
 }

@@ -164,6 +164,7 @@ let package = Package(
                 "WaymarkRuntime",
                 "WaymarkProcessManager",
                 "WaymarkNotifications",
+                "WaymarkWebhookReceiver",
                 "WaymarkBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

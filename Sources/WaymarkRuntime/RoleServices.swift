@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -48,9 +49,11 @@ public struct DemoServices: RoleServices {
     public let runner: ProjectionRunner
     /// The process manager beside the projections, on the same definitions.
     public let processManager: ProcessManager
+    /// Delivers what the process manager and the rules request, when the demo routes notifications.
+    public let deliveryWorker: DeliveryWorker?
     /// The migrations applied as the store opened (none when the schema was up to date).
     public let migrationsApplied: [Migration]
-    public var services: [any Service] { [store, runner, processManager] }
+    public var services: [any Service] { [store, runner, processManager] + (deliveryWorker.map { [$0] } ?? []) }
 }
 
 /// The database a runtime resolved (a URL, or the private local server's), and the builders of
@@ -149,18 +152,33 @@ public struct RuntimeDatabase: Sendable {
     }
 
     /// The demo's client and projections.
-    public func withDemo<T>(_ body: (DemoServices) async throws -> T) async throws -> T {
+    /// `notifications`, when given, adds a delivery worker with those settings (the demo routes
+    /// every role to a receiver of its own) and the templates of `definitions.directory`.
+    public func withDemo<T>(notifications: NotificationSettings? = nil, _ body: (DemoServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
         let settings = try runtime.processManagerSettings(catalog: catalog)
-        return try await withRole(
-            .demo,
-            { store, applied in
-                let client = client(store, catalog)
-                return DemoServices(
-                    store: store, client: client, runner: try runner(store, client.definitions),
-                    processManager: try ProcessManager(store: store, definitions: client.definitions, settings: settings, logger: logger),
-                    migrationsApplied: applied)
-            }, body)
+        let templates = try notifications.map { _ in try runtime.notificationTemplates() }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: WebhookSender.clientConfiguration())
+        do {
+            let result = try await withRole(
+                .demo,
+                { store, applied in
+                    let client = client(store, catalog)
+                    let worker = try notifications.map { notifications in
+                        try DeliveryWorker(
+                            store: store, settings: notifications, templates: templates!, httpClient: http, worker: "demo", logger: logger)
+                    }
+                    return DemoServices(
+                        store: store, client: client, runner: try runner(store, client.definitions),
+                        processManager: try ProcessManager(store: store, definitions: client.definitions, settings: settings, logger: logger),
+                        deliveryWorker: worker, migrationsApplied: applied)
+                }, body)
+            try await http.shutdown()
+            return result
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
     }
 
     private func client(_ store: EventStore, _ catalog: JourneyCatalog) -> WaymarkClient {

@@ -6,11 +6,13 @@ import Synchronization
 import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
+import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkRuntime
 import WaymarkSimulation
+import WaymarkWebhookReceiver
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,15 +30,20 @@ struct Demo: AsyncParsableCommand {
         let runtime = try options.runtime(definitions.overrides)
         try await runtime.withDatabase(keepLocalServer: keepRunning) { database in
             print("database: \(PostgresConnection.redactedURL(database.url)), schema \(runtime.configuration.database.schema)")
-            try await database.withDemo { services in
-                let applied = services.migrationsApplied
-                print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
-                try await runDemo(services, logger: runtime.logger)
+            // A webhook receiver of the demo's own, on loopback, checks every signature.
+            let secret = WebhookSecret.random()
+            try await LoopbackReceiver.run(secrets: [secret]) { receiver, url in
+                let notifications = try demoNotificationSettings(runtime: runtime, receiver: url, secret: secret)
+                try await database.withDemo(notifications: notifications) { services in
+                    let applied = services.migrationsApplied
+                    print("migrations applied now: \(applied.isEmpty ? "none (up to date)" : applied.map(\.fileName).joined(separator: ", "))")
+                    try await runDemo(services, receiver: receiver, logger: runtime.logger)
+                }
             }
         }
     }
 
-    func runDemo(_ services: DemoServices, logger: Logger) async throws {
+    func runDemo(_ services: DemoServices, receiver: LoopbackReceiver, logger: Logger) async throws {
         let store = services.store
         let client = services.client
         let catalog = client.catalog
@@ -187,7 +194,8 @@ struct Demo: AsyncParsableCommand {
         let projections = services.runner
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: store), .init(service: subscription), .init(service: projections), .init(service: services.processManager)],
+                services: [.init(service: store), .init(service: subscription), .init(service: projections), .init(service: services.processManager)]
+                    + (services.deliveryWorker.map { [.init(service: $0)] } ?? []),
                 logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -203,6 +211,11 @@ struct Demo: AsyncParsableCommand {
 
             print("\n11. The process manager: deadlines from the log, fired once (the simulated journeys lie in the past, so most fire late)")
             try await printProcessManager(services.processManager, client: client, logger: logger, say)
+
+            if let worker = services.deliveryWorker {
+                print("\n12. Notifications: escalations and rules tell people, signed, once per decision, only where consent allows")
+                try await printNotifications(worker, receiver: receiver, logger: logger, say)
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

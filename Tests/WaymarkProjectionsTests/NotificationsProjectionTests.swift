@@ -133,12 +133,14 @@ struct NotificationsProjectionTests {
         let apologyFailed = NotificationEvent.Failed(
             notificationId: apology.notificationId, attempts: 5, channel: "webhook", endpoint: "customer-messaging", lastStatus: 500, lastError: "HTTP 500",
             failedAt: Self.time(2.25))
+        // As the delivery worker words it (beside an escalation to the operators' role, left out here).
         let operatorsCause = NotificationEvent.Cause(
-            eventId: NotificationEvent.outcomeEventId(notificationId: apology.notificationId), kind: "delivery_failure", reference: apology.notificationId)
+            eventId: DerivedUUID.of(Data("notification-failure-escalation:\(apology.notificationId)".utf8)), kind: "delivery_failure",
+            reference: "notification-failed/\(apology.notificationId)")
         let operators = NotificationEvent.Requested(
             notificationId: NotificationEvent.notificationId(
                 cause: operatorsCause.eventId, recipient: .role("operations-manager"), template: "notification-delivery-failed"),
-            recipient: .role("operations-manager"), template: "notification-delivery-failed", locale: "en", variables: ["attempts": .text("5")],
+            recipient: .role("operations-manager"), template: "notification-delivery-failed", locale: apology.locale, variables: ["attempts": .text("5")],
             cause: operatorsCause, journey: apology.journey, requestedAt: Self.time(2.25))
         try await Self.append(fixture, "n-1", [.failed(apologyFailed), .requested(operators)], hours: 2.25)
         let operatorsDelivered = NotificationEvent.Delivered(
@@ -178,8 +180,9 @@ struct NotificationsProjectionTests {
             "webhook", "customer-messaging", "500", "HTTP 500", "900", request(apology.notificationId), outcome(apology.notificationId),
         ]
         let operatorsRow: [String?] = [
-            operators.notificationId, "n-1", "support-case", "role", "operations-manager", "notification-delivery-failed", "en", nil, nil,
-            "delivery_failure", apology.notificationId, outcome(apology.notificationId), Self.epoch(2.25), "delivered", nil, nil, nil, nil,
+            operators.notificationId, "n-1", "support-case", "role", "operations-manager", "notification-delivery-failed", "de", nil, nil,
+            "delivery_failure", "notification-failed/\(apology.notificationId)", Self.text(operatorsCause.eventId), Self.epoch(2.25), "delivered", nil, nil,
+            nil, nil,
             Self.epoch(2.25), nil, "1", "log", nil, nil, nil, "0", request(operators.notificationId), outcome(operators.notificationId),
         ]
         let surveyRow: [String?] = [

@@ -2,7 +2,7 @@ import WaymarkDefinitions
 import WaymarkDomain
 
 /// The projections a runner keeps, by name: Waymark's standard read models and any that other
-/// modules add beside them (the process manager's deadline view, the notifications' outbox view).
+/// modules add beside them.
 ///
 /// A module adds its own with `adding(_:)`; a runner given the set leads and builds each one on
 /// its own, with its own tables, checkpoint and registry rows, as it does the standard ones.
@@ -23,7 +23,7 @@ public struct ProjectionSet: Sendable {
         set.projections = [
             JourneysProjection(definitions: definitions, codec: codec), CustomersProjection(codec: codec),
             SLAProjection(definitions: definitions, codec: codec), ConsentProjection(catalog: definitions.catalog, codec: codec),
-            EscalationsProjection(codec: codec),
+            EscalationsProjection(codec: codec), NotificationsProjection(codec: codec),
         ]
         return set
     }

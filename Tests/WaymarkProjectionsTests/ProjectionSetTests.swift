@@ -59,7 +59,7 @@ struct ProjectionSetTests {
         defer { Task { await store.close() } }
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: configDirectory))
         let projections = try ProjectionSet.standard(definitions: DefinitionLibrary(catalog)).adding(WidgetTurns())
-        #expect(projections.names == ["journeys", "customers", "sla", "consent", "escalations", "widget_turns"])
+        #expect(projections.names == ["journeys", "customers", "sla", "consent", "escalations", "notifications", "widget_turns"])
         let analytics = store.schema + "_analytics"
         let runner = try ProjectionRunner(store: store, projections: projections, analyticsSchema: analytics, batchSize: 3, logger: TestDatabase.quietLogger)
         let turned = { EventData(type: "WidgetTurned", data: "{}") }

@@ -167,7 +167,7 @@ struct Delivery: Sendable {
         done.run()
         let metadata = EventMetadata(
             correlationId: claimed.request.journey.journeyId, causationId: claimed.request.notificationId, actor: "notifications", sourceSystem: "waymark",
-            occurredAt: time.now())
+            occurredAt: time.now(), extra: [ClosedRows.workerKey: worker])
         try await recorder.record(Outcome(claimed: claimed, state: state, events: events, metadata: metadata, status: status, error: error, now: time.now()))
     }
 }

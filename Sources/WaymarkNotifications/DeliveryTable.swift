@@ -60,47 +60,24 @@ struct DeliveryTable: Sendable {
             """)
     }
 
-    /// Closes notifications with their outcome events, in one transaction: the rows' states and the
-    /// events on the journeys' streams. A notification closed already (by another worker whose
-    /// lease on it had run out, or by the feed) gets nothing appended. Throws when any append
-    /// fails: nothing is closed then.
+    /// Records outcomes: first their events, on the journeys' streams in one multi-stream append
+    /// (one statement), then the rows' states and the worker's counters (one more). Not one
+    /// transaction, and need not be: a worker that dies between the two leaves events whose rows
+    /// the feed closes when it reads them. Throws when the append fails (nothing of it is stored):
+    /// e.g. another worker, whose lease had run out, recorded a different outcome under an
+    /// outcome's one id.
     func close(_ outcomes: [Outcome]) async throws {
-        var data: [String: [EventData]] = [:]
+        var byStream: [String: [EventData]] = [:]
         for outcome in outcomes {
-            data[outcome.claimed.request.notificationId] = try outcome.events.map {
+            byStream[outcome.claimed.stream, default: []] += try outcome.events.map {
                 EventData(id: $0.id, type: $0.event.type, data: try $0.event.encode(with: codec, subject: nil), metadata: outcome.metadata)
             }
         }
-        let now = outcomes.map(\.now).max() ?? Date()
-        try await store.transaction { transaction in
-            let closed = try await transaction.query(
-                """
-                UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL,
-                    last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
-                FROM unnest(\(PostgresArray(outcomes.map(\.claimed.request.notificationId)))::text[], \(PostgresArray(outcomes.map(\.state)))::text[],
-                            \(PostgresArray(outcomes.map { TimestampText.iso8601($0.now) }))::text[],
-                            \(PostgresArray(outcomes.map { $0.status.map(String.init) }))::text[], \(PostgresArray(outcomes.map(\.error)))::text[])
-                    AS c(id, state, at, status, error)
-                WHERE d.notification_id = c.id AND d.state = 'pending'
-                RETURNING d.notification_id
-                """)
-            let closedIds = Set(try closed.map { try $0.decode(String.self, at: 0) })
-            // One append per stream, in stream-name order like every multi-stream writer.
-            var byStream: [String: [EventData]] = [:]
-            for outcome in outcomes where closedIds.contains(outcome.claimed.request.notificationId) {
-                byStream[outcome.claimed.stream, default: []] += data[outcome.claimed.request.notificationId] ?? []
-            }
-            for stream in byStream.keys.sorted() { try await transaction.append(to: stream, expected: .any, events: byStream[stream]!) }
-            let counted = outcomes.filter { closedIds.contains($0.claimed.request.notificationId) }
-            func count(_ state: String) -> Int { counted.count { $0.state == state } }
-            try await transaction.execute(
-                """
-                INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
-                VALUES (\(worker), \(now), \(now), \(count("delivered")), \(count("failed")), \(count("suppressed")))
-                ON CONFLICT (worker) DO UPDATE SET seen_at = excluded.seen_at, delivered = nt_workers.delivered + excluded.delivered,
-                    failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
-                """)
-        }
+        try await store.append(byStream.keys.sorted().map { StreamAppend(to: $0, expected: .any, events: byStream[$0]!) })
+        let closing = ClosedRows(
+            ids: outcomes.map(\.claimed.request.notificationId), states: outcomes.map(\.state), at: outcomes.map { TimestampText.iso8601($0.now) },
+            statuses: outcomes.map { $0.status.map(String.init) }, errors: outcomes.map(\.error), workers: outcomes.map { _ in worker })
+        try await store.pool.query(closing.query(seenAt: outcomes.map(\.now).max() ?? Date()))
     }
 
     /// The earliest time a pending notification is due or its lease runs out.
@@ -108,5 +85,53 @@ struct DeliveryTable: Sendable {
         let rows = try await store.pool.query(
             "SELECT min(greatest(next_attempt_at, coalesce(leased_until, next_attempt_at))) FROM nt_deliveries WHERE state = 'pending'")
         return try rows.first?.decode(Date?.self, at: 0)
+    }
+}
+
+/// Rows to close with their outcomes, and the worker each outcome is counted for. Whoever closes a
+/// row (the worker that recorded the outcome, or the feed when it reads the outcome first) counts
+/// it for the worker named in the outcome, so `nt_workers` counts each outcome once.
+struct ClosedRows {
+    var ids: [String] = []
+    var states: [String] = []
+    var at: [String] = []
+    var statuses: [String?] = []
+    var errors: [String?] = []
+    var workers: [String] = []
+
+    /// The key of an outcome event's metadata naming the worker that recorded it.
+    static let workerKey = "notification.worker"
+
+    var isEmpty: Bool { ids.isEmpty }
+
+    mutating func append(id: String, state: String, at date: Date, worker: String) {
+        ids.append(id)
+        states.append(state)
+        at.append(TimestampText.iso8601(date))
+        statuses.append(nil)
+        errors.append(nil)
+        workers.append(worker)
+    }
+
+    /// Closes the rows still pending and counts them; `seenAt` marks the workers as seen then.
+    func query(seenAt: Date) -> PostgresQuery {
+        """
+        WITH closed AS (
+            UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL,
+                last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
+            FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(states))::text[], \(PostgresArray(at))::text[],
+                        \(PostgresArray(statuses))::text[], \(PostgresArray(errors))::text[], \(PostgresArray(workers))::text[])
+                AS c(id, state, at, status, error, worker)
+            WHERE d.notification_id = c.id AND d.state = 'pending'
+            RETURNING c.state, c.worker
+        )
+        INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
+        SELECT w.worker, \(seenAt), \(seenAt), count(c.state) FILTER (WHERE c.state = 'delivered'), count(c.state) FILTER (WHERE c.state = 'failed'),
+               count(c.state) FILTER (WHERE c.state = 'suppressed')
+        FROM (SELECT DISTINCT unnest(\(PostgresArray(workers))::text[]) AS worker) w LEFT JOIN closed c ON c.worker = w.worker
+        GROUP BY w.worker
+        ON CONFLICT (worker) DO UPDATE SET seen_at = greatest(nt_workers.seen_at, excluded.seen_at), delivered = nt_workers.delivered + excluded.delivered,
+            failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
+        """
     }
 }

@@ -29,8 +29,10 @@ public final class DeliveryWorker: Service, Sendable {
     let options: DeliveryOptions
     let time: WallTime
     let wake = ChangeSignal()
-    /// Deliveries this worker has claimed and not yet finished.
+    /// Deliveries this worker has started and not yet handed to the recorder.
     let inFlight = Atomic(0)
+    /// Claimed notifications not yet started.
+    let local = Mutex<[ClaimedDelivery]>([])
     let logger: Logger
 
     /// - Parameters:
@@ -93,36 +95,19 @@ public final class DeliveryWorker: Service, Sendable {
         try await subscription.waitUntilCaughtUp(timeout: timeout)
     }
 
-    /// Claims ahead in batches (one commit per batch rather than per delivery) into a local queue,
-    /// and starts deliveries from it while fewer than `concurrency` are in flight.
+    /// Starts deliveries from the local queue while fewer than `concurrency` are in flight; a task
+    /// of its own (`claimLoop`) keeps the queue filled, so that a claim's commit never holds up
+    /// a start.
     private func deliveryLoop() async throws {
-        var failures = 0
-        var queue: [ClaimedDelivery] = []
-        let claimAhead = options.concurrency * 4
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.claimLoop() }
             while !Task.isCancelled {
                 let generation = wake.generation
-                var claimedAll = false
-                if queue.count < options.concurrency {
-                    let limit = claimAhead - queue.count
-                    do {
-                        let claimed = try await table.claim(limit: limit, now: time.now(), lease: options.lease)
-                        claimedAll = claimed.count == limit
-                        queue += claimed
-                        failures = 0
-                    } catch let error where !(error is CancellationError) {
-                        if Task.isCancelled { return }
-                        failures += 1
-                        let delay = Duration.milliseconds(min(20 << min(failures, 8), 5_000))
-                        logger.warning("claiming notifications failed, trying again", metadata: ["waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
-                        try await ContinuousClock().sleep(for: delay)
-                        continue
-                    }
-                }
                 // Outcomes are recorded behind the sends; past a bound this waits for the recorder
                 // rather than queue without end.
-                while !queue.isEmpty && inFlight.load(ordering: .acquiring) < options.concurrency && delivery.recorder.queued < claimAhead * 4 {
-                    let item = queue.removeFirst()
+                while inFlight.load(ordering: .acquiring) < options.concurrency && delivery.recorder.queued < claimAhead * 4,
+                    let item = local.withLock({ $0.isEmpty ? nil : $0.removeFirst() })
+                {
                     inFlight.add(1, ordering: .acquiringAndReleasing)
                     let done = Once {
                         self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
@@ -130,13 +115,43 @@ public final class DeliveryWorker: Service, Sendable {
                     }
                     group.addTask { await self.delivery.deliver(item, done: done) }
                 }
-                if !queue.isEmpty {
-                    // Every place taken: the next delivery to finish wakes this.
-                    await wake.wait(after: generation, timeout: options.maxIdle)
-                } else if !claimedAll {
-                    try await idle(after: generation)
-                }
+                await wake.wait(after: generation, timeout: options.maxIdle)
             }
+        }
+    }
+
+    /// How many claimed notifications the local queue holds at most.
+    var claimAhead: Int { options.concurrency * 4 }
+
+    /// Claims due notifications in batches (one commit for many) whenever the local queue runs
+    /// below half of `claimAhead`.
+    private func claimLoop() async throws {
+        var failures = 0
+        while !Task.isCancelled {
+            let generation = wake.generation
+            let queued = local.withLock { $0.count }
+            guard queued < claimAhead / 2 else {
+                await wake.wait(after: generation, timeout: options.maxIdle)
+                continue
+            }
+            let limit = claimAhead - queued
+            let claimed: [ClaimedDelivery]
+            do {
+                claimed = try await table.claim(limit: limit, now: time.now(), lease: options.lease)
+                failures = 0
+            } catch let error where !(error is CancellationError) {
+                if Task.isCancelled { return }
+                failures += 1
+                let delay = Duration.milliseconds(min(20 << min(failures, 8), 5_000))
+                logger.warning("claiming notifications failed, trying again", metadata: ["waymark.error": "\(error)", "waymark.retry_in": "\(delay)"])
+                try await ContinuousClock().sleep(for: delay)
+                continue
+            }
+            if !claimed.isEmpty {
+                local.withLock { $0 += claimed }
+                wake.bump()
+            }
+            if claimed.count < limit { try await idle(after: generation) }
         }
     }
 

@@ -13,15 +13,18 @@ struct OutboxFeed: Sendable {
     let channel: String
     let fed: ChangeSignal
 
+    /// The worker an outcome is counted for: the one its metadata names, else the actor.
+    private func worker(of recorded: RecordedEvent) -> String {
+        recorded.metadata.extra[ClosedRows.workerKey] ?? recorded.metadata.actor ?? "unknown"
+    }
+
     func handle(_ events: [RecordedEvent], in transaction: Transaction) async throws {
         var ids: [String] = []
         var streams: [String] = []
         var requests: [String] = []
         var eventIds: [String] = []
         var requestedAt: [String] = []
-        var closedIds: [String] = []
-        var closedStates: [String] = []
-        var closedAt: [String] = []
+        var closed = ClosedRows()
         for recorded in events where NotificationEvent.storedTypes.contains(recorded.type) {
             guard let event = try NotificationEvent.decode(type: recorded.type, data: recorded.data, codec: codec) else { continue }
             switch event {
@@ -34,17 +37,11 @@ struct OutboxFeed: Sendable {
             case .suppressed(let suppressed):
                 // Suppressed at request: there is no row to close.
                 guard suppressed.check == .atDelivery else { continue }
-                closedIds.append(suppressed.notificationId)
-                closedStates.append("suppressed")
-                closedAt.append(TimestampText.iso8601(suppressed.decidedAt))
+                closed.append(id: suppressed.notificationId, state: "suppressed", at: suppressed.decidedAt, worker: worker(of: recorded))
             case .delivered(let delivered):
-                closedIds.append(delivered.notificationId)
-                closedStates.append("delivered")
-                closedAt.append(TimestampText.iso8601(delivered.deliveredAt))
+                closed.append(id: delivered.notificationId, state: "delivered", at: delivered.deliveredAt, worker: worker(of: recorded))
             case .failed(let failed):
-                closedIds.append(failed.notificationId)
-                closedStates.append("failed")
-                closedAt.append(TimestampText.iso8601(failed.failedAt))
+                closed.append(id: failed.notificationId, state: "failed", at: failed.failedAt, worker: worker(of: recorded))
             }
         }
         if !ids.isEmpty {
@@ -60,15 +57,10 @@ struct OutboxFeed: Sendable {
             let fed = self.fed
             transaction.afterCommit { fed.bump() }
         }
-        if !closedIds.isEmpty {
-            // The worker that recorded the outcome closed the row already; this closes it when
-            // another process recorded it, or when the table is derived again.
-            try await transaction.execute(
-                """
-                UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL
-                FROM unnest(\(PostgresArray(closedIds))::text[], \(PostgresArray(closedStates))::text[], \(PostgresArray(closedAt))::text[]) AS c(id, state, at)
-                WHERE d.notification_id = c.id AND d.state = 'pending'
-                """)
+        if !closed.isEmpty {
+            // The worker that recorded the outcome closed the row already, unless this read the
+            // outcome first, or another process recorded it, or the table is derived again.
+            try await transaction.execute(closed.query(seenAt: events.last?.occurredAt ?? Date()))
         }
     }
 }

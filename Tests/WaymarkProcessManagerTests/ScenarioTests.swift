@@ -327,8 +327,12 @@ struct ScenarioTests {
         #expect(try await fixture.timeline("left") == ["stalled:handoff @ 2026-12-07T12:50:00Z", "stalled:stage @ 2026-12-09T08:10:00Z"])
         #expect(try await fixture.decisions("cancelled").isEmpty)
         #expect(try await fixture.decisions("accepted").isEmpty)
-        #expect(try await fixture.states("cancelled") == ["handoff/1": ["cancelled"], "stall/2": ["cancelled"]])
-        #expect(try await fixture.states("accepted") == ["handoff/1": ["cancelled"], "stall/2": ["cancelled"], "stall/3": ["pending"]])
+        // Only the handoff's and the later stages' deadlines: the triage stage's stall exists (and
+        // was cancelled) only when the scheduler's catch-up ended a batch inside the journey, which
+        // any transaction open in the cluster can cause by holding back the readers' horizon.
+        let handoffOn = { (states: [String: [String]]) in states.filter { $0.key != "stall/1" } }
+        #expect(handoffOn(try await fixture.states("cancelled")) == ["handoff/1": ["cancelled"], "stall/2": ["cancelled"]])
+        #expect(handoffOn(try await fixture.states("accepted")) == ["handoff/1": ["cancelled"], "stall/2": ["cancelled"], "stall/3": ["pending"]])
         let handoff = try await fixture.decisions("left").compactMap { event -> String? in
             if case .stalled(let stalled) = event, stalled.boundary == .handoff {
                 return "\(stalled.audit.deadlineId) to \(stalled.toDepartment ?? "?") since \(stalled.since)"

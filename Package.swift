@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "WaymarkProjections", targets: ["WaymarkProjections"]),
         .library(name: "WaymarkProcessManager", targets: ["WaymarkProcessManager"]),
         .library(name: "WaymarkNotifications", targets: ["WaymarkNotifications"]),
+        .library(name: "WaymarkReactions", targets: ["WaymarkReactions"]),
         .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
@@ -113,6 +114,15 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
         .target(
+            name: "WaymarkReactions",
+            dependencies: [
+                "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkNotifications", "WaymarkPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")]
+        ),
+        .target(
             name: "WaymarkWebhookReceiver",
             dependencies: [
                 "WaymarkNotifications",
@@ -131,7 +141,7 @@ let package = Package(
             name: "WaymarkRuntime",
             dependencies: [
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
-                "WaymarkProcessManager", "WaymarkNotifications",
+                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,8 +187,8 @@ let package = Package(
             dependencies: [
                 "WaymarkPostgres",
                 "WaymarkEventStore",
-                // Every fresh store has the process manager's and the outbox's tables, as `waymark migrate` makes them.
-                "WaymarkProcessManager", "WaymarkNotifications",
+                // Every fresh store has the process manager's, the outbox's and the rules engine's tables, as `waymark migrate` makes them.
+                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -210,7 +220,7 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
-                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications",
+                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -229,6 +239,13 @@ let package = Package(
                 "WaymarkNotifications", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting", "WaymarkWebhookReceiver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "WaymarkReactionsTests",
+            dependencies: [
+                "WaymarkReactions", "WaymarkNotifications", "WaymarkProcessManager", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors",
+                "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
             ]
         ),
         .testTarget(

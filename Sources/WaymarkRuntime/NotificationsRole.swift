@@ -5,6 +5,7 @@ import ServiceLifecycle
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkNotifications
+import WaymarkReactions
 
 /// `notifications run`: the store and a delivery worker (the outbox feed, claims, deliveries).
 public struct NotificationServices: RoleServices {
@@ -20,6 +21,16 @@ extension WaymarkRuntime {
         let directory = URL(fileURLWithPath: configuration.definitions.directory)
         let roles = Set(try processManagerSettings(catalog: try catalog()).routing.keys)
         return try definitionsFile { try NotificationSettings.load(directory: directory, environment: environment, knownRoles: roles) }
+    }
+
+    /// The rules of `definitions.directory/rules.yaml` (none when it is absent), checked against the
+    /// templates, the process manager's routing, the consent purposes and the definitions.
+    public func rules(catalog: JourneyCatalog, settings: ProcessManagerSettings) throws -> RuleSet {
+        let directory = URL(fileURLWithPath: configuration.definitions.directory)
+        // Without rules nothing names a template: a folder without templates is fine then.
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(RuleSet.fileName).path) else { return .empty }
+        let templates = try notificationTemplates()
+        return try definitionsFile { try RuleSet.load(directory: directory, templates: templates, settings: settings, catalog: catalog) }
     }
 
     /// The templates of `definitions.directory/templates`.

@@ -5,12 +5,15 @@ import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkProcessManager
+import WaymarkReactions
 
-/// `process-manager run`: the store and a process manager (its deadline subscription and firing).
+/// `process-manager run`: the store, a process manager (its deadline subscription and firing) and
+/// the rules engine of `rules.yaml`.
 public struct ProcessManagerServices: RoleServices {
     public let store: EventStore
     public let processManager: ProcessManager
-    public var services: [any Service] { [store, processManager] }
+    public let reactions: ReactionEngine
+    public var services: [any Service] { [store, processManager, reactions] }
 }
 
 /// `process-manager status` and `rebuild`: the store alone.
@@ -26,13 +29,16 @@ extension RuntimeDatabase {
     public func withProcessManager<T>(instance: String? = nil, _ body: (ProcessManagerServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
         let settings = try runtime.processManagerSettings(catalog: catalog)
+        let rules = try runtime.rules(catalog: catalog, settings: settings)
         return try await withRole(
             .processManager,
             { store, _ in
-                ProcessManagerServices(
+                let definitions = DefinitionLibrary(catalog)
+                return ProcessManagerServices(
                     store: store,
-                    processManager: try ProcessManager(
-                        store: store, definitions: DefinitionLibrary(catalog), settings: settings, instance: instance, logger: logger))
+                    processManager: try ProcessManager(store: store, definitions: definitions, settings: settings, instance: instance, logger: logger),
+                    reactions: try ReactionEngine.configured(
+                        store: store, rules: rules, definitions: definitions, settings: settings, instance: instance, logger: logger))
             }, body)
     }
 

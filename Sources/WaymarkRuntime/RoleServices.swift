@@ -11,6 +11,7 @@ import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
+import WaymarkReactions
 
 /// What a role runs: the store and the parts built on it, for one `ServiceGroup`.
 public protocol RoleServices: Sendable {
@@ -51,9 +52,11 @@ public struct DemoServices: RoleServices {
     public let processManager: ProcessManager
     /// Delivers what the process manager and the rules request, when the demo routes notifications.
     public let deliveryWorker: DeliveryWorker?
+    /// The rules of `rules.yaml`, beside the process manager.
+    public let reactions: ReactionEngine
     /// The migrations applied as the store opened (none when the schema was up to date).
     public let migrationsApplied: [Migration]
-    public var services: [any Service] { [store, runner, processManager] + (deliveryWorker.map { [$0] } ?? []) }
+    public var services: [any Service] { [store, runner, processManager, reactions] + (deliveryWorker.map { [$0] } ?? []) }
 }
 
 /// The database a runtime resolved (a URL, or the private local server's), and the builders of
@@ -71,11 +74,14 @@ public struct RuntimeDatabase: Sendable {
     @discardableResult
     public func migrate(schema: String? = nil) async throws -> [Migration] {
         let applied = try await migrateParts(schema: schema)
-        return applied.store + applied.processManager + applied.notifications
+        return applied.store + applied.processManager + applied.notifications + applied.reactions
     }
 
-    /// As `migrate`, the store's, the process manager's and the notifications' migrations applied now apart.
-    public func migrateParts(schema: String? = nil) async throws -> (store: [Migration], processManager: [Migration], notifications: [Migration]) {
+    /// As `migrate`, the store's, the process manager's, the notifications' and the rules engine's
+    /// migrations applied now apart.
+    public func migrateParts(schema: String? = nil) async throws -> (
+        store: [Migration], processManager: [Migration], notifications: [Migration], reactions: [Migration]
+    ) {
         let schema = schema ?? configuration.database.schema
         let migrations = try runtime.migrations()
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 1, logger: logger)
@@ -84,8 +90,9 @@ public struct RuntimeDatabase: Sendable {
             // The process manager's tables, with their own history, in the same schema.
             let processManager = try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
             let notifications = try await NotificationSchema.migrate(pool, schema: schema, logger: logger)
+            let reactions = try await ReactionSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
-            return (store, processManager, notifications)
+            return (store, processManager, notifications, reactions)
         } catch {
             await pool.close()
             throw error
@@ -157,6 +164,7 @@ public struct RuntimeDatabase: Sendable {
     public func withDemo<T>(notifications: NotificationSettings? = nil, _ body: (DemoServices) async throws -> T) async throws -> T {
         let catalog = try runtime.catalog()
         let settings = try runtime.processManagerSettings(catalog: catalog)
+        let rules = try runtime.rules(catalog: catalog, settings: settings)
         let templates = try notifications.map { _ in try runtime.notificationTemplates() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: WebhookSender.clientConfiguration())
         do {
@@ -171,7 +179,10 @@ public struct RuntimeDatabase: Sendable {
                     return DemoServices(
                         store: store, client: client, runner: try runner(store, client.definitions),
                         processManager: try ProcessManager(store: store, definitions: client.definitions, settings: settings, logger: logger),
-                        deliveryWorker: worker, migrationsApplied: applied)
+                        deliveryWorker: worker,
+                        reactions: try ReactionEngine.configured(
+                            store: store, rules: rules, definitions: client.definitions, settings: settings, instance: "demo", logger: logger),
+                        migrationsApplied: applied)
                 }, body)
             try await http.shutdown()
             return result

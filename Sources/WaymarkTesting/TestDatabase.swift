@@ -4,6 +4,7 @@ import WaymarkEventStore
 import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
+import WaymarkReactions
 
 /// The database tests run on: `$WAYMARK_TEST_DATABASE_URL` when set, otherwise a private cluster
 /// that the test process starts once (initdb into a temporary folder, loopback only) and stops when
@@ -73,6 +74,7 @@ public enum TestDatabase {
         if processManager {
             try await ProcessManagerSchema.migrate(pool, schema: schema, logger: quietLogger)
             try await NotificationSchema.migrate(pool, schema: schema, logger: quietLogger)
+            try await ReactionSchema.migrate(pool, schema: schema, logger: quietLogger)
         }
         return try EventStore(pool: pool, schema: schema, logger: quietLogger)
     }

@@ -63,13 +63,18 @@ struct Migrate: AsyncParsableCommand {
         let schema = runtime.configuration.database.schema
         try await runtime.withDatabase { database in
             let applied = try await database.migrateParts()
-            if applied.store.isEmpty && applied.processManager.isEmpty && applied.notifications.isEmpty { print("schema \(schema) is up to date") }
+            if applied.store.isEmpty && applied.processManager.isEmpty && applied.notifications.isEmpty && applied.reactions.isEmpty {
+                print("schema \(schema) is up to date")
+            }
             if !applied.store.isEmpty { print("applied \(applied.store.map(\.fileName).joined(separator: ", ")) to schema \(schema)") }
             if !applied.processManager.isEmpty {
                 print("applied the process manager's \(applied.processManager.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
             }
             if !applied.notifications.isEmpty {
                 print("applied the notifications' \(applied.notifications.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            }
+            if !applied.reactions.isEmpty {
+                print("applied the rules engine's \(applied.reactions.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
             }
         }
     }

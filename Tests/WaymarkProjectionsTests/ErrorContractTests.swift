@@ -9,6 +9,7 @@ import WaymarkNotifications
 import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
+import WaymarkReactions
 import WaymarkRuntime
 import WaymarkTesting
 
@@ -22,6 +23,7 @@ import WaymarkTesting
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
         EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self, NotificationError.self, WebhookSignatureError.self,
+        ReactionError.self, RuleInputError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
@@ -33,6 +35,7 @@ import WaymarkTesting
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         list("NotificationError", NotificationError.Code.self), list("WebhookSignatureError", WebhookSignatureError.Code.self),
+        list("ReactionError", ReactionError.Code.self), list("RuleInputError", RuleInputError.Code.self),
         (
             "PostgresError",
             ([.connectionFailure, .decodingFailure, .closed, .clientFailure, .invalidArgument, .cancelled] as [PostgresError.Code]).map { ($0.name, $0.kind) }

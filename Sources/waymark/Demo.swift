@@ -194,7 +194,10 @@ struct Demo: AsyncParsableCommand {
         let projections = services.runner
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: store), .init(service: subscription), .init(service: projections), .init(service: services.processManager)]
+                services: [
+                    .init(service: store), .init(service: subscription), .init(service: projections), .init(service: services.processManager),
+                    .init(service: services.reactions),
+                ]
                     + (services.deliveryWorker.map { [.init(service: $0)] } ?? []),
                 logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -211,6 +214,9 @@ struct Demo: AsyncParsableCommand {
 
             print("\n11. The process manager: deadlines from the log, fired once (the simulated journeys lie in the past, so most fire late)")
             try await printProcessManager(services.processManager, client: client, logger: logger, say)
+
+            print("\n11b. Rules (config/rules.yaml) on the ERP's, the support desk's and the survey tool's events")
+            try await printRules(services.reactions, say)
 
             if let worker = services.deliveryWorker {
                 print("\n12. Notifications: escalations and rules tell people, signed, once per decision, only where consent allows")

@@ -207,12 +207,13 @@ struct PostgresLayerTests {
         }
         // Eight sleeps at once: on a 2-core cooperative pool at most two would be running at any
         // moment; on dedicated threads all eight are in the server together.
-        let marker = "pg_sleep(1.5) /* \(UUID()) */"
+        // Long enough that all eight still sleep when the last starts on a loaded machine.
+        let marker = "pg_sleep(5) /* \(UUID()) */"
         let watcher = try await PostgresConnection.connect(pool.configuration)
         defer { Task { await watcher.close() } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 { group.addTask { try await pool.query(PostgresQuery(sql: "SELECT \(marker)")) } }
-            try await eventually("the eight statements to run at the same time", timeout: .seconds(10)) {
+            try await eventually("the eight statements to run at the same time", timeout: .seconds(20)) {
                 let running = try await watcher.query(
                     "SELECT count(*)::int8 FROM pg_stat_activity WHERE state = 'active' AND query = \("SELECT " + marker)")
                 return try running[0].decode(Int64.self, at: 0) == 8

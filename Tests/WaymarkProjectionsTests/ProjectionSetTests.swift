@@ -66,11 +66,11 @@ struct ProjectionSetTests {
         try await store.append(to: "widget-a", events: [turned(), turned(), EventData(type: "WidgetPainted", data: "{}")])
         try await store.append(to: "widget-b", events: [turned()])
         try await withServices([runner]) {
-            #expect(try await runner.waitUntilCaughtUp("widget_turns", timeout: TestTime.scaled(.seconds(20))))
+            #expect(try await runner.waitUntilCaughtUp("widget_turns", timeout: TestTime.scaled(.seconds(90))))
             // Widget a again, in a later batch: its stored count is read back and added to.
             try await store.append(to: "widget-a", events: [turned(), turned()])
-            #expect(try await runner.waitUntilCaughtUp("widget_turns", timeout: TestTime.scaled(.seconds(20))))
-            #expect(try await runner.waitUntilCaughtUp("journeys", timeout: TestTime.scaled(.seconds(20))))
+            #expect(try await runner.waitUntilCaughtUp("widget_turns", timeout: TestTime.scaled(.seconds(90))))
+            #expect(try await runner.waitUntilCaughtUp("journeys", timeout: TestTime.scaled(.seconds(90))))
         }
         let rows = try await store.query("SELECT widget_id, turns FROM \(identifier: analytics).widget_turns ORDER BY widget_id")
         #expect(try rows.map { try $0.decode(String.self, Int64.self) }.map { "\($0.0)=\($0.1)" } == ["a=4", "b=1"])

@@ -130,13 +130,15 @@ public struct YAMLValue {
     }
 
     /// A name: letters, digits and `-`, starting with a letter (stage, department, tier, milestone).
-    public func name() throws -> String {
-        let text = try string()
+    public func name() throws -> String { try Self.name(try string(), at: self) }
+
+    /// `text` as a name (a key chosen by the author, such as a rule's id), or an error at `value`.
+    static func name(_ text: String, at value: YAMLValue) throws -> String {
         guard let first = text.unicodeScalars.first, first.properties.isAlphabetic,
             text.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" }),
             text.count <= 100
         else {
-            throw fail("'\(text)' is not a name: letters, digits and '-', starting with a letter, at most 100 characters")
+            throw value.fail("'\(text)' is not a name: letters, digits and '-', starting with a letter, at most 100 characters")
         }
         return text
     }

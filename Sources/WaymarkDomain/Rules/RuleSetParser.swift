@@ -359,15 +359,3 @@ private struct RuleParser {
         return RuleText(parts: parts)
     }
 }
-
-extension YAMLValue {
-    /// `text` as a name (a rule's id, a key chosen by the author), or an error at `value`.
-    static func name(_ text: String, at value: YAMLValue) throws -> String {
-        guard let first = text.unicodeScalars.first, first.properties.isAlphabetic,
-            text.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" }), text.count <= 100
-        else {
-            throw value.fail("'\(text)' is not a name: letters, digits and '-', starting with a letter, at most 100 characters")
-        }
-        return text
-    }
-}

@@ -118,22 +118,28 @@ struct Delivery: Sendable {
         do {
             sent = try await sender.send(event, to: endpoint, now: time.now())
         } catch {
-            await gate.finish(succeeded: false, now: time.now())
+            await gate.finish(.failed, now: time.now())
             throw error
         }
         switch sent.outcome {
         case .delivered(let status):
-            await gate.finish(succeeded: true, now: time.now())
+            await gate.finish(.succeeded, now: time.now())
             try await deliver(claimed, done: done, channel: "webhook", endpoint: endpoint.name, status: status)
         case .failed(let failure):
-            await gate.finish(succeeded: false, now: time.now())
+            await gate.finish(failure.isThrottled ? .throttled : .failed, now: time.now())
             var status: Int?
             if case .status(let code) = failure { status = code }
-            if claimed.attempt >= options.maxAttempts {
+            if failure.isGone {
+                try await giveUp(
+                    claimed, done: done, channel: "webhook", endpoint: endpoint.name, status: status,
+                    error: "\(failure.description): the endpoint is gone, so it is not tried again")
+            } else if claimed.attempt >= options.maxAttempts {
                 try await giveUp(claimed, done: done, channel: "webhook", endpoint: endpoint.name, status: status, error: failure.description)
             } else {
                 var random = SystemRandomNumberGenerator()
-                let delay = options.backoff.delay(retry: claimed.attempt, using: &random)
+                var delay = options.backoff.delay(retry: claimed.attempt, using: &random)
+                // A receiver's own Retry-After is honoured, up to the backoff's cap.
+                if let asked = sent.retryAfter { delay = max(delay, min(asked, options.backoff.cap)) }
                 try await table.putOff(
                     request.notificationId, to: time.now().addingTimeInterval(WallTime.seconds(delay)), counted: true, status: status,
                     error: failure.description)

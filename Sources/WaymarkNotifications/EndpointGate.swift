@@ -48,12 +48,22 @@ actor EndpointGate {
         return .go
     }
 
+    enum Result: Sendable {
+        case succeeded
+        case failed
+        /// The endpoint answered but asked for a pause (429): no sign of a broken endpoint.
+        case throttled
+    }
+
     /// Releases the place and feeds the circuit with the attempt's result.
-    func finish(succeeded: Bool, now: Date) {
-        if succeeded {
+    func finish(_ result: Result, now: Date) {
+        switch result {
+        case .succeeded:
             failures = 0
             openUntil = nil
-        } else {
+        case .throttled:
+            break
+        case .failed:
             failures += 1
             if openUntil != nil || failures >= circuit.failuresToOpen {
                 openUntil = now.addingTimeInterval(WallTime.seconds(circuit.openFor))

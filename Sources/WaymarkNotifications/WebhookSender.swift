@@ -34,11 +34,34 @@ public enum WebhookFailure: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One attempt: its outcome, the `webhook-timestamp` it was signed with, how long it took.
+/// One attempt: its outcome, the `webhook-timestamp` it was signed with, how long it took, and
+/// how long the receiver asked to be left alone (`Retry-After` on a 429 or 503).
 public struct WebhookAttempt: Sendable, Equatable {
     public var outcome: WebhookOutcome
     public var signedAt: Int64
     public var duration: Duration
+    public var retryAfter: Duration?
+}
+
+/// What a receiver's answer tells the worker beyond failing: `410 Gone` means the endpoint will
+/// never take it (Standard Webhooks: stop sending), `429 Too Many Requests` that it is alive but
+/// throttling (no sign of a broken endpoint, so it does not feed the circuit).
+extension WebhookFailure {
+    public var isGone: Bool { self == .status(410) }
+    public var isThrottled: Bool { self == .status(429) }
+}
+
+/// The `Retry-After` header's wait: delay-seconds or an HTTP date (RFC 9110 §10.2.3), from `now`;
+/// nil when absent or unreadable, zero for a date already past.
+public func retryAfterDelay(_ value: String?, now: Date) -> Duration? {
+    guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+    if let seconds = Int64(value) { return seconds >= 0 ? .seconds(seconds) : nil }
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "GMT")
+    formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+    guard let date = formatter.date(from: value) else { return nil }
+    return .milliseconds(max(0, Int64(date.timeIntervalSince(now) * 1000)))
 }
 
 /// Sends signed CloudEvents to webhook endpoints, once per call: retries, backoff, the
@@ -81,6 +104,7 @@ public struct WebhookSender: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let outcome: WebhookOutcome
+        var retryAfter: Duration?
         do {
             let deadline = NIODeadline.now() + .milliseconds(endpoint.timeout.milliseconds)
             let response = try await client.execute(request, deadline: deadline, logger: logger)
@@ -88,12 +112,13 @@ public struct WebhookSender: Sendable {
             for try await _ in response.body {}
             let status = Int(response.status.code)
             outcome = (200..<300).contains(status) ? .delivered(status: status) : .failed(.status(status))
+            if status == 429 || status == 503 { retryAfter = retryAfterDelay(response.headers.first(name: "retry-after"), now: now) }
         } catch let error as HTTPClientError where error == .cancelled && Task.isCancelled {
             throw CancellationError()
         } catch {
             outcome = .failed(Self.failure(error))
         }
-        let attempt = WebhookAttempt(outcome: outcome, signedAt: timestamp, duration: clock.now - started)
+        let attempt = WebhookAttempt(outcome: outcome, signedAt: timestamp, duration: clock.now - started, retryAfter: retryAfter)
         var metadata: Logger.Metadata = [
             "webhook.endpoint": "\(endpoint.name)", "webhook.id": "\(id)", "webhook.outcome": "\(outcome)",
             "webhook.duration_ms": "\(attempt.duration.milliseconds)",

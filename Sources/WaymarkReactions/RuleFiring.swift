@@ -142,9 +142,10 @@ private struct Decided {
             events.append((id(index), event))
             outcome(index, "recorded: \(owed.amount) \(owed.currency)", id(index))
         case .escalate(let role):
+            // One per action: a rule may escalate to several roles, each acknowledged on its own.
             let raised = JourneyEvent.EscalationRaised(
-                escalationId: "rule:\(rule.id):\(trigger.id.uuidString.lowercased())", reason: .rule, goal: nil, level: 1, role: role, action: .notify,
-                queueOwner: nil, audit: audit(firing))
+                escalationId: "rule:\(rule.id):\(trigger.id.uuidString.lowercased()):\(index)", reason: .rule, goal: nil, level: 1, role: role,
+                action: .notify, queueOwner: nil, audit: audit(firing, index: index))
             events.append((id(index), JourneyEvent.escalationRaised(raised)))
             if let request = raised.notificationRequest(eventId: id(index), journey: journey, locale: firing.locale) {
                 events.append((NotificationEvent.requestEventId(notificationId: request.notificationId), NotificationEvent.requested(request)))
@@ -224,9 +225,9 @@ private struct Decided {
         }
     }
 
-    func audit(_ firing: RuleFiring) -> DecisionAudit {
+    func audit(_ firing: RuleFiring, index: Int) -> DecisionAudit {
         DecisionAudit(
-            rule: .reaction, deadlineId: "\(journey.journeyId)/rule/\(rule.id)/\(trigger.id.uuidString.lowercased())",
+            rule: .reaction, deadlineId: "\(journey.journeyId)/rule/\(rule.id)/\(trigger.id.uuidString.lowercased())/\(index)",
             definitionVersion: journey.definitionVersion, stage: journey.stage, department: journey.department, tier: journey.tier,
             since: trigger.occurredAt, dueAt: trigger.occurredAt, decidedAt: max(now, trigger.occurredAt), stale: stale, instance: firing.instance,
             trigger: DecisionTrigger(

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -18,6 +19,8 @@ public final class LoopbackReceiver: Sendable {
         case slow(Duration, status: Int)
         /// The status for the `attempt`th request (from 1) with webhook-id `id`.
         case script(@Sendable (_ id: String, _ attempt: Int) -> Int)
+        /// The status and headers (e.g. `retry-after`) for the `attempt`th request with webhook-id `id`.
+        case reply(@Sendable (_ id: String, _ attempt: Int) -> (status: Int, headers: [String: String]))
     }
 
     public struct Delivery: Sendable {
@@ -75,6 +78,11 @@ public final class LoopbackReceiver: Sendable {
             try await Task.sleep(for: delay)
             return Response(status: HTTPResponse.Status(code: status))
         case .script(let status): return Response(status: HTTPResponse.Status(code: status(delivery.id ?? "", attempt)))
+        case .reply(let reply):
+            let (status, fields) = reply(delivery.id ?? "", attempt)
+            var headers = HTTPFields()
+            for (name, value) in fields { if let name = HTTPField.Name(name) { headers[name] = value } }
+            return Response(status: HTTPResponse.Status(code: status), headers: headers)
         case .stall:
             await gate.wait()
             return Response(status: .ok)

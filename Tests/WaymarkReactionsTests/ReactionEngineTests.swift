@@ -186,6 +186,26 @@ struct ReactionEngineTests {
         #expect(try await fixture.escalations("f-1").first?.role == "service-escalations")
     }
 
+    @Test("a rule escalating to two roles raises two escalations, each with its own id to acknowledge, each role told")
+    func twoEscalationsInOneRule() async throws {
+        let fixture = try await ReactionFixture()
+        defer { Task { await fixture.store.close() } }
+        let rules = try fixture.shipped.parseEdited(
+            "      - escalate:\n          role: fulfilment-lead\n",
+            "      - escalate:\n          role: fulfilment-lead\n      - escalate:\n          role: finance-operations\n")
+        try await fixture.start("e-1")
+        try await fixture.runUntilCaughtUp([try fixture.engine(rules: rules)]) { try await fixture.delay("e-1", order: "SO-e", hours: 72) }
+        let escalations = try await fixture.escalations("e-1")
+        #expect(escalations.map(\.role) == ["fulfilment-lead", "finance-operations"])
+        #expect(Set(escalations.map(\.escalationId)).count == 2, "\(escalations.map(\.escalationId))")
+        #expect(Set(escalations.map(\.audit.deadlineId)).count == 2)
+        let told = try await fixture.notifications("e-1").compactMap { event -> NotificationRecipient? in
+            if case .requested(let request) = event, request.recipient.kind == .role { return request.recipient }
+            return nil
+        }
+        #expect(told == [.role("fulfilment-lead"), .role("finance-operations")])
+    }
+
     @Test("two engines on one log, and a checkpoint set back: each rule fires once per triggering event")
     func onceAcrossInstances() async throws {
         let fixture = try await ReactionFixture()

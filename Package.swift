@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "WaymarkProcessManager", targets: ["WaymarkProcessManager"]),
         .library(name: "WaymarkNotifications", targets: ["WaymarkNotifications"]),
         .library(name: "WaymarkReactions", targets: ["WaymarkReactions"]),
+        .library(name: "WaymarkServer", targets: ["WaymarkServer"]),
         .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
@@ -124,6 +125,17 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
         .target(
+            name: "WaymarkServer",
+            dependencies: [
+                "WaymarkClient", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations"), .copy("Resources/openapi.yaml")]
+        ),
+        .target(
             name: "WaymarkWebhookReceiver",
             dependencies: [
                 "WaymarkNotifications",
@@ -222,7 +234,7 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
-                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions",
+                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -253,6 +265,16 @@ let package = Package(
         .testTarget(
             name: "WaymarkRuntimeTests",
             dependencies: ["WaymarkRuntime", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections", "WaymarkProcessManager", "WaymarkTesting"]
+        ),
+        .testTarget(
+            name: "WaymarkServerTests",
+            dependencies: [
+                "WaymarkServer", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .testTarget(
             name: "WaymarkCLITests",

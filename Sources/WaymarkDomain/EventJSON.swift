@@ -7,10 +7,9 @@ import Foundation
 /// would (a number that is no plain integer for an `Int`, a nested date, invalid JSON) it leaves to
 /// JSONDecoder, which also gives the errors.
 enum EventJSON {
-    static let plain = JSONDecoder()
-
-    /// `fallback` decodes what this does not (with its own strategies for dates and the like).
-    static func decode<T: Decodable>(_ type: T.Type, from text: String, fallback: JSONDecoder = plain) throws -> T {
+    /// `fallback` decodes what this does not; its dates must be `EventDateText.decoding`, the
+    /// events' own format, which this reads the same way.
+    static func decode<T: Decodable>(_ type: T.Type, from text: String, fallback: JSONDecoder) throws -> T {
         var text = text
         let parsed = text.withUTF8 { bytes in
             var parser = JSONParser(bytes: bytes)
@@ -252,7 +251,10 @@ struct EventJSONDecoder: Decoder {
         if T.self == String.self || T.self == Bool.self || T.self == Int.self || T.self == Int64.self || T.self == Double.self {
             throw Unsupported()
         }
-        // Dates, Data and URLs have decoding strategies of their own: left to JSONDecoder.
+        // Dates in the events' format, as the fallback's strategy reads them (notification
+        // events carry several: JSONDecoder for each of them once cost more than the rest).
+        if T.self == Date.self, case .string(let text) = value, let date = EventDateText.date(text) { return date as! T }
+        // Other dates, Data and URLs have decoding strategies of their own: left to JSONDecoder.
         if T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self { throw Unsupported() }
         return try T(from: EventJSONDecoder(value: value))
     }

@@ -90,12 +90,58 @@ struct EventJSONTests {
             #"{"#,
         ])
     func edgeCases(text: String) {
-        let ours = Result { try EventJSON.decode(JourneyCommand.Feedback.self, from: text) }
-        let theirs = Result { try JSONDecoder().decode(JourneyCommand.Feedback.self, from: Data(text.utf8)) }
+        let ours = Result { try EventJSON.decode(JourneyCommand.Feedback.self, from: text, fallback: EventCodec.decoder) }
+        let theirs = Result { try EventCodec.decoder.decode(JourneyCommand.Feedback.self, from: Data(text.utf8)) }
         switch (ours, theirs) {
         case (.success(let mine), .success(let expected)): #expect(mine == expected)
         case (.failure, .failure): break
         default: Issue.record("\(text): EventJSON gave \(ours), JSONDecoder \(theirs)")
+        }
+    }
+
+    struct Stamped: Decodable, Equatable {
+        var at: Date
+        var later: Date?
+        var all: [Date]?
+    }
+
+    /// Dates as events hold them, and odd ones: each decodes to what the codec's JSONDecoder gives
+    /// (to the microsecond), or fails where it fails.
+    @Test(
+        "dates decode as the codec's JSONDecoder decodes them, or fail as it fails",
+        arguments: [
+            #"{"at":"2026-12-06T08:00:00Z"}"#,
+            #"{"at":"2026-12-06T08:00:00.5Z","later":"2026-12-06T08:00:00.000001Z"}"#,
+            #"{"at":"2026-12-06T08:00:00.123456Z","all":["1970-01-01T00:00:00Z","1969-12-31T23:59:59.999999Z"]}"#,
+            #"{"at":"2026-12-06T08:00:00.1234567Z"}"#,
+            #"{"at":"2026-12-06T09:00:00+01:00"}"#,
+            #"{"at":"2026-12-06T08:00:00.25+05:30"}"#,
+            #"{"at":"2026-12-06 08:00:00Z"}"#,
+            #"{"at":"2026-12-06T08:00:00"}"#,
+            #"{"at":"2026-02-30T08:00:00Z"}"#,
+            #"{"at":"2026-12-06T08:00:00.Z"}"#,
+            #"{"at":"yesterday"}"#,
+            #"{"at":1765008000}"#,
+            #"{"at":null}"#,
+            #"{"at":"2026-12-06T08:00:00Z","later":null}"#,
+        ])
+    func dates(text: String) {
+        let ours = Result { try EventJSON.decode(Stamped.self, from: text, fallback: EventCodec.decoder) }
+        let theirs = Result { try EventCodec.decoder.decode(Stamped.self, from: Data(text.utf8)) }
+        switch (ours, theirs) {
+        case (.success(let mine), .success(let expected)):
+            #expect(mine == expected, "\(text)")
+        case (.failure, .failure): break
+        default: Issue.record("\(text): EventJSON gave \(ours), JSONDecoder \(theirs)")
+        }
+        // And the fast reader, not the fallback, reads every date the events write.
+        if text.contains("Z\"") && !text.contains(" ") && !text.contains("02-30") && !text.contains(".Z") {
+            var copy = text
+            let parsed = copy.withUTF8 { bytes in
+                var parser = JSONParser(bytes: bytes)
+                return parser.document()
+            }
+            #expect((try? Stamped(from: EventJSONDecoder(value: parsed!))) != nil, "\(text) left to JSONDecoder")
         }
     }
 

@@ -38,8 +38,10 @@ import WaymarkWebhookReceiver
                 let worker = try fixture.worker(fixture.settings(url: url, concurrency: 1), options: options, client: client)
                 let first = try await fixture.request(.role("desk"), journeyId: "a")
                 try await withServices([worker]) {
-                    // Three failed attempts (the clock moved past each backoff) open the circuit.
-                    try await expectEventually {
+                    // Three failed attempts (the clock moved past each backoff) open the circuit. The
+                    // feed reads below the cluster's oldest open writer: other tests' long
+                    // transactions can hold the first request back for a while.
+                    try await expectEventually(timeout: .seconds(90)) {
                         if receiver.deliveries.count < 3, fixture.clock.sleepers > 0 { fixture.clock.advance(by: .seconds(1)) }
                         return receiver.deliveries.count == 3
                     }

@@ -11,6 +11,7 @@ import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkReactions
 import WaymarkRuntime
+import WaymarkServer
 import WaymarkTesting
 
 /// The error contract across the modules (docs/errors.md): every public error conforms, codes print
@@ -23,7 +24,7 @@ import WaymarkTesting
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
         EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self, NotificationError.self, WebhookSignatureError.self,
-        ReactionError.self, RuleInputError.self,
+        ReactionError.self, RuleInputError.self, ApiError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
@@ -35,7 +36,7 @@ import WaymarkTesting
         list("DefinitionLibraryError", DefinitionLibraryError.Code.self), list("ClientError", ClientError.Code.self),
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         list("NotificationError", NotificationError.Code.self), list("WebhookSignatureError", WebhookSignatureError.Code.self),
-        list("ReactionError", ReactionError.Code.self), list("RuleInputError", RuleInputError.Code.self),
+        list("ReactionError", ReactionError.Code.self), list("RuleInputError", RuleInputError.Code.self), list("ApiError", ApiError.Code.self),
         (
             "PostgresError",
             ([.connectionFailure, .decodingFailure, .closed, .clientFailure, .invalidArgument, .cancelled] as [PostgresError.Code]).map { ($0.name, $0.kind) }

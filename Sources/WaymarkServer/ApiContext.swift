@@ -1,0 +1,67 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A request's context: Hummingbird's, and the caller once a key or token named one.
+public struct ApiContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        principal = nil
+    }
+
+    /// Bodies past this are refused with `body_too_large` (413), unread.
+    public var maxUploadSize: Int { ApiServer.maxBodySize }
+
+    /// The caller, when its role is one of `roles`: else 401 (no credentials) or 403.
+    func require(_ roles: ApiRole...) throws -> Principal {
+        guard let principal else {
+            throw ApiError(.unauthorized, "this operation needs credentials: an API key as 'Authorization: Bearer wmk_…'")
+        }
+        guard roles.contains(principal.role) else {
+            throw ApiError(
+                .forbidden, "a \(principal.role.rawValue) key may not do this; it takes a key of role \(roles.map(\.rawValue).joined(separator: " or "))")
+        }
+        return principal
+    }
+
+    /// The request body as JSON, at most `maxUploadSize`; the content type must say JSON.
+    func json(_ request: Request) async throws -> JSONValue {
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw ApiError(.unsupportedMediaType, "the body must be application/json, not \(type.prefix(80))")
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw ApiError(.bodyTooLarge, "the body is larger than \(maxUploadSize) bytes")
+        }
+        return try JSONValue.parse(buffer)
+    }
+}
+
+/// Names the caller from `Authorization: Bearer <key>`. A request without the header goes on with
+/// no caller (health, the contract, and a 401 from any route that needs one); a header with an
+/// unknown, revoked or expired key is refused here.
+struct KeyAuthentication: RouterMiddleware {
+    typealias Context = ApiContext
+    let keys: ApiKeyStore
+
+    func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw ApiError(.unauthorized, "the Authorization header takes 'Bearer <key>'")
+        }
+        guard let principal = try await keys.authenticate(parts[1].trimmingCharacters(in: .whitespaces)) else {
+            throw ApiError(.unauthorized, "the key is unknown, revoked or expired")
+        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WaymarkClient
+import WaymarkEventStore
+
+/// Waymark's HTTP API (`/v1`, the contract in `openapi.yaml`): commands, raw events and keys, with
+/// health and readiness, on Hummingbird. Routes are written by hand and proved against the
+/// contract by the tests (each route is in the document and each documented operation answers).
+public struct ApiServer: Sendable {
+    /// Request bodies past this are refused unread (413).
+    public static let maxBodySize = 1 << 20
+
+    public let store: EventStore
+    public let client: WaymarkClient
+    public let keys: ApiKeyStore
+    public let readiness: Readiness
+    public let logger: Logger
+
+    public init(store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, logger: Logger) {
+        self.store = store
+        self.client = client
+        self.keys = keys ?? ApiKeyStore(store: store)
+        self.readiness = readiness
+        self.logger = logger
+    }
+
+    /// Every route, behind the problem and key middlewares.
+    public func router() -> Router<ApiContext> {
+        let router = Router(context: ApiContext.self)
+        router.add(middleware: ProblemMiddleware(logger: logger))
+        router.add(middleware: KeyAuthentication(keys: keys))
+        addHealthRoutes(to: router)
+        addCommandRoutes(to: router)
+        addStreamRoutes(to: router)
+        addKeyRoutes(to: router)
+        return router
+    }
+
+    /// The server as a `Service` on `host:port` (port 0: any free one, told to `onRunning`).
+    public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "waymark"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}
+
+/// What `/readyz` checks: each check names itself and says what is wrong, or nil when all is well.
+public struct Readiness: Sendable {
+    public struct Check: Sendable {
+        public var name: String
+        public var problem: @Sendable () async -> String?
+
+        public init(name: String, problem: @escaping @Sendable () async -> String?) {
+            self.name = name
+            self.problem = problem
+        }
+    }
+
+    public var checks: [Check]
+
+    public init(_ checks: [Check]) { self.checks = checks }
+}
+
+/// A JSON reply.
+func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var headers: HTTPFields = [.contentType: "application/json"]
+    headers.append(contentsOf: extra)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}

@@ -1,0 +1,79 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import WaymarkServer
+
+@Suite("HTTP API: who may do what", .timeLimit(.minutes(3)))
+struct AccessTests {
+    /// Every operation that needs credentials, with the roles that may call it.
+    static let operations: [(method: String, path: String, body: String?, roles: Set<ApiRole>)] = [
+        ("POST", "/v1/journeys/j-a/commands", #"{"type":"complete"}"#, [.service]),
+        ("POST", "/v1/streams/shipment-a/events", #"{"events":[{"type":"ShipmentDelayed","data":{"delayHours":1}}]}"#, [.service]),
+        ("GET", "/v1/streams/shipment-a/events", nil, [.service, .operator]),
+        ("GET", "/v1/events", nil, [.service, .operator]),
+        ("GET", "/v1/categories/shipment/events", nil, [.service, .operator]),
+        ("POST", "/v1/keys", #"{"role":"analyst"}"#, [.admin]),
+        ("GET", "/v1/keys", nil, [.admin]),
+        ("DELETE", "/v1/keys/0000000000000000", nil, [.admin]),
+    ]
+
+    @Test("every operation against every role: 401 without a key or with a bad one, 403 for the wrong role, never a 5xx")
+    func everyOperationEveryRole() async throws {
+        try await ServerFixture.run { fixture in
+            for operation in Self.operations {
+                let method = HTTPMethod(rawValue: operation.method)
+                let anonymous = try await fixture.request(method, operation.path, key: nil, json: operation.body)
+                #expect(anonymous.status == 401 && anonymous.code == "unauthorized", "\(operation.method) \(operation.path): \(anonymous.text)")
+                #expect(anonymous.headers.first(name: "www-authenticate")?.hasPrefix("Bearer") == true)
+                for bad in ["wmk_0000000000000000_nope", "not-a-key", fixture.key(.service) + "x"] {
+                    let reply = try await fixture.request(method, operation.path, key: bad, json: operation.body)
+                    #expect(reply.status == 401, "\(operation.method) \(operation.path) with \(bad): \(reply.text)")
+                }
+                for role in ApiRole.allCases {
+                    let reply = try await fixture.request(method, operation.path, key: fixture.key(role), json: operation.body)
+                    #expect(reply.status < 500, "\(operation.method) \(operation.path) as \(role): \(reply.status) \(reply.text)")
+                    if operation.roles.contains(role) {
+                        #expect(reply.status != 401 && reply.status != 403, "\(operation.method) \(operation.path) as \(role): \(reply.text)")
+                    } else {
+                        #expect(reply.status == 403 && reply.code == "forbidden", "\(operation.method) \(operation.path) as \(role): \(reply.text)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("an admin makes a key, which works at once and is listed without its secret; revoked, it stops at once; expired keys never work")
+    func keysLifecycle() async throws {
+        try await ServerFixture.run { fixture in
+            let made = try await fixture.request(
+                .POST, "/v1/keys", key: fixture.key(.admin), json: #"{"role":"service","sourceSystem":"billing","label":"billing sync"}"#)
+            #expect(made.status == 201, "\(made.text)")
+            let secret = try #require(made.json["secret"] as? String)
+            let keyId = try #require((made.json["key"] as? [String: Any])?["keyId"] as? String)
+            #expect(secret.hasPrefix("wmk_\(keyId)_"))
+            let used = try await fixture.request(.GET, "/v1/events", key: secret)
+            #expect(used.status == 200, "\(used.text)")
+            let listed = try await fixture.request(.GET, "/v1/keys", key: fixture.key(.admin))
+            #expect(listed.status == 200 && listed.text.contains(keyId) && !listed.text.contains(String(secret.dropFirst(22))))
+            // Not stored in the clear either.
+            let stored = try await fixture.store.pool.query(
+                "SELECT count(*)::int8 FROM api_keys WHERE secret_sha256 LIKE '%' || \(String(secret.suffix(20))) || '%'")
+            #expect(try stored[0].decode(Int.self, at: 0) == 0)
+            let revoked = try await fixture.request(.DELETE, "/v1/keys/\(keyId)", key: fixture.key(.admin))
+            #expect(revoked.status == 204)
+            let after = try await fixture.request(.GET, "/v1/events", key: secret)
+            #expect(after.status == 401 && after.code == "unauthorized", "\(after.text)")
+            let unknown = try await fixture.request(.DELETE, "/v1/keys/ffffffffffffffff", key: fixture.key(.admin))
+            #expect(unknown.status == 404 && unknown.code == "not_found")
+
+            let past = try await fixture.request(.POST, "/v1/keys", key: fixture.key(.admin), json: #"{"role":"analyst","expiresAt":"2020-01-01T00:00:00Z"}"#)
+            #expect(past.status == 400 && past.code == "invalid_value" && past.json["field"] as? String == "expiresAt", "\(past.text)")
+            let (_, soon) = try await fixture.keyStore.create(
+                role: .operator, sourceSystem: nil, label: nil, expiresAt: Date().addingTimeInterval(1), by: "test")
+            let expiring = try await fixture.keyStore.authenticate(soon, now: Date().addingTimeInterval(2))
+            #expect(expiring == nil)
+            let boundAnalyst = try await fixture.request(.POST, "/v1/keys", key: fixture.key(.admin), json: #"{"role":"analyst","sourceSystem":"crm"}"#)
+            #expect(boundAnalyst.status == 400 && boundAnalyst.code == "invalid_value", "\(boundAnalyst.text)")
+        }
+    }
+}

@@ -155,7 +155,7 @@ let package = Package(
             name: "WaymarkRuntime",
             dependencies: [
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
-                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions",
+                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,6 +189,7 @@ let package = Package(
                 "WaymarkProcessManager",
                 "WaymarkNotifications",
                 "WaymarkWebhookReceiver",
+                "WaymarkServer",
                 "WaymarkBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -281,6 +282,8 @@ let package = Package(
             dependencies: [
                 "waymark", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkTesting", "WaymarkNotifications",
                 "WaymarkWebhookReceiver",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ],

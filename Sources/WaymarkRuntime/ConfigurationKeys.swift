@@ -97,6 +97,12 @@ extension ConfigurationKey {
             configuration.database.pool.notifications = try integer(text, 1...1_000)
         },
         ConfigurationKey(
+            name: "database.pool.server", environment: "WAYMARK_POOL_SERVER", isPath: false, defaultText: "12",
+            help: "connections of `waymark serve`'s HTTP API"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.database.pool.server = try integer(text, 1...1_000)
+        },
+        ConfigurationKey(
             name: "definitions.directory", environment: "WAYMARK_CONFIG_DIR", isPath: true, defaultText: "config",
             help: "folder with calendars.yaml, consent.yaml and journeys/*.yaml"
         ) { configuration, text throws(ConfigurationProblem) in
@@ -131,6 +137,18 @@ extension ConfigurationKey {
             help: "streams whose state the client keeps between commands"
         ) { configuration, text throws(ConfigurationProblem) in
             configuration.client.cachedStreams = try integer(text, 0...100_000_000)
+        },
+        ConfigurationKey(
+            name: "server.host", environment: "WAYMARK_SERVER_HOST", isPath: false, defaultText: "127.0.0.1",
+            help: "address `waymark serve` listens on (0.0.0.0: every interface)"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.host = try required(text, "an address")
+        },
+        ConfigurationKey(
+            name: "server.port", environment: "WAYMARK_SERVER_PORT", isPath: false, defaultText: "8080",
+            help: "port `waymark serve` listens on (0: any free one)"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.port = try integer(text, 0...65_535)
         },
         ConfigurationKey(
             name: "logging.level", environment: "WAYMARK_LOG_LEVEL", isPath: false, defaultText: "info",

@@ -20,12 +20,15 @@ extension WaymarkConfiguration {
         case "database.pool.admin": return "\(database.pool.admin)"
         case "database.pool.process_manager": return "\(database.pool.processManager)"
         case "database.pool.notifications": return "\(database.pool.notifications)"
+        case "database.pool.server": return "\(database.pool.server)"
         case "definitions.directory": return definitions.directory
         case "projections.analytics_schema": return projections.analyticsSchema
         case "projections.batch_size": return "\(projections.batchSize)"
         case "client.max_attempts": return "\(client.maxAttempts)"
         case "client.command_timeout": return duration(client.commandTimeout)
         case "client.cached_streams": return "\(client.cachedStreams)"
+        case "server.host": return server.host
+        case "server.port": return "\(server.port)"
         case "logging.level": return logging.level.rawValue
         default: return nil
         }

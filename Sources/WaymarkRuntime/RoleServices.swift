@@ -12,6 +12,7 @@ import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkReactions
+import WaymarkServer
 
 /// What a role runs: the store and the parts built on it, for one `ServiceGroup`.
 public protocol RoleServices: Sendable {
@@ -74,13 +75,13 @@ public struct RuntimeDatabase: Sendable {
     @discardableResult
     public func migrate(schema: String? = nil) async throws -> [Migration] {
         let applied = try await migrateParts(schema: schema)
-        return applied.store + applied.processManager + applied.notifications + applied.reactions
+        return applied.store + applied.processManager + applied.notifications + applied.reactions + applied.server
     }
 
-    /// As `migrate`, the store's, the process manager's, the notifications' and the rules engine's
-    /// migrations applied now apart.
+    /// As `migrate`, the store's, the process manager's, the notifications', the rules engine's and
+    /// the HTTP API's migrations applied now apart.
     public func migrateParts(schema: String? = nil) async throws -> (
-        store: [Migration], processManager: [Migration], notifications: [Migration], reactions: [Migration]
+        store: [Migration], processManager: [Migration], notifications: [Migration], reactions: [Migration], server: [Migration]
     ) {
         let schema = schema ?? configuration.database.schema
         let migrations = try runtime.migrations()
@@ -91,8 +92,9 @@ public struct RuntimeDatabase: Sendable {
             let processManager = try await ProcessManagerSchema.migrate(pool, schema: schema, logger: logger)
             let notifications = try await NotificationSchema.migrate(pool, schema: schema, logger: logger)
             let reactions = try await ReactionSchema.migrate(pool, schema: schema, logger: logger)
+            let server = try await ServerSchema.migrate(pool, schema: schema, logger: logger)
             await pool.close()
-            return (store, processManager, notifications, reactions)
+            return (store, processManager, notifications, reactions, server)
         } catch {
             await pool.close()
             throw error

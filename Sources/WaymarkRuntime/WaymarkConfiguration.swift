@@ -13,6 +13,7 @@ public struct WaymarkConfiguration: Sendable, Equatable {
     public var definitions = Definitions()
     public var projections = Projections()
     public var client = Client()
+    public var server = Server()
     public var logging = Logging()
 
     /// Where each key's value came from (`waymark.yaml:12`, `WAYMARK_DATABASE_URL`, `--schema`);
@@ -46,6 +47,9 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         public var processManager = 4
         /// `notifications run`: the outbox feed, claims and the delivery records.
         public var notifications = 6
+        /// `waymark serve`: the HTTP API's commands and reads (the projections and the process
+        /// manager it runs beside have their own pools).
+        public var server = 12
         public init() {}
     }
 
@@ -70,6 +74,13 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         public var commandTimeout: Duration? = .seconds(30)
         /// Streams whose state the client keeps between commands.
         public var cachedStreams = 100_000
+        public init() {}
+    }
+
+    /// `waymark serve`: where the HTTP API listens.
+    public struct Server: Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 8080
         public init() {}
     }
 

@@ -30,6 +30,10 @@ public enum Role: String, Sendable, CaseIterable {
     case notifications
     /// `notifications status`: reads the outbox, runs no DDL.
     case notificationsAdmin = "notifications-admin"
+    /// `waymark serve`: the HTTP API.
+    case serve
+    /// `waymark keys …`: the API's keys.
+    case keys
 
     /// Whether the role brings the schema up to date before it starts.
     public var migrates: Bool { self != .projectionsAdmin && self != .processManagerAdmin && self != .notificationsAdmin }
@@ -43,6 +47,8 @@ public enum Role: String, Sendable, CaseIterable {
         case .demo, .simulate, .bench: pool.client
         case .processManager, .processManagerAdmin: pool.processManager
         case .notifications, .notificationsAdmin: pool.notifications
+        case .serve: pool.server
+        case .keys: pool.admin
         }
     }
 }

@@ -14,8 +14,8 @@ struct WaymarkCommand: AsyncParsableCommand {
         discussion:
             "Settings come from a configuration file (--config, $WAYMARK_CONFIG or ./waymark.yaml), then WAYMARK_… environment variables, then options; see waymark.example.yaml and docs/configuration.md.",
         subcommands: [
-            Migrate.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, NotificationsCommand.self, Calendars.self, Config.self,
-            Bench.self, Local.self,
+            Migrate.self, Serve.self, Keys.self, Demo.self, Simulate.self, Projections.self, ProcessManagerCommand.self, NotificationsCommand.self,
+            Calendars.self, Config.self, Bench.self, Local.self,
         ])
 }
 
@@ -63,18 +63,13 @@ struct Migrate: AsyncParsableCommand {
         let schema = runtime.configuration.database.schema
         try await runtime.withDatabase { database in
             let applied = try await database.migrateParts()
-            if applied.store.isEmpty && applied.processManager.isEmpty && applied.notifications.isEmpty && applied.reactions.isEmpty {
-                print("schema \(schema) is up to date")
-            }
-            if !applied.store.isEmpty { print("applied \(applied.store.map(\.fileName).joined(separator: ", ")) to schema \(schema)") }
-            if !applied.processManager.isEmpty {
-                print("applied the process manager's \(applied.processManager.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
-            }
-            if !applied.notifications.isEmpty {
-                print("applied the notifications' \(applied.notifications.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
-            }
-            if !applied.reactions.isEmpty {
-                print("applied the rules engine's \(applied.reactions.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
+            let parts: [(String, [Migration])] = [
+                ("", applied.store), ("the process manager's ", applied.processManager), ("the notifications' ", applied.notifications),
+                ("the rules engine's ", applied.reactions), ("the HTTP API's ", applied.server),
+            ]
+            if parts.allSatisfy({ $0.1.isEmpty }) { print("schema \(schema) is up to date") }
+            for (part, migrations) in parts where !migrations.isEmpty {
+                print("applied \(part)\(migrations.map(\.fileName).joined(separator: ", ")) to schema \(schema)")
             }
         }
     }

@@ -44,8 +44,10 @@ struct ConfigurationTests {
         #expect(
             error?.description.contains("waymark.yaml:4: database.pool.clients: unknown key; database.pool has projections, client, admin") == true,
             "\(String(describing: error))")
-        let top = configurationError { _ = try WaymarkConfiguration.load(file: try file("server:\n  port: 8080\n"), environment: [:]) }
-        #expect(top?.description.contains("waymark.yaml:1: server: unknown key") == true, "\(String(describing: top))")
+        let top = configurationError { _ = try WaymarkConfiguration.load(file: try file("webserver:\n  port: 8080\n"), environment: [:]) }
+        #expect(top?.description.contains("waymark.yaml:1: webserver: unknown key") == true, "\(String(describing: top))")
+        let port = configurationError { _ = try WaymarkConfiguration.load(file: try file("server:\n  port: 80800\n"), environment: [:]) }
+        #expect(port?.description.contains("waymark.yaml:2: server.port") == true, "\(String(describing: port))")
     }
 
     @Test("the environment overrides the file, an option overrides both; each value's origin is kept")

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WaymarkClient
+import WaymarkDefinitions
+import WaymarkErrors
+import WaymarkEventStore
+import WaymarkNotifications
+import WaymarkPostgres
+import WaymarkProcessManager
+import WaymarkProjections
+import WaymarkReactions
+import WaymarkServer
+
+/// `waymark serve`: the HTTP API on a store of its own and, unless API only, the projection runner,
+/// the process manager and the rules engine, each on a store of its own role (their own pools), in
+/// one group. The API stops first on shutdown (in-flight requests finish), the stores last.
+public struct ServeServices: RoleServices {
+    public let store: EventStore
+    public let api: ApiServer
+    /// The API as a service, listening.
+    public let application: any Service
+    /// The projections and the process manager beside the API: none when API only.
+    public let companions: [any Service]
+    public var services: [any Service] { [store] + companions + [application] }
+}
+
+/// `waymark keys …`: the store and its keys.
+public struct KeyServices: RoleServices {
+    public let store: EventStore
+    public let keys: ApiKeyStore
+    public var services: [any Service] { [store] }
+}
+
+extension RuntimeDatabase {
+    /// The API and, unless `apiOnly`, what runs beside it. `onListening` gets the port once the
+    /// server listens (the configured one, or the one picked for port 0).
+    public func withServe<T>(
+        apiOnly: Bool, instance: String? = nil, onListening: @escaping @Sendable (Int) async -> Void, _ body: (ServeServices) async throws -> T
+    ) async throws -> T {
+        let catalog = try runtime.catalog()
+        let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
+            let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
+            let api = ApiServer(store: store, client: client, readiness: readiness(store), logger: logger)
+            let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
+            return ServeServices(store: store, api: api, application: application, companions: companions)
+        }
+        if apiOnly { return try await withRole(.serve, { store, _ in try serve(store, []) }, body) }
+        return try await withProjections { projections in
+            try await withProcessManager(instance: instance) { processManager in
+                try await withRole(
+                    .serve, { store, _ in try serve(store, projections.services + processManager.services) }, body)
+            }
+        }
+    }
+
+    /// `waymark keys …`.
+    public func withKeys<T>(_ body: (KeyServices) async throws -> T) async throws -> T {
+        try await withRole(.keys, { store, _ in KeyServices(store: store, keys: ApiKeyStore(store: store)) }, body)
+    }
+
+    /// What `/readyz` checks: the database answers, every module's migrations are applied, and
+    /// every projection has a live build and none has stopped on an event.
+    public func readiness(_ store: EventStore) -> Readiness {
+        let logger = self.logger
+        let migrations = (try? runtime.migrations()) ?? []
+        return Readiness([
+            Readiness.database(store),
+            Readiness.Check(name: "migrations") {
+                do {
+                    let status = try await Migrator(migrations: migrations, schema: store.schema, logger: logger).status(store.pool)
+                    let pending = status.filter { $0.appliedAt == nil }.map(\.migration.fileName)
+                    if !pending.isEmpty { return "schema \(store.schema) lacks \(pending.joined(separator: ", ")): run `waymark migrate`" }
+                    try await ProcessManagerSchema.requireMigrated(store, logger: logger)
+                    try await NotificationSchema.requireMigrated(store, logger: logger)
+                    try await ReactionSchema.requireMigrated(store, logger: logger)
+                    try await ServerSchema.requireMigrated(store, logger: logger)
+                    return nil
+                } catch {
+                    return ErrorReport(error).message
+                }
+            },
+            Readiness.Check(name: "projections") {
+                do {
+                    let builds = try await ProjectionRunner.status(store: store)
+                    if let failed = builds.first(where: { $0.record.state == .failed }) {
+                        return "projection \(failed.record.name) stopped on an event: see `waymark projections status`"
+                    }
+                    let live = Set(builds.filter { $0.record.state == .live }.map(\.record.name))
+                    let missing = ProjectionSet.standard(definitions: DefinitionLibrary(try runtime.catalog())).projections.map(\.name)
+                        .filter { !live.contains($0) }
+                    return missing.isEmpty ? nil : "no live build of \(missing.joined(separator: ", ")) yet (`waymark projections run` builds them)"
+                } catch {
+                    return ErrorReport(error).message
+                }
+            },
+        ])
+    }
+}

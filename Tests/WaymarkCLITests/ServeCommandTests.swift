@@ -1,0 +1,91 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import WaymarkTesting
+
+@Suite("waymark serve and waymark keys", .timeLimit(.minutes(5)))
+struct ServeCommandTests {
+    @Test(
+        "keys made on the command line open the API of a running `waymark serve`; it becomes ready once its projections are live; a key revoked elsewhere stops within seconds; SIGTERM stops it cleanly"
+    )
+    func serveWithKeys() async throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = try TestDatabase.url()
+        let schema = TestDatabase.uniqueSchemaName("srv")
+        let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
+        let (migrated, migrateOutput) = try waymark(["migrate"] + database)
+        #expect(migrated == 0 && migrateOutput.contains("the HTTP API's 0001_api_keys.sql"), "\(migrateOutput)")
+        func secret(_ output: String) throws -> String {
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("secret, shown this once: ") })
+            return String(line.dropFirst("secret, shown this once: ".count))
+        }
+        let (_, adminOutput) = try waymark(["keys", "create", "--role", "admin", "--label", "ops"] + database)
+        let admin = try secret(adminOutput)
+        let (_, serviceOutput) = try waymark(["keys", "create", "--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
+        let service = try secret(serviceOutput)
+        let serviceId = String(service.split(separator: "_")[1])
+        let (refused, refusedOutput) = try waymark(["keys", "create", "--role", "owner"] + database)
+        #expect(refused != 0 && refusedOutput.contains("--role 'owner' is no role"), "\(refusedOutput)")
+
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-serve-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let server = try startWaymark(
+            ["serve", "--port", "0", "--instance", "serve-test", "--definitions", repository.appendingPathComponent("config").path] + database, output: log)
+        let base = try #require(try await Self.listening(log))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            func call(_ method: HTTPMethod, _ path: String, key: String?, body: String? = nil) async throws -> (Int, String) {
+                var request = HTTPClientRequest(url: base + path)
+                request.method = method
+                if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+                if let body {
+                    request.headers.add(name: "content-type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(string: body))
+                }
+                let response = try await http.execute(request, timeout: .seconds(30))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            #expect(try await call(.GET, "/healthz", key: nil).0 == 200)
+            // Ready once the projections it runs are live.
+            let ready = try await eventually(timeout: .seconds(90)) { try await call(.GET, "/readyz", key: nil).0 == 200 }
+            let readiness = try await call(.GET, "/readyz", key: nil).1
+            #expect(ready, "\(readiness)")
+            let (started, startReply) = try await call(
+                .POST, "/v1/journeys/srv-1/commands", key: service,
+                body: #"{"type":"start","customerId":"c-1","journeyType":"order-to-cash","tier":"standard"}"#)
+            #expect(started == 201, "\(startReply)")
+            let (listed, listReply) = try await call(.GET, "/v1/keys", key: admin)
+            #expect(listed == 200 && listReply.contains(serviceId) && listReply.contains(#""sourceSystem":"erp""#), "\(listReply)")
+
+            let (revoked, revokeOutput) = try waymark(["keys", "revoke", serviceId] + database)
+            #expect(revoked == 0 && revokeOutput.contains("revoked"), "\(revokeOutput)")
+            // Another process revoked it: this server's lookup cache lets it through for at most 5 s.
+            let stopped = try await eventually(timeout: .seconds(15)) { try await call(.GET, "/v1/events", key: service).0 == 401 }
+            #expect(stopped)
+            let (_, listOutput) = try waymark(["keys", "list"] + database)
+            #expect(listOutput.contains("\(serviceId)  service  erp  revoked"), "\(listOutput)")
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            server.terminate()
+            throw error
+        }
+        server.terminate()
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    /// The URL `waymark serve` prints once it listens, read from its log.
+    static func listening(_ log: URL) async throws -> String? {
+        var found: String?
+        _ = try await eventually(timeout: .seconds(60)) {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) else { return false }
+            found = line.dropFirst("listening on ".count).split(separator: " ").first.map(String.init)
+            return true
+        }
+        return found
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkRuntime
+import WaymarkServer
+import WaymarkTesting
+
+@Suite("Runtime: the API's role", .timeLimit(.minutes(5)))
+struct ServeRoleTests {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func runtime(schema: String) throws -> WaymarkRuntime {
+        var configuration = WaymarkConfiguration()
+        configuration.database.url = try TestDatabase.url()
+        configuration.database.schema = schema
+        configuration.database.pool.server = 3
+        configuration.definitions.directory = repository.appendingPathComponent("config").path
+        return WaymarkRuntime(configuration: configuration, logger: TestDatabase.quietLogger)
+    }
+
+    /// Each check's problem, by name (nil: fine).
+    static func problems(_ readiness: Readiness) async -> [String: String?] {
+        var out: [String: String?] = [:]
+        for check in readiness.checks { out[check.name] = .some(await check.problem()) }
+        return out
+    }
+
+    @Test("readiness names what is missing: a module's migrations, then projections without a live build; ready once they are live")
+    func readinessSaysWhy() async throws {
+        let schema = TestDatabase.uniqueSchemaName("rsv")
+        try await runtime(schema: schema).withDatabase { database in
+            let store = try EventStore.connect(url: database.url, schema: schema, maxConnections: 2, logger: TestDatabase.quietLogger)
+            defer { Task { await store.close() } }
+            // The event store's tables only, as an older Waymark left them.
+            try await Migrator(migrations: try EventStore.migrations(), schema: schema, logger: TestDatabase.quietLogger).migrate(store.pool)
+            let before = await Self.problems(database.readiness(store))
+            #expect(before["database"] == .some(nil))
+            #expect((before["migrations"] ?? nil)?.contains("the process manager's tables") == true, "\(before)")
+
+            try await database.migrate()
+            let migrated = await Self.problems(database.readiness(store))
+            #expect(migrated["migrations"] == .some(nil), "\(migrated)")
+            #expect((migrated["projections"] ?? nil)?.contains("no live build of journeys") == true, "\(migrated)")
+
+            try await database.withProjections { services in
+                try await withServices(services.services) {
+                    for projection in services.runner.projections.map(\.name) {
+                        let caughtUp = try await services.runner.waitUntilCaughtUp(projection, timeout: .seconds(60))
+                        #expect(caughtUp, "\(projection)")
+                    }
+                }
+            }
+            let live = await Self.problems(database.readiness(store))
+            #expect(live.values.allSatisfy { $0 == nil }, "\(live)")
+        }
+    }
+}

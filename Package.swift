@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "WaymarkServer",
             dependencies: [
-                "WaymarkClient", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkClient", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections", "WaymarkProcessManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -271,7 +271,9 @@ let package = Package(
             name: "WaymarkServerTests",
             dependencies: [
                 "WaymarkServer", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
+                "WaymarkProjections", "WaymarkProcessManager",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),

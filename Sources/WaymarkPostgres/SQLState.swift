@@ -15,6 +15,7 @@ public enum SQLState {
     public static let featureNotSupported: PostgresError.Code = "0A000"
     public static let insufficientPrivilege: PostgresError.Code = "42501"
     public static let inFailedTransaction: PostgresError.Code = "25P02"
+    public static let undefinedTable: PostgresError.Code = "42P01"
 
     /// Classes (the first two characters) whose errors a new transaction may not meet again:
     /// transaction rollback (serialization failure, deadlock).

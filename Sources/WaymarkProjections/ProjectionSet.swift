@@ -30,6 +30,13 @@ public struct ProjectionSet: Sendable {
 
     private init(unchecked projections: [any Projection]) { self.projections = projections }
 
+    /// The analytics views the set's projections publish, by name.
+    public var viewNames: [String] {
+        projections.flatMap { projection in
+            projection.views(ProjectionTables(schema: "", projection: projection.name, version: projection.version, build: 0)).map(\.name)
+        }
+    }
+
     /// This set and `projection`. Throws when its name is not a valid projection name or one of
     /// the set already has it (two projections would share tables and a checkpoint).
     public func adding(_ projection: any Projection) throws -> ProjectionSet {

@@ -198,7 +198,7 @@ public struct RuntimeDatabase: Sendable {
         WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
     }
 
-    private func runner(_ store: EventStore, _ definitions: DefinitionLibrary) throws -> ProjectionRunner {
+    func runner(_ store: EventStore, _ definitions: DefinitionLibrary) throws -> ProjectionRunner {
         try ProjectionRunner(
             store: store, projections: standardProjections(definitions: definitions), analyticsSchema: configuration.projections.analyticsSchema,
             batchSize: configuration.projections.batchSize, logger: logger)

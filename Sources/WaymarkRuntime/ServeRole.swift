@@ -41,7 +41,9 @@ extension RuntimeDatabase {
         let catalog = try runtime.catalog()
         let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
             let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
-            let api = ApiServer(store: store, client: client, readiness: readiness(store), logger: logger)
+            let api = ApiServer(
+                store: store, client: client, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
+                projections: try runner(store, DefinitionLibrary(catalog)), logger: logger)
             let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)
         }
@@ -63,6 +65,7 @@ extension RuntimeDatabase {
     /// every projection has a live build and none has stopped on an event.
     public func readiness(_ store: EventStore) -> Readiness {
         let logger = self.logger
+        let analyticsSchema = configuration.projections.analyticsSchema
         let migrations = (try? runtime.migrations()) ?? []
         return Readiness([
             Readiness.database(store),
@@ -87,9 +90,15 @@ extension RuntimeDatabase {
                         return "projection \(failed.record.name) stopped on an event: see `waymark projections status`"
                     }
                     let live = Set(builds.filter { $0.record.state == .live }.map(\.record.name))
-                    let missing = ProjectionSet.standard(definitions: DefinitionLibrary(try runtime.catalog())).projections.map(\.name)
-                        .filter { !live.contains($0) }
-                    return missing.isEmpty ? nil : "no live build of \(missing.joined(separator: ", ")) yet (`waymark projections run` builds them)"
+                    let standard = ProjectionSet.standard(definitions: DefinitionLibrary(try runtime.catalog()))
+                    let missing = standard.projections.map(\.name).filter { !live.contains($0) }
+                    if !missing.isEmpty { return "no live build of \(missing.joined(separator: ", ")) yet (`waymark projections run` builds them)" }
+                    // A first build is marked live a moment before its views exist.
+                    let rows = try await store.pool.query(
+                        "SELECT viewname FROM pg_views WHERE schemaname = \(analyticsSchema) AND viewname = ANY(\(PostgresArray(standard.viewNames))::text[])")
+                    let present = Set(try rows.map { try $0.decode(String.self, at: 0) })
+                    let absent = standard.viewNames.filter { !present.contains($0) }
+                    return absent.isEmpty ? nil : "views not there yet in \(analyticsSchema): \(absent.joined(separator: ", "))"
                 } catch {
                     return ErrorReport(error).message
                 }

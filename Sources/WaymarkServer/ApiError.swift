@@ -18,6 +18,7 @@ public struct ApiError: WaymarkError, Equatable {
             case unsupportedMediaType = "unsupported_media_type"
             case notFound = "not_found"
             case notMigrated = "api_not_migrated"
+            case viewsNotBuilt = "views_not_built"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -42,6 +43,8 @@ public struct ApiError: WaymarkError, Equatable {
         public static let notFound = Code(.notFound)
         /// The store's schema lacks the API's tables: run `waymark migrate`.
         public static let notMigrated = Code(.notMigrated)
+        /// The analytics views do not exist yet: no projection runner has built them.
+        public static let viewsNotBuilt = Code(.viewsNotBuilt)
 
         public static var allCases: [Code] { Base.allCases.map(Code.init) }
         public var name: String { base.rawValue }
@@ -52,7 +55,7 @@ public struct ApiError: WaymarkError, Equatable {
             case .invalidBody, .missingField, .unknownField, .wrongType, .invalidValue, .bodyTooLarge, .unsupportedMediaType:
                 return .invalidInput
             case .notFound: return .notFound
-            case .notMigrated: return .unavailable
+            case .notMigrated, .viewsNotBuilt: return .unavailable
             }
         }
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import WaymarkClient
 import WaymarkEventStore
+import WaymarkProjections
 
 /// Waymark's HTTP API (`/v1`, the contract in `openapi.yaml`): commands, raw events and keys, with
 /// health and readiness, on Hummingbird. Routes are written by hand and proved against the
@@ -17,13 +18,22 @@ public struct ApiServer: Sendable {
     public let client: WaymarkClient
     public let keys: ApiKeyStore
     public let readiness: Readiness
+    /// The schema of the analysts' views the view routes read.
+    public let analyticsSchema: String
+    /// Takes rebuild requests (the running runners carry them out); nil: no rebuilds here.
+    public let projections: ProjectionRunner?
     public let logger: Logger
 
-    public init(store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, logger: Logger) {
+    public init(
+        store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, analyticsSchema: String = "analytics",
+        projections: ProjectionRunner? = nil, logger: Logger
+    ) {
         self.store = store
         self.client = client
         self.keys = keys ?? ApiKeyStore(store: store)
         self.readiness = readiness
+        self.analyticsSchema = analyticsSchema
+        self.projections = projections
         self.logger = logger
     }
 
@@ -36,6 +46,8 @@ public struct ApiServer: Sendable {
         addCommandRoutes(to: router)
         addStreamRoutes(to: router)
         addKeyRoutes(to: router)
+        addViewRoutes(to: router)
+        addOperationRoutes(to: router)
         return router
     }
 

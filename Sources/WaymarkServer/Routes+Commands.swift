@@ -32,8 +32,7 @@ extension ApiServer {
     func addCommandRoutes(to router: Router<ApiContext>) {
         router.post("v1/journeys/:journeyId/commands") { request, context in
             let principal = try context.require(.service)
-            let journeyId = try context.parameters.require("journeyId")
-            try Self.checkId(journeyId, name: "journeyId")
+            let journeyId = try Self.pathParameter(context, "journeyId")
             let command = try JourneyCommandRequest(try await context.json(request))
             let sourceSystem = try Self.sourceSystem(claimed: command.sourceSystem, by: principal)
             // Without an id from the caller the command gets one here, and the reply names it:
@@ -58,10 +57,15 @@ extension ApiServer {
         return bound
     }
 
-    /// An id in a path: 1 to 200 characters, none of them control characters.
-    static func checkId(_ id: String, name: String) throws {
-        guard !id.isEmpty, id.count <= 200, !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+    /// A path parameter, percent-decoded (an escalation id holds `/`, sent as `%2F`): 1 to 200
+    /// characters, none of them control characters.
+    static func pathParameter(_ context: ApiContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        guard let id = raw.removingPercentEncoding, !id.isEmpty, id.count <= 200,
+            !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
             throw ApiError(.invalidValue, "\(name) must be 1 to 200 characters without control characters", field: "path.\(name)")
         }
+        return id
     }
 }

@@ -60,7 +60,7 @@ extension ApiServer {
         }
         router.delete("v1/keys/:keyId") { _, context in
             let admin = try context.require(.admin)
-            let keyId = try context.parameters.require("keyId")
+            let keyId = try Self.pathParameter(context, "keyId")
             guard try await keys.revoke(keyId, by: "key:\(admin.keyId)") else { throw ApiError(.notFound, "no key has id '\(keyId.prefix(40))'") }
             return Response(status: .noContent)
         }

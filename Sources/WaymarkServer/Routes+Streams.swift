@@ -73,8 +73,7 @@ extension ApiServer {
     func addStreamRoutes(to router: Router<ApiContext>) {
         router.post("v1/streams/:stream/events") { request, context in
             let principal = try context.require(.service)
-            let stream = try context.parameters.require("stream")
-            try Self.checkId(stream, name: "stream")
+            let stream = try Self.pathParameter(context, "stream")
             let expected = try Self.expectedVersion(request.headers[Self.expectedVersionHeader])
             let append = try AppendRequest(try await context.json(request))
             let events = try append.events.map { event in
@@ -92,8 +91,7 @@ extension ApiServer {
         }
         router.get("v1/streams/:stream/events") { request, context in
             _ = try context.require(.service, .operator)
-            let stream = try context.parameters.require("stream")
-            try Self.checkId(stream, name: "stream")
+            let stream = try Self.pathParameter(context, "stream")
             let from = try Self.integer(request, "from", in: 1...Int64.max)
             let limit = try Self.limit(request)
             let slice = try await store.readStream(stream, from: from, limit: limit)
@@ -106,8 +104,7 @@ extension ApiServer {
         }
         router.get("v1/categories/:category/events") { request, context in
             _ = try context.require(.service, .operator)
-            let category = try context.parameters.require("category")
-            try Self.checkId(category, name: "category")
+            let category = try Self.pathParameter(context, "category")
             let slice = try await store.readCategory(category, after: try Self.position(request), limit: try Self.limit(request))
             return try jsonResponse(LogPage(events: slice.events.map(EventReply.init), next: slice.nextPosition.description, isEnd: slice.isEnd))
         }

@@ -205,19 +205,23 @@ struct PostgresLayerTests {
             for _ in 0..<8 { group.addTask { try await pool.query("SELECT pg_sleep(0.05)") } }
             try await group.waitForAll()
         }
-        // Eight sleeps at once: on a 2-core cooperative pool at most two would be running at any
-        // moment; on dedicated threads all eight are in the server together.
-        // Long enough that all eight still sleep when the last starts on a loaded machine.
-        let marker = "pg_sleep(5) /* \(UUID()) */"
+        // Eight statements that wait on a lock the watcher holds: on a 2-core cooperative pool at
+        // most two would be waiting in the server at any moment (the others never sent); on
+        // dedicated threads all eight are. No time bound: however loaded the machine, they stay
+        // until the watcher lets them go.
+        let key = Int64.random(in: 1...Int64.max)
+        let marker = "pg_advisory_xact_lock(\(key)) /* \(UUID()) */"
         let watcher = try await PostgresConnection.connect(pool.configuration)
         defer { Task { await watcher.close() } }
+        _ = try await watcher.query("SELECT pg_advisory_lock(\(key))")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 { group.addTask { try await pool.query(PostgresQuery(sql: "SELECT \(marker)")) } }
-            try await eventually("the eight statements to run at the same time", timeout: .seconds(20)) {
+            try await eventually("the eight statements to wait in the server at the same time", timeout: .seconds(60)) {
                 let running = try await watcher.query(
                     "SELECT count(*)::int8 FROM pg_stat_activity WHERE state = 'active' AND query = \("SELECT " + marker)")
                 return try running[0].decode(Int64.self, at: 0) == 8
             }
+            _ = try await watcher.query("SELECT pg_advisory_unlock(\(key))")
             try await group.waitForAll()
         }
     }

@@ -15,11 +15,24 @@ struct AccessTests {
         ("POST", "/v1/keys", #"{"role":"analyst"}"#, [.admin]),
         ("GET", "/v1/keys", nil, [.admin]),
         ("DELETE", "/v1/keys/0000000000000000", nil, [.admin]),
+        ("GET", "/v1/journeys", nil, [.analyst, .operator]),
+        ("GET", "/v1/journeys/j-a", nil, [.analyst, .operator]),
+        ("POST", "/v1/journeys/j-a/escalations/e-1/acknowledgement", #"{"by":"dana"}"#, [.operator]),
+        ("GET", "/v1/sla", nil, [.analyst, .operator]),
+        ("GET", "/v1/escalations", nil, [.analyst, .operator]),
+        ("GET", "/v1/subjects/s-1/consents", nil, [.analyst, .operator, .service]),
+        ("GET", "/v1/projections", nil, [.operator]),
+        ("POST", "/v1/projections/journeys/rebuild", nil, [.operator]),
+        ("GET", "/v1/process-manager", nil, [.operator]),
     ]
 
     @Test("every operation against every role: 401 without a key or with a bad one, 403 for the wrong role, never a 5xx")
     func everyOperationEveryRole() async throws {
         try await ServerFixture.run { fixture in
+            // Before any projection runner has built the views: unavailable, said plainly.
+            let early = try await fixture.request(.GET, "/v1/journeys", key: fixture.key(.analyst))
+            #expect(early.status == 503 && early.code == "views_not_built", "\(early.text)")
+            try await fixture.catchUpProjections()
             for operation in Self.operations {
                 let method = HTTPMethod(rawValue: operation.method)
                 let anonymous = try await fixture.request(method, operation.path, key: nil, json: operation.body)

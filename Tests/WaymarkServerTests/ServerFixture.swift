@@ -11,6 +11,7 @@ import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkPostgres
+import WaymarkProjections
 import WaymarkServer
 import WaymarkTesting
 
@@ -27,6 +28,8 @@ struct ServerFixture {
     let keys: [ApiRole: String]
     let boundService: String
     let keyStore: ApiKeyStore
+    /// The projections the view routes read (not running: `withProjections` runs them).
+    let runner: ProjectionRunner
 
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
     static func run(readiness: ((EventStore) -> Readiness)? = nil, _ body: @Sendable (ServerFixture) async throws -> Void) async throws {
@@ -38,9 +41,12 @@ struct ServerFixture {
         var keys: [ApiRole: String] = [:]
         for role in ApiRole.allCases { keys[role] = try await keyStore.create(role: role, sourceSystem: nil, label: "test", expiresAt: nil, by: "test").1 }
         let bound = try await keyStore.create(role: .service, sourceSystem: "erp", label: "erp", expiresAt: nil, by: "test").1
+        let runner = try ProjectionRunner(
+            store: store, projections: standardProjections(definitions: client.definitions), analyticsSchema: store.schema + "_analytics",
+            standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let server = ApiServer(
             store: store, client: client, keys: keyStore, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
-            logger: TestDatabase.quietLogger)
+            analyticsSchema: store.schema + "_analytics", projections: runner, logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()
         let app = server.application(host: "127.0.0.1", port: 0) { port in
             sink.yield(port)
@@ -53,7 +59,8 @@ struct ServerFixture {
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
                 let fixture = ServerFixture(
-                    store: store, client: client, http: http, base: "http://127.0.0.1:\(port)", keys: keys, boundService: bound, keyStore: keyStore)
+                    store: store, client: client, http: http, base: "http://127.0.0.1:\(port)", keys: keys, boundService: bound, keyStore: keyStore,
+                    runner: runner)
                 try await body(fixture)
             }
         } catch {
@@ -97,4 +104,23 @@ struct ServerFixture {
     }
 
     func key(_ role: ApiRole) -> String { keys[role]! }
+
+    /// Runs the projections until every one has read the log to its head.
+    func catchUpProjections(_ also: [any Service] = []) async throws {
+        try await withServices([runner] + also) {
+            for name in runner.projections.map(\.name) {
+                let caughtUp = try await runner.waitUntilCaughtUp(name, timeout: .seconds(60))
+                #expect(caughtUp, "projection \(name) did not catch up")
+            }
+            // Caught up is not yet published on an empty log: a first build's views come a moment
+            // after it is marked live.
+            let names = ProjectionSet.standard(definitions: client.definitions).viewNames
+            let published = try await eventually(timeout: .seconds(60)) {
+                let rows = try await store.pool.query(
+                    "SELECT count(*)::int8 FROM pg_views WHERE schemaname = \(store.schema + "_analytics") AND viewname = ANY(\(PostgresArray(names))::text[])")
+                return try rows[0].decode(Int.self, at: 0) == names.count
+            }
+            #expect(published, "not every view was published")
+        }
+    }
 }

@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 
+# The API's contract is checked by schemathesis (ContractFuzzTests), from PyPI.
+if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "version 4\."; then
+    echo "installing schemathesis (the API contract's checker) with pip" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4.32,<5" >&2
+fi
+
 # Style first: the toolchain's formatter, with the repository's .swift-format, must find nothing.
 swift format lint --strict --recursive Sources Tests Package.swift
 

@@ -89,10 +89,11 @@ struct JSONObject {
 
     var keys: [String] { fields.keys.sorted() }
 
+    /// The field's value; a null is returned as one, so that every reader refuses it as the
+    /// wrong type: no field of this API takes null, and an absent field is left out.
     private mutating func value(_ key: String) -> JSONValue? {
         read.insert(key)
-        guard let value = fields[key], value != .null else { return nil }
-        return value
+        return fields[key]
     }
 
     func fieldPath(_ key: String) -> String { "\(path).\(key)" }
@@ -133,7 +134,7 @@ struct JSONObject {
         return try JSONObject(value, path: fieldPath(key))
     }
 
-    /// Any JSON value but null (an event's data).
+    /// Any JSON value (an event's data).
     mutating func anyValue(_ key: String) throws -> JSONValue {
         guard let value = value(key) else { throw missing(key) }
         return value
@@ -145,11 +146,16 @@ struct JSONObject {
         return items
     }
 
-    /// An object of strings (`facts`, `extra` metadata).
+    /// An object of strings (`facts`, `extra` metadata); a null among them is refused, not dropped.
     mutating func optionalStringMap(_ key: String) throws -> [String: String]? {
-        guard var object = try optionalObject(key) else { return nil }
+        guard let object = try optionalObject(key) else { return nil }
         var map: [String: String] = [:]
-        for name in object.keys { map[name] = try object.optionalString(name) }
+        for (name, value) in object.fields {
+            guard case .string(let text) = value else {
+                throw ApiError(.wrongType, "\(object.fieldPath(name)) must be a string, not \(value.kind)", field: object.fieldPath(name))
+            }
+            map[name] = text
+        }
         return map
     }
 

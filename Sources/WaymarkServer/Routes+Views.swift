@@ -11,7 +11,8 @@ extension ApiServer {
         filters: [
             .init(parameter: "type", column: "journey_type", kind: .text), .init(parameter: "tier", column: "tier", kind: .text),
             .init(parameter: "stage", column: "stage", kind: .text), .init(parameter: "department", column: "department", kind: .text),
-            .init(parameter: "status", column: "status", kind: .text), .init(parameter: "owner", column: "owner", kind: .text),
+            .init(parameter: "status", column: "status", kind: .choice(["active", "waiting_on_customer", "stalled", "completed", "cancelled"])),
+            .init(parameter: "owner", column: "owner", kind: .text),
             .init(parameter: "customer", column: "survivor_customer_id", kind: .text),
             .init(parameter: "startedFrom", column: "started_at", kind: .from), .init(parameter: "startedBefore", column: "started_at", kind: .before),
         ], order: [("started_at", "timestamptz"), ("journey_id", "text")])
@@ -19,7 +20,8 @@ extension ApiServer {
     static let sla = ViewListing(
         view: "sla",
         filters: [
-            .init(parameter: "state", column: "state", kind: .text), .init(parameter: "everBreached", column: "ever_breached", kind: .flag),
+            .init(parameter: "state", column: "state", kind: .choice(["running", "paused", "met", "breached-running", "breached-closed", "cancelled"])),
+            .init(parameter: "everBreached", column: "ever_breached", kind: .flag),
             .init(parameter: "remainingBelow", column: "remaining", kind: .below), .init(parameter: "tier", column: "tier", kind: .text),
             .init(parameter: "department", column: "department", kind: .text), .init(parameter: "goal", column: "goal", kind: .text),
             .init(parameter: "type", column: "journey_type", kind: .text),
@@ -28,7 +30,8 @@ extension ApiServer {
     static let escalations = ViewListing(
         view: "escalations",
         filters: [
-            .init(parameter: "state", column: "state", kind: .text), .init(parameter: "role", column: "role", kind: .text),
+            .init(parameter: "state", column: "state", kind: .choice(["open", "acknowledged", "resolved"])),
+            .init(parameter: "role", column: "role", kind: .text),
             .init(parameter: "level", column: "level", kind: .integer), .init(parameter: "reason", column: "reason", kind: .text),
             .init(parameter: "type", column: "journey_type", kind: .text), .init(parameter: "journey", column: "journey_id", kind: .text),
         ], order: [("raised_at", "timestamptz"), ("escalation_id", "text")])

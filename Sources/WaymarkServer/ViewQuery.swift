@@ -10,6 +10,8 @@ struct ViewListing: Sendable {
         enum Kind: Sendable {
             /// Equal to the text given.
             case text
+            /// Equal to one of these words.
+            case choice([String])
             /// Equal to the whole number given.
             case integer
             /// `true` or `false`.
@@ -59,6 +61,9 @@ struct ViewListing: Sendable {
         case .text:
             guard !value.isEmpty, value.count <= 200 else { throw invalid("1 to 200 characters") }
             return "\(column) = \(value)"
+        case .choice(let words):
+            guard words.contains(value) else { throw invalid("one of \(words.joined(separator: ", "))") }
+            return "\(column) = \(value)"
         case .integer:
             guard let number = Int64(value) else { throw invalid("a whole number") }
             return "\(column) = \(number)"
@@ -67,7 +72,8 @@ struct ViewListing: Sendable {
             return "\(column) = \(value == "true")"
         case .from, .before:
             guard let date = JSONObject.timestamp(value) else { throw invalid("an RFC 3339 time such as 2026-12-06T08:00:00Z") }
-            return filter.kind == .from ? "\(column) >= \(date)" : "\(column) < \(date)"
+            if case .from = filter.kind { return "\(column) >= \(date)" }
+            return "\(column) < \(date)"
         case .below:
             guard Self.isDuration(value) else { throw invalid("a duration such as PT4H or 4 hours") }
             return "\(column) < \(value)::interval"

@@ -42,7 +42,8 @@ struct BreakingChangeTests {
         let added =
             text
             .replacingOccurrences(of: "enum: [open, acknowledged, resolved]", with: "enum: [open, acknowledged, resolved, snoozed]")
-            .replacingOccurrences(of: "                label: {type: string}\n", with: "                label: {type: string}\n                team: {type: string}\n")
+            .replacingOccurrences(
+                of: "                label: {type: string}\n", with: "                label: {type: string}\n                team: {type: string}\n")
         #expect(added != text)
         #expect(BreakingChanges(old: try Self.load(text: text), new: try Self.load(text: added)).found.isEmpty)
     }

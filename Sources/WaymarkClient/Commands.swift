@@ -29,21 +29,29 @@ public struct CommandContext: Sendable {
     /// When the fact happened, when the sender knows better than the clock at recording (a late
     /// report from an integrated system, an import, a simulation); see `EventMetadata.occurredAt`.
     public var occurredAt: Date?
+    /// The W3C `traceparent` of the request that carried the command, kept in the events'
+    /// metadata (`extra["traceparent"]`) beside the correlation and causation ids.
+    public var traceparent: String?
 
-    public init(id commandId: UUID? = nil, by sender: Sender? = nil, occurredAt: Date? = nil) {
+    public init(id commandId: UUID? = nil, by sender: Sender? = nil, occurredAt: Date? = nil, traceparent: String? = nil) {
         self.commandId = commandId
         self.sender = sender
         self.occurredAt = occurredAt
+        self.traceparent = traceparent
     }
 
-    public init(commandId: UUID?, actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil) {
+    public init(commandId: UUID?, actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil, traceparent: String? = nil) {
         self.init(
-            id: commandId, by: actor == nil && sourceSystem == nil ? nil : Sender(actor: actor, sourceSystem: sourceSystem), occurredAt: occurredAt)
+            id: commandId, by: actor == nil && sourceSystem == nil ? nil : Sender(actor: actor, sourceSystem: sourceSystem), occurredAt: occurredAt,
+            traceparent: traceparent)
     }
+
+    /// The key of the events' metadata holding the `traceparent`.
+    public static let traceparentKey = "traceparent"
 
     /// The context with an id and a sender: the given ones, else a fresh id and `sender`.
     func resolved(sender defaultSender: Sender) -> ResolvedContext {
-        ResolvedContext(commandId: commandId ?? UUID(), sender: sender ?? defaultSender, occurredAt: occurredAt)
+        ResolvedContext(commandId: commandId ?? UUID(), sender: sender ?? defaultSender, occurredAt: occurredAt, traceparent: traceparent)
     }
 }
 
@@ -52,6 +60,7 @@ struct ResolvedContext: Sendable {
     var commandId: UUID
     var sender: Sender
     var occurredAt: Date?
+    var traceparent: String?
 }
 
 /// What a command wrote.
@@ -127,9 +136,11 @@ final class EventIDs {
         if let last = self.metadata, last.correlationId == correlation {
             metadata = last
         } else {
+            var extra = [CommandFingerprint.metadataKey: fingerprint]
+            if let traceparent = context.traceparent { extra[CommandContext.traceparentKey] = traceparent }
             metadata = EventMetadata(
                 correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.sender.actor,
-                sourceSystem: context.sender.sourceSystem, occurredAt: context.occurredAt, extra: [CommandFingerprint.metadataKey: fingerprint])
+                sourceSystem: context.sender.sourceSystem, occurredAt: context.occurredAt, extra: extra)
             self.metadata = metadata
         }
         return EventData(id: id(at: index), type: type, data: data, metadata: metadata)

@@ -2,34 +2,38 @@ import Foundation
 import WaymarkClient
 import WaymarkDomain
 
-/// A journey command as the API takes it: `{"type": "move-to-stage", "stage": "fulfilment",
-/// "commandId": "…"}`, the command's own fields beside its type and the sending context
-/// (`commandId`, `actor`, `sourceSystem`, `occurredAt`). Every field is checked; an unknown one is
-/// refused.
-struct JourneyCommandRequest {
-    var command: JourneyCommand
+/// The commands of one kind (journey, customer, consent) as the API names them: each type with its
+/// own fields, and how a body's fields make the command.
+protocol CommandVocabulary {
+    associatedtype Command: Sendable
+    /// What the commands are of, for messages ("journey").
+    static var subject: String { get }
+    /// The command types with their own fields.
+    static var fields: KeyValuePairs<String, [String]> { get }
+    static func command(_ type: String, _ object: inout JSONObject) throws -> Command
+}
+
+/// A command as the API takes it: `{"type": "move-to-stage", "stage": "fulfilment", "commandId":
+/// "…"}`, the command's own fields beside its type and the sending context (`commandId`, `actor`,
+/// `sourceSystem`, `occurredAt`). Every field is checked; an unknown one is refused.
+struct CommandRequest<Vocabulary: CommandVocabulary> {
+    var command: Vocabulary.Command
     var commandId: UUID?
     var actor: String?
     var sourceSystem: String?
     var occurredAt: Date?
 
-    /// The command types, as the API names them, with their own fields.
-    static let fields: KeyValuePairs<String, [String]> = [
-        "start": ["customerId", "journeyType", "tier", "externalProcessId", "owner"], "reach-milestone": ["milestone"], "move-to-stage": ["stage"],
-        "request-handoff": ["toStage", "facts"], "accept-handoff": ["by"], "reject-handoff": ["by", "reason"], "wait-on-customer": ["reason"],
-        "resume": [], "reassign-owner": ["to"], "complete": [], "cancel": ["reason"], "record-compensation": ["compensation"],
-        "record-feedback": ["kind", "score", "channel", "comment"], "acknowledge-escalation": ["escalationId", "by", "note"],
-    ]
-    static var types: [String] { fields.map(\.key) }
+    static var types: [String] { Vocabulary.fields.map(\.key) }
     /// What any command may carry beside its own fields.
-    static let contextFields = ["type", "commandId", "actor", "sourceSystem", "occurredAt"]
+    static var contextFields: [String] { ["type", "commandId", "actor", "sourceSystem", "occurredAt"] }
 
     init(_ body: JSONValue) throws {
         var object = try JSONObject(body, path: "body")
         let type = try object.string("type")
-        guard let own = Self.fields.first(where: { $0.key == type })?.value else {
+        guard let own = Vocabulary.fields.first(where: { $0.key == type })?.value else {
             throw ApiError(
-                .invalidValue, "body.type '\(type.prefix(40))' is no journey command; one of: \(Self.types.joined(separator: ", "))", field: "body.type")
+                .invalidValue, "body.type '\(type.prefix(40))' is no \(Vocabulary.subject) command; one of: \(Self.types.joined(separator: ", "))",
+                field: "body.type")
         }
         // A misspelt field is named before the field it was meant to be is missed.
         try object.refuseUnknown(allowed: Self.contextFields + own, what: "a \(type) command")
@@ -37,11 +41,21 @@ struct JourneyCommandRequest {
         actor = try object.optionalString("actor")
         sourceSystem = try object.optionalString("sourceSystem")
         occurredAt = try object.optionalTimestamp("occurredAt")
-        command = try Self.command(type, &object)
+        command = try Vocabulary.command(type, &object)
         try object.finish()
     }
+}
 
-    private static func command(_ type: String, _ object: inout JSONObject) throws -> JourneyCommand {
+enum JourneyCommands: CommandVocabulary {
+    static let subject = "journey"
+    static let fields: KeyValuePairs<String, [String]> = [
+        "start": ["customerId", "journeyType", "tier", "externalProcessId", "owner"], "reach-milestone": ["milestone"], "move-to-stage": ["stage"],
+        "request-handoff": ["toStage", "facts"], "accept-handoff": ["by"], "reject-handoff": ["by", "reason"], "wait-on-customer": ["reason"],
+        "resume": [], "reassign-owner": ["to"], "complete": [], "cancel": ["reason"], "record-compensation": ["compensation"],
+        "record-feedback": ["kind", "score", "channel", "comment"], "acknowledge-escalation": ["escalationId", "by", "note"],
+    ]
+
+    static func command(_ type: String, _ object: inout JSONObject) throws -> JourneyCommand {
         switch type {
         case "start":
             return .start(
@@ -72,6 +86,71 @@ struct JourneyCommandRequest {
             return .acknowledgeEscalation(escalationId: try object.string("escalationId"), by: try object.string("by"), note: try object.optionalString("note"))
         default:
             throw ApiError(.invalidValue, "body.type '\(type.prefix(40))' is no journey command", field: "body.type")
+        }
+    }
+}
+
+/// Customer records, as the API names their commands; the name, e-mail and phone are personal data.
+enum CustomerCommands: CommandVocabulary {
+    enum Command: Sendable {
+        case register(name: String, email: String?, phone: String?, tier: String)
+        case linkExternalID(ExternalID)
+        case changeTier(String)
+        case mergeInto(survivor: String)
+    }
+    static let subject = "customer"
+    static let fields: KeyValuePairs<String, [String]> = [
+        "register": ["name", "email", "phone", "tier"], "link-external-id": ["system", "externalId"], "change-tier": ["tier"],
+        "merge-into": ["survivor"],
+    ]
+
+    static func command(_ type: String, _ object: inout JSONObject) throws -> Command {
+        switch type {
+        case "register":
+            return .register(
+                name: try object.string("name"), email: try object.optionalString("email"), phone: try object.optionalString("phone"),
+                tier: try object.string("tier"))
+        case "link-external-id": return .linkExternalID(ExternalID(system: try object.string("system"), id: try object.string("externalId")))
+        case "change-tier": return .changeTier(try object.string("tier"))
+        case "merge-into": return .mergeInto(survivor: try object.string("survivor"))
+        default: throw ApiError(.invalidValue, "body.type '\(type.prefix(40))' is no customer command", field: "body.type")
+        }
+    }
+}
+
+enum ConsentCommands: CommandVocabulary {
+    static let subject = "consent"
+    static let fields: KeyValuePairs<String, [String]> = [
+        "give": record, "refuse": record, "withdraw": ["purpose", "channel", "proofReference"],
+        "record-propagation": ["purpose", "channel", "system", "decision", "acknowledgement", "error"],
+    ]
+    static let record = ["purpose", "channel", "legalBasis", "noticeVersion", "collectionPoint", "proofReference", "expiresAt"]
+
+    static func command(_ type: String, _ object: inout JSONObject) throws -> ConsentCommand {
+        let scope = ConsentScope(purpose: try object.string("purpose"), channel: try object.string("channel"))
+        switch type {
+        case "give", "refuse":
+            let basisText = try object.string("legalBasis")
+            guard let basis = LegalBasis(rawValue: basisText) else {
+                throw ApiError(
+                    .invalidValue,
+                    "body.legalBasis '\(basisText.prefix(40))' is no legal basis; one of: \(LegalBasis.allCases.map(\.rawValue).joined(separator: ", "))",
+                    field: "body.legalBasis")
+            }
+            let record = ConsentRecord(
+                scope: scope, legalBasis: basis, noticeVersion: try object.string("noticeVersion"), collectionPoint: try object.string("collectionPoint"),
+                proofReference: try object.string("proofReference"), expiresAt: try object.optionalTimestamp("expiresAt"))
+            return type == "give" ? .give(record) : .refuse(record)
+        case "withdraw": return .withdraw(scope, proofReference: try object.string("proofReference"))
+        case "record-propagation":
+            guard let decision = try object.optionalUUID("decision") else {
+                throw ApiError(.missingField, "body.decision is required", field: "body.decision")
+            }
+            return .recordPropagation(
+                ConsentPropagation(
+                    scope: scope, system: try object.string("system"), decision: decision, acknowledgement: try object.optionalString("acknowledgement"),
+                    error: try object.optionalString("error")))
+        default: throw ApiError(.invalidValue, "body.type '\(type.prefix(40))' is no consent command", field: "body.type")
         }
     }
 }

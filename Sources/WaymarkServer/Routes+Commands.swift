@@ -19,6 +19,8 @@ extension ApiServer {
         /// True when the command id had been handled before: nothing new was written.
         var replayed: Bool
         var events: [Event]
+        /// A consent decision's id: what a downstream system names when it reports applying it.
+        var decisionId: UUID?
 
         init(commandId: UUID, _ result: CommandResult) {
             self.commandId = commandId
@@ -31,19 +33,67 @@ extension ApiServer {
 
     func addCommandRoutes(to router: Router<ApiContext>) {
         router.post("v1/journeys/:journeyId/commands") { request, context in
-            let principal = try context.require(.service)
+            _ = try context.require(.service)
             let journeyId = try Self.pathParameter(context, "journeyId")
-            let command = try JourneyCommandRequest(try await context.json(request))
-            let sourceSystem = try Self.sourceSystem(claimed: command.sourceSystem, by: principal)
-            // Without an id from the caller the command gets one here, and the reply names it:
-            // sent again with it, the command is not applied twice.
-            let commandId = command.commandId ?? UUID()
-            let result = try await client.send(
-                command.command, to: journeyId,
-                context: CommandContext(
-                    commandId: commandId, actor: command.actor ?? principal.keyId, sourceSystem: sourceSystem, occurredAt: command.occurredAt))
-            return try jsonResponse(CommandReply(commandId: commandId, result), status: result.replayed ? .ok : .created)
+            return try await send(CommandRequest<JourneyCommands>.self, request, context) { command, commandContext in
+                try await client.send(command, to: journeyId, context: commandContext)
+            }
         }
+        let customers = CustomerDirectory(client: client)
+        router.post("v1/customers/:customerId/commands") { request, context in
+            _ = try context.require(.service)
+            let customerId = try Self.pathParameter(context, "customerId")
+            return try await send(CommandRequest<CustomerCommands>.self, request, context) { command, commandContext in
+                switch command {
+                case .register(let name, let email, let phone, let tier):
+                    return try await customers.register(
+                        customerId: customerId, name: PersonalData(name), email: email.map(PersonalData.init), phone: phone.map(PersonalData.init), tier: tier,
+                        context: commandContext)
+                case .linkExternalID(let id): return try await customers.link(id, to: customerId, context: commandContext)
+                case .changeTier(let tier): return try await customers.changeTier(customerId: customerId, to: tier, context: commandContext)
+                case .mergeInto(let survivor): return try await customers.merge(customerId, into: survivor, context: commandContext)
+                }
+            }
+        }
+        let consents = ConsentRegistry(client: client)
+        router.post("v1/subjects/:subjectId/consent-commands") { request, context in
+            _ = try context.require(.service)
+            let subjectId = try Self.pathParameter(context, "subjectId")
+            var decisionId: UUID?
+            let response = try await send(CommandRequest<ConsentCommands>.self, request, context) { command, commandContext in
+                let result = try await consents.record(command, subject: subjectId, context: commandContext)
+                decisionId = result.decisionId
+                return result.command
+            } reply: { reply in
+                var reply = reply
+                reply.decisionId = decisionId
+                return reply
+            }
+            return response
+        }
+    }
+
+    /// Parses a command of `kind`, checks the caller, sends it with a context carrying the
+    /// command id (given, or made here and named in the reply), the actor (default: the key), the
+    /// source system (the key's, when bound) and the `traceparent`, and answers what it wrote.
+    func send<Vocabulary>(
+        _ kind: CommandRequest<Vocabulary>.Type, _ request: Request, _ context: ApiContext,
+        _ perform: (Vocabulary.Command, CommandContext) async throws -> CommandResult, reply adjust: (CommandReply) -> CommandReply = { $0 }
+    ) async throws -> Response {
+        let principal = try context.require(.service)
+        let command = try CommandRequest<Vocabulary>(try await context.json(request))
+        let sourceSystem = try Self.sourceSystem(claimed: command.sourceSystem, by: principal)
+        // Without an id from the caller the command gets one here, and the reply names it: sent
+        // again with it, the command is not applied twice.
+        let commandId = command.commandId ?? UUID()
+        let traceparent = TraceParent.of(request)
+        let result = try await perform(
+            command.command,
+            CommandContext(
+                commandId: commandId, actor: command.actor ?? principal.keyId, sourceSystem: sourceSystem, occurredAt: command.occurredAt,
+                traceparent: traceparent))
+        return try jsonResponse(
+            adjust(CommandReply(commandId: commandId, result)), status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
     }
 
     /// The source system a write is stamped with: the key's, when it is bound to one (a caller

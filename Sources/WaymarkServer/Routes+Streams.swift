@@ -76,18 +76,21 @@ extension ApiServer {
             let stream = try Self.pathParameter(context, "stream")
             let expected = try Self.expectedVersion(request.headers[Self.expectedVersionHeader])
             let append = try AppendRequest(try await context.json(request))
+            let traceparent = TraceParent.of(request)
             let events = try append.events.map { event in
-                EventData(
+                var extra = event.extra
+                if let traceparent { extra[CommandContext.traceparentKey] = traceparent }
+                return EventData(
                     id: event.id ?? .timeOrdered(), type: event.type, data: event.data.text,
                     metadata: EventMetadata(
                         correlationId: event.correlationId, causationId: event.causationId, actor: event.actor ?? principal.keyId,
-                        sourceSystem: try Self.sourceSystem(claimed: event.sourceSystem, by: principal), occurredAt: event.occurredAt, extra: event.extra))
+                        sourceSystem: try Self.sourceSystem(claimed: event.sourceSystem, by: principal), occurredAt: event.occurredAt, extra: extra))
             }
             let result = try await client.append(toStream: stream, expected: expected, events: events)
             let reply = AppendReply(
                 stream: result.streamName, replayed: result.replayed,
                 events: result.events.map { AppendReply.Event(id: $0.id, streamVersion: $0.streamVersion, position: $0.position.description) })
-            return try jsonResponse(reply, status: result.replayed ? .ok : .created)
+            return try jsonResponse(reply, status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
         }
         router.get("v1/streams/:stream/events") { request, context in
             _ = try context.require(.service, .operator)

@@ -8,6 +8,8 @@ struct AccessTests {
     /// Every operation that needs credentials, with the roles that may call it.
     static let operations: [(method: String, path: String, body: String?, roles: Set<ApiRole>)] = [
         ("POST", "/v1/journeys/j-a/commands", #"{"type":"complete"}"#, [.service]),
+        ("POST", "/v1/customers/c-a/commands", #"{"type":"change-tier","tier":"standard"}"#, [.service]),
+        ("POST", "/v1/subjects/s-a/consent-commands", #"{"type":"withdraw","purpose":"service-updates","channel":"email","proofReference":"p"}"#, [.service]),
         ("POST", "/v1/streams/shipment-a/events", #"{"events":[{"type":"ShipmentDelayed","data":{"delayHours":1}}]}"#, [.service]),
         ("GET", "/v1/streams/shipment-a/events", nil, [.service, .operator]),
         ("GET", "/v1/events", nil, [.service, .operator]),

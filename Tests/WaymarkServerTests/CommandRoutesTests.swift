@@ -97,6 +97,31 @@ struct CommandRoutesTests {
         }
     }
 
+    @Test("a W3C traceparent is kept in the events' metadata beside correlation and causation ids and comes back; a malformed one is ignored")
+    func traceparent() async throws {
+        try await ServerFixture.run { fixture in
+            let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let started = try await fixture.request(
+                .POST, "/v1/journeys/j-t/commands", key: fixture.key(.service), json: Self.start, headers: [("traceparent", trace)])
+            #expect(started.status == 201 && started.headers.first(name: "traceparent") == trace, "\(started.headers)")
+            let metadata = try await fixture.store.readStream("journey-j-t").events[0].metadata
+            #expect(metadata.extra["traceparent"] == trace && metadata.correlationId == "j-t" && metadata.causationId != nil)
+            let appended = try await fixture.request(
+                .POST, "/v1/streams/shipment-t/events", key: fixture.key(.service), json: #"{"events":[{"type":"ShipmentDelayed","data":{}}]}"#,
+                headers: [("traceparent", trace)])
+            #expect(appended.status == 201 && appended.headers.first(name: "traceparent") == trace)
+            #expect(try await fixture.store.readStream("shipment-t").events[0].metadata.extra["traceparent"] == trace)
+            for malformed in ["01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "nonsense"]
+            {
+                let reply = try await fixture.request(
+                    .POST, "/v1/streams/shipment-u/events", key: fixture.key(.service), json: #"{"events":[{"type":"ShipmentDelayed","data":{}}]}"#,
+                    headers: [("traceparent", malformed)])
+                #expect(reply.status == 201 && reply.headers.first(name: "traceparent") == nil, "\(malformed)")
+            }
+            #expect(try await fixture.store.readStream("shipment-u").events.allSatisfy { $0.metadata.extra["traceparent"] == nil })
+        }
+    }
+
     @Test("a key bound to a source system stamps it into the events; claiming another system is refused")
     func boundSourceSystem() async throws {
         try await ServerFixture.run { fixture in

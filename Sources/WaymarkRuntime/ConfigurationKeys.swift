@@ -151,6 +151,18 @@ extension ConfigurationKey {
             configuration.server.port = try integer(text, 0...65_535)
         },
         ConfigurationKey(
+            name: "server.rate_limit", environment: "WAYMARK_SERVER_RATE_LIMIT", isPath: false, defaultText: "50",
+            help: "requests a second each API key may make (past it: 429 with Retry-After)"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.rateLimit = try integer(text, 1...1_000_000)
+        },
+        ConfigurationKey(
+            name: "server.rate_burst", environment: "WAYMARK_SERVER_RATE_BURST", isPath: false, defaultText: "100",
+            help: "requests a key may make at once beyond its rate"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.rateBurst = try integer(text, 1...1_000_000)
+        },
+        ConfigurationKey(
             name: "logging.level", environment: "WAYMARK_LOG_LEVEL", isPath: false, defaultText: "info",
             help: "trace, debug, info, notice, warning, error or critical"
         ) { configuration, text throws(ConfigurationProblem) in

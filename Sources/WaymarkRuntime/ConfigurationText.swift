@@ -29,6 +29,8 @@ extension WaymarkConfiguration {
         case "client.cached_streams": return "\(client.cachedStreams)"
         case "server.host": return server.host
         case "server.port": return "\(server.port)"
+        case "server.rate_limit": return "\(server.rateLimit)"
+        case "server.rate_burst": return "\(server.rateBurst)"
         case "logging.level": return logging.level.rawValue
         default: return nil
         }

@@ -43,7 +43,8 @@ extension RuntimeDatabase {
             let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
             let api = ApiServer(
                 store: store, client: client, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
-                projections: try runner(store, DefinitionLibrary(catalog)), logger: logger)
+                projections: try runner(store, DefinitionLibrary(catalog)),
+                rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), logger: logger)
             let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)
         }

@@ -81,6 +81,9 @@ public struct WaymarkConfiguration: Sendable, Equatable {
     public struct Server: Sendable, Equatable {
         public var host = "127.0.0.1"
         public var port = 8080
+        /// Requests a second each key may make, and how many at once beyond it.
+        public var rateLimit = 50
+        public var rateBurst = 100
         public init() {}
     }
 

@@ -19,6 +19,7 @@ public struct ApiError: WaymarkError, Equatable {
             case notFound = "not_found"
             case notMigrated = "api_not_migrated"
             case viewsNotBuilt = "views_not_built"
+            case rateLimited = "rate_limited"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -45,6 +46,8 @@ public struct ApiError: WaymarkError, Equatable {
         public static let notMigrated = Code(.notMigrated)
         /// The analytics views do not exist yet: no projection runner has built them.
         public static let viewsNotBuilt = Code(.viewsNotBuilt)
+        /// The key made more requests than its rate allows: wait `Retry-After` seconds.
+        public static let rateLimited = Code(.rateLimited)
 
         public static var allCases: [Code] { Base.allCases.map(Code.init) }
         public var name: String { base.rawValue }
@@ -55,7 +58,7 @@ public struct ApiError: WaymarkError, Equatable {
             case .invalidBody, .missingField, .unknownField, .wrongType, .invalidValue, .bodyTooLarge, .unsupportedMediaType:
                 return .invalidInput
             case .notFound: return .notFound
-            case .notMigrated, .viewsNotBuilt: return .unavailable
+            case .notMigrated, .viewsNotBuilt, .rateLimited: return .unavailable
             }
         }
 
@@ -66,6 +69,7 @@ public struct ApiError: WaymarkError, Equatable {
             case .forbidden, .sourceSystemMismatch: return 403
             case .bodyTooLarge: return 413
             case .unsupportedMediaType: return 415
+            case .rateLimited: return 429
             default: return kind.httpStatus
             }
         }

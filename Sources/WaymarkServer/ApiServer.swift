@@ -22,11 +22,13 @@ public struct ApiServer: Sendable {
     public let analyticsSchema: String
     /// Takes rebuild requests (the running runners carry them out); nil: no rebuilds here.
     public let projections: ProjectionRunner?
+    /// Requests per key; nil: unlimited.
+    public let rateLimit: RateLimit?
     public let logger: Logger
 
     public init(
         store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, analyticsSchema: String = "analytics",
-        projections: ProjectionRunner? = nil, logger: Logger
+        projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, logger: Logger
     ) {
         self.store = store
         self.client = client
@@ -34,6 +36,7 @@ public struct ApiServer: Sendable {
         self.readiness = readiness
         self.analyticsSchema = analyticsSchema
         self.projections = projections
+        self.rateLimit = rateLimit
         self.logger = logger
     }
 
@@ -42,6 +45,7 @@ public struct ApiServer: Sendable {
         let router = Router(context: ApiContext.self)
         router.add(middleware: ProblemMiddleware(logger: logger))
         router.add(middleware: KeyAuthentication(keys: keys))
+        if let rateLimit { router.add(middleware: RateLimiting(limit: rateLimit)) }
         addHealthRoutes(to: router)
         addCommandRoutes(to: router)
         addStreamRoutes(to: router)

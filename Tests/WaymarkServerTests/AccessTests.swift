@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import Synchronization
 import Testing
 import WaymarkServer
 
@@ -89,6 +90,29 @@ struct AccessTests {
             #expect(expiring == nil)
             let boundAnalyst = try await fixture.request(.POST, "/v1/keys", key: fixture.key(.admin), json: #"{"role":"analyst","sourceSystem":"crm"}"#)
             #expect(boundAnalyst.status == 400 && boundAnalyst.code == "invalid_value", "\(boundAnalyst.text)")
+        }
+    }
+}
+
+@Suite("HTTP API: rate limits", .timeLimit(.minutes(3)))
+struct RateLimitTests {
+    @Test("a key past its rate gets 429 with Retry-After, other keys go on, and the key goes again once its bucket refills")
+    func perKey() async throws {
+        let clock = Mutex<Double>(0)
+        let limit = RateLimit(perSecond: 0.5, burst: 3) { clock.withLock { $0 } }
+        try await ServerFixture.run(rateLimit: limit) { fixture in
+            for _ in 0..<3 {
+                #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
+            }
+            let limited = try await fixture.request(.GET, "/v1/events", key: fixture.key(.service))
+            #expect(limited.status == 429 && limited.code == "rate_limited", "\(limited.text)")
+            #expect(limited.headers.first(name: "retry-after") == "2", "\(limited.headers)")
+            // Another key has its own bucket; requests without a key are not counted.
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
+            #expect(try await fixture.request(.GET, "/healthz", key: nil).status == 200)
+            clock.withLock { $0 += 2 }
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 429)
         }
     }
 }

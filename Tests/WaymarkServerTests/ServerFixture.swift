@@ -32,7 +32,9 @@ struct ServerFixture {
     let runner: ProjectionRunner
 
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
-    static func run(readiness: ((EventStore) -> Readiness)? = nil, _ body: @Sendable (ServerFixture) async throws -> Void) async throws {
+    static func run(
+        readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, _ body: @Sendable (ServerFixture) async throws -> Void
+    ) async throws {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
         try await ServerSchema.migrate(store.pool, schema: store.schema, logger: TestDatabase.quietLogger)
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: repositoryDirectory.appendingPathComponent("config")))
@@ -46,7 +48,7 @@ struct ServerFixture {
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let server = ApiServer(
             store: store, client: client, keys: keyStore, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
-            analyticsSchema: store.schema + "_analytics", projections: runner, logger: TestDatabase.quietLogger)
+            analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()
         let app = server.application(host: "127.0.0.1", port: 0) { port in
             sink.yield(port)

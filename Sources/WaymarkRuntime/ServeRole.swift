@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import WaymarkClient
 import WaymarkDefinitions
@@ -35,8 +36,11 @@ public struct KeyServices: RoleServices {
 extension RuntimeDatabase {
     /// The API and, unless `apiOnly`, what runs beside it. `onListening` gets the port once the
     /// server listens (the configured one, or the one picked for port 0).
+    /// `metrics`, when given, is served at `/metrics` and counts the HTTP requests; the caller
+    /// makes it the process's metrics backend so that the modules' metrics appear there too.
     public func withServe<T>(
-        apiOnly: Bool, instance: String? = nil, onListening: @escaping @Sendable (Int) async -> Void, _ body: (ServeServices) async throws -> T
+        apiOnly: Bool, instance: String? = nil, metrics: PrometheusCollectorRegistry? = nil, onListening: @escaping @Sendable (Int) async -> Void,
+        _ body: (ServeServices) async throws -> T
     ) async throws -> T {
         let catalog = try runtime.catalog()
         let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
@@ -44,7 +48,8 @@ extension RuntimeDatabase {
             let api = ApiServer(
                 store: store, client: client, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
                 projections: try runner(store, DefinitionLibrary(catalog)),
-                rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), logger: logger)
+                rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), metrics: metrics,
+                logger: logger)
             let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)
         }

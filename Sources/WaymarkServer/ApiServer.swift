@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import WaymarkClient
 import WaymarkEventStore
 import WaymarkProjections
@@ -24,11 +25,13 @@ public struct ApiServer: Sendable {
     public let projections: ProjectionRunner?
     /// Requests per key; nil: unlimited.
     public let rateLimit: RateLimit?
+    /// What `/metrics` shows, and where the HTTP metrics go; nil: no `/metrics`.
+    public let metrics: PrometheusCollectorRegistry?
     public let logger: Logger
 
     public init(
         store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, analyticsSchema: String = "analytics",
-        projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, logger: Logger
+        projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, metrics: PrometheusCollectorRegistry? = nil, logger: Logger
     ) {
         self.store = store
         self.client = client
@@ -37,12 +40,14 @@ public struct ApiServer: Sendable {
         self.analyticsSchema = analyticsSchema
         self.projections = projections
         self.rateLimit = rateLimit
+        self.metrics = metrics
         self.logger = logger
     }
 
     /// Every route, behind the problem and key middlewares.
     public func router() -> Router<ApiContext> {
         let router = Router(context: ApiContext.self)
+        if let metrics { router.add(middleware: HTTPMetrics(factory: PrometheusMetricsFactory(registry: metrics))) }
         router.add(middleware: ProblemMiddleware(logger: logger))
         router.add(middleware: KeyAuthentication(keys: keys))
         if let rateLimit { router.add(middleware: RateLimiting(limit: rateLimit)) }
@@ -52,6 +57,7 @@ public struct ApiServer: Sendable {
         addKeyRoutes(to: router)
         addViewRoutes(to: router)
         addOperationRoutes(to: router)
+        if let metrics { addMetricsRoute(to: router, registry: metrics) }
         return router
     }
 

@@ -44,14 +44,15 @@ public final class RateLimit: Sendable {
     }
 }
 
-/// Refuses a key's request past its rate with `429 rate_limited` and `Retry-After`. Runs after
-/// authentication: requests without a key are not counted (they get 401 or are public).
+/// Refuses a key's `/v1` request past its rate with `429 rate_limited` and `Retry-After`. Runs
+/// after authentication: requests without a key are not counted (they get 401 or are public).
 struct RateLimiting: RouterMiddleware {
     typealias Context = ApiContext
     let limit: RateLimit
 
     func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
-        if let principal = context.principal, let wait = limit.take(principal.keyId) {
+        // Health, readiness, the contract and the metrics answer whatever key comes along.
+        if let principal = context.principal, request.uri.path.hasPrefix("/v1/"), let wait = limit.take(principal.keyId) {
             var response = Problem(
                 ApiError(
                     .rateLimited,

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import WaymarkPostgres
 import WaymarkRuntime
@@ -33,9 +35,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let runtime = try runtime.runtime(overrides)
         let host = runtime.configuration.server.host
+        // Every module's metrics (appends, reads, subscriptions' lag) and the HTTP requests' go to
+        // one registry, served at /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         try await runtime.withDatabase { database in
             try await database.withServe(
-                apiOnly: apiOnly, instance: instance,
+                apiOnly: apiOnly, instance: instance, metrics: registry,
                 onListening: { port in
                     // The line scripts and tests wait for: the URL, once the port is open.
                     print("listening on http://\(host):\(port) (schema \(runtime.configuration.database.schema)); Ctrl-C stops")

@@ -26,6 +26,8 @@ struct ServeCommandTests {
         let (_, serviceOutput) = try waymark(["keys", "create", "--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
         let service = try secret(serviceOutput)
         let serviceId = String(service.split(separator: "_")[1])
+        let (_, operatorOutput) = try waymark(["keys", "create", "--role", "operator"] + database)
+        let operatorKey = try secret(operatorOutput)
         let (refused, refusedOutput) = try waymark(["keys", "create", "--role", "owner"] + database)
         #expect(refused != 0 && refusedOutput.contains("--role 'owner' is no role"), "\(refusedOutput)")
 
@@ -56,6 +58,9 @@ struct ServeCommandTests {
                 .POST, "/v1/journeys/srv-1/commands", key: service,
                 body: #"{"type":"start","customerId":"c-1","journeyType":"order-to-cash","tier":"standard"}"#)
             #expect(started == 201, "\(startReply)")
+            // The modules' metrics and the HTTP requests', in one registry.
+            let (scraped, metrics) = try await call(.GET, "/metrics", key: operatorKey)
+            #expect(scraped == 200 && metrics.contains("waymark_appends_total") && metrics.contains("waymark_http_requests_total"), "\(metrics)")
             let (listed, listReply) = try await call(.GET, "/v1/keys", key: admin)
             #expect(listed == 200 && listReply.contains(serviceId) && listReply.contains(#""sourceSystem":"erp""#), "\(listReply)")
 

@@ -27,6 +27,7 @@ struct AccessTests {
         ("GET", "/v1/projections", nil, [.operator]),
         ("POST", "/v1/projections/journeys/rebuild", nil, [.operator]),
         ("GET", "/v1/process-manager", nil, [.operator]),
+        ("GET", "/metrics", nil, [.operator]),
     ]
 
     @Test("every operation against every role: 401 without a key or with a bad one, 403 for the wrong role, never a 5xx")
@@ -110,9 +111,30 @@ struct RateLimitTests {
             // Another key has its own bucket; requests without a key are not counted.
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
             #expect(try await fixture.request(.GET, "/healthz", key: nil).status == 200)
+            #expect(try await fixture.request(.GET, "/healthz", key: fixture.key(.service)).status == 200)
             clock.withLock { $0 += 2 }
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 429)
+        }
+    }
+}
+
+@Suite("HTTP API: metrics", .timeLimit(.minutes(3)))
+struct MetricsTests {
+    @Test("/metrics counts requests by route template, method and status, and times them, in Prometheus' text format")
+    func counted() async throws {
+        try await ServerFixture.run { fixture in
+            _ = try await fixture.request(.POST, "/v1/journeys/j-m1/commands", key: fixture.key(.service), json: CommandRoutesTests.start)
+            _ = try await fixture.request(.POST, "/v1/journeys/j-m2/commands", key: fixture.key(.service), json: #"{"type":"complete"}"#)
+            _ = try await fixture.request(.GET, "/v1/nowhere", key: fixture.key(.service))
+            let metrics = try await fixture.request(.GET, "/metrics", key: fixture.key(.operator))
+            #expect(metrics.status == 200 && metrics.contentType?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = metrics.text
+            #expect(text.contains(#"waymark_http_requests_total{route="/v1/journeys/{journeyId}/commands",method="POST",status="201"} 1"#), "\(text)")
+            #expect(text.contains(#"waymark_http_requests_total{route="/v1/journeys/{journeyId}/commands",method="POST",status="404"} 1"#), "\(text)")
+            #expect(text.contains("waymark_http_request_duration_seconds_bucket"), "\(text)")
+            // The path a caller sent never becomes a label.
+            #expect(!text.contains("j-m1") && !text.contains("nowhere"))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import Prometheus
 import Testing
 import WaymarkClient
 import WaymarkDefinitions
@@ -55,7 +56,7 @@ struct ContractTests {
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: repositoryDirectory.appendingPathComponent("config")))
         let server = ApiServer(
             store: store, client: WaymarkClient(store: store, catalog: catalog, logger: TestDatabase.quietLogger), readiness: Readiness([]),
-            logger: TestDatabase.quietLogger)
+            metrics: PrometheusCollectorRegistry(), logger: TestDatabase.quietLogger)
         let routes = Set(server.router().routes.map { "\($0.method) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
         #expect(routes == documented, "only routes: \(routes.subtracting(documented).sorted()); only documented: \(documented.subtracting(routes).sorted())")
     }

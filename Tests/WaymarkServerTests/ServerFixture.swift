@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import ServiceLifecycle
 import Testing
 import WaymarkClient
@@ -48,7 +49,8 @@ struct ServerFixture {
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let server = ApiServer(
             store: store, client: client, keys: keyStore, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
-            analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, logger: TestDatabase.quietLogger)
+            analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, metrics: PrometheusCollectorRegistry(),
+            logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()
         let app = server.application(host: "127.0.0.1", port: 0) { port in
             sink.yield(port)

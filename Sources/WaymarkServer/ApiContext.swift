@@ -51,8 +51,13 @@ struct KeyAuthentication: RouterMiddleware {
     typealias Context = ApiContext
     let keys: ApiKeyStore
 
+    /// Routes anyone may call: a stale key sent along (a probe's, a browser's) does not lock them.
+    static let publicRoutes: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
+
     func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], !Self.publicRoutes.contains(context.endpointPath ?? "") else {
+            return try await next(request, context)
+        }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ApiError(.unauthorized, "the Authorization header takes 'Bearer <key>'")

@@ -59,14 +59,15 @@ public struct ApiKeyStore: Sendable {
     ) {
         if let sourceSystem {
             guard role == .service else {
-                throw ApiError(.invalidValue, "only a service key is bound to a source system; a \(role.rawValue) key writes nothing", field: "sourceSystem")
+                throw ApiError(
+                    .invalidValue, "only a service key is bound to a source system; a \(role.rawValue) key writes nothing", field: "body.sourceSystem")
             }
             guard !sourceSystem.isEmpty, sourceSystem.count <= 100 else {
-                throw ApiError(.invalidValue, "a source system is 1 to 100 characters", field: "sourceSystem")
+                throw ApiError(.invalidValue, "a source system is 1 to 100 characters", field: "body.sourceSystem")
             }
         }
         if let expiresAt, expiresAt <= now {
-            throw ApiError(.invalidValue, "the key would expire at \(TimestampText.iso8601(expiresAt)), which is past", field: "expiresAt")
+            throw ApiError(.invalidValue, "the key would expire at \(TimestampText.iso8601(expiresAt)), which is past", field: "body.expiresAt")
         }
         let keyId = Self.randomText(bytes: 8, alphabet: .hex)
         let secret = Self.randomText(bytes: 32, alphabet: .base64url)
@@ -113,7 +114,11 @@ public struct ApiKeyStore: Sendable {
         if let cached = cache.lookup(keyId, digest: digest, now: now) { return cached.principal }
         let rows = try await store.pool.query(
             "SELECT secret_sha256, role, source_system, expires_at, revoked_at FROM api_keys WHERE key_id = \(keyId)")
-        guard let row = rows.first else { return nil }
+        guard let row = rows.first else {
+            // Unknown ids are remembered too: a caller trying ids costs one query per id per cacheFor.
+            cache.rememberUnknown(keyId, until: now.addingTimeInterval(Double(cacheFor.components.seconds)))
+            return nil
+        }
         let (stored, role, source, expires, revoked) = try row.decode(String.self, String.self, String?.self, Date?.self, Date?.self)
         guard let role = ApiRole(rawValue: role) else { return nil }
         let principal = Principal(keyId: keyId, role: role, sourceSystem: source)
@@ -151,7 +156,8 @@ public struct ApiKeyStore: Sendable {
     private final class Cache: Sendable {
         struct Entry {
             var digest: String
-            var principal: Principal
+            /// nil: no key has this id.
+            var principal: Principal?
             var until: Date
             var expiresAt: Date?
             var revoked: Bool
@@ -161,14 +167,22 @@ public struct ApiKeyStore: Sendable {
         /// The cached answer for a key presented with `digest`: `principal` nil means refused.
         func lookup(_ keyId: String, digest: String, now: Date) -> (principal: Principal?, Void)? {
             guard let entry = entries.withLock({ $0[keyId] }), entry.until > now else { return nil }
+            guard let principal = entry.principal else { return (nil, ()) }
             let valid = ApiKeyStore.equal(entry.digest, digest) && !entry.revoked && (entry.expiresAt.map { $0 > now } ?? true)
-            return (valid ? entry.principal : nil, ())
+            return (valid ? principal : nil, ())
         }
 
         func remember(_ keyId: String, digest: String, principal: Principal, until: Date, expiresAt: Date?, revoked: Bool) {
             entries.withLock { entries in
                 if entries.count > 10_000 { entries.removeAll() }
                 entries[keyId] = Entry(digest: digest, principal: principal, until: until, expiresAt: expiresAt, revoked: revoked)
+            }
+        }
+
+        func rememberUnknown(_ keyId: String, until: Date) {
+            entries.withLock { entries in
+                if entries.count > 10_000 { entries.removeAll() }
+                entries[keyId] = Entry(digest: "", principal: nil, until: until, expiresAt: nil, revoked: true)
             }
         }
 

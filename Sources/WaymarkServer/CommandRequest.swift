@@ -188,6 +188,11 @@ struct AppendRequest {
             guard case .object = data else {
                 throw ApiError(.wrongType, "body.events[\(index)].data must be an object, not \(data.kind)", field: "body.events[\(index)].data")
             }
+            guard data.numbersKeptExactly else {
+                throw ApiError(
+                    .invalidValue, "body.events[\(index)].data holds a whole number beyond 64 bits, which would not be kept exactly; send it as a string",
+                    field: "body.events[\(index)].data")
+            }
             var parsed = Event(
                 id: id, type: type, data: data, correlationId: nil, causationId: nil, actor: nil, sourceSystem: nil, occurredAt: nil, extra: [:])
             if var metadata = try event.optionalObject("metadata") {

@@ -67,6 +67,17 @@ enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
+    /// Whether every number in the value is kept exactly: whole numbers up to 64 bits, and others
+    /// as doubles, except a whole number past ±2^53 that only fit a double (it would change).
+    var numbersKeptExactly: Bool {
+        switch self {
+        case .number(let value): return !(value.rounded() == value && abs(value) >= 9_007_199_254_740_992)
+        case .array(let items): return items.allSatisfy(\.numbersKeptExactly)
+        case .object(let fields): return fields.values.allSatisfy(\.numbersKeptExactly)
+        default: return true
+        }
+    }
+
     /// The value as compact JSON text with sorted keys (an event's data as stored).
     var text: String {
         let encoder = JSONEncoder()

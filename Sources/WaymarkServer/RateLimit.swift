@@ -52,7 +52,8 @@ struct RateLimiting: RouterMiddleware {
 
     func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
         // Health, readiness, the contract and the metrics answer whatever key comes along.
-        if let principal = context.principal, request.uri.path.hasPrefix("/v1/"), let wait = limit.take(principal.keyId) {
+        // The route matched, not the path sent (`//v1/…` reaches the same route).
+        if let principal = context.principal, context.endpointPath?.hasPrefix("/v1/") == true, let wait = limit.take(principal.keyId) {
             var response = Problem(
                 ApiError(
                     .rateLimited,

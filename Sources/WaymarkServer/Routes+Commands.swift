@@ -98,11 +98,11 @@ extension ApiServer {
 
     /// The source system a write is stamped with: the key's, when it is bound to one (a caller
     /// cannot claim another), else what the caller says.
-    static func sourceSystem(claimed: String?, by principal: Principal) throws -> String? {
+    static func sourceSystem(claimed: String?, by principal: Principal, field: String = "body.sourceSystem") throws -> String? {
         guard let bound = principal.sourceSystem else { return claimed }
         if let claimed, claimed != bound {
             throw ApiError(
-                .sourceSystemMismatch, "this key writes as source system '\(bound)'; it cannot write as '\(claimed.prefix(100))'", field: "body.sourceSystem")
+                .sourceSystemMismatch, "this key writes as source system '\(bound)'; it cannot write as '\(claimed.prefix(100))'", field: field)
         }
         return bound
     }

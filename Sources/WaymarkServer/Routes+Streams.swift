@@ -77,14 +77,15 @@ extension ApiServer {
             let expected = try Self.expectedVersion(request.headers[Self.expectedVersionHeader])
             let append = try AppendRequest(try await context.json(request))
             let traceparent = TraceParent.of(request)
-            let events = try append.events.map { event in
+            let events = try append.events.enumerated().map { index, event in
                 var extra = event.extra
                 if let traceparent { extra[CommandContext.traceparentKey] = traceparent }
                 return EventData(
                     id: event.id ?? .timeOrdered(), type: event.type, data: event.data.text,
                     metadata: EventMetadata(
                         correlationId: event.correlationId, causationId: event.causationId, actor: event.actor ?? principal.keyId,
-                        sourceSystem: try Self.sourceSystem(claimed: event.sourceSystem, by: principal), occurredAt: event.occurredAt, extra: extra))
+                        sourceSystem: try Self.sourceSystem(claimed: event.sourceSystem, by: principal, field: "body.events[\(index)].metadata.sourceSystem"),
+                        occurredAt: event.occurredAt, extra: extra))
             }
             let result = try await client.append(toStream: stream, expected: expected, events: events)
             let reply = AppendReply(

@@ -83,7 +83,7 @@ struct ViewListing: Sendable {
     /// ISO 8601 durations and PostgreSQL's plain ones (`4 hours 30 minutes`); nothing else reaches SQL.
     static func isDuration(_ text: String) -> Bool {
         guard !text.isEmpty, text.count <= 60 else { return false }
-        if text.range(of: #"^-?P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"#, options: .regularExpression) != nil, text != "P",
+        if text.range(of: #"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"#, options: .regularExpression) != nil, text != "P",
             !text.hasSuffix("T")
         {
             return true

@@ -36,7 +36,9 @@ struct ContractFuzzTests {
         // Rate limits off in effect: schemathesis sends hundreds of requests a second with one key.
         let server = try startWaymark(
             ["serve", "--port", "0", "--definitions", repository.appendingPathComponent("config").path] + database, output: log,
-            environment: ["WAYMARK_SERVER_RATE_LIMIT": "1000000", "WAYMARK_SERVER_RATE_BURST": "1000000"])
+            environment: [
+                "WAYMARK_SERVER_RATE_LIMIT": "1000000", "WAYMARK_SERVER_RATE_BURST": "1000000", "WAYMARK_ANALYTICS_SCHEMA": schema + "_analytics",
+            ])
         defer {
             server.terminate()
             server.waitUntilExit()
@@ -63,6 +65,8 @@ struct ContractFuzzTests {
                 "run", base + "/openapi.yaml", "-H", "Authorization: Bearer \(keys[role]!)",
                 "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection",
                 "--max-examples", "10", "--phases", "examples,coverage,fuzzing", "--workers", "1", "--seed", "20261206",
+                // Paced, so that the tests running beside it are not starved.
+                "--rate-limit", "150/s",
                 // Revoking keys and starting rebuilds at random would end the run's own access or
                 // load the machine; both are tested on their own.
                 "--exclude-operation-id", "revokeKey", "--exclude-operation-id", "rebuildProjection",

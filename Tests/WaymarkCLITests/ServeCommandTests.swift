@@ -34,7 +34,8 @@ struct ServeCommandTests {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-serve-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
         let server = try startWaymark(
-            ["serve", "--port", "0", "--instance", "serve-test", "--definitions", repository.appendingPathComponent("config").path] + database, output: log)
+            ["serve", "--port", "0", "--instance", "serve-test", "--definitions", repository.appendingPathComponent("config").path] + database, output: log,
+            environment: ["WAYMARK_ANALYTICS_SCHEMA": schema + "_analytics"])
         let base = try #require(try await Self.listening(log))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {

@@ -84,7 +84,7 @@ struct AccessTests {
             #expect(unknown.status == 404 && unknown.code == "not_found")
 
             let past = try await fixture.request(.POST, "/v1/keys", key: fixture.key(.admin), json: #"{"role":"analyst","expiresAt":"2020-01-01T00:00:00Z"}"#)
-            #expect(past.status == 400 && past.code == "invalid_value" && past.json["field"] as? String == "expiresAt", "\(past.text)")
+            #expect(past.status == 400 && past.code == "invalid_value" && past.json["field"] as? String == "body.expiresAt", "\(past.text)")
             let (_, soon) = try await fixture.keyStore.create(
                 role: .operator, sourceSystem: nil, label: nil, expiresAt: Date().addingTimeInterval(1), by: "test")
             let expiring = try await fixture.keyStore.authenticate(soon, now: Date().addingTimeInterval(2))
@@ -112,6 +112,10 @@ struct RateLimitTests {
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
             #expect(try await fixture.request(.GET, "/healthz", key: nil).status == 200)
             #expect(try await fixture.request(.GET, "/healthz", key: fixture.key(.service)).status == 200)
+            // The route counts, not the path sent.
+            #expect(try await fixture.request(.GET, "//v1/events", key: fixture.key(.service)).status == 429)
+            // A stale key sent to a public route does not lock it.
+            #expect(try await fixture.request(.GET, "/readyz", key: "wmk_0000000000000000_stale").status == 200)
             clock.withLock { $0 += 2 }
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
             #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 429)

@@ -62,6 +62,13 @@ struct StreamRoutesTests {
                 .POST, "/v1/streams/shipment-x/events", key: fixture.key(.service),
                 json: #"{"events":[{"type":"A","data":{},"metadata":{"corelationId":"j"}}]}"#)
             #expect(metadataTypo.status == 400 && metadataTypo.json["field"] as? String == "body.events[0].metadata.corelationId", "\(metadataTypo.text)")
+            let huge = try await fixture.request(
+                .POST, "/v1/streams/shipment-x/events", key: fixture.key(.service), json: #"{"events":[{"type":"A","data":{"n":18446744073709551615}}]}"#)
+            #expect(huge.status == 400 && huge.json["field"] as? String == "body.events[0].data", "\(huge.text)")
+            let bound = try await fixture.request(
+                .POST, "/v1/streams/shipment-x/events", key: fixture.boundService,
+                json: #"{"events":[{"type":"A","data":{},"metadata":{"sourceSystem":"crm"}}]}"#)
+            #expect(bound.status == 403 && bound.json["field"] as? String == "body.events[0].metadata.sourceSystem", "\(bound.text)")
             #expect(try await fixture.store.readStream("journey-j-9").events.isEmpty)
             #expect(try await fixture.store.readStream("shipment-x").events.isEmpty)
         }

@@ -136,6 +136,8 @@ struct ViewRoutesTests {
             #expect((none.json["rows"] as? [Any])?.isEmpty == true, "\(none.text)")
             let wide = try await fixture.request(.GET, "/v1/sla?remainingBelow=100000%20hours", key: fixture.key(.analyst))
             #expect((wide.json["rows"] as? [Any])?.count == clocks.count, "\(wide.text)")
+            let negative = try await fixture.request(.GET, "/v1/sla?remainingBelow=-PT4H", key: fixture.key(.analyst))
+            #expect(negative.status == 400 && negative.json["field"] as? String == "query.remainingBelow", "\(negative.text)")
             let bad = try await fixture.request(.GET, "/v1/sla?remainingBelow=1;DROP", key: fixture.key(.analyst))
             #expect(bad.status == 400 && bad.json["field"] as? String == "query.remainingBelow", "\(bad.text)")
 

@@ -23,6 +23,16 @@ status=0
 # tests that started and never ended are named.
 limit=${WAYMARK_TEST_TIME_LIMIT:-1500}
 timeout --kill-after=30 "$limit" swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+# The API against its contract (schemathesis) runs alone afterwards: it keeps both cores busy,
+# which would starve the timing of the tests beside it. Only in a whole run (no filter given).
+if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
+    fuzz_log=$(mktemp)
+    WAYMARK_CONTRACT_FUZZ=1 timeout --kill-after=30 600 swift test --skip-build --filter ContractFuzzTests 2>&1 | tee "$fuzz_log" || status=$?
+    fuzz_failed=$(grep -Ec '^✘ Test ".*" failed' "$fuzz_log" || true)
+    if [ "$fuzz_failed" -gt 0 ]; then echo "the API failed its contract check (schemathesis)" >&2; fi
+    grep -Eq 'Test run with [1-9][0-9]* tests?' "$fuzz_log" || { echo "the contract check did not run" >&2; status=1; }
+    rm -f "$fuzz_log"
+fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "the test run passed its limit of $limit seconds (WAYMARK_TEST_TIME_LIMIT); still running then:" >&2
     started=$(sed -n 's/^[^ ]* Test "\(.*\)" started\.$/\1/p' "$log" | sort -u)

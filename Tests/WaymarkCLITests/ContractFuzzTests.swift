@@ -8,7 +8,12 @@ import WaymarkTesting
 /// served OpenAPI document, with a key of each role: every generated request (examples, boundary
 /// values, fuzzed ones) gets an answer the contract allows, never a 5xx, and a request the
 /// contract calls invalid is refused.
-@Suite("The HTTP API against its contract (schemathesis)", .timeLimit(.minutes(8)))
+///
+/// Schemathesis keeps both cores busy for a minute, which starves the timing of the tests running
+/// beside it; `scripts/test.sh` runs it on its own after the rest (WAYMARK_CONTRACT_FUZZ=1).
+@Suite(
+    "The HTTP API against its contract (schemathesis)", .timeLimit(.minutes(8)),
+    .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_CONTRACT_FUZZ"] == "1", "run on its own by scripts/test.sh"))
 struct ContractFuzzTests {
     static var schemathesis: URL? {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map {

@@ -43,10 +43,7 @@ struct NotificationsKillTests {
             let database = ["--database-url", databaseURL, "--schema", schema, "--log-level", "warning"]
             let (migrated, output) = try waymark(["migrate"] + database)
             #expect(migrated == 0, "\(output)")
-            let store = try EventStore(
-                pool: PostgresPool(
-                    configuration: EventStore.poolConfiguration(url: databaseURL, schema: schema), maxConnections: 4, logger: TestDatabase.quietLogger),
-                schema: schema, logger: TestDatabase.quietLogger)
+            let store = try cliStore(url: databaseURL, schema: schema, maxConnections: 4)
             defer { Task { await store.close() } }
 
             let logs = folder.appendingPathComponent("workers.log")

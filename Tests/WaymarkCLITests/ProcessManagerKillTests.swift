@@ -79,9 +79,7 @@ struct ProcessManagerKillTests {
         let common = database + ["--definitions", folder.path]
         let (migrated, output) = try waymark(["migrate"] + database)
         #expect(migrated == 0, "\(output)")
-        let store = try EventStore(
-            pool: PostgresPool(configuration: EventStore.poolConfiguration(url: url, schema: schema), maxConnections: 8, logger: TestDatabase.quietLogger),
-            schema: schema, logger: TestDatabase.quietLogger)
+        let store = try cliStore(url: url, schema: schema)
         defer { Task { await store.close() } }
         let client = WaymarkClient(store: store, catalog: JourneyCatalog(try DefinitionLoader.load(directory: folder)), logger: TestDatabase.quietLogger)
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
 
@@ -95,4 +96,12 @@ func startWaymark(_ arguments: [String], directory: URL? = nil, output: URL? = n
     }
     try process.run()
     return process
+}
+
+/// A store on the schema a `waymark` process under test works in, to set up and check its data.
+func cliStore(url: String, schema: String, maxConnections: Int = 8) throws -> EventStore {
+    try EventStore(
+        pool: PostgresPool(
+            configuration: EventStore.poolConfiguration(url: url, schema: schema), maxConnections: maxConnections, logger: TestDatabase.quietLogger),
+        schema: schema, logger: TestDatabase.quietLogger)
 }

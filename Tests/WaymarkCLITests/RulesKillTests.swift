@@ -19,9 +19,7 @@ struct RulesKillTests {
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
         let (migrated, output) = try waymark(["migrate"] + database)
         #expect(migrated == 0, "\(output)")
-        let store = try EventStore(
-            pool: PostgresPool(configuration: EventStore.poolConfiguration(url: url, schema: schema), maxConnections: 8, logger: TestDatabase.quietLogger),
-            schema: schema, logger: TestDatabase.quietLogger)
+        let store = try cliStore(url: url, schema: schema)
         defer { Task { await store.close() } }
         let client = WaymarkClient(store: store, catalog: JourneyCatalog(try DefinitionLoader.load(directory: config)), logger: TestDatabase.quietLogger)
         let customers = CustomerDirectory(client: client)

@@ -81,7 +81,9 @@ struct LifecycleTests {
         let started = clock.now
         connection.abort()
         await #expect(throws: PostgresError.self) { try await sleeping.value }
-        #expect(clock.now - started < .seconds(10), "the statement failed long before the server's 30 s")
+        // Far below the 30 s a server-side end would take, with room for a loaded CI machine
+        // (10.7 s seen there once).
+        #expect(clock.now - started < .seconds(20), "the statement failed long before the server's 30 s")
         // The server notices a client gone only when it next talks to it: end the sleep.
         try await observer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(name)")
     }

@@ -72,6 +72,8 @@ extension RuntimeDatabase {
     public func readiness(_ store: EventStore) -> Readiness {
         let logger = self.logger
         let analyticsSchema = configuration.projections.analyticsSchema
+        // Loaded once, not on every probe.
+        let standard = Result { ProjectionSet.standard(definitions: DefinitionLibrary(try runtime.catalog())) }
         let migrations = (try? runtime.migrations()) ?? []
         return Readiness([
             Readiness.database(store),
@@ -96,7 +98,7 @@ extension RuntimeDatabase {
                         return "projection \(failed.record.name) stopped on an event: see `waymark projections status`"
                     }
                     let live = Set(builds.filter { $0.record.state == .live }.map(\.record.name))
-                    let standard = ProjectionSet.standard(definitions: DefinitionLibrary(try runtime.catalog()))
+                    let standard = try standard.get()
                     let missing = standard.projections.map(\.name).filter { !live.contains($0) }
                     if !missing.isEmpty { return "no live build of \(missing.joined(separator: ", ")) yet (`waymark projections run` builds them)" }
                     // A first build is marked live a moment before its views exist.

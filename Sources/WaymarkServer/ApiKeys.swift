@@ -146,9 +146,7 @@ public struct ApiKeyStore: Sendable {
         let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
         switch alphabet {
         case .hex: return bytes.map { String(format: "%02x", $0) }.joined()
-        case .base64url:
-            return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
+        case .base64url: return base64URL(Data(bytes))
         }
     }
 

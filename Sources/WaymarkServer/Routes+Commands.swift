@@ -33,17 +33,17 @@ extension ApiServer {
 
     func addCommandRoutes(to router: Router<ApiContext>) {
         router.post("v1/journeys/:journeyId/commands") { request, context in
-            _ = try context.require(.service)
+            let principal = try context.require(.service)
             let journeyId = try Self.pathParameter(context, "journeyId")
-            return try await send(CommandRequest<JourneyCommands>.self, request, context) { command, commandContext in
+            return try await send(CommandRequest<JourneyCommands>.self, request, context, by: principal) { command, commandContext in
                 try await client.send(command, to: journeyId, context: commandContext)
             }
         }
         let customers = CustomerDirectory(client: client)
         router.post("v1/customers/:customerId/commands") { request, context in
-            _ = try context.require(.service)
+            let principal = try context.require(.service)
             let customerId = try Self.pathParameter(context, "customerId")
-            return try await send(CommandRequest<CustomerCommands>.self, request, context) { command, commandContext in
+            return try await send(CommandRequest<CustomerCommands>.self, request, context, by: principal) { command, commandContext in
                 switch command {
                 case .register(let name, let email, let phone, let tier):
                     return try await customers.register(
@@ -57,10 +57,10 @@ extension ApiServer {
         }
         let consents = ConsentRegistry(client: client)
         router.post("v1/subjects/:subjectId/consent-commands") { request, context in
-            _ = try context.require(.service)
+            let principal = try context.require(.service)
             let subjectId = try Self.pathParameter(context, "subjectId")
             var decisionId: UUID?
-            let response = try await send(CommandRequest<ConsentCommands>.self, request, context) { command, commandContext in
+            let response = try await send(CommandRequest<ConsentCommands>.self, request, context, by: principal) { command, commandContext in
                 let result = try await consents.record(command, subject: subjectId, context: commandContext)
                 decisionId = result.decisionId
                 return result.command
@@ -73,14 +73,14 @@ extension ApiServer {
         }
     }
 
-    /// Parses a command of `kind`, checks the caller, sends it with a context carrying the
-    /// command id (given, or made here and named in the reply), the actor (default: the key), the
-    /// source system (the key's, when bound) and the `traceparent`, and answers what it wrote.
+    /// Parses a command of `kind` from `principal` (the route checked its role before reading the
+    /// path), sends it with a context carrying the command id (given, or made here and named in the
+    /// reply), the actor (default: the key), the source system (the key's, when bound) and the
+    /// `traceparent`, and answers what it wrote.
     func send<Vocabulary>(
-        _ kind: CommandRequest<Vocabulary>.Type, _ request: Request, _ context: ApiContext,
+        _ kind: CommandRequest<Vocabulary>.Type, _ request: Request, _ context: ApiContext, by principal: Principal,
         _ perform: (Vocabulary.Command, CommandContext) async throws -> CommandResult, reply adjust: (CommandReply) -> CommandReply = { $0 }
     ) async throws -> Response {
-        let principal = try context.require(.service)
         let command = try CommandRequest<Vocabulary>(try await context.json(request))
         let sourceSystem = try Self.sourceSystem(claimed: command.sourceSystem, by: principal)
         // Without an id from the caller the command gets one here, and the reply names it: sent

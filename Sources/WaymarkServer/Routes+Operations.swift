@@ -107,9 +107,7 @@ extension ApiServer {
 
     func consents(_ subjectId: String, asOf: Date?) async throws -> ConsentReply {
         try await readViews { transaction in
-            func rows(_ query: PostgresQuery) async throws -> [JSONValue] {
-                try await transaction.query(query).map { try Self.camelCased(try $0.decode(String.self, at: 0)) }
-            }
+            func rows(_ query: PostgresQuery) async throws -> [JSONValue] { try await Self.viewRows(query, in: transaction) }
             guard let asOf else {
                 return ConsentReply(
                     subjectId: subjectId, asOf: nil,

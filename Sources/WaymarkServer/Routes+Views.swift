@@ -101,7 +101,7 @@ extension ApiServer {
             ] {
                 let query: PostgresQuery =
                     "SELECT row_to_json(v)::text FROM \(self.view(view)) v WHERE journey_id = \(journeyId) ORDER BY \(PostgresQuery(sql: order))"
-                out[name] = try await transaction.query(query).map { try Self.camelCased(try $0.decode(String.self, at: 0)) }
+                out[name] = try await Self.viewRows(query, in: transaction)
             }
             return out
         }

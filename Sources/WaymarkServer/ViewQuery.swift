@@ -109,9 +109,7 @@ struct ViewListing: Sendable {
     }
 
     static func encodeCursor(_ values: [String]) -> String {
-        let data = (try? JSONEncoder().encode(values)) ?? Data()
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        base64URL((try? JSONEncoder().encode(values)) ?? Data())
     }
 
     static func decodeCursor(_ text: String) -> [String]? {
@@ -181,6 +179,11 @@ extension ApiServer {
         return page
     }
 
+    /// The rows `query` selects as `row_to_json(…)::text`, each with camelCase keys.
+    static func viewRows(_ query: PostgresQuery, in transaction: Transaction) async throws -> [JSONValue] {
+        try await transaction.query(query).map { try camelCased(try $0.decode(String.self, at: 0)) }
+    }
+
     /// A view row's JSON with its top-level keys in camelCase (`journey_id` → `journeyId`); values
     /// (a jsonb column's own keys) as they are.
     static func camelCased(_ text: String) throws -> JSONValue {
@@ -192,4 +195,9 @@ extension ApiServer {
         }
         return .object(out)
     }
+}
+
+/// Base64 with the URL's alphabet and no padding (RFC 4648 §5): keys' secrets and cursors.
+func base64URL(_ data: Data) -> String {
+    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
 }

@@ -32,9 +32,7 @@ struct ContractFuzzTests {
         #expect(migrated == 0, "\(migrateOutput)")
         var keys: [String: String] = [:]
         for role in ["service", "analyst", "operator", "admin"] {
-            let (_, output) = try waymark(["keys", "create", "--role", role] + database)
-            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("secret, shown this once: ") })
-            keys[role] = String(line.dropFirst("secret, shown this once: ".count))
+            keys[role] = try ServeCommandTests.createKey(["--role", role] + database)
         }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-st-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }

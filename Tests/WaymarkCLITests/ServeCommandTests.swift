@@ -17,17 +17,10 @@ struct ServeCommandTests {
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
         let (migrated, migrateOutput) = try waymark(["migrate"] + database)
         #expect(migrated == 0 && migrateOutput.contains("the HTTP API's 0001_api_keys.sql"), "\(migrateOutput)")
-        func secret(_ output: String) throws -> String {
-            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("secret, shown this once: ") })
-            return String(line.dropFirst("secret, shown this once: ".count))
-        }
-        let (_, adminOutput) = try waymark(["keys", "create", "--role", "admin", "--label", "ops"] + database)
-        let admin = try secret(adminOutput)
-        let (_, serviceOutput) = try waymark(["keys", "create", "--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
-        let service = try secret(serviceOutput)
+        let admin = try Self.createKey(["--role", "admin", "--label", "ops"] + database)
+        let service = try Self.createKey(["--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
         let serviceId = String(service.split(separator: "_")[1])
-        let (_, operatorOutput) = try waymark(["keys", "create", "--role", "operator"] + database)
-        let operatorKey = try secret(operatorOutput)
+        let operatorKey = try Self.createKey(["--role", "operator"] + database)
         let (refused, refusedOutput) = try waymark(["keys", "create", "--role", "owner"] + database)
         #expect(refused != 0 && refusedOutput.contains("--role 'owner' is no role"), "\(refusedOutput)")
 
@@ -81,6 +74,14 @@ struct ServeCommandTests {
         server.terminate()
         server.waitUntilExit()
         #expect(server.terminationStatus == 0, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    /// `waymark keys create` with `arguments`; the secret it prints once.
+    static func createKey(_ arguments: [String]) throws -> String {
+        let (status, output) = try waymark(["keys", "create"] + arguments)
+        #expect(status == 0, "\(output)")
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("secret, shown this once: ") }, "\(output)")
+        return String(line.dropFirst("secret, shown this once: ".count))
     }
 
     /// The URL `waymark serve` prints once it listens, read from its log.

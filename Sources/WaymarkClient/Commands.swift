@@ -32,18 +32,27 @@ public struct CommandContext: Sendable {
     /// The W3C `traceparent` of the request that carried the command, kept in the events'
     /// metadata (`extra["traceparent"]`) beside the correlation and causation ids.
     public var traceparent: String?
+    /// Further values kept in the events' metadata (`extra`), such as the API key that sent the
+    /// command. The client's own keys (the command's fingerprint, `traceparent`) win over these.
+    public var extra: [String: String]
 
-    public init(id commandId: UUID? = nil, by sender: Sender? = nil, occurredAt: Date? = nil, traceparent: String? = nil) {
+    public init(
+        id commandId: UUID? = nil, by sender: Sender? = nil, occurredAt: Date? = nil, traceparent: String? = nil, extra: [String: String] = [:]
+    ) {
         self.commandId = commandId
         self.sender = sender
         self.occurredAt = occurredAt
         self.traceparent = traceparent
+        self.extra = extra
     }
 
-    public init(commandId: UUID?, actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil, traceparent: String? = nil) {
+    public init(
+        commandId: UUID?, actor: String? = nil, sourceSystem: String? = nil, occurredAt: Date? = nil, traceparent: String? = nil,
+        extra: [String: String] = [:]
+    ) {
         self.init(
             id: commandId, by: actor == nil && sourceSystem == nil ? nil : Sender(actor: actor, sourceSystem: sourceSystem), occurredAt: occurredAt,
-            traceparent: traceparent)
+            traceparent: traceparent, extra: extra)
     }
 
     /// The key of the events' metadata holding the `traceparent`.
@@ -51,7 +60,8 @@ public struct CommandContext: Sendable {
 
     /// The context with an id and a sender: the given ones, else a fresh id and `sender`.
     func resolved(sender defaultSender: Sender) -> ResolvedContext {
-        ResolvedContext(commandId: commandId ?? UUID(), sender: sender ?? defaultSender, occurredAt: occurredAt, traceparent: traceparent)
+        ResolvedContext(
+            commandId: commandId ?? UUID(), sender: sender ?? defaultSender, occurredAt: occurredAt, traceparent: traceparent, extra: extra)
     }
 }
 
@@ -61,6 +71,7 @@ struct ResolvedContext: Sendable {
     var sender: Sender
     var occurredAt: Date?
     var traceparent: String?
+    var extra: [String: String] = [:]
 }
 
 /// What a command wrote.
@@ -136,7 +147,8 @@ final class EventIDs {
         if let last = self.metadata, last.correlationId == correlation {
             metadata = last
         } else {
-            var extra = [CommandFingerprint.metadataKey: fingerprint]
+            var extra = context.extra
+            extra[CommandFingerprint.metadataKey] = fingerprint
             if let traceparent = context.traceparent { extra[CommandContext.traceparentKey] = traceparent }
             metadata = EventMetadata(
                 correlationId: correlation, causationId: context.commandId.uuidString.lowercased(), actor: context.sender.actor,

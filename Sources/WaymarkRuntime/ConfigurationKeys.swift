@@ -163,6 +163,18 @@ extension ConfigurationKey {
             configuration.server.rateBurst = try integer(text, 1...1_000_000)
         },
         ConfigurationKey(
+            name: "server.live_keepalive", environment: "WAYMARK_SERVER_LIVE_KEEPALIVE", isPath: false, defaultText: "15s",
+            help: "a quiet live feed (Server-Sent Events) sends a keep-alive comment this often"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.liveKeepAlive = try requiredDuration(text)
+        },
+        ConfigurationKey(
+            name: "server.live_write_timeout", environment: "WAYMARK_SERVER_LIVE_WRITE_TIMEOUT", isPath: false, defaultText: "30s",
+            help: "a live feed's client that takes no write for this long is dropped"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.liveWriteTimeout = try requiredDuration(text)
+        },
+        ConfigurationKey(
             name: "logging.level", environment: "WAYMARK_LOG_LEVEL", isPath: false, defaultText: "info",
             help: "trace, debug, info, notice, warning, error or critical"
         ) { configuration, text throws(ConfigurationProblem) in
@@ -218,6 +230,12 @@ private func schemaName(_ text: String?) throws(ConfigurationProblem) -> String 
         throw ConfigurationProblem("\(error)")
     }
     return text
+}
+
+/// A positive whole number with a unit: `ms`, `s`, `m`, `h` (not `none`).
+private func requiredDuration(_ text: String?) throws(ConfigurationProblem) -> Duration {
+    guard let value = try duration(text) else { throw ConfigurationProblem("must be a duration such as 500ms, 30s or 2m; not none") }
+    return value
 }
 
 /// `none`, or a positive whole number with a unit: `ms`, `s`, `m`, `h`.

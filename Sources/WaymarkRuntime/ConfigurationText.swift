@@ -31,6 +31,8 @@ extension WaymarkConfiguration {
         case "server.port": return "\(server.port)"
         case "server.rate_limit": return "\(server.rateLimit)"
         case "server.rate_burst": return "\(server.rateBurst)"
+        case "server.live_keepalive": return duration(server.liveKeepAlive)
+        case "server.live_write_timeout": return duration(server.liveWriteTimeout)
         case "logging.level": return logging.level.rawValue
         default: return nil
         }

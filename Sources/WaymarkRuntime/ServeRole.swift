@@ -23,7 +23,8 @@ public struct ServeServices: RoleServices {
     public let application: any Service
     /// The projections and the process manager beside the API: none when API only.
     public let companions: [any Service]
-    public var services: [any Service] { [store] + companions + [application] }
+    /// The API's live feeds learn of other processes' appends through the store's notifications.
+    public var services: [any Service] { [store, AppendListener(store: store)] + companions + [application] }
 }
 
 /// `waymark keys …`: the store and its keys.
@@ -49,6 +50,7 @@ extension RuntimeDatabase {
                 store: store, client: client, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
                 projections: try runner(store, DefinitionLibrary(catalog)),
                 rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), metrics: metrics,
+                liveFeeds: LiveFeedOptions(keepAlive: configuration.server.liveKeepAlive, writeTimeout: configuration.server.liveWriteTimeout),
                 logger: logger)
             let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)

@@ -84,6 +84,9 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         /// Requests a second each key may make, and how many at once beyond it.
         public var rateLimit = 50
         public var rateBurst = 100
+        /// Live feeds: a keep-alive comment when quiet this long; a client not reading this long is dropped.
+        public var liveKeepAlive = Duration.seconds(15)
+        public var liveWriteTimeout = Duration.seconds(30)
         public init() {}
     }
 

@@ -7,10 +7,13 @@ import NIOCore
 public struct ApiContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// The connection: a live feed closes it when the client stops reading.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         principal = nil
+        channel = source.channel
     }
 
     /// Bodies past this are refused with `body_too_large` (413), unread.

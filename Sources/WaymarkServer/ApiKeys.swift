@@ -62,7 +62,7 @@ public struct ApiKeyStore: Sendable {
                 throw ApiError(
                     .invalidValue, "only a service key is bound to a source system; a \(role.rawValue) key writes nothing", field: "body.sourceSystem")
             }
-            guard !sourceSystem.isEmpty, sourceSystem.count <= 100 else {
+            guard !sourceSystem.isEmpty, sourceSystem.unicodeScalars.count <= 100 else {
                 throw ApiError(.invalidValue, "a source system is 1 to 100 characters", field: "body.sourceSystem")
             }
         }

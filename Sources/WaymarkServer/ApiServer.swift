@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import Prometheus
 import WaymarkClient
@@ -27,11 +28,14 @@ public struct ApiServer: Sendable {
     public let rateLimit: RateLimit?
     /// What `/metrics` shows, and where the HTTP metrics go; nil: no `/metrics`.
     public let metrics: PrometheusCollectorRegistry?
+    public let liveFeeds: LiveFeedOptions
+    public let liveFeedStats: LiveFeedStats
     public let logger: Logger
 
     public init(
         store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, analyticsSchema: String = "analytics",
-        projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, metrics: PrometheusCollectorRegistry? = nil, logger: Logger
+        projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, metrics: PrometheusCollectorRegistry? = nil,
+        liveFeeds: LiveFeedOptions = .init(), logger: Logger
     ) {
         self.store = store
         self.client = client
@@ -41,6 +45,8 @@ public struct ApiServer: Sendable {
         self.projections = projections
         self.rateLimit = rateLimit
         self.metrics = metrics
+        self.liveFeeds = liveFeeds
+        self.liveFeedStats = LiveFeedStats(factory: metrics.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory)
         self.logger = logger
     }
 
@@ -54,6 +60,7 @@ public struct ApiServer: Sendable {
         addHealthRoutes(to: router)
         addCommandRoutes(to: router)
         addStreamRoutes(to: router)
+        addLiveRoutes(to: router)
         addKeyRoutes(to: router)
         addViewRoutes(to: router)
         addOperationRoutes(to: router)

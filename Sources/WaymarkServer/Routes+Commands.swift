@@ -91,7 +91,7 @@ extension ApiServer {
             command.command,
             CommandContext(
                 commandId: commandId, actor: command.actor ?? principal.keyId, sourceSystem: sourceSystem, occurredAt: command.occurredAt,
-                traceparent: traceparent))
+                traceparent: traceparent, extra: [Self.writerKey: principal.keyId]))
         return try jsonResponse(
             adjust(CommandReply(commandId: commandId, result)), status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
     }
@@ -111,7 +111,7 @@ extension ApiServer {
     /// characters, none of them control characters.
     static func pathParameter(_ context: ApiContext, _ name: String) throws -> String {
         let raw = try context.parameters.require(name)
-        guard let id = raw.removingPercentEncoding, !id.isEmpty, id.count <= 200,
+        guard let id = raw.removingPercentEncoding, !id.isEmpty, id.unicodeScalars.count <= 200,
             !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw ApiError(.invalidValue, "\(name) must be 1 to 200 characters without control characters", field: "path.\(name)")

@@ -9,6 +9,9 @@ extension ApiServer {
     /// The header an append's expected version is given in: `any` (the default), `no-stream`,
     /// `exists`, or the stream's version as a number.
     static let expectedVersionHeader = HTTPField.Name("Waymark-Expected-Version")!
+    /// The key of the events' metadata (`extra`) naming the API key that wrote them: what a
+    /// service key may read back. Set by the server only.
+    public static let writerKey = "waymark.key"
 
     /// An event as the API shows it: its data as the JSON it is.
     struct EventReply: Codable {
@@ -79,6 +82,12 @@ extension ApiServer {
             let traceparent = TraceParent.of(request)
             let events = try append.events.enumerated().map { index, event in
                 var extra = event.extra
+                if extra[Self.writerKey] != nil {
+                    throw ApiError(
+                        .invalidValue, "metadata.extra.\(Self.writerKey) is set by the server (the key that wrote the event), not by a caller",
+                        field: "body.events[\(index)].metadata.extra.\(Self.writerKey)")
+                }
+                extra[Self.writerKey] = principal.keyId
                 if let traceparent { extra[CommandContext.traceparentKey] = traceparent }
                 return EventData(
                     id: event.id ?? .timeOrdered(), type: event.type, data: event.data.text,
@@ -94,23 +103,37 @@ extension ApiServer {
             return try jsonResponse(reply, status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
         }
         router.get("v1/streams/:stream/events") { request, context in
-            _ = try context.require(.service, .operator)
+            let principal = try context.require(.service, .operator)
             let stream = try Self.pathParameter(context, "stream")
+            if principal.role == .service { try await requireWriter(of: stream, principal) }
             let from = try Self.integer(request, "from", in: 1...Int64.max)
             let limit = try Self.limit(request)
             let slice = try await store.readStream(stream, from: from, limit: limit)
             return try jsonResponse(StreamPage(stream: stream, events: slice.events.map(EventReply.init), next: slice.nextVersion))
         }
         router.get("v1/events") { request, context in
-            _ = try context.require(.service, .operator)
+            _ = try context.require(.operator)
             let slice = try await store.readAll(after: try Self.position(request), limit: try Self.limit(request))
             return try jsonResponse(LogPage(events: slice.events.map(EventReply.init), next: slice.nextPosition.description, isEnd: slice.isEnd))
         }
         router.get("v1/categories/:category/events") { request, context in
-            _ = try context.require(.service, .operator)
+            _ = try context.require(.operator)
             let category = try Self.pathParameter(context, "category")
             let slice = try await store.readCategory(category, after: try Self.position(request), limit: try Self.limit(request))
             return try jsonResponse(LogPage(events: slice.events.map(EventReply.init), next: slice.nextPosition.description, isEnd: slice.isEnd))
+        }
+    }
+
+    /// A service key reads the streams it wrote: an event there carries its key id or, for a key
+    /// bound to a source system, that system. Whether the stream exists is not told.
+    func requireWriter(of stream: String, _ principal: Principal) async throws {
+        let rows = try await store.pool.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM events WHERE stream_name = \(stream)
+                AND (metadata->'extra'->>\(Self.writerKey) = \(principal.keyId) OR metadata->>'source_system' = \(principal.sourceSystem)))
+            """)
+        guard try rows[0].decode(Bool.self, at: 0) else {
+            throw ApiError(.forbidden, "a service key reads only the streams it wrote; stream '\(stream.prefix(200))' has no event of this key")
         }
     }
 

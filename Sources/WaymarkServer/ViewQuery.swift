@@ -59,7 +59,7 @@ struct ViewListing: Sendable {
         }
         switch filter.kind {
         case .text:
-            guard !value.isEmpty, value.count <= 200 else { throw invalid("1 to 200 characters") }
+            guard !value.isEmpty, value.unicodeScalars.count <= 200 else { throw invalid("1 to 200 characters") }
             return "\(column) = \(value)"
         case .choice(let words):
             guard words.contains(value) else { throw invalid("one of \(words.joined(separator: ", "))") }

@@ -13,8 +13,10 @@ struct AccessTests {
         ("POST", "/v1/subjects/s-a/consent-commands", #"{"type":"withdraw","purpose":"service-updates","channel":"email","proofReference":"p"}"#, [.service]),
         ("POST", "/v1/streams/shipment-a/events", #"{"events":[{"type":"ShipmentDelayed","data":{"delayHours":1}}]}"#, [.service]),
         ("GET", "/v1/streams/shipment-a/events", nil, [.service, .operator]),
-        ("GET", "/v1/events", nil, [.service, .operator]),
-        ("GET", "/v1/categories/shipment/events", nil, [.service, .operator]),
+        ("GET", "/v1/events", nil, [.operator]),
+        ("GET", "/v1/categories/shipment/events", nil, [.operator]),
+        ("GET", "/v1/events/live", nil, [.operator]),
+        ("GET", "/v1/categories/shipment/events/live", nil, [.operator]),
         ("POST", "/v1/keys", #"{"role":"analyst"}"#, [.admin]),
         ("GET", "/v1/keys", nil, [.admin]),
         ("DELETE", "/v1/keys/0000000000000000", nil, [.admin]),
@@ -47,7 +49,11 @@ struct AccessTests {
                     #expect(reply.status == 401, "\(operation.method) \(operation.path) with \(bad): \(reply.text)")
                 }
                 for role in ApiRole.allCases {
-                    let reply = try await fixture.request(method, operation.path, key: fixture.key(role), json: operation.body)
+                    // A live feed never ends: its head is all there is to see here.
+                    let reply =
+                        operation.path.hasSuffix("/live")
+                        ? try await fixture.head(operation.path, key: fixture.key(role))
+                        : try await fixture.request(method, operation.path, key: fixture.key(role), json: operation.body)
                     #expect(reply.status < 500, "\(operation.method) \(operation.path) as \(role): \(reply.status) \(reply.text)")
                     if operation.roles.contains(role) {
                         #expect(reply.status != 401 && reply.status != 403, "\(operation.method) \(operation.path) as \(role): \(reply.text)")
@@ -68,8 +74,9 @@ struct AccessTests {
             let secret = try #require(made.json["secret"] as? String)
             let keyId = try #require((made.json["key"] as? [String: Any])?["keyId"] as? String)
             #expect(secret.hasPrefix("wmk_\(keyId)_"))
-            let used = try await fixture.request(.GET, "/v1/events", key: secret)
-            #expect(used.status == 200, "\(used.text)")
+            let used = try await fixture.request(
+                .POST, "/v1/streams/shipment-b/events", key: secret, json: #"{"events":[{"type":"ShipmentDelayed","data":{"delayHours":1}}]}"#)
+            #expect(used.status == 201, "\(used.text)")
             let listed = try await fixture.request(.GET, "/v1/keys", key: fixture.key(.admin))
             #expect(listed.status == 200 && listed.text.contains(keyId) && !listed.text.contains(String(secret.dropFirst(22))))
             // Not stored in the clear either.
@@ -78,7 +85,7 @@ struct AccessTests {
             #expect(try stored[0].decode(Int.self, at: 0) == 0)
             let revoked = try await fixture.request(.DELETE, "/v1/keys/\(keyId)", key: fixture.key(.admin))
             #expect(revoked.status == 204)
-            let after = try await fixture.request(.GET, "/v1/events", key: secret)
+            let after = try await fixture.request(.GET, "/v1/streams/shipment-b/events", key: secret)
             #expect(after.status == 401 && after.code == "unauthorized", "\(after.text)")
             let unknown = try await fixture.request(.DELETE, "/v1/keys/ffffffffffffffff", key: fixture.key(.admin))
             #expect(unknown.status == 404 && unknown.code == "not_found")
@@ -103,22 +110,22 @@ struct RateLimitTests {
         let limit = RateLimit(perSecond: 0.5, burst: 3) { clock.withLock { $0 } }
         try await ServerFixture.run(rateLimit: limit) { fixture in
             for _ in 0..<3 {
-                #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
+                #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
             }
-            let limited = try await fixture.request(.GET, "/v1/events", key: fixture.key(.service))
+            let limited = try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator))
             #expect(limited.status == 429 && limited.code == "rate_limited", "\(limited.text)")
             #expect(limited.headers.first(name: "retry-after") == "2", "\(limited.headers)")
             // Another key has its own bucket; requests without a key are not counted.
-            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 403)
             #expect(try await fixture.request(.GET, "/healthz", key: nil).status == 200)
-            #expect(try await fixture.request(.GET, "/healthz", key: fixture.key(.service)).status == 200)
+            #expect(try await fixture.request(.GET, "/healthz", key: fixture.key(.operator)).status == 200)
             // The route counts, not the path sent.
-            #expect(try await fixture.request(.GET, "//v1/events", key: fixture.key(.service)).status == 429)
+            #expect(try await fixture.request(.GET, "//v1/events", key: fixture.key(.operator)).status == 429)
             // A stale key sent to a public route does not lock it.
             #expect(try await fixture.request(.GET, "/readyz", key: "wmk_0000000000000000_stale").status == 200)
             clock.withLock { $0 += 2 }
-            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 200)
-            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.service)).status == 429)
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 200)
+            #expect(try await fixture.request(.GET, "/v1/events", key: fixture.key(.operator)).status == 429)
         }
     }
 }

@@ -25,17 +25,20 @@ struct ServerFixture {
     let client: WaymarkClient
     let http: HTTPClient
     let base: String
+    let port: Int
     /// A plain key of each role; `boundService` is a service key bound to source system `erp`.
     let keys: [ApiRole: String]
     let boundService: String
     let keyStore: ApiKeyStore
     /// The projections the view routes read (not running: `withProjections` runs them).
     let runner: ProjectionRunner
+    let api: ApiServer
 
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
-    static func run(
-        readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, _ body: @Sendable (ServerFixture) async throws -> Void
-    ) async throws {
+    static func run<T: Sendable>(
+        readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, liveFeeds: LiveFeedOptions = .init(),
+        _ body: @Sendable (ServerFixture) async throws -> T
+    ) async throws -> T {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
         try await ServerSchema.migrate(store.pool, schema: store.schema, logger: TestDatabase.quietLogger)
         let catalog = JourneyCatalog(try DefinitionLoader.load(directory: repositoryDirectory.appendingPathComponent("config")))
@@ -50,7 +53,7 @@ struct ServerFixture {
         let server = ApiServer(
             store: store, client: client, keys: keyStore, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
             analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, metrics: PrometheusCollectorRegistry(),
-            logger: TestDatabase.quietLogger)
+            liveFeeds: liveFeeds, logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()
         let app = server.application(host: "127.0.0.1", port: 0) { port in
             sink.yield(port)
@@ -59,21 +62,22 @@ struct ServerFixture {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             // Stopped as a process stops it: a graceful shutdown, in-flight requests finished.
-            try await withServices([app]) {
+            let value = try await withServices([app]) {
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
                 let fixture = ServerFixture(
-                    store: store, client: client, http: http, base: "http://127.0.0.1:\(port)", keys: keys, boundService: bound, keyStore: keyStore,
-                    runner: runner)
-                try await body(fixture)
+                    store: store, client: client, http: http, base: "http://127.0.0.1:\(port)", port: port, keys: keys, boundService: bound,
+                    keyStore: keyStore, runner: runner, api: server)
+                return try await body(fixture)
             }
+            try await http.shutdown()
+            await store.close()
+            return value
         } catch {
             try? await http.shutdown()
             await store.close()
             throw error
         }
-        try await http.shutdown()
-        await store.close()
     }
 
     struct Reply: Sendable {
@@ -109,6 +113,27 @@ struct ServerFixture {
 
     func key(_ role: ApiRole) -> String { keys[role]! }
 
+    /// A GET's status and headers only, its body left unread (a live feed's never ends).
+    func head(_ path: String, key: String?) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let contentType = response.headers.first(name: "content-type")
+        // A problem's body is short and ends; read it for the problem's code.
+        let body = contentType == "text/event-stream" ? ByteBuffer() : try await response.body.collect(upTo: 1 << 20)
+        return Reply(status: Int(response.status.code), contentType: contentType, headers: response.headers, body: Data(buffer: body))
+    }
+
+    /// Opens a live feed (Server-Sent Events) at `path`.
+    func live(_ path: String, key: String, lastEventId: String? = nil) async throws -> ServerSentEvents {
+        var request = HTTPClientRequest(url: base + path)
+        request.headers.add(name: "authorization", value: "Bearer \(key)")
+        if let lastEventId { request.headers.add(name: "last-event-id", value: lastEventId) }
+        let response = try await http.execute(request, deadline: .distantFuture)
+        #expect(response.status == .ok && response.headers.first(name: "content-type") == "text/event-stream", "\(response.status)")
+        return ServerSentEvents(body: response.body.makeAsyncIterator())
+    }
+
     /// Runs the projections until every one has read the log to its head.
     func catchUpProjections(_ also: [any Service] = []) async throws {
         try await withServices([runner] + also) {
@@ -126,5 +151,49 @@ struct ServerFixture {
             }
             #expect(published, "not every view was published")
         }
+    }
+}
+
+/// The frames of a Server-Sent Events body, as a client reads them. Handed from task to task but
+/// read by one at a time.
+struct ServerSentEvents: @unchecked Sendable {
+    struct Frame: Sendable {
+        var id: String?
+        var data: String?
+        var comment: String?
+        var retry: String?
+    }
+
+    var body: HTTPClientResponse.Body.AsyncIterator
+    var pending = ""
+
+    /// The next frame; nil when the server ended the feed.
+    mutating func next() async throws -> Frame? {
+        while true {
+            if let end = pending.range(of: "\n\n") {
+                let text = pending[..<end.lowerBound]
+                pending = String(pending[end.upperBound...])
+                var frame = Frame()
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                    if line.hasPrefix(":") { frame.comment = line.dropFirst().trimmingCharacters(in: .whitespaces) }
+                    if line.hasPrefix("id: ") { frame.id = String(line.dropFirst(4)) }
+                    if line.hasPrefix("data: ") { frame.data = String(line.dropFirst(6)) }
+                    if line.hasPrefix("retry: ") { frame.retry = String(line.dropFirst(7)) }
+                }
+                return frame
+            }
+            guard let buffer = try await body.next() else { return nil }
+            pending += String(buffer: buffer)
+        }
+    }
+
+    /// The next event frame, skipping comments and retry hints.
+    mutating func nextEvent() async throws -> (id: String, event: [String: Any])? {
+        while let frame = try await next() {
+            guard let id = frame.id, let data = frame.data else { continue }
+            let event = (try JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
+            return (id, event)
+        }
+        return nil
     }
 }

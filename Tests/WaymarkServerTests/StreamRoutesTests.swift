@@ -74,6 +74,54 @@ struct StreamRoutesTests {
         }
     }
 
+    @Test("a service key reads back the streams it wrote (appends and commands), not another's; it cannot forge the writer")
+    func serviceReadsItsOwnStreams() async throws {
+        try await ServerFixture.run { fixture in
+            let (_, other) = try await fixture.keyStore.create(role: .service, sourceSystem: nil, label: "other", expiresAt: nil, by: "test")
+            let mine = try await fixture.request(.POST, "/v1/streams/shipment-own/events", key: fixture.key(.service), json: Self.delayed(1))
+            #expect(mine.status == 201, "\(mine.text)")
+            let stored = try await fixture.store.readStream("shipment-own").events
+            #expect(stored[0].metadata.extra[ApiServer.writerKey] != nil && stored[0].metadata.extra["batch"] == "7")
+            #expect(try await fixture.request(.GET, "/v1/streams/shipment-own/events", key: fixture.key(.service)).status == 200)
+            let foreign = try await fixture.request(.GET, "/v1/streams/shipment-own/events", key: other)
+            #expect(foreign.status == 403 && foreign.code == "forbidden", "\(foreign.text)")
+            // A stream that does not exist is refused the same way: its existence is not told.
+            #expect(try await fixture.request(.GET, "/v1/streams/shipment-none/events", key: other).status == 403)
+            // The operator reads every stream.
+            #expect(try await fixture.request(.GET, "/v1/streams/shipment-own/events", key: fixture.key(.operator)).status == 200)
+
+            // A journey started by a command is the commanding key's to read.
+            let started = try await fixture.request(
+                .POST, "/v1/journeys/j-own/commands", key: other,
+                json: #"{"type":"start","customerId":"c-own","journeyType":"order-to-cash","tier":"standard"}"#)
+            #expect(started.status == 201, "\(started.text)")
+            #expect(try await fixture.request(.GET, "/v1/streams/journey-j-own/events", key: other).status == 200)
+            #expect(try await fixture.request(.GET, "/v1/streams/journey-j-own/events", key: fixture.key(.service)).status == 403)
+
+            // A key bound to a source system reads what that system wrote, by any of its keys.
+            let (_, erp2) = try await fixture.keyStore.create(role: .service, sourceSystem: "erp", label: "erp 2", expiresAt: nil, by: "test")
+            #expect(try await fixture.request(.POST, "/v1/streams/shipment-erp/events", key: fixture.boundService, json: Self.delayed(2)).status == 201)
+            #expect(try await fixture.request(.GET, "/v1/streams/shipment-erp/events", key: erp2).status == 200)
+
+            let forged = try await fixture.request(
+                .POST, "/v1/streams/shipment-own/events", key: other,
+                json: #"{"events":[{"type":"ShipmentDelayed","data":{},"metadata":{"extra":{"waymark.key":"someone"}}}]}"#)
+            #expect(forged.status == 400 && forged.json["field"] as? String == "body.events[0].metadata.extra.waymark.key", "\(forged.text)")
+            #expect(try await fixture.store.readStream("shipment-own").events.count == 1)
+        }
+    }
+
+    @Test("a path parameter's length is counted in code points, as the contract's maxLength is")
+    func lengthInCodePoints() async throws {
+        try await ServerFixture.run { fixture in
+            // 100 characters as a person sees them, 300 code points (each letter with two combining marks).
+            let long = String(repeating: "e\u{0301}\u{0323}", count: 100)
+            let encoded = long.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let reply = try await fixture.request(.POST, "/v1/streams/shipment-\(encoded)/events", key: fixture.key(.service), json: Self.delayed(1))
+            #expect(reply.status == 400 && reply.json["field"] as? String == "path.stream", "\(reply.text)")
+        }
+    }
+
     @Test("a stream, the log and a category read in pages; each page says where the next begins")
     func pages() async throws {
         try await ServerFixture.run { fixture in
@@ -95,24 +143,24 @@ struct StreamRoutesTests {
             // Reads stop below the cluster's oldest open writer: another test's transaction can
             // hold the newest events back for a moment.
             let visible = try await eventually(timeout: .seconds(60)) {
-                let log = try await fixture.request(.GET, "/v1/events?limit=1000", key: fixture.key(.service))
+                let log = try await fixture.request(.GET, "/v1/events?limit=1000", key: fixture.key(.operator))
                 return (log.json["events"] as? [[String: Any]])?.count == 6
             }
             #expect(visible)
             var seen: [String] = []
             var after = "0:0"
             for _ in 0..<10 {
-                let page = try await fixture.request(.GET, "/v1/categories/shipment/events?after=\(after)&limit=2", key: fixture.key(.service))
+                let page = try await fixture.request(.GET, "/v1/categories/shipment/events?after=\(after)&limit=2", key: fixture.key(.operator))
                 seen += (page.json["events"] as? [[String: Any]] ?? []).compactMap { $0["stream"] as? String }
                 after = try #require(page.json["next"] as? String)
                 if page.json["isEnd"] as? Bool == true { break }
             }
             #expect(seen == Array(repeating: "shipment-SO-2", count: 5))
-            let log = try await fixture.request(.GET, "/v1/events?limit=1000", key: fixture.key(.service))
+            let log = try await fixture.request(.GET, "/v1/events?limit=1000", key: fixture.key(.operator))
             #expect((log.json["events"] as? [[String: Any]])?.count == 6)
 
             for (query, field) in [("limit=0", "query.limit"), ("limit=1001", "query.limit"), ("after=12", "query.after"), ("limit=ten", "query.limit")] {
-                let reply = try await fixture.request(.GET, "/v1/events?\(query)", key: fixture.key(.service))
+                let reply = try await fixture.request(.GET, "/v1/events?\(query)", key: fixture.key(.operator))
                 #expect(reply.status == 400 && reply.json["field"] as? String == field, "\(query): \(reply.text)")
             }
         }

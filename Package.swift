@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -135,6 +136,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             resources: [.copy("Migrations"), .copy("Resources/openapi.yaml")]
         ),
@@ -171,9 +173,11 @@ let package = Package(
             name: "WaymarkBench",
             dependencies: [
                 "CLibPQ", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkSimulation", "WaymarkProjections",
-                "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime", "WaymarkNotifications", "WaymarkWebhookReceiver",
+                "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime", "WaymarkNotifications", "WaymarkWebhookReceiver", "WaymarkServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -276,13 +280,14 @@ let package = Package(
             name: "WaymarkServerTests",
             dependencies: [
                 "WaymarkServer", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
-                "WaymarkProjections", "WaymarkProcessManager",
+                "WaymarkProjections", "WaymarkProcessManager", "WaymarkSimulation", "WaymarkErrors",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         .testTarget(

@@ -14,7 +14,10 @@ public struct Bench: AsyncParsableCommand {
 
     public static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self, BenchProcessManager.self, BenchNotifications.self])
+        subcommands: [
+            BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self, BenchProcessManager.self, BenchNotifications.self,
+            BenchHTTP.self,
+        ])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,
     /// gauges and the rest cost nothing, so the waymark side pays no more than a production

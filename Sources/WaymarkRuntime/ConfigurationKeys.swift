@@ -175,6 +175,24 @@ extension ConfigurationKey {
             configuration.server.liveWriteTimeout = try requiredDuration(text)
         },
         ConfigurationKey(
+            name: "server.jwt_jwks", environment: "WAYMARK_SERVER_JWT_JWKS", isPath: true, defaultText: "~ (API keys only)",
+            help: "JWKS file of the identity provider whose RS256/ES256 tokens the API takes"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.jwtJWKS = text.flatMap { $0.isEmpty ? nil : $0 }
+        },
+        ConfigurationKey(
+            name: "server.jwt_issuer", environment: "WAYMARK_SERVER_JWT_ISSUER", isPath: false, defaultText: "~",
+            help: "the tokens' issuer (iss), required with a JWKS"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.jwtIssuer = text.flatMap { $0.isEmpty ? nil : $0 }
+        },
+        ConfigurationKey(
+            name: "server.jwt_audience", environment: "WAYMARK_SERVER_JWT_AUDIENCE", isPath: false, defaultText: "~",
+            help: "the audience (aud) tokens must name, required with a JWKS"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.jwtAudience = text.flatMap { $0.isEmpty ? nil : $0 }
+        },
+        ConfigurationKey(
             name: "logging.level", environment: "WAYMARK_LOG_LEVEL", isPath: false, defaultText: "info",
             help: "trace, debug, info, notice, warning, error or critical"
         ) { configuration, text throws(ConfigurationProblem) in

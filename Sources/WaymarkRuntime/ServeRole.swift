@@ -44,10 +44,11 @@ extension RuntimeDatabase {
         _ body: (ServeServices) async throws -> T
     ) async throws -> T {
         let catalog = try runtime.catalog()
+        let tokens = try await accessTokens()
         let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
             let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
             let api = ApiServer(
-                store: store, client: client, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
+                store: store, client: client, tokens: tokens, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
                 projections: try runner(store, DefinitionLibrary(catalog)),
                 rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), metrics: metrics,
                 liveFeeds: LiveFeedOptions(keepAlive: configuration.server.liveKeepAlive, writeTimeout: configuration.server.liveWriteTimeout),
@@ -61,6 +62,31 @@ extension RuntimeDatabase {
                 try await withRole(
                     .serve, { store, _ in try serve(store, projections.services + processManager.services) }, body)
             }
+        }
+    }
+
+    /// The single sign-on verifier the configuration asks for, or nil (API keys only). A JWKS
+    /// without issuer or audience, or one that cannot be read or used, stops the start.
+    func accessTokens() async throws -> AccessTokenVerifier? {
+        let server = configuration.server
+        guard let path = server.jwtJWKS else { return nil }
+        func problem(_ key: String, _ message: String) -> ConfigurationError {
+            ConfigurationError(.invalidValue, key: key, source: configuration.origins[key] ?? "", message: message)
+        }
+        guard let issuer = server.jwtIssuer else { throw problem("server.jwt_issuer", "must be set with server.jwt_jwks: the issuer tokens carry") }
+        guard let audience = server.jwtAudience else {
+            throw problem("server.jwt_audience", "must be set with server.jwt_jwks: the audience tokens must name")
+        }
+        let jwks: String
+        do {
+            jwks = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw problem("server.jwt_jwks", "cannot read \(path): \(error.localizedDescription)")
+        }
+        do {
+            return try await AccessTokenVerifier(AccessTokenSettings(jwks: jwks, issuer: issuer, audience: audience))
+        } catch let error as ApiError {
+            throw problem("server.jwt_jwks", "\(path): \(error.message)")
         }
     }
 

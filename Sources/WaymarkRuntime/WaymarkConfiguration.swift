@@ -87,6 +87,11 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         /// Live feeds: a keep-alive comment when quiet this long; a client not reading this long is dropped.
         public var liveKeepAlive = Duration.seconds(15)
         public var liveWriteTimeout = Duration.seconds(30)
+        /// Single sign-on: the identity provider's JWKS file, the issuer and the audience tokens
+        /// must carry; no JWKS: API keys only.
+        public var jwtJWKS: String?
+        public var jwtIssuer: String?
+        public var jwtAudience: String?
         public init() {}
     }
 

@@ -22,11 +22,11 @@ public struct ApiContext: RequestContext {
     /// The caller, when its role is one of `roles`: else 401 (no credentials) or 403.
     func require(_ roles: ApiRole...) throws -> Principal {
         guard let principal else {
-            throw ApiError(.unauthorized, "this operation needs credentials: an API key as 'Authorization: Bearer wmk_…'")
+            throw ApiError(.unauthorized, "this operation needs credentials: an API key as 'Authorization: Bearer wmk_…', or a token")
         }
-        guard roles.contains(principal.role) else {
-            throw ApiError(
-                .forbidden, "a \(principal.role.rawValue) key may not do this; it takes a key of role \(roles.map(\.rawValue).joined(separator: " or "))")
+        guard !principal.roles.isDisjoint(with: roles) else {
+            let held = principal.roles.isEmpty ? "no role" : "role " + principal.roles.map(\.rawValue).sorted().joined(separator: ", ")
+            throw ApiError(.forbidden, "a caller with \(held) may not do this; it takes role \(roles.map(\.rawValue).joined(separator: " or "))")
         }
         return principal
     }
@@ -47,12 +47,14 @@ public struct ApiContext: RequestContext {
     }
 }
 
-/// Names the caller from `Authorization: Bearer <key>`. A request without the header goes on with
-/// no caller (health, the contract, and a 401 from any route that needs one); a header with an
-/// unknown, revoked or expired key is refused here.
+/// Names the caller from `Authorization: Bearer <key or token>`. A request without the header goes
+/// on with no caller (health, the contract, and a 401 from any route that needs one); a header with
+/// an unknown, revoked or expired key, or a token that does not verify, is refused here.
 struct KeyAuthentication: RouterMiddleware {
     typealias Context = ApiContext
     let keys: ApiKeyStore
+    /// Verifies single sign-on tokens; nil: API keys only.
+    let tokens: AccessTokenVerifier?
 
     /// Routes anyone may call: a stale key sent along (a probe's, a browser's) does not lock them.
     static let publicRoutes: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
@@ -65,11 +67,17 @@ struct KeyAuthentication: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ApiError(.unauthorized, "the Authorization header takes 'Bearer <key>'")
         }
-        guard let principal = try await keys.authenticate(parts[1].trimmingCharacters(in: .whitespaces)) else {
-            throw ApiError(.unauthorized, "the key is unknown, revoked or expired")
-        }
+        let credential = parts[1].trimmingCharacters(in: .whitespaces)
         var context = context
-        context.principal = principal
+        if AccessTokenVerifier.isToken(credential) {
+            guard let tokens else { throw ApiError(.unauthorized, "this server takes API keys only; single sign-on tokens are not configured") }
+            context.principal = try await tokens.authenticate(credential)
+        } else {
+            guard let principal = try await keys.authenticate(credential) else {
+                throw ApiError(.unauthorized, "the key is unknown, revoked or expired")
+            }
+            context.principal = principal
+        }
         return try await next(request, context)
     }
 }

@@ -18,9 +18,22 @@ public enum ApiRole: String, Sendable, CaseIterable, Codable {
 
 /// An authenticated caller: the key it used, its role, and the source system the key is bound to.
 public struct Principal: Sendable, Equatable {
+    /// The key's id, or `jwt:<subject>` for a token: the default actor, what a service's writes
+    /// are marked with, and what rate limits count by.
     public var keyId: String
-    public var role: ApiRole
+    /// A key has one role; a token may name several (or none, and may then do nothing).
+    public var roles: Set<ApiRole>
     public var sourceSystem: String?
+
+    public init(keyId: String, roles: Set<ApiRole>, sourceSystem: String?) {
+        self.keyId = keyId
+        self.roles = roles
+        self.sourceSystem = sourceSystem
+    }
+
+    public init(keyId: String, role: ApiRole, sourceSystem: String?) {
+        self.init(keyId: keyId, roles: [role], sourceSystem: sourceSystem)
+    }
 }
 
 /// An API key as listed: never its secret.

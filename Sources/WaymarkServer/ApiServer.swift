@@ -19,6 +19,8 @@ public struct ApiServer: Sendable {
     public let store: EventStore
     public let client: WaymarkClient
     public let keys: ApiKeyStore
+    /// Single sign-on tokens; nil: API keys only.
+    public let tokens: AccessTokenVerifier?
     public let readiness: Readiness
     /// The schema of the analysts' views the view routes read.
     public let analyticsSchema: String
@@ -33,13 +35,15 @@ public struct ApiServer: Sendable {
     public let logger: Logger
 
     public init(
-        store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, readiness: Readiness, analyticsSchema: String = "analytics",
+        store: EventStore, client: WaymarkClient, keys: ApiKeyStore? = nil, tokens: AccessTokenVerifier? = nil, readiness: Readiness,
+        analyticsSchema: String = "analytics",
         projections: ProjectionRunner? = nil, rateLimit: RateLimit? = nil, metrics: PrometheusCollectorRegistry? = nil,
         liveFeeds: LiveFeedOptions = .init(), logger: Logger
     ) {
         self.store = store
         self.client = client
         self.keys = keys ?? ApiKeyStore(store: store)
+        self.tokens = tokens
         self.readiness = readiness
         self.analyticsSchema = analyticsSchema
         self.projections = projections
@@ -55,7 +59,7 @@ public struct ApiServer: Sendable {
         let router = Router(context: ApiContext.self)
         if let metrics { router.add(middleware: HTTPMetrics(factory: PrometheusMetricsFactory(registry: metrics))) }
         router.add(middleware: ProblemMiddleware(logger: logger))
-        router.add(middleware: KeyAuthentication(keys: keys))
+        router.add(middleware: KeyAuthentication(keys: keys, tokens: tokens))
         if let rateLimit { router.add(middleware: RateLimiting(limit: rateLimit)) }
         addHealthRoutes(to: router)
         addCommandRoutes(to: router)

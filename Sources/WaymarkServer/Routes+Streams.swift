@@ -105,7 +105,7 @@ extension ApiServer {
         router.get("v1/streams/:stream/events") { request, context in
             let principal = try context.require(.service, .operator)
             let stream = try Self.pathParameter(context, "stream")
-            if principal.role == .service { try await requireWriter(of: stream, principal) }
+            if !principal.roles.contains(.operator) { try await requireWriter(of: stream, principal) }
             let from = try Self.integer(request, "from", in: 1...Int64.max)
             let limit = try Self.limit(request)
             let slice = try await store.readStream(stream, from: from, limit: limit)

@@ -56,4 +56,33 @@ struct ServeRoleTests {
             }
         }
     }
+
+    @Test("single sign-on settings: a JWKS without issuer or audience, unreadable or unusable, stops the start naming the key")
+    func singleSignOnSettings() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wm-jwks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let secretOnly = folder.appendingPathComponent("secret.json")
+        try #"{"keys":[{"kty":"oct","alg":"HS256","kid":"s","k":"c2VjcmV0"}]}"#.write(to: secretOnly, atomically: true, encoding: .utf8)
+        let cases: [(jwks: String, issuer: String?, audience: String?, key: String, says: String)] = [
+            (secretOnly.path, nil, "waymark", "server.jwt_issuer", "must be set"),
+            (secretOnly.path, "https://idp", nil, "server.jwt_audience", "must be set"),
+            (folder.appendingPathComponent("missing.json").path, "https://idp", "waymark", "server.jwt_jwks", "cannot read"),
+            (secretOnly.path, "https://idp", "waymark", "server.jwt_jwks", "RS256 or ES256"),
+        ]
+        for setting in cases {
+            var configuration = try runtime(schema: TestDatabase.uniqueSchemaName("sso")).configuration
+            configuration.server.jwtJWKS = setting.jwks
+            configuration.server.jwtIssuer = setting.issuer
+            configuration.server.jwtAudience = setting.audience
+            do {
+                try await WaymarkRuntime(configuration: configuration, logger: TestDatabase.quietLogger).withDatabase { database in
+                    try await database.withServe(apiOnly: true, onListening: { _ in }) { _ in }
+                }
+                Issue.record("started with \(setting)")
+            } catch let error as ConfigurationError {
+                #expect(error.key == setting.key && error.message.contains(setting.says), "\(error)")
+            }
+        }
+    }
 }

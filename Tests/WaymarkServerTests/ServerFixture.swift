@@ -37,6 +37,7 @@ struct ServerFixture {
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
     static func run<T: Sendable>(
         readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, liveFeeds: LiveFeedOptions = .init(),
+        tokens: AccessTokenVerifier? = nil,
         _ body: @Sendable (ServerFixture) async throws -> T
     ) async throws -> T {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
@@ -51,7 +52,7 @@ struct ServerFixture {
             store: store, projections: standardProjections(definitions: client.definitions), analyticsSchema: store.schema + "_analytics",
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let server = ApiServer(
-            store: store, client: client, keys: keyStore, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
+            store: store, client: client, keys: keyStore, tokens: tokens, readiness: readiness?(store) ?? Readiness([Readiness.database(store)]),
             analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, metrics: PrometheusCollectorRegistry(),
             liveFeeds: liveFeeds, logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()

@@ -45,7 +45,7 @@ struct BenchHTTP: AsyncParsableCommand {
             let client = WaymarkClient(store: store, catalog: catalog, logger: quiet)
             let api = ApiServer(store: store, client: client, keys: keys, readiness: Readiness([]), logger: quiet)
             let (ports, portSink) = AsyncStream<Int>.makeStream()
-            let app = api.application(host: "127.0.0.1", port: 0) { port in
+            let app = try api.application(host: "127.0.0.1", port: 0) { port in
                 portSink.yield(port)
                 portSink.finish()
             }

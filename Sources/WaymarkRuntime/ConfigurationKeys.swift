@@ -175,6 +175,18 @@ extension ConfigurationKey {
             configuration.server.liveWriteTimeout = try requiredDuration(text)
         },
         ConfigurationKey(
+            name: "server.tls_cert", environment: "WAYMARK_SERVER_TLS_CERT", isPath: true, defaultText: "~ (plain HTTP)",
+            help: "PEM certificate chain the API presents over HTTPS (with server.tls_key)"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.tlsCertificate = text.flatMap { $0.isEmpty ? nil : $0 }
+        },
+        ConfigurationKey(
+            name: "server.tls_key", environment: "WAYMARK_SERVER_TLS_KEY", isPath: true, defaultText: "~",
+            help: "PEM private key of server.tls_cert"
+        ) { configuration, text throws(ConfigurationProblem) in
+            configuration.server.tlsKey = text.flatMap { $0.isEmpty ? nil : $0 }
+        },
+        ConfigurationKey(
             name: "server.jwt_jwks", environment: "WAYMARK_SERVER_JWT_JWKS", isPath: true, defaultText: "~ (API keys only)",
             help: "JWKS file of the identity provider whose RS256/ES256 tokens the API takes"
         ) { configuration, text throws(ConfigurationProblem) in

@@ -33,6 +33,8 @@ extension WaymarkConfiguration {
         case "server.rate_burst": return "\(server.rateBurst)"
         case "server.live_keepalive": return duration(server.liveKeepAlive)
         case "server.live_write_timeout": return duration(server.liveWriteTimeout)
+        case "server.tls_cert": return server.tlsCertificate ?? "~"
+        case "server.tls_key": return server.tlsKey ?? "~"
         case "server.jwt_jwks": return server.jwtJWKS ?? "~"
         case "server.jwt_issuer": return server.jwtIssuer ?? "~"
         case "server.jwt_audience": return server.jwtAudience ?? "~"

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import WaymarkClient
@@ -45,6 +46,7 @@ extension RuntimeDatabase {
     ) async throws -> T {
         let catalog = try runtime.catalog()
         let tokens = try await accessTokens()
+        let tls = try serverTLS()
         let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
             let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
             let api = ApiServer(
@@ -53,7 +55,8 @@ extension RuntimeDatabase {
                 rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), metrics: metrics,
                 liveFeeds: LiveFeedOptions(keepAlive: configuration.server.liveKeepAlive, writeTimeout: configuration.server.liveWriteTimeout),
                 logger: logger)
-            let application = api.application(host: configuration.server.host, port: configuration.server.port, onRunning: onListening)
+            let application = try api.application(
+                host: configuration.server.host, port: configuration.server.port, tls: tls, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)
         }
         if apiOnly { return try await withRole(.serve, { store, _ in try serve(store, []) }, body) }
@@ -65,14 +68,35 @@ extension RuntimeDatabase {
         }
     }
 
+    /// The server's TLS settings when `server.tls_cert` and `server.tls_key` name its certificate
+    /// chain and key; nil: plain HTTP. One without the other, or files that cannot be used, stop
+    /// the start.
+    func serverTLS() throws -> TLSConfiguration? {
+        let server = configuration.server
+        guard server.tlsCertificate != nil || server.tlsKey != nil else { return nil }
+        guard let certificate = server.tlsCertificate else {
+            throw configurationProblem("server.tls_cert", "must be set with server.tls_key: the certificate chain the server presents (PEM)")
+        }
+        guard let key = server.tlsKey else {
+            throw configurationProblem("server.tls_key", "must be set with server.tls_cert: the certificate's private key (PEM)")
+        }
+        do {
+            return try ApiServer.tlsConfiguration(certificateFile: certificate, keyFile: key)
+        } catch let error as ApiError {
+            throw configurationProblem("server.tls_cert", error.message)
+        }
+    }
+
+    func configurationProblem(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(.invalidValue, key: key, source: configuration.origins[key] ?? "", message: message)
+    }
+
     /// The single sign-on verifier the configuration asks for, or nil (API keys only). A JWKS
     /// without issuer or audience, or one that cannot be read or used, stops the start.
     func accessTokens() async throws -> AccessTokenVerifier? {
         let server = configuration.server
         guard let path = server.jwtJWKS else { return nil }
-        func problem(_ key: String, _ message: String) -> ConfigurationError {
-            ConfigurationError(.invalidValue, key: key, source: configuration.origins[key] ?? "", message: message)
-        }
+        let problem = configurationProblem
         guard let issuer = server.jwtIssuer else { throw problem("server.jwt_issuer", "must be set with server.jwt_jwks: the issuer tokens carry") }
         guard let audience = server.jwtAudience else {
             throw problem("server.jwt_audience", "must be set with server.jwt_jwks: the audience tokens must name")

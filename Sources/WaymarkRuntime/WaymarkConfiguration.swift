@@ -87,6 +87,9 @@ public struct WaymarkConfiguration: Sendable, Equatable {
         /// Live feeds: a keep-alive comment when quiet this long; a client not reading this long is dropped.
         public var liveKeepAlive = Duration.seconds(15)
         public var liveWriteTimeout = Duration.seconds(30)
+        /// HTTPS: the PEM certificate chain and private key; neither: plain HTTP.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
         /// Single sign-on: the identity provider's JWKS file, the issuer and the audience tokens
         /// must carry; no JWKS: API keys only.
         public var jwtJWKS: String?

@@ -1,9 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
+import NIOSSL
 import Prometheus
 import WaymarkClient
 import WaymarkEventStore
@@ -72,11 +74,42 @@ public struct ApiServer: Sendable {
         return router
     }
 
-    /// The server as a `Service` on `host:port` (port 0: any free one, told to `onRunning`).
-    public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The server as a `Service` on `host:port` (port 0: any free one, told to `onRunning`), over
+    /// TLS when `tls` is given.
+    public func application(
+        host: String, port: Int, tls: TLSConfiguration? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
         Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "waymark"),
+            router: router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "waymark"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// The TLS settings of a server with the certificate chain and private key in these PEM files.
+    /// A file that cannot be read, or a key that does not match the certificate, is an error
+    /// naming the file.
+    public static func tlsConfiguration(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+        } catch {
+            throw ApiError(.invalidValue, "cannot read the TLS certificate \(certificateFile): \(error)")
+        }
+        guard !chain.isEmpty else { throw ApiError(.invalidValue, "the TLS certificate file \(certificateFile) holds no certificate") }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        } catch {
+            throw ApiError(.invalidValue, "cannot read the TLS private key \(keyFile): \(error)")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        do {
+            // Fails now, not at the first handshake, when the key is not the certificate's.
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ApiError(.invalidValue, "the TLS private key \(keyFile) does not go with the certificate \(certificateFile): \(error)")
+        }
+        return configuration
     }
 }
 

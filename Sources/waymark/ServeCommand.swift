@@ -21,12 +21,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (server.port; default 8080; 0 for any free one).") var port: String?
     @Flag(help: "Serve the API alone: the projections and the process manager run elsewhere.") var apiOnly = false
     @Option(help: "Names the process manager beside the API in the events it records (default: host:pid:random).") var instance: String?
+    @Option(help: "PEM certificate chain to serve HTTPS with (server.tls_cert; with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of the certificate (server.tls_key).") var tlsKey: String?
 
     var overrides: [ConfigurationOverride] {
         definitions.overrides
             + [
                 host.map { ConfigurationOverride(key: "server.host", value: $0, option: "--host") },
                 port.map { ConfigurationOverride(key: "server.port", value: $0, option: "--port") },
+                tlsCert.map { ConfigurationOverride(key: "server.tls_cert", value: $0, option: "--tls-cert") },
+                tlsKey.map { ConfigurationOverride(key: "server.tls_key", value: $0, option: "--tls-key") },
             ].compactMap { $0 }
     }
 
@@ -35,6 +39,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let runtime = try runtime.runtime(overrides)
         let host = runtime.configuration.server.host
+        let scheme = runtime.configuration.server.tlsCertificate == nil ? "http" : "https"
         // Every module's metrics (appends, reads, subscriptions' lag) and the HTTP requests' go to
         // one registry, served at /metrics.
         let registry = PrometheusCollectorRegistry()
@@ -44,7 +49,7 @@ struct Serve: AsyncParsableCommand {
                 apiOnly: apiOnly, instance: instance, metrics: registry,
                 onListening: { port in
                     // The line scripts and tests wait for: the URL, once the port is open.
-                    print("listening on http://\(host):\(port) (schema \(runtime.configuration.database.schema)); Ctrl-C stops")
+                    print("listening on \(scheme)://\(host):\(port) (schema \(runtime.configuration.database.schema)); Ctrl-C stops")
                     fflush(nil)
                 }
             ) { services in

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 import WaymarkTesting
 
@@ -65,6 +66,48 @@ struct ServeCommandTests {
             #expect(stopped)
             let (_, listOutput) = try waymark(["keys", "list"] + database)
             #expect(listOutput.contains("\(serviceId)  service  erp  revoked"), "\(listOutput)")
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            server.terminate()
+            throw error
+        }
+        server.terminate()
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    @Test("`serve --tls-cert --tls-key` answers HTTPS with the given certificate; a certificate without its key is refused at start")
+    func serveOverTLS() async throws {
+        let url = try TestDatabase.url()
+        let schema = TestDatabase.uniqueSchemaName("srvtls")
+        let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
+        #expect(try waymark(["migrate"] + database).0 == 0)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wm-clitls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let authority = try TestCertificateAuthority()
+        let (certificate, key) = try authority.issue()
+        try TestCertificateAuthority.write(certificate, to: folder + "/server.pem")
+        try TestCertificateAuthority.write(key, to: folder + "/server.key")
+
+        let (halfStatus, halfOutput) = try waymark(["serve", "--api-only", "--port", "0", "--tls-cert", folder + "/server.pem"] + database)
+        #expect(halfStatus != 0 && halfOutput.contains("server.tls_key") && halfOutput.contains("must be set"), "\(halfOutput)")
+
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-serve-tls-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let server = try startWaymark(
+            ["serve", "--api-only", "--port", "0", "--tls-cert", folder + "/server.pem", "--tls-key", folder + "/server.key"] + database, output: log)
+        let base = try #require(try await Self.listening(log))
+        #expect(base.hasPrefix("https://127.0.0.1:"), "\(base)")
+        var configuration = HTTPClient.Configuration()
+        var trusting = TLSConfiguration.makeClientConfiguration()
+        trusting.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(authority.certificatePEM.utf8)))
+        configuration.tlsConfiguration = trusting
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(30))
+            #expect(response.status == .ok)
             try await http.shutdown()
         } catch {
             try? await http.shutdown()

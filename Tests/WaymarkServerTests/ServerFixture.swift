@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import Testing
@@ -37,7 +38,7 @@ struct ServerFixture {
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
     static func run<T: Sendable>(
         readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, liveFeeds: LiveFeedOptions = .init(),
-        tokens: AccessTokenVerifier? = nil,
+        tokens: AccessTokenVerifier? = nil, tls: TestCertificateAuthority? = nil,
         _ body: @Sendable (ServerFixture) async throws -> T
     ) async throws -> T {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
@@ -56,18 +57,34 @@ struct ServerFixture {
             analyticsSchema: store.schema + "_analytics", projections: runner, rateLimit: rateLimit, metrics: PrometheusCollectorRegistry(),
             liveFeeds: liveFeeds, logger: TestDatabase.quietLogger)
         let (ports, sink) = AsyncStream<Int>.makeStream()
-        let app = server.application(host: "127.0.0.1", port: 0) { port in
+        // Over TLS: a server certificate from the test's CA, which the client trusts.
+        var clientConfiguration = HTTPClient.Configuration()
+        var serverTLS: TLSConfiguration?
+        if let tls {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wm-tls-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let (certificate, key) = try tls.issue()
+            try TestCertificateAuthority.write(certificate, to: folder + "/server.pem")
+            try TestCertificateAuthority.write(key, to: folder + "/server.key")
+            serverTLS = try ApiServer.tlsConfiguration(certificateFile: folder + "/server.pem", keyFile: folder + "/server.key")
+            var trusting = TLSConfiguration.makeClientConfiguration()
+            trusting.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)))
+            clientConfiguration.tlsConfiguration = trusting
+        }
+        let app = try server.application(host: "127.0.0.1", port: 0, tls: serverTLS) { port in
             sink.yield(port)
             sink.finish()
         }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
             // Stopped as a process stops it: a graceful shutdown, in-flight requests finished.
             let value = try await withServices([app]) {
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
                 let fixture = ServerFixture(
-                    store: store, client: client, http: http, base: "http://127.0.0.1:\(port)", port: port, keys: keys, boundService: bound,
+                    store: store, client: client, http: http, base: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", port: port, keys: keys,
+                    boundService: bound,
                     keyStore: keyStore, runner: runner, api: server)
                 return try await body(fixture)
             }

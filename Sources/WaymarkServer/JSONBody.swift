@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDomain
 import NIOCore
 
 /// A JSON value as a request carries it, so that a body is checked field by field: an unknown
@@ -189,13 +190,7 @@ struct JSONObject {
         return date
     }
 
-    static func timestamp(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
+    static func timestamp(_ text: String) -> Date? { RFC3339.date(text) }
 
     /// Refuses any field not in `allowed`, naming it and the fields `what` takes.
     func refuseUnknown(allowed: [String], what: String) throws {

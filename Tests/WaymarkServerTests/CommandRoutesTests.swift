@@ -63,6 +63,8 @@ struct CommandRoutesTests {
             (#"{"type":"teleport"}"#, 400, "invalid_value", "body.type"),
             (#"{"type":"complete","commandId":"not-a-uuid"}"#, 400, "invalid_value", "body.commandId"),
             (#"{"type":"complete","occurredAt":"yesterday"}"#, 400, "invalid_value", "body.occurredAt"),
+            // Rolled over to 2 March by a lenient parser: refused.
+            (#"{"type":"complete","occurredAt":"2026-02-30T08:00:00Z"}"#, 400, "invalid_value", "body.occurredAt"),
             (#"{"type":"request-handoff","toStage":"x","facts":{"a":1}}"#, 400, "wrong_type", "body.facts.a"),
             (#"{"type":"request-handoff","toStage":"x","facts":{"a":null}}"#, 400, "wrong_type", "body.facts.a"),
             (#"{"type":"cancel","reason":null}"#, 400, "wrong_type", "body.reason"),

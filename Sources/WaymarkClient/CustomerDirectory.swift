@@ -27,7 +27,7 @@ public struct CustomerDirectory: Sendable {
 
     /// The identity stream of `id`. The id itself can hold any text, so the name carries a hash.
     public static func streamName(externalID id: ExternalID) -> String {
-        let digest = SHA256.hash(data: Data("\(id.system)\u{0}\(id.id)".utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Data("\(id.system)\u{0}\(id.id)".utf8)).prefix(16).hexText
         return "externalid-\(id.system)-\(digest)"
     }
 

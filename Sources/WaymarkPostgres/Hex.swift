@@ -14,3 +14,17 @@ enum Hex {
         return (isDigit == 1 ? digit : letter &+ 10, (isDigit | isLetter) ^ 1)
     }
 }
+
+extension Sequence where Element == UInt8 {
+    /// The bytes as lower-case hex digits (a digest's text form). Without `String(format:)`, which
+    /// costs a formatter call per byte.
+    public var hexText: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            out.append(Hex.digits[Int(byte >> 4)])
+            out.append(Hex.digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -143,7 +143,7 @@ public struct ApiKeyStore: Sendable {
     }
 
     /// The SHA-256 of a secret, as hex.
-    static func digest(_ secret: String) -> String { SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined() }
+    static func digest(_ secret: String) -> String { Array(SHA256.hash(data: Data(secret.utf8))).hexText }
 
     /// Compares without stopping at the first difference.
     static func equal(_ left: String, _ right: String) -> Bool {
@@ -158,7 +158,7 @@ public struct ApiKeyStore: Sendable {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
         switch alphabet {
-        case .hex: return bytes.map { String(format: "%02x", $0) }.joined()
+        case .hex: return bytes.hexText
         case .base64url: return base64URL(Data(bytes))
         }
     }

@@ -62,7 +62,7 @@ enum JSONValue: Sendable, Equatable, Codable {
     static func parse(_ buffer: ByteBuffer) throws -> JSONValue {
         guard buffer.readableBytes > 0 else { throw ApiError(.invalidBody, "the request has no body; it takes a JSON document", field: "body") }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+            return try JSONParser.parse(buffer)
         } catch {
             throw ApiError(.invalidBody, "the body is not valid JSON", field: "body")
         }

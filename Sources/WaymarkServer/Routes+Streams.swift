@@ -38,7 +38,7 @@ extension ApiServer {
             streamVersion = event.streamVersion
             position = event.position.description
             type = event.type
-            data = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8))) ?? .null
+            data = (try? JSONParser.parse(event.data)) ?? .null
             let meta = event.metadata
             metadata = Metadata(
                 correlationId: meta.correlationId, causationId: meta.causationId, actor: meta.actor, sourceSystem: meta.sourceSystem,

@@ -187,7 +187,7 @@ extension ApiServer {
     /// A view row's JSON with its top-level keys in camelCase (`journey_id` → `journeyId`); values
     /// (a jsonb column's own keys) as they are.
     static func camelCased(_ text: String) throws -> JSONValue {
-        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return .null }
+        guard case .object(let fields) = try JSONParser.parse(text) else { return .null }
         var out: [String: JSONValue] = [:]
         for (key, value) in fields {
             let parts = key.split(separator: "_")

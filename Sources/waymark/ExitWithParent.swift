@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
@@ -23,8 +25,15 @@ enum ExitWithParent {
 
 @main
 enum Entry {
-    static func main() async {
+    static func main() {
         ExitWithParent.armIfAsked()
-        await WaymarkCommand.main()
+        if ProcessInfo.processInfo.environment["WAYMARK_NIO_EXECUTOR"] == "1" {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
+        Task {
+            await WaymarkCommand.main()
+            exit(0)
+        }
+        dispatchMain()
     }
 }

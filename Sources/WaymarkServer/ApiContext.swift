@@ -67,7 +67,7 @@ struct KeyAuthentication: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ApiError(.unauthorized, "the Authorization header takes 'Bearer <key>'")
         }
-        let credential = parts[1].trimmingCharacters(in: .whitespaces)
+        let credential = parts[1].trimmingSpaces
         var context = context
         if AccessTokenVerifier.isToken(credential) {
             guard let tokens else { throw ApiError(.unauthorized, "this server takes API keys only; single sign-on tokens are not configured") }

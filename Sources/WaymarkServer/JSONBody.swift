@@ -79,11 +79,57 @@ enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// The value as compact JSON text with sorted keys (an event's data as stored).
+    /// The value as compact JSON text with sorted keys (an event's data as stored); slashes and
+    /// non-ASCII characters as they are.
     var text: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    private func write(into out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .integer(let value): out += String(value)
+        // Swift's shortest form that reads back the same double is valid JSON (`0.1`, `1e-07`).
+        case .number(let value): out += value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        case .string(let value): Self.quote(value, into: &out)
+        case .array(let items):
+            out += "["
+            for (index, item) in items.enumerated() {
+                if index > 0 { out += "," }
+                item.write(into: &out)
+            }
+            out += "]"
+        case .object(let fields):
+            out += "{"
+            for (index, key) in fields.keys.sorted().enumerated() {
+                if index > 0 { out += "," }
+                Self.quote(key, into: &out)
+                out += ":"
+                fields[key]!.write(into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func quote(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
     }
 }
 
@@ -211,5 +257,15 @@ struct JSONObject {
             .unknownField,
             "\(fieldPath(first)) is not a field here\(unknown.count > 1 ? " (nor \(unknown.dropFirst().joined(separator: ", ")))" : ""); known fields: \(known)",
             field: fieldPath(first))
+    }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (a header value's padding); cheaper than
+    /// Foundation's `trimmingCharacters`, which goes through NSString.
+    var trimmingSpaces: String {
+        let isPadding: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isPadding($0) }), let last = lastIndex(where: { !isPadding($0) }) else { return "" }
+        return String(self[first...last])
     }
 }

@@ -94,7 +94,7 @@ extension ApiServer {
     /// Where a feed starts: after `Last-Event-ID` when a client reconnects, else after `after`,
     /// else at the log's head (only what commits from now on).
     private func liveStart(_ request: Request) async throws -> GlobalPosition {
-        if let lastId = request.headers[Self.lastEventIDHeader]?.trimmingCharacters(in: .whitespaces), !lastId.isEmpty {
+        if let lastId = request.headers[Self.lastEventIDHeader]?.trimmingSpaces, !lastId.isEmpty {
             guard let position = GlobalPosition(lastId) else {
                 throw ApiError(
                     .invalidValue, "Last-Event-ID must be an event id this feed sent (a position such as 1234:0), not '\(lastId.prefix(40))'",

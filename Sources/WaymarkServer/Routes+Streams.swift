@@ -138,7 +138,7 @@ extension ApiServer {
     }
 
     static func expectedVersion(_ header: String?) throws -> ExpectedVersion {
-        guard let header = header?.trimmingCharacters(in: .whitespaces) else { return .any }
+        guard let header = header?.trimmingSpaces else { return .any }
         switch header {
         case "any": return .any
         case "no-stream": return .noStream

@@ -37,6 +37,18 @@ struct JSONParserTests {
         }
     }
 
+    @Test("the compact text a value is stored as reads back as the value, and Foundation reads it too")
+    func textRoundTrip() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let value = Self.random(0, &generator)
+            let text = value.text
+            #expect(try JSONParser.parse(text) == value, "\(text)")
+            #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)) != nil, "\(text)")
+        }
+        #expect(JSONValue.object(["b": .integer(1), "a": .string("x/y\u{7}")]).text == #"{"a":"x/y\u0007","b":1}"#)
+    }
+
     @Test("numbers, escapes and surrogate pairs as RFC 8259 has them")
     func forms() throws {
         func parse(_ text: String) throws -> JSONValue { try JSONParser.parse(ByteBuffer(string: text)) }

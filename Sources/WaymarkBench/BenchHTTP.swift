@@ -61,6 +61,7 @@ struct BenchHTTP: AsyncParsableCommand {
                     try await printServer(store)
                     print("  a waymark serve API in this process on 127.0.0.1:\(port); AsyncHTTPClient, keep-alive, one connection per client")
                     print("  in-process side: the same WaymarkClient calls the routes make; sides alternate as in bench commands\n")
+                    try await floor(caller)
                     try await appends(caller, client)
                     try await commands(caller, client, catalog: catalog)
                     try await live(store: store, caller: Caller(http: http, base: caller.base, key: operatorKey))
@@ -102,6 +103,23 @@ struct BenchHTTP: AsyncParsableCommand {
                 format: "HTTP %7.0f/s  p50 %6.3f ms  p99 %6.3f ms | in process %7.0f/s  p50 %6.3f ms  p99 %6.3f ms | ratio %.2f %@ | CPU µs/op %.0f vs %.0f",
                 http.eventsPerSecond, http.p50.milliseconds, http.p99.milliseconds, local.eventsPerSecond, local.p50.milliseconds,
                 local.p99.milliseconds, ratio, target as NSString, http.clientCPU, local.clientCPU))
+    }
+
+    /// What HTTP costs alone: `GET /healthz` (no key, no database) at 16 connections, for reading
+    /// the other figures; no target.
+    private func floor(_ caller: Caller) async throws {
+        let cpuBefore = BenchComparison.processCPU()
+        let (elapsed, latencies) = try await BenchComparison.measure(writers: 16, count: operations, eventsPerOperation: 1) { _, _ in
+            let response = try await caller.http.execute(HTTPClientRequest(url: caller.base + "/healthz"), timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 16)
+        }
+        let figures = BenchComparison.Figures(
+            latencies: latencies, time: elapsed, cpu: BenchComparison.processCPU() - cpuBefore, eventsPerOperation: 1)
+        print(
+            "GET /healthz, 16 connections".padding(toLength: 28, withPad: " ", startingAt: 0),
+            String(
+                format: "HTTP %7.0f/s  p50 %6.3f ms  p99 %6.3f ms | CPU µs/op %.0f (the transport alone, for reference)", figures.eventsPerSecond,
+                figures.p50.milliseconds, figures.p99.milliseconds, figures.clientCPU))
     }
 
     /// One integration event per append, each to a stream of its own side and writer.

@@ -130,6 +130,14 @@ public struct Readiness: Sendable {
     public init(_ checks: [Check]) { self.checks = checks }
 }
 
+/// A reply whose body is JSON the route built itself: the replies to writes, which every append
+/// and command makes, go this way rather than through `JSONEncoder`.
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, headers extra: HTTPFields = [:]) -> Response {
+    var headers: HTTPFields = [.contentType: "application/json"]
+    headers.append(contentsOf: extra)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.text)))
+}
+
 /// A JSON reply.
 func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
     let encoder = JSONEncoder()

@@ -29,6 +29,22 @@ extension ApiServer {
                 Event(stream: $0.streamName, id: $0.id, type: $0.type, streamVersion: $0.streamVersion, position: $0.position.description)
             }
         }
+
+        /// As JSON, the form `JSONEncoder` gave it (UUIDs in upper case).
+        var json: JSONValue {
+            var fields: [String: JSONValue] = [
+                "commandId": .string(commandId.uuidString), "replayed": .bool(replayed),
+                "events": .array(
+                    events.map {
+                        .object([
+                            "stream": .string($0.stream), "id": .string($0.id.uuidString), "type": .string($0.type),
+                            "streamVersion": .integer($0.streamVersion), "position": .string($0.position),
+                        ])
+                    }),
+            ]
+            if let decisionId { fields["decisionId"] = .string(decisionId.uuidString) }
+            return .object(fields)
+        }
     }
 
     func addCommandRoutes(to router: Router<ApiContext>) {
@@ -92,8 +108,8 @@ extension ApiServer {
             CommandContext(
                 commandId: commandId, actor: command.actor ?? principal.keyId, sourceSystem: sourceSystem, occurredAt: command.occurredAt,
                 traceparent: traceparent, extra: [Self.writerKey: principal.keyId]))
-        return try jsonResponse(
-            adjust(CommandReply(commandId: commandId, result)), status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
+        return jsonResponse(
+            adjust(CommandReply(commandId: commandId, result)).json, status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
     }
 
     /// The source system a write is stamped with: the key's, when it is bound to one (a caller
@@ -111,7 +127,8 @@ extension ApiServer {
     /// characters, none of them control characters.
     static func pathParameter(_ context: ApiContext, _ name: String) throws -> String {
         let raw = try context.parameters.require(name)
-        guard let id = raw.removingPercentEncoding, !id.isEmpty, id.unicodeScalars.count <= 200,
+        // Most ids hold no escape: Foundation's decoding is left for those that do.
+        guard let id = raw.contains("%") ? raw.removingPercentEncoding : raw, !id.isEmpty, id.unicodeScalars.count <= 200,
             !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw ApiError(.invalidValue, "\(name) must be 1 to 200 characters without control characters", field: "path.\(name)")

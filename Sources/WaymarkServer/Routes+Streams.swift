@@ -62,17 +62,6 @@ extension ApiServer {
         var isEnd: Bool
     }
 
-    struct AppendReply: Codable {
-        struct Event: Codable {
-            var id: UUID
-            var streamVersion: Int64
-            var position: String
-        }
-        var stream: String
-        var replayed: Bool
-        var events: [Event]
-    }
-
     func addStreamRoutes(to router: Router<ApiContext>) {
         router.post("v1/streams/:stream/events") { request, context in
             let principal = try context.require(.service)
@@ -97,10 +86,14 @@ extension ApiServer {
                         occurredAt: event.occurredAt, extra: extra))
             }
             let result = try await client.append(toStream: stream, expected: expected, events: events)
-            let reply = AppendReply(
-                stream: result.streamName, replayed: result.replayed,
-                events: result.events.map { AppendReply.Event(id: $0.id, streamVersion: $0.streamVersion, position: $0.position.description) })
-            return try jsonResponse(reply, status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
+            let reply = JSONValue.object([
+                "stream": .string(result.streamName), "replayed": .bool(result.replayed),
+                "events": .array(
+                    result.events.map {
+                        .object(["id": .string($0.id.uuidString), "streamVersion": .integer($0.streamVersion), "position": .string($0.position.description)])
+                    }),
+            ])
+            return jsonResponse(reply, status: result.replayed ? .ok : .created, headers: TraceParent.echo(traceparent))
         }
         router.get("v1/streams/:stream/events") { request, context in
             let principal = try context.require(.service, .operator)

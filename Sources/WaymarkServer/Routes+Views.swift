@@ -87,7 +87,7 @@ extension ApiServer {
             let result = try await client.send(
                 .acknowledgeEscalation(escalationId: escalationId, by: by, note: note), to: journeyId,
                 context: CommandContext(commandId: commandId, actor: by, sourceSystem: principal.sourceSystem ?? "waymark-api"))
-            return try jsonResponse(CommandReply(commandId: commandId, result), status: result.replayed ? .ok : .created)
+            return jsonResponse(CommandReply(commandId: commandId, result).json, status: result.replayed ? .ok : .created)
         }
     }
 

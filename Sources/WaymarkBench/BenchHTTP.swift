@@ -28,9 +28,13 @@ struct BenchHTTP: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Appends followed live.")
     var liveEvents: Int = 3_000
 
+    @Option(parsing: .unconditional, help: "Seconds per round of the wrk-driven appends (two rounds per side).")
+    var wrkSeconds: Int = 6
+
     func validate() throws {
         try requireAtLeast(256, operations, "--operations")
         try requireAtLeast(100, liveEvents, "--live-events")
+        try requireAtLeast(1, wrkSeconds, "--wrk-seconds")
     }
 
     func run() async throws {
@@ -63,6 +67,7 @@ struct BenchHTTP: AsyncParsableCommand {
                     print("  in-process side: the same WaymarkClient calls the routes make; sides alternate as in bench commands\n")
                     try await floor(caller)
                     try await appends(caller, client)
+                    try await appendsWithWrk(caller, client)
                     try await commands(caller, client, catalog: catalog)
                     try await live(store: store, caller: Caller(http: http, base: caller.base, key: operatorKey))
                 }

@@ -1,6 +1,6 @@
 import Foundation
-import WaymarkDomain
 import NIOCore
+import WaymarkDomain
 
 /// A JSON value as a request carries it, so that a body is checked field by field: an unknown
 /// field or a wrong type is refused with its path, rather than ignored or reported by a decoder's

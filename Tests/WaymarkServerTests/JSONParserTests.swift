@@ -18,7 +18,9 @@ struct JSONParserTests {
         case 5: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in random(depth + 1, &generator) })
         default:
             var fields: [String: JSONValue] = [:]
-            for index in 0..<Int.random(in: 0...4, using: &generator) { fields["k\(index)\(alphabet.randomElement(using: &generator)!)"] = random(depth + 1, &generator) }
+            for index in 0..<Int.random(in: 0...4, using: &generator) {
+                fields["k\(index)\(alphabet.randomElement(using: &generator)!)"] = random(depth + 1, &generator)
+            }
             return .object(fields)
         }
     }

@@ -127,6 +127,10 @@ struct BenchHTTP: AsyncParsableCommand {
                 figures.p50.milliseconds, figures.p99.milliseconds, figures.clientCPU))
     }
 
+    /// The in-process side's event: what the HTTP side's body makes.
+    static let delayed = EventData(
+        type: "ShipmentDelayed", data: #"{"delayHours":24,"journeyId":"j-1","orderId":"SO-1"}"#, metadata: EventMetadata(correlationId: "j-1", actor: "bench"))
+
     /// One integration event per append, each to a stream of its own side and writer.
     private func appends(_ caller: Caller, _ client: WaymarkClient) async throws {
         let body = #"{"events":[{"type":"ShipmentDelayed","data":{"journeyId":"j-1","orderId":"SO-1","delayHours":24},"metadata":{"correlationId":"j-1"}}]}"#
@@ -135,13 +139,7 @@ struct BenchHTTP: AsyncParsableCommand {
                 writers: clients, count: operations, eventsPerOperation: 1,
                 waymark: { writer, index in try await caller.post("/v1/streams/shipment-h\(clients)x\(writer)x\(index / 8)/events", body) },
                 plain: { writer, index in
-                    _ = try await client.append(
-                        toStream: "shipment-l\(clients)x\(writer)x\(index / 8)", expected: .any,
-                        events: [
-                            EventData(
-                                type: "ShipmentDelayed", data: #"{"delayHours":24,"journeyId":"j-1","orderId":"SO-1"}"#,
-                                metadata: EventMetadata(correlationId: "j-1", actor: "bench"))
-                        ])
+                    _ = try await client.append(toStream: "shipment-l\(clients)x\(writer)x\(index / 8)", expected: .any, events: [Self.delayed])
                 })
             report("appends", clients: clients, viaHTTP, local)
         }

@@ -114,13 +114,7 @@ extension BenchHTTP {
                     var index = 0
                     while clock.now < deadline {
                         let began = clock.now
-                        _ = try await client.append(
-                            toStream: "shipment-\(prefix)l\(writer)x\(index)", expected: .any,
-                            events: [
-                                EventData(
-                                    type: "ShipmentDelayed", data: #"{"delayHours":24,"journeyId":"j-1","orderId":"SO-1"}"#,
-                                    metadata: EventMetadata(correlationId: "j-1", actor: "bench"))
-                            ])
+                        _ = try await client.append(toStream: "shipment-\(prefix)l\(writer)x\(index)", expected: .any, events: [Self.delayed])
                         mine.append(clock.now - began)
                         index += 1
                     }

@@ -65,9 +65,12 @@ public struct EventMetadata: Sendable, Equatable, Codable {
     }
 }
 
-enum JSONText {
-    /// A JSON string literal for `text`.
-    static func quote(_ text: String) -> String {
+/// JSON text written by hand where `JSONEncoder` would cost more than the work around it
+/// (metadata on every append, event data and replies in the HTTP API).
+public enum JSONText {
+    /// A JSON string literal for `text`: quotes, backslashes and control characters escaped,
+    /// everything else (slashes, non-ASCII) as it is.
+    public static func quote(_ text: String) -> String {
         // Most metadata values need no escaping: copy them whole.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             return "\"" + text + "\""
@@ -83,7 +86,8 @@ enum JSONText {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
                     out.unicodeScalars.append(scalar)
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import WaymarkDomain
+import WaymarkEventStore
 
 /// A JSON value as a request carries it, so that a body is checked field by field: an unknown
 /// field or a wrong type is refused with its path, rather than ignored or reported by a decoder's
@@ -94,7 +95,7 @@ enum JSONValue: Sendable, Equatable, Codable {
         case .integer(let value): out += String(value)
         // Swift's shortest form that reads back the same double is valid JSON (`0.1`, `1e-07`).
         case .number(let value): out += value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-        case .string(let value): Self.quote(value, into: &out)
+        case .string(let value): out += JSONText.quote(value)
         case .array(let items):
             out += "["
             for (index, item) in items.enumerated() {
@@ -106,30 +107,12 @@ enum JSONValue: Sendable, Equatable, Codable {
             out += "{"
             for (index, key) in fields.keys.sorted().enumerated() {
                 if index > 0 { out += "," }
-                Self.quote(key, into: &out)
+                out += JSONText.quote(key)
                 out += ":"
                 fields[key]!.write(into: &out)
             }
             out += "}"
         }
-    }
-
-    private static func quote(_ text: String, into out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOSSL
 import SwiftASN1
 import X509
 
@@ -26,6 +27,13 @@ public struct TestCertificateAuthority: Sendable {
 
     /// The CA's certificate: what a client trusts.
     public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
+
+    /// A client's TLS settings that trust this CA (and nothing else).
+    public func trustingClient() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)))
+        return configuration
+    }
 
     /// A server certificate for `dnsNames` and IPv4 `addresses`, and its private key (PKCS #8).
     public func issue(commonName: String = "localhost", dnsNames: [String] = ["localhost"], addresses: [[UInt8]] = [[127, 0, 0, 1]]) throws -> (

@@ -101,9 +101,7 @@ struct ServeCommandTests {
         let base = try #require(try await Self.listening(log))
         #expect(base.hasPrefix("https://127.0.0.1:"), "\(base)")
         var configuration = HTTPClient.Configuration()
-        var trusting = TLSConfiguration.makeClientConfiguration()
-        trusting.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(authority.certificatePEM.utf8)))
-        configuration.tlsConfiguration = trusting
+        configuration.tlsConfiguration = try authority.trustingClient()
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let response = try await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(30))

@@ -68,9 +68,7 @@ struct ServerFixture {
             try TestCertificateAuthority.write(certificate, to: folder + "/server.pem")
             try TestCertificateAuthority.write(key, to: folder + "/server.key")
             serverTLS = try ApiServer.tlsConfiguration(certificateFile: folder + "/server.pem", keyFile: folder + "/server.key")
-            var trusting = TLSConfiguration.makeClientConfiguration()
-            trusting.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)))
-            clientConfiguration.tlsConfiguration = trusting
+            clientConfiguration.tlsConfiguration = try tls.trustingClient()
         }
         let app = try server.application(host: "127.0.0.1", port: 0, tls: serverTLS) { port in
             sink.yield(port)

@@ -10,11 +10,7 @@ import WaymarkTesting
 struct TLSTests {
     static func get(_ url: String, trusting authority: TestCertificateAuthority?) async throws -> Int {
         var configuration = HTTPClient.Configuration()
-        if let authority {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(authority.certificatePEM.utf8)))
-            configuration.tlsConfiguration = tls
-        }
+        if let authority { configuration.tlsConfiguration = try authority.trustingClient() }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(10))

@@ -1,4 +1,5 @@
 import NIOCore
+import WaymarkPostgres
 
 /// Reads a request body into a `JSONValue` in one pass over its bytes (RFC 8259). Foundation's
 /// decoder, asked for a value of unknown kind, had to fail its way through the kinds, and each
@@ -158,21 +159,12 @@ struct JSONParser {
         guard index + 4 <= bytes.count else { throw Failure() }
         var value: UInt32 = 0
         for byte in bytes[index..<index + 4] {
-            let (digit, invalid) = Self.nibble(byte)
+            let (digit, invalid) = Hex.nibble(byte)
             guard invalid == 0 else { throw Failure() }
             value = value << 4 | UInt32(digit)
         }
         index += 4
         return value
-    }
-
-    private static func nibble(_ c: UInt8) -> (UInt8, UInt8) {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return (c - UInt8(ascii: "0"), 0)
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return (c - UInt8(ascii: "a") + 10, 0)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return (c - UInt8(ascii: "A") + 10, 0)
-        default: return (0, 1)
-        }
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`

@@ -34,8 +34,6 @@ public struct LiveFeedOptions: Sendable {
 /// metrics `waymark_http_live_feeds` and `waymark_http_live_dropped_total`) and tests.
 public final class LiveFeedStats: Sendable {
     private let counts = Mutex((open: 0, dropped: 0))
-    /// Bumped whenever a count changes.
-    public let changed = ChangeSignal()
     let openGauge: Gauge
     let droppedCounter: Counter
 
@@ -55,7 +53,6 @@ public final class LiveFeedStats: Sendable {
         }
         openGauge.record(open)
         if more > 0 { droppedCounter.increment(by: more) }
-        changed.bump()
     }
 }
 

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "WaymarkNotifications", targets: ["WaymarkNotifications"]),
         .library(name: "WaymarkReactions", targets: ["WaymarkReactions"]),
         .library(name: "WaymarkServer", targets: ["WaymarkServer"]),
+        .library(name: "WaymarkConsole", targets: ["WaymarkConsole"]),
         .library(name: "WaymarkRuntime", targets: ["WaymarkRuntime"]),
         .executable(name: "waymark", targets: ["waymark"]),
     ],
@@ -147,6 +148,18 @@ let package = Package(
             resources: [.copy("Migrations"), .copy("Resources/openapi.yaml")]
         ),
         .target(
+            name: "WaymarkConsole",
+            dependencies: [
+                "WaymarkServer", "WaymarkClient", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore", "WaymarkPostgres", "WaymarkProjections",
+                "WaymarkProcessManager",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            resources: [.copy("Templates"), .copy("Assets")]
+        ),
+        .target(
             name: "WaymarkWebhookReceiver",
             dependencies: [
                 "WaymarkNotifications",
@@ -166,7 +179,8 @@ let package = Package(
             name: "WaymarkRuntime",
             dependencies: [
                 "WaymarkErrors", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkDefinitions", "WaymarkClient", "WaymarkProjections",
-                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer",
+                "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer", "WaymarkConsole",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -257,7 +271,7 @@ let package = Package(
             name: "WaymarkProjectionsTests",
             dependencies: [
                 "WaymarkProjections", "WaymarkSimulation", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkErrors", "WaymarkEventStore",
-                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer",
+                "WaymarkRuntime", "WaymarkProcessManager", "WaymarkNotifications", "WaymarkReactions", "WaymarkServer", "WaymarkConsole",
                 "WaymarkPostgres",
                 "WaymarkTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -292,8 +306,8 @@ let package = Package(
         .testTarget(
             name: "WaymarkServerTests",
             dependencies: [
-                "WaymarkServer", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres", "WaymarkTesting",
-                "WaymarkProjections", "WaymarkProcessManager", "WaymarkSimulation", "WaymarkErrors",
+                "WaymarkServer", "WaymarkConsole", "WaymarkClient", "WaymarkDefinitions", "WaymarkDomain", "WaymarkEventStore", "WaymarkPostgres",
+                "WaymarkTesting", "WaymarkProjections", "WaymarkProcessManager", "WaymarkSimulation", "WaymarkErrors",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

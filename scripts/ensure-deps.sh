@@ -15,12 +15,17 @@ if [ "$(id -u)" = 0 ] && ! getent passwd postgres >/dev/null; then
     missing+=(postgresql)
 fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing missing packages: ${missing[*]}" >&2
-    sudo=""
+# Installs Debian packages by name (with sudo unless root).
+install_debian_packages() {
+    echo "installing missing packages: $*" >&2
+    local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+    install_debian_packages "${missing[@]}"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -13,6 +13,16 @@ if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "vers
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4.32,<5" >&2
 fi
 
+# The console's browser tests (ConsoleBrowserTests) drive Debian's chromium with Selenium from PyPI.
+browser_missing=()
+command -v chromium >/dev/null 2>&1 || browser_missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser_missing+=(chromium-driver)
+if [ ${#browser_missing[@]} -gt 0 ]; then install_debian_packages "${browser_missing[@]}"; fi
+if ! python3 -c "import selenium" >/dev/null 2>&1; then
+    echo "installing selenium (the console's browser tests) with pip" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "selenium>=4.20,<5" >&2
+fi
+
 # Style first: the toolchain's formatter, with the repository's .swift-format, must find nothing.
 swift format lint --strict --recursive Sources Tests Package.swift
 

@@ -134,11 +134,11 @@ public struct RuntimeDatabase: Sendable {
     /// opened), and closes the store afterwards, also when `body` throws; closes are awaited, never
     /// left to a detached task.
     public func withRole<S: RoleServices, T>(
-        _ role: Role, poolSize: Int? = nil, _ make: (EventStore, [Migration]) throws -> S, _ body: (S) async throws -> T
+        _ role: Role, poolSize: Int? = nil, _ make: (EventStore, [Migration]) async throws -> S, _ body: (S) async throws -> T
     ) async throws -> T {
         let (store, applied) = try await openStore(for: role, poolSize: poolSize)
         do {
-            let services = try make(store, applied)
+            let services = try await make(store, applied)
             let result = try await body(services)
             await store.close()
             return result

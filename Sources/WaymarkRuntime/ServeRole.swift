@@ -4,6 +4,7 @@ import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import WaymarkClient
+import WaymarkConsole
 import WaymarkDefinitions
 import WaymarkErrors
 import WaymarkEventStore
@@ -47,7 +48,8 @@ extension RuntimeDatabase {
         let catalog = try runtime.catalog()
         let tokens = try await accessTokens()
         let tls = try serverTLS()
-        let serve: (EventStore, [any Service]) throws -> ServeServices = { store, companions in
+        let logger = self.logger
+        let serve: (EventStore, [any Service]) async throws -> ServeServices = { store, companions in
             let client = WaymarkClient(store: store, catalog: catalog, configuration: runtime.clientConfiguration, logger: logger)
             let api = ApiServer(
                 store: store, client: client, tokens: tokens, readiness: readiness(store), analyticsSchema: configuration.projections.analyticsSchema,
@@ -55,15 +57,19 @@ extension RuntimeDatabase {
                 rateLimit: RateLimit(perSecond: Double(configuration.server.rateLimit), burst: configuration.server.rateBurst), metrics: metrics,
                 liveFeeds: LiveFeedOptions(keepAlive: configuration.server.liveKeepAlive, writeTimeout: configuration.server.liveWriteTimeout),
                 logger: logger)
+            // The console shares the API's server, keys and roles.
+            let router = api.router()
+            let console = try await Console(api: api, catalog: catalog, secureCookies: tls != nil, logger: logger)
+            console.addRoutes(to: router)
             let application = try api.application(
-                host: configuration.server.host, port: configuration.server.port, tls: tls, onRunning: onListening)
+                host: configuration.server.host, port: configuration.server.port, tls: tls, router: router, onRunning: onListening)
             return ServeServices(store: store, api: api, application: application, companions: companions)
         }
-        if apiOnly { return try await withRole(.serve, { store, _ in try serve(store, []) }, body) }
+        if apiOnly { return try await withRole(.serve, { store, _ in try await serve(store, []) }, body) }
         return try await withProjections { projections in
             try await withProcessManager(instance: instance) { processManager in
                 try await withRole(
-                    .serve, { store, _ in try serve(store, projections.services + processManager.services) }, body)
+                    .serve, { store, _ in try await serve(store, projections.services + processManager.services) }, body)
             }
         }
     }

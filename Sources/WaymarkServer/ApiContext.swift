@@ -20,7 +20,12 @@ public struct ApiContext: RequestContext {
     public var maxUploadSize: Int { ApiServer.maxBodySize }
 
     /// The caller, when its role is one of `roles`: else 401 (no credentials) or 403.
-    func require(_ roles: ApiRole...) throws -> Principal {
+    package func require(_ roles: ApiRole...) throws -> Principal {
+        try require(roles)
+    }
+
+    /// The caller, when its role is one of `roles`: else 401 (no credentials) or 403.
+    package func require(_ roles: [ApiRole]) throws -> Principal {
         guard let principal else {
             throw ApiError(.unauthorized, "this operation needs credentials: an API key as 'Authorization: Bearer wmk_…', or a token")
         }
@@ -50,8 +55,8 @@ public struct ApiContext: RequestContext {
 /// Names the caller from `Authorization: Bearer <key or token>`. A request without the header goes
 /// on with no caller (health, the contract, and a 401 from any route that needs one); a header with
 /// an unknown, revoked or expired key, or a token that does not verify, is refused here.
-struct KeyAuthentication: RouterMiddleware {
-    typealias Context = ApiContext
+package struct KeyAuthentication: RouterMiddleware {
+    package typealias Context = ApiContext
     let keys: ApiKeyStore
     /// Verifies single sign-on tokens; nil: API keys only.
     let tokens: AccessTokenVerifier?
@@ -59,7 +64,7 @@ struct KeyAuthentication: RouterMiddleware {
     /// Routes anyone may call: a stale key sent along (a probe's, a browser's) does not lock them.
     static let publicRoutes: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
 
-    func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: ApiContext, next: (Request, ApiContext) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], !Self.publicRoutes.contains(context.endpointPath ?? "") else {
             return try await next(request, context)
         }
@@ -67,17 +72,20 @@ struct KeyAuthentication: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ApiError(.unauthorized, "the Authorization header takes 'Bearer <key>'")
         }
-        let credential = parts[1].trimmingSpaces
         var context = context
+        context.principal = try await Self.principal(parts[1].trimmingSpaces, keys: keys, tokens: tokens)
+        return try await next(request, context)
+    }
+
+    /// The caller an API key or a single sign-on token names; 401 when it names none.
+    package static func principal(_ credential: String, keys: ApiKeyStore, tokens: AccessTokenVerifier?) async throws -> Principal {
         if AccessTokenVerifier.isToken(credential) {
             guard let tokens else { throw ApiError(.unauthorized, "this server takes API keys only; single sign-on tokens are not configured") }
-            context.principal = try await tokens.authenticate(credential)
-        } else {
-            guard let principal = try await keys.authenticate(credential) else {
-                throw ApiError(.unauthorized, "the key is unknown, revoked or expired")
-            }
-            context.principal = principal
+            return try await tokens.authenticate(credential)
         }
-        return try await next(request, context)
+        guard let principal = try await keys.authenticate(credential) else {
+            throw ApiError(.unauthorized, "the key is unknown, revoked or expired")
+        }
+        return principal
     }
 }

@@ -76,13 +76,20 @@ public struct ApiServer: Sendable {
 
     /// The server as a `Service` on `host:port` (port 0: any free one, told to `onRunning`), over
     /// TLS when `tls` is given.
+    /// `router`: the API's routes with others added (the console's); nil: the API's alone.
     public func application(
-        host: String, port: Int, tls: TLSConfiguration? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String, port: Int, tls: TLSConfiguration? = nil, router: Router<ApiContext>? = nil,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
-            router: router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            router: router ?? self.router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "waymark"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// The caller an API key or a single sign-on token names; 401 when it names none.
+    package func principal(_ credential: String) async throws -> Principal {
+        try await KeyAuthentication.principal(credential, keys: keys, tokens: tokens)
     }
 
     /// The TLS settings of a server with the certificate chain and private key in these PEM files.

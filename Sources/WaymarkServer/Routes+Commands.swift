@@ -125,7 +125,7 @@ extension ApiServer {
 
     /// A path parameter, percent-decoded (an escalation id holds `/`, sent as `%2F`): 1 to 200
     /// characters, none of them control characters.
-    static func pathParameter(_ context: ApiContext, _ name: String) throws -> String {
+    package static func pathParameter(_ context: ApiContext, _ name: String) throws -> String {
         let raw = try context.parameters.require(name)
         // Most ids hold no escape: Foundation's decoding is left for those that do.
         guard let id = raw.contains("%") ? raw.removingPercentEncoding : raw, !id.isEmpty, id.unicodeScalars.count <= 200,

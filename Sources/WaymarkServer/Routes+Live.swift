@@ -74,9 +74,13 @@ extension ApiServer {
         }
     }
 
-    private func liveFeed(_ request: Request, _ context: ApiContext, category: String?) async throws -> Response {
+    /// A live feed of the log or a category from where the request asks: whole events, or (`positionsOnly`)
+    /// each event's position, stream and type, which tell a page that something changed and where.
+    package func liveFeed(_ request: Request, _ context: ApiContext, category: String?, positionsOnly: Bool = false) async throws -> Response {
         let start = try await liveStart(request)
-        let feed = LiveFeed(store: store, category: category, options: liveFeeds, stats: liveFeedStats, channel: context.channel, logger: logger)
+        let feed = LiveFeed(
+            store: store, category: category, positionsOnly: positionsOnly, options: liveFeeds, stats: liveFeedStats, channel: context.channel,
+            logger: logger)
         // The first page is read before the reply starts, so that a bad category is a problem reply.
         let first = try await feed.read(after: start)
         return Response(
@@ -110,6 +114,7 @@ struct LiveFeed: Sendable {
     static let firstRetry = Duration.milliseconds(5)
     let store: EventStore
     let category: String?
+    let positionsOnly: Bool
     let options: LiveFeedOptions
     let stats: LiveFeedStats
     let channel: any Channel
@@ -147,7 +152,11 @@ struct LiveFeed: Sendable {
                     var buffer = ByteBuffer()
                     for event in page.events {
                         buffer.writeString("id: \(event.position)\ndata: ")
-                        buffer.writeBytes(try encoder.encode(ApiServer.EventReply(event)))
+                        if positionsOnly {
+                            buffer.writeString(JSONValue.object(["stream": .string(event.streamName), "type": .string(event.type)]).text)
+                        } else {
+                            buffer.writeBytes(try encoder.encode(ApiServer.EventReply(event)))
+                        }
                         buffer.writeString("\n\n")
                     }
                     try await send(buffer, &writer)

@@ -136,7 +136,7 @@ struct ViewPage: Encodable {
 
 extension ApiServer {
     /// Reads views in a transaction that prints times in UTC and intervals as ISO 8601 durations.
-    func readViews<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+    package func readViews<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         do {
             return try await store.transaction { transaction in
                 try await transaction.execute("SET LOCAL TIME ZONE 'UTC'")
@@ -151,7 +151,7 @@ extension ApiServer {
     }
 
     /// The qualified name of an analytics view.
-    func view(_ name: String) -> PostgresQuery { "\(identifier: analyticsSchema).\(identifier: name)" }
+    package func view(_ name: String) -> PostgresQuery { "\(identifier: analyticsSchema).\(identifier: name)" }
 
     /// One page of `listing` for `request`.
     func page(_ listing: ViewListing, _ request: Request) async throws -> ViewPage {

@@ -11,6 +11,7 @@ import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkReactions
 import WaymarkRuntime
+import WaymarkConsole
 import WaymarkServer
 import WaymarkTesting
 
@@ -24,7 +25,7 @@ import WaymarkTesting
         PostgresError.self, MigrationError.self, EventStoreError.self, WrongExpectedVersionError.self, Rejection.self, DefinitionError.self,
         DefinitionLibraryError.self, ClientError.self, CommandConflictError.self, ProjectionError.self, ProjectionCommandError.self,
         EventCodecError.self, ConfigurationError.self, RuntimeError.self, ProcessManagerError.self, NotificationError.self, WebhookSignatureError.self,
-        ReactionError.self, RuleInputError.self, ApiError.self,
+        ReactionError.self, RuleInputError.self, ApiError.self, ConsoleError.self,
     ]
 
     /// Each type's code list, with the name docs/errors.md lists it under.
@@ -37,6 +38,7 @@ import WaymarkTesting
         list("ProjectionError", ProjectionError.Code.self), list("ProjectionCommandError", ProjectionCommandError.Code.self),
         list("NotificationError", NotificationError.Code.self), list("WebhookSignatureError", WebhookSignatureError.Code.self),
         list("ReactionError", ReactionError.Code.self), list("RuleInputError", RuleInputError.Code.self), list("ApiError", ApiError.Code.self),
+        list("ConsoleError", ConsoleError.Code.self),
         (
             "PostgresError",
             ([.connectionFailure, .decodingFailure, .closed, .clientFailure, .invalidArgument, .cancelled] as [PostgresError.Code]).map { ($0.name, $0.kind) }

@@ -9,6 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import Testing
 import WaymarkClient
+import WaymarkConsole
 import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkEventStore
@@ -38,7 +39,7 @@ struct ServerFixture {
     /// Runs `body` against a running server; stops it, the client and the store afterwards.
     static func run<T: Sendable>(
         readiness: ((EventStore) -> Readiness)? = nil, rateLimit: RateLimit? = nil, liveFeeds: LiveFeedOptions = .init(),
-        tokens: AccessTokenVerifier? = nil, tls: TestCertificateAuthority? = nil,
+        tokens: AccessTokenVerifier? = nil, tls: TestCertificateAuthority? = nil, console: Bool = false,
         _ body: @Sendable (ServerFixture) async throws -> T
     ) async throws -> T {
         let store = try await TestDatabase.freshStore(maxConnections: 8)
@@ -70,7 +71,9 @@ struct ServerFixture {
             serverTLS = try ApiServer.tlsConfiguration(certificateFile: folder + "/server.pem", keyFile: folder + "/server.key")
             clientConfiguration.tlsConfiguration = try tls.trustingClient()
         }
-        let app = try server.application(host: "127.0.0.1", port: 0, tls: serverTLS) { port in
+        let router = server.router()
+        if console { try await Console(api: server, catalog: catalog, logger: TestDatabase.quietLogger).addRoutes(to: router) }
+        let app = try server.application(host: "127.0.0.1", port: 0, tls: serverTLS, router: router) { port in
             sink.yield(port)
             sink.finish()
         }

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import WaymarkClient
+import WaymarkDomain
+import WaymarkEventStore
+import WaymarkServer
+import WaymarkTesting
+
+/// The console over plain HTTP: sign-in and its cookie, the pages each role may see, the forms'
+/// origin check, and what bad input shows. The browser tests (`ConsoleBrowserTests`) click through
+/// the same pages in chromium.
+@Suite("Console: pages, sign-in and roles", .timeLimit(.minutes(4)))
+struct ConsoleTests {
+    /// A client that shows redirects instead of following them, and sends the console's cookie.
+    struct Browser {
+        let fixture: ServerFixture
+        let http: HTTPClient
+
+        func request(
+            _ method: HTTPMethod, _ path: String, session: String?, form: String? = nil, origin: String?? = .none
+        ) async throws -> ServerFixture.Reply {
+            var request = HTTPClientRequest(url: fixture.base + path)
+            request.method = method
+            if let session { request.headers.add(name: "cookie", value: "waymark_console=\(session)") }
+            switch origin {
+            case .none: if method == .POST { request.headers.add(name: "origin", value: fixture.base) }
+            case .some(let value?): request.headers.add(name: "origin", value: value)
+            case .some(.none): break
+            }
+            if let form {
+                request.headers.add(name: "content-type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: form))
+            }
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            return .init(
+                status: Int(response.status.code), contentType: response.headers.first(name: "content-type"), headers: response.headers,
+                body: Data(buffer: body))
+        }
+
+        static func run(_ fixture: ServerFixture, _ body: (Browser) async throws -> Void) async throws {
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+            do {
+                try await body(Browser(fixture: fixture, http: http))
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+            try await http.shutdown()
+        }
+    }
+
+    static func seed(_ fixture: ServerFixture) async throws {
+        try await ViewRoutesTests.seed(fixture)
+        // Stalled: entered its first stage 40 days ago, past every stage's longest dwell.
+        try await fixture.client.send(
+            .start(.init(customerId: "c-2", journeyType: "order-to-cash", tier: "standard")), to: "o-stalled",
+            context: CommandContext(commandId: UUID(), occurredAt: Date().addingTimeInterval(-40 * 86_400)))
+        // An id a page must show as text, never as markup.
+        try await fixture.client.send(
+            .start(.init(customerId: "c-2", journeyType: "order-to-cash", tier: "standard")), to: "<script>alert(1)</script>",
+            context: CommandContext(commandId: UUID()))
+    }
+
+    @Test("sign-in sets an HttpOnly, SameSite=Strict cookie for a reader's key, and refuses a service key, a wrong key, and a next page elsewhere")
+    func signIn() async throws {
+        try await ServerFixture.run(console: true) { fixture in
+            try await Browser.run(fixture) { browser in
+                let away = try await browser.request(.GET, "/console/board", session: nil)
+                #expect(away.status == 302 && away.headers.first(name: "location")?.hasPrefix("/console/sign-in?next=") == true)
+
+                let form = "credential=\(fixture.key(.analyst))&next=%2Fconsole%2Fsla"
+                let signedIn = try await browser.request(.POST, "/console/sign-in", session: nil, form: form)
+                #expect(signedIn.status == 303 && signedIn.headers.first(name: "location") == "/console/sla", "\(signedIn.text)")
+                let cookie = signedIn.headers.first(name: "set-cookie") ?? ""
+                #expect(cookie.hasPrefix("waymark_console=\(fixture.key(.analyst))"), "\(cookie)")
+                for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] { #expect(cookie.contains(attribute), "\(cookie)") }
+
+                let elsewhere = try await browser.request(
+                    .POST, "/console/sign-in", session: nil, form: "credential=\(fixture.key(.operator))&next=https%3A%2F%2Fevil.example%2F")
+                #expect(elsewhere.headers.first(name: "location") == "/console/board")
+
+                let service = try await browser.request(.POST, "/console/sign-in", session: nil, form: "credential=\(fixture.key(.service))")
+                #expect(service.status == 403 && service.headers.first(name: "set-cookie") == nil && service.text.contains("analysts and operators"))
+                let wrong = try await browser.request(.POST, "/console/sign-in", session: nil, form: "credential=wmk_0000000000000000_nope")
+                #expect(wrong.status == 401 && wrong.headers.first(name: "set-cookie") == nil && wrong.text.contains("not accepted"))
+
+                // A key revoked after sign-in ends the session.
+                try await fixture.keyStore.revoke(String(fixture.key(.analyst).split(separator: "_")[1]), by: "test")
+                let revoked = try await browser.request(.GET, "/console/board", session: fixture.key(.analyst))
+                #expect(revoked.status == 302 && revoked.headers.first(name: "location")?.contains("reason=expired") == true)
+                #expect(revoked.headers.first(name: "set-cookie")?.contains("Max-Age=0") == true)
+            }
+        }
+    }
+
+    @Test("every page renders for an operator; an analyst sees the views but not operations, and no action buttons; ids are escaped")
+    func pagesByRole() async throws {
+        try await ServerFixture.run(console: true) { fixture in
+            try await Self.seed(fixture)
+            try await fixture.catchUpProjections()
+            try await Browser.run(fixture) { browser in
+                let operatorKey = fixture.key(.operator)
+                let analystKey = fixture.key(.analyst)
+                for path in [
+                    "/console/board?type=order-to-cash", "/console/journeys/o-1", "/console/sla", "/console/escalations", "/console/consent?subject=c-1",
+                    "/console/consent?subject=c-1&asOf=2020-01-01", "/console/operations", "/console/journeys?type=order-to-cash",
+                ] {
+                    let page = try await browser.request(.GET, path, session: operatorKey)
+                    #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8", "\(path): \(page.status) \(page.text.prefix(400))")
+                    #expect(page.text.contains("<main id=\"main\""), "\(path)")
+                    #expect(page.headers.first(name: "content-security-policy")?.contains("default-src 'self'") == true)
+                }
+                let board = try await browser.request(.GET, "/console/board?type=order-to-cash", session: analystKey)
+                #expect(board.text.contains(#"<li class="card stalled breached" data-journey="o-stalled">"#), "\(board.text)")
+                #expect(!board.text.contains("<script>alert(1)</script>") && board.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+                #expect(!board.text.contains("Zebediah"), "a personal value on the board")
+
+                let operations = try await browser.request(.GET, "/console/operations", session: analystKey)
+                #expect(operations.status == 403 && operations.text.contains("takes role operator"), "\(operations.text)")
+                #expect(!operations.text.contains(">Operations<"), "an analyst is offered the operations page")
+
+                let journey = try await browser.request(.GET, "/console/journeys/o-1", session: analystKey)
+                #expect(journey.status == 200 && !journey.text.contains("Reassign") && !journey.text.contains("planted-secret-comment"))
+                let reassign = try await browser.request(.POST, "/console/journeys/o-1/reassign", session: analystKey, form: "owner=mallory")
+                #expect(reassign.status == 403)
+
+                let unknown = try await browser.request(.GET, "/console/journeys/nope", session: analystKey)
+                #expect(unknown.status == 404 && unknown.text.contains("no journey &#39;nope&#39;") || unknown.text.contains("no journey 'nope'"))
+                let badFilter = try await browser.request(.GET, "/console/board?type=order-to-cash&tier=platinum", session: analystKey)
+                #expect(badFilter.status == 400 && badFilter.text.contains("tier must be one of"), "\(badFilter.text)")
+                let badType = try await browser.request(.GET, "/console/board?type=nope", session: analystKey)
+                #expect(badType.status == 404)
+                let badDate = try await browser.request(.GET, "/console/consent?subject=c-1&asOf=yesterday", session: analystKey)
+                #expect(badDate.status == 400)
+            }
+        }
+    }
+
+    @Test("an operator reassigns from the journey page; a form without this server's Origin is refused and changes nothing")
+    func formsAndOrigin() async throws {
+        try await ServerFixture.run(console: true) { fixture in
+            try await Self.seed(fixture)
+            try await fixture.catchUpProjections()
+            try await Browser.run(fixture) { browser in
+                let operatorKey = fixture.key(.operator)
+                for origin in [Optional<String>.none, "https://evil.example"] {
+                    let refused = try await browser.request(
+                        .POST, "/console/journeys/o-2/reassign", session: operatorKey, form: "owner=mallory", origin: .some(origin))
+                    #expect(refused.status == 403, "\(origin ?? "no origin"): \(refused.text)")
+                }
+                #expect(try await fixture.store.readStream("journey-o-2").events.allSatisfy { $0.type != "OwnerReassigned" })
+
+                let empty = try await browser.request(.POST, "/console/journeys/o-2/reassign", session: operatorKey, form: "owner=")
+                #expect(empty.status == 400)
+                let done = try await browser.request(.POST, "/console/journeys/o-2/reassign", session: operatorKey, form: "owner=queue%3Asales")
+                #expect(done.status == 303 && done.headers.first(name: "location") == "/console/journeys/o-2?done=reassigned", "\(done.text)")
+                let events = try await fixture.store.readStream("journey-o-2").events
+                let reassigned = try #require(events.last)
+                #expect(reassigned.type == "OwnerReassigned" && reassigned.metadata.sourceSystem == "waymark-console")
+                #expect(reassigned.metadata.actor == String(operatorKey.split(separator: "_")[1]))
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WaymarkClient
+import WaymarkConsole
 import WaymarkDefinitions
 import WaymarkDomain
 import WaymarkErrors
@@ -11,7 +12,6 @@ import WaymarkProcessManager
 import WaymarkProjections
 import WaymarkReactions
 import WaymarkRuntime
-import WaymarkConsole
 import WaymarkServer
 import WaymarkTesting
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the Waymark demo: starts a private PostgreSQL in .waymark/postgres (loopback only), applies
-# the migrations, appends and reads customer-journey events, runs the projections and the process
-# manager beside them (stalls, SLA crossings, escalations of the simulated journeys), then stops the server.
+# Runs Waymark as its users see it: starts a private PostgreSQL in .waymark/postgres (loopback
+# only), applies the migrations, and runs the API with the console, the projections, the process
+# manager, the rules engine and a delivery worker (to the log and to a webhook receiver of its own),
+# fed by the simulator (a month of history, then new journeys every few seconds). It prints the
+# console's URL, an operator, an analyst and a service key, and curl examples, and runs until
+# Ctrl-C (or --for 10m). `--script` plays the scripted walk-through instead and exits.
 # Pass --database-url URL (or set WAYMARK_DATABASE_URL, or write database.url in ./waymark.yaml;
 # see waymark.example.yaml) to use an existing database instead.
 set -euo pipefail

@@ -17,17 +17,58 @@ import WaymarkWebhookReceiver
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Migrate, then play a customer journey across departments through the client, simulate traffic, and read it back: timeline, category, global log, a subscription."
+            "Run Waymark with the console on simulated traffic until Ctrl-C; with --script, play a journey across departments, simulate traffic, read it back and exit."
     )
 
     @OptionGroup var options: RuntimeOptions
     @OptionGroup var definitions: DefinitionOptions
 
-    @Flag(help: "Leave the private local server running afterwards.")
+    @Flag(help: "Play the scripted walk-through (one journey across departments, then a simulation, read back) and exit.")
+    var script = false
+
+    @Flag(help: "With --script: leave the private local server running afterwards.")
     var keepRunning = false
 
+    @Option(name: .customLong("for"), help: "Stop after this long (90s, 10m, 2h); default: until Ctrl-C.")
+    var duration: String?
+
+    @Option(help: "Port of the API and the console (server.port; default 8080; 0 for any free one).")
+    var port: String?
+
+    @Option(help: "Journeys of history the simulator writes at the start.")
+    var history = 300
+
+    func validate() throws {
+        if let duration { _ = try Self.duration(duration) }
+        guard history >= 0 else { throw ValidationError("--history must be 0 or more, not \(history)") }
+        try checkOptions(overrides)
+    }
+
+    var overrides: [ConfigurationOverride] {
+        definitions.overrides + [port.map { ConfigurationOverride(key: "server.port", value: $0, option: "--port") }].compactMap { $0 }
+    }
+
+    /// `90s`, `10m`, `2h`.
+    static func duration(_ text: String) throws -> Duration {
+        if let unit = text.last, let count = Int(text.dropLast()), count > 0 {
+            switch unit {
+            case "s": return .seconds(count)
+            case "m": return .seconds(count * 60)
+            case "h": return .seconds(count * 3_600)
+            default: break
+            }
+        }
+        throw ValidationError("--for '\(text)' is no duration such as 90s, 10m or 2h")
+    }
+
     func run() async throws {
-        let runtime = try options.runtime(definitions.overrides)
+        let runtime = try options.runtime(overrides)
+        guard script else {
+            try await LiveDemo(
+                runtime: runtime, duration: try duration.map(Self.duration), history: history, journeysPerRound: 6, roundInterval: .seconds(5)
+            ).run()
+            return
+        }
         try await runtime.withDatabase(keepLocalServer: keepRunning) { database in
             print("database: \(PostgresConnection.redactedURL(database.url)), schema \(runtime.configuration.database.schema)")
             // A webhook receiver of the demo's own, on loopback, checks every signature.

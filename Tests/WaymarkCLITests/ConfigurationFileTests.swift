@@ -89,7 +89,7 @@ struct ConfigurationFileTests {
         let schema = TestDatabase.uniqueSchemaName("demo")
         let folder = try folder(withConfiguration: configuration(url: url, schema: schema, analytics: schema + "_an"))
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (status, output) = try waymark(["demo"], directory: folder)
+        let (status, output) = try waymark(["demo", "--script"], directory: folder)
         #expect(status == 0, "\(output)")
         #expect(output.contains("schema \(schema)"), "\(output)")
         #expect(output.contains("journeys projection caught up: true"), "\(output)")

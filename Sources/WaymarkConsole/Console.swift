@@ -42,7 +42,7 @@ public struct Console: Sendable {
         }
     }
 
-    static let templateNames = ["layout", "signin", "problem", "board", "journeys", "journey", "sla", "escalations", "consent", "operations"]
+    static let templateNames = ["layout", "signin", "problem", "board", "journeys", "journey", "sla", "escalations", "consent", "operations", "map", "flow"]
 
     /// The console's routes, behind its session middleware, on the API's router.
     public func addRoutes(to router: Router<ApiContext>) {
@@ -58,6 +58,8 @@ public struct Console: Sendable {
         addBoardRoutes(to: group)
         addJourneyListRoutes(to: group)
         addJourneyRoutes(to: group)
+        addMapRoutes(to: group)
+        addFlowRoutes(to: group)
         addSLARoutes(to: group)
         addEscalationRoutes(to: group)
         addConsentRoutes(to: group)
@@ -110,7 +112,8 @@ struct Frame {
         roles = principal?.roles.map(\.rawValue).sorted().joined(separator: ", ") ?? ""
         isOperator = principal?.roles.contains(.operator) ?? false
         var links = [
-            ("board", "Board"), ("sla", "SLA risk"), ("escalations", "Escalations"), ("consent", "Consent"),
+            ("board", "Board"), ("sla", "SLA risk"), ("escalations", "Escalations"), ("map", "Journey map"), ("flow", "Flow analytics"),
+            ("consent", "Consent"),
         ]
         if isOperator { links.append(("operations", "Operations")) }
         self.links = principal == nil ? [] : links.map { Link(href: "/console/\($0.0)", label: $0.1, current: $0.0 == current) }

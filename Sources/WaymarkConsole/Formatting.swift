@@ -1,4 +1,5 @@
 import Foundation
+import WaymarkDomain
 import WaymarkPostgres
 
 /// How the console writes figures for a person.
@@ -71,5 +72,32 @@ struct FilterField {
             : [Choice(value: "", label: anyLabel, selected: (value ?? "").isEmpty)]
                 + choices.map { Choice(value: $0, label: Formatting.words($0), selected: $0 == value) }
         isSelect = !choices.isEmpty
+    }
+}
+
+extension Formatting {
+    /// A length of a definition as it was written: `2d` (business days), `4h`, `1d 4h`.
+    static func businessDuration(_ duration: BusinessDuration?) -> String {
+        guard let duration else { return "" }
+        let rest = duration.seconds - duration.days * 86_400
+        guard duration.days > 0 else { return Self.duration(Double(duration.seconds)) }
+        return "\(duration.days)d" + (rest > 0 ? " " + Self.duration(Double(rest)) : "")
+    }
+
+    /// Text for SVG and HTML written by hand (not by a template, which escapes on its own).
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
     }
 }

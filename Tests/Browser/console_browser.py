@@ -143,6 +143,8 @@ def main():
             ("/console/consent?subject=" + os.environ["CONSENT_SUBJECT"], "consent", "main table"),
             ("/console/operations", "operations", "progress"),
             ("/console/journeys?type=" + journey_type, "journeys", "main table"),
+            ("/console/map?type=" + journey_type, "map", "svg.map"),
+            ("/console/flow?type=" + journey_type, "flow", "main table"),
         ]:
             driver.get(BASE + path)
             wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, selector)))

@@ -7,6 +7,7 @@ import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkServer
+import WaymarkSimulation
 import WaymarkTesting
 
 /// The console over plain HTTP: sign-in and its cookie, the pages each role may see, the forms'
@@ -162,6 +163,55 @@ struct ConsoleTests {
                 let reassigned = try #require(events.last)
                 #expect(reassigned.type == "OwnerReassigned" && reassigned.metadata.sourceSystem == "waymark-console")
                 #expect(reassigned.metadata.actor == String(operatorKey.split(separator: "_")[1]))
+            }
+        }
+    }
+}
+
+@Suite("Console: the journey map and flow analytics", .timeLimit(.minutes(4)))
+struct ConsoleAnalyticsTests {
+    @Test(
+        "the map draws every stage of the definition with the views' figures, and each transition's count is what the visits say; flow analytics agrees with the views"
+    )
+    func mapAndFlow() async throws {
+        try await ServerFixture.run(console: true) { fixture in
+            _ = try await Simulator(client: fixture.client, logger: TestDatabase.quietLogger).run(
+                SimulationOptions(journeys: 80, seed: 7, until: Date(), days: 30, senders: 2, journeysInFlight: 20, journeyTypes: ["order-to-cash"]))
+            try await fixture.catchUpProjections()
+            try await ConsoleTests.Browser.run(fixture) { browser in
+                let key = fixture.key(.analyst)
+                let map = try await browser.request(.GET, "/console/map?type=order-to-cash", session: key)
+                #expect(map.status == 200, "\(map.text.prefix(300))")
+                let definition = try #require(fixture.client.catalog.current("order-to-cash"))
+                #expect(map.text.components(separatedBy: "<g class=\"stage").count - 1 == definition.stages.count)
+                #expect(map.text.components(separatedBy: "<path class=\"transition").count - 1 == definition.transitions.count)
+                // Each transition's count, from the visits directly.
+                let analytics = fixture.store.schema + "_analytics"
+                let rows = try await fixture.store.pool.query(
+                    """
+                    SELECT t.stage, t.left_for, count(*)::int8 FROM \(identifier: analytics).time_in_status t
+                    WHERE t.journey_type = 'order-to-cash' AND t.left_for IS NOT NULL GROUP BY 1, 2
+                    """)
+                var checked = 0
+                for row in rows {
+                    let (from, to, count) = try row.decode(String.self, String.self, Int64.self)
+                    guard definition.transition(from: from, to: to) != nil else { continue }
+                    #expect(
+                        map.text.contains("<tr><td>\(from)</td><td>\(to)</td>") && map.text.contains("</td><td>\(count)</td><td>"), "\(from) → \(to): \(count)")
+                    checked += 1
+                }
+                #expect(checked > 2, "the simulation took too few transitions to check")
+                let badVersion = try await browser.request(.GET, "/console/map?type=order-to-cash&version=nope", session: key)
+                #expect(badVersion.status == 400)
+
+                let flow = try await browser.request(.GET, "/console/flow?type=order-to-cash", session: key)
+                #expect(
+                    flow.status == 200 && flow.text.contains("<table class=\"heat compact\">") && flow.text.contains("class=\"bar\""),
+                    "\(flow.text.prefix(300))")
+                let completed = try await fixture.store.pool.query(
+                    "SELECT count(*)::int8 FROM \(identifier: analytics).journeys WHERE journey_type = 'order-to-cash' AND status = 'completed'")
+                let completedCount = try completed[0].decode(Int64.self, at: 0)
+                if completedCount > 0 { #expect(flow.text.contains("Path through the stages"), "\(completedCount) completed, no variants") }
             }
         }
     }

@@ -13,11 +13,13 @@ if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "vers
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4.32,<5" >&2
 fi
 
-# The console's browser tests (ConsoleBrowserTests) drive Debian's chromium with Selenium from PyPI.
-browser_missing=()
-command -v chromium >/dev/null 2>&1 || browser_missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || browser_missing+=(chromium-driver)
-if [ ${#browser_missing[@]} -gt 0 ]; then install_debian_packages "${browser_missing[@]}"; fi
+# The console's browser tests (ConsoleBrowserTests) drive Debian's chromium with Selenium from PyPI;
+# the operations kit's tests (DeployKitTests) check deploy/prometheus with promtool, from Debian's prometheus.
+tools_missing=()
+command -v chromium >/dev/null 2>&1 || tools_missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || tools_missing+=(chromium-driver)
+command -v promtool >/dev/null 2>&1 || tools_missing+=(prometheus)
+if [ ${#tools_missing[@]} -gt 0 ]; then install_debian_packages "${tools_missing[@]}"; fi
 if ! python3 -c "import selenium" >/dev/null 2>&1; then
     echo "installing selenium (the console's browser tests) with pip" >&2
     python3 -m pip install --quiet --disable-pip-version-check "selenium>=4.20,<5" >&2

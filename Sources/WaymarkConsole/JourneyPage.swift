@@ -235,7 +235,7 @@ extension Console {
                     visitNo: try visit.decode(Int.self, column: "visit_no"), stage: try visit.decode(String.self, column: "stage"),
                     department: try visit.decode(String.self, column: "department"), owner: try visit.decode(String.self, column: "owner"),
                     entered: Formatting.time(entered), left: Formatting.time(left),
-                    leftFor: Formatting.words(try visit.decode(String.self, column: "left_for")),
+                    leftFor: try visit.decode(String.self, column: "left_for"),
                     duration: Formatting.duration(try visit.decode(Double?.self, column: "seconds")),
                     offset: Formatting.percent(entered.timeIntervalSince(started) / span * 100),
                     width: Formatting.percent(max((left ?? until).timeIntervalSince(entered) / span * 100, 0.5)),

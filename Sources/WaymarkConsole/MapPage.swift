@@ -163,6 +163,8 @@ struct MapDrawing {
 
                 """
         }
+        // Labels go on top of the boxes, drawn last.
+        var labels = ""
         for transition in definition.transitions {
             guard let from = positions[transition.from], let to = positions[transition.to] else { continue }
             let forward = to.x > from.x
@@ -178,7 +180,7 @@ struct MapDrawing {
 
                 """
             if !label.isEmpty {
-                out += "<text class=\"transition-label\" x=\"\(midX)\" y=\"\(midY + (forward ? 10 : -2))\">\(Formatting.escape(label))</text>\n"
+                labels += "<text class=\"transition-label\" x=\"\(midX)\" y=\"\(midY + (forward ? 10 : -2))\">\(Formatting.escape(label))</text>\n"
             }
         }
         for stage in definition.stages {
@@ -193,6 +195,6 @@ struct MapDrawing {
 
                 """
         }
-        return out + "</svg>"
+        return out + labels + "</svg>"
     }
 }

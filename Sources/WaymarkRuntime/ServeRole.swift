@@ -63,7 +63,9 @@ extension RuntimeDatabase {
             console.addRoutes(to: router)
             let application = try api.application(
                 host: configuration.server.host, port: configuration.server.port, tls: tls, router: router, onRunning: onListening)
-            return ServeServices(store: store, api: api, application: application, companions: companions)
+            // The views' figures (open journeys, SLA outcomes, CSAT, deadlines) beside the operational metrics.
+            let gauges: [any Service] = metrics.map { [OutcomeGauges(api: api, registry: $0)] } ?? []
+            return ServeServices(store: store, api: api, application: application, companions: companions + gauges)
         }
         if apiOnly { return try await withRole(.serve, { store, _ in try await serve(store, []) }, body) }
         return try await withProjections { projections in

@@ -195,6 +195,7 @@ let package = Package(
             dependencies: [
                 "CLibPQ", "WaymarkPostgres", "WaymarkEventStore", "WaymarkDomain", "WaymarkClient", "WaymarkSimulation", "WaymarkProjections",
                 "WaymarkProcessManager", "WaymarkDefinitions", "WaymarkRuntime", "WaymarkNotifications", "WaymarkWebhookReceiver", "WaymarkServer",
+                "WaymarkConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -16,7 +16,7 @@ public struct Bench: AsyncParsableCommand {
         abstract: "Benchmarks that print figures.",
         subcommands: [
             BenchAppend.self, BenchRead.self, BenchCommands.self, BenchProjections.self, BenchProcessManager.self, BenchNotifications.self,
-            BenchHTTP.self,
+            BenchHTTP.self, BenchConsole.self,
         ])
 
     /// The bench process's metrics backend: counters it reads back for the figures; timers,

@@ -69,9 +69,9 @@ extension Console {
         let tier = try Self.choice(request, "tier", catalog.tiers.sorted())
         let status = try Self.choice(request, "status", Self.openStatuses)
         let owner = try Self.text(request, "owner")
-        var conditions: [PostgresQuery] = [
-            "j.journey_type = \(journeyType)", "j.status = ANY(\(PostgresArray(status.map { [$0] } ?? Self.openStatuses))::text[])",
-        ]
+        // Open is `ended_at IS NULL`, a stored column; `status` is worked out per row from the clock.
+        var conditions: [PostgresQuery] = ["j.journey_type = \(journeyType)", "j.ended_at IS NULL"]
+        if let status { conditions.append("j.status = \(status)") }
         if let tier { conditions.append("j.tier = \(tier)") }
         if let owner { conditions.append("j.owner = \(owner)") }
         let journeys = api.view("journeys")

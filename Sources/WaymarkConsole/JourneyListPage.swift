@@ -46,7 +46,8 @@ extension Console {
         if let stage { conditions.append("stage = \(stage)") }
         if let tier { conditions.append("tier = \(tier)") }
         if let owner { conditions.append("owner = \(owner)") }
-        conditions.append(status.map { "status = \($0)" } ?? "status = ANY(\(PostgresArray(Self.openStatuses))::text[])")
+        // Open is `ended_at IS NULL`, a stored column; `status` is worked out per row from the clock.
+        conditions.append(status.map { "status = \($0)" } ?? "ended_at IS NULL")
         let journeys = api.view("journeys")
         let limit = Self.listRows
         let filter = Self.and(conditions)

@@ -55,7 +55,12 @@ extension Console {
         let goal = try Self.choice(request, "goal", goals)
         let type = try Self.choice(request, "type", journeyTypes)
         var conditions: [PostgresQuery] = [
-            "(s.state = 'breached-running' OR (s.state IN ('running', 'paused') AND s.percent_elapsed >= 75))"
+            // Business time never runs faster than the wall clock: a clock started less than 75 % of
+            // its target ago cannot be at 75 %, which spares the calendar arithmetic for most clocks.
+            """
+            (s.state = 'breached-running'
+             OR (s.state IN ('running', 'paused') AND s.started_at <= now() - 0.75 * s.target AND s.percent_elapsed >= 75))
+            """
         ]
         if let tier { conditions.append("s.tier = \(tier)") }
         if let department { conditions.append("s.department = \(department)") }

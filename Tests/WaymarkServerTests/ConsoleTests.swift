@@ -201,6 +201,20 @@ struct ConsoleAnalyticsTests {
                     checked += 1
                 }
                 #expect(checked > 2, "the simulation took too few transitions to check")
+                // SLA risk lists exactly the clocks the view calls breached and running, or past 75 %.
+                let risky = try await fixture.store.pool.query(
+                    """
+                    SELECT count(*) FILTER (WHERE state = 'breached-running')::int8,
+                           count(*) FILTER (WHERE state IN ('running', 'paused') AND percent_elapsed >= 75)::int8
+                    FROM \(identifier: analytics).sla
+                    """)
+                let (breached, atRisk) = try risky[0].decode(Int64.self, Int64.self)
+                let sla = try await browser.request(.GET, "/console/sla", session: key)
+                let listed = (
+                    sla.text.components(separatedBy: "<tr class=\"breached\">").count - 1, sla.text.components(separatedBy: "<tr class=\"at-risk\">").count - 1
+                )
+                #expect(breached + atRisk > 0 && breached + atRisk <= 200, "choose a simulation with some clocks at risk, fewer than a page")
+                #expect(listed.0 == Int(breached) && listed.1 == Int(atRisk), "listed \(listed), the view says \(breached) breached, \(atRisk) at risk")
                 let badVersion = try await browser.request(.GET, "/console/map?type=order-to-cash&version=nope", session: key)
                 #expect(badVersion.status == 400)
 

@@ -45,9 +45,10 @@ struct LiveDemo {
                         let keys = try await DemoKeys.make(serve.api.keys)
                         let traffic = DemoTraffic(
                             client: serve.api.client, history: history, journeysPerRound: journeysPerRound, interval: roundInterval, logger: logger)
+                        let report = ReceiverReport(receiver: receiver, interval: .seconds(30))
                         let group = ServiceGroup(
                             configuration: .init(
-                                services: (notifications.services + serve.services + [traffic]).map { .init(service: $0) },
+                                services: (notifications.services + serve.services + [traffic, report]).map { .init(service: $0) },
                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                         try await withThrowingTaskGroup(of: Void.self) { tasks in
                             tasks.addTask {
@@ -146,4 +147,32 @@ struct DemoTraffic: Service {
 
 extension Task where Success == Never, Failure == Never {
     static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}
+
+/// What the demo's webhook receiver got, every `interval`: how many deliveries, whether their
+/// signatures held, and the kinds of message (the CloudEvents' `type`).
+struct ReceiverReport: Service {
+    let receiver: LoopbackReceiver
+    let interval: Duration
+
+    func run() async throws {
+        var shown = 0
+        while !Task.isCancelledOrShuttingDown {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            let deliveries = receiver.deliveries
+            guard deliveries.count > shown else { continue }
+            let fresh = deliveries[shown...]
+            shown = deliveries.count
+            var kinds: [String: Int] = [:]
+            for delivery in fresh {
+                let event = (try? JSONSerialization.jsonObject(with: Data(delivery.body))) as? [String: Any]
+                kinds[event?["type"] as? String ?? "?", default: 0] += 1
+            }
+            let refused = fresh.filter { $0.refusal != nil }.count
+            print(
+                "webhook receiver: \(fresh.count) new (\(refused == 0 ? "every signature valid" : "\(refused) refused")): "
+                    + kinds.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+            fflush(nil)
+        }
+    }
 }

@@ -45,6 +45,14 @@ if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
     grep -Eq 'Test run with [1-9][0-9]* tests?' "$fuzz_log" || { echo "the contract check did not run" >&2; status=1; }
     rm -f "$fuzz_log"
 fi
+# The console in chromium (ConsoleBrowserTests) runs alone too, for the same reason.
+if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
+    browser_log=$(mktemp)
+    WAYMARK_BROWSER_TESTS=1 timeout --kill-after=30 600 swift test --skip-build --filter ConsoleBrowserTests 2>&1 | tee "$browser_log" || status=$?
+    if grep -Eq '^✘ Test ".*" failed' "$browser_log"; then echo "the console failed in the browser" >&2; status=1; fi
+    grep -Eq 'Test run with [1-9][0-9]* tests?' "$browser_log" || { echo "the browser tests did not run" >&2; status=1; }
+    rm -f "$browser_log"
+fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "the test run passed its limit of $limit seconds (WAYMARK_TEST_TIME_LIMIT); still running then:" >&2
     started=$(sed -n 's/^[^ ]* Test "\(.*\)" started\.$/\1/p' "$log" | sort -u)

@@ -10,8 +10,12 @@ import WaymarkTesting
 /// The console in a real browser: Debian's chromium driven by Selenium (`Tests/Browser/console_browser.py`),
 /// against a server with the console, the projections running (so the board moves), a stalled
 /// journey and an open escalation. Screenshots go to `.build/test-output/console/`.
-/// `./scripts/test.sh` installs chromium, chromium-driver and Selenium.
-@Suite("Console in a browser", .timeLimit(.minutes(6)))
+/// `./scripts/test.sh` installs chromium, chromium-driver and Selenium, and runs this on its own after
+/// the rest (WAYMARK_BROWSER_TESTS=1): chromium keeps both cores busy, which starves the timing of
+/// the tests beside it.
+@Suite(
+    "Console in a browser", .timeLimit(.minutes(6)),
+    .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_BROWSER_TESTS"] == "1", "run on its own by scripts/test.sh"))
 struct ConsoleBrowserTests {
     @Test("board highlights a stalled journey and updates live; an analyst is refused operations; a countdown moves; an operator acknowledges")
     func browser() async throws {

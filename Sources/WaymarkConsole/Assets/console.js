@@ -46,6 +46,7 @@
   }
 
   var timer = null;
+  var followUp = null;
   function schedule(ms) {
     if (timer === null) timer = setTimeout(function () { timer = null; refresh(); }, ms);
   }
@@ -62,8 +63,10 @@
       if (stream) {
         try { if (JSON.parse(message.data).stream !== stream) return; } catch (e) { return; }
       }
-      // Many events in a burst make one refresh.
+      // Many events in a burst make one refresh; a second one a few seconds later shows what the
+      // projections had not yet read at the first.
       schedule(1000);
+      if (followUp === null) followUp = setTimeout(function () { followUp = null; schedule(0); }, 4000);
     };
   });
 })();

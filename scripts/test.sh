@@ -45,13 +45,15 @@ if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
     grep -Eq 'Test run with [1-9][0-9]* tests?' "$fuzz_log" || { echo "the contract check did not run" >&2; status=1; }
     rm -f "$fuzz_log"
 fi
-# The console in chromium (ConsoleBrowserTests) runs alone too, for the same reason.
+# The console in chromium, the demo as the main job and the operations kit run after the rest too,
+# for the same reason (WAYMARK_ALONE_TESTS=1).
 if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
-    browser_log=$(mktemp)
-    WAYMARK_BROWSER_TESTS=1 timeout --kill-after=30 600 swift test --skip-build --filter ConsoleBrowserTests 2>&1 | tee "$browser_log" || status=$?
-    if grep -Eq '^✘ Test ".*" failed' "$browser_log"; then echo "the console failed in the browser" >&2; status=1; fi
-    grep -Eq 'Test run with [1-9][0-9]* tests?' "$browser_log" || { echo "the browser tests did not run" >&2; status=1; }
-    rm -f "$browser_log"
+    alone_log=$(mktemp)
+    WAYMARK_ALONE_TESTS=1 timeout --kill-after=30 900 swift test --skip-build --filter "ConsoleBrowserTests|DemoCommandTests|DeployKitTests" 2>&1 \
+        | tee "$alone_log" || status=$?
+    if grep -Eq '^✘ Test ".*" failed' "$alone_log"; then echo "the browser, demo or deploy-kit tests failed" >&2; status=1; fi
+    grep -Eq 'Test run with [4-9][0-9]* tests?|Test run with [1-9][0-9]+ tests?' "$alone_log" || { echo "the browser, demo and deploy-kit tests did not run" >&2; status=1; }
+    rm -f "$alone_log"
 fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "the test run passed its limit of $limit seconds (WAYMARK_TEST_TIME_LIMIT); still running then:" >&2

@@ -11,11 +11,11 @@ import WaymarkTesting
 /// against a server with the console, the projections running (so the board moves), a stalled
 /// journey and an open escalation. Screenshots go to `.build/test-output/console/`.
 /// `./scripts/test.sh` installs chromium, chromium-driver and Selenium, and runs this on its own after
-/// the rest (WAYMARK_BROWSER_TESTS=1): chromium keeps both cores busy, which starves the timing of
+/// the rest (WAYMARK_ALONE_TESTS=1): chromium keeps both cores busy, which starves the timing of
 /// the tests beside it.
 @Suite(
     "Console in a browser", .timeLimit(.minutes(6)),
-    .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_BROWSER_TESTS"] == "1", "run on its own by scripts/test.sh"))
+    .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_ALONE_TESTS"] == "1", "run on its own by scripts/test.sh"))
 struct ConsoleBrowserTests {
     @Test("board highlights a stalled journey and updates live; an analyst is refused operations; a countdown moves; an operator acknowledges")
     func browser() async throws {

@@ -52,6 +52,17 @@ extension Console {
 
     var journeyTypes: [String] { Set(catalog.versions.map(\.journeyType)).sorted() }
 
+    /// The journey type a page's `type` asks for (the first by name when none), with its current
+    /// definition; 404 naming the types for one the catalog lacks.
+    func journeyType(_ request: Request) throws -> (String, JourneyDefinition) {
+        let types = journeyTypes
+        let journeyType = request.uri.queryParameters["type"].map(String.init) ?? types.first ?? ""
+        guard let definition = catalog.current(journeyType) else {
+            throw ApiError(.notFound, "no journey type '\(journeyType.prefix(100))'; the types: \(types.joined(separator: ", "))")
+        }
+        return (journeyType, definition)
+    }
+
     func addBoardRoutes(to group: RouterGroup<ApiContext>) {
         group.get("board") { request, context in
             _ = try context.require(Self.readers)
@@ -62,10 +73,7 @@ extension Console {
 
     func board(_ request: Request) async throws -> BoardPage {
         let types = journeyTypes
-        let journeyType = request.uri.queryParameters["type"].map(String.init) ?? types.first ?? ""
-        guard let definition = catalog.current(journeyType) else {
-            throw ApiError(.notFound, "no journey type '\(journeyType.prefix(100))'; the types: \(types.joined(separator: ", "))")
-        }
+        let (journeyType, definition) = try journeyType(request)
         let tier = try Self.choice(request, "tier", catalog.tiers.sorted())
         let status = try Self.choice(request, "status", Self.openStatuses)
         let owner = try Self.text(request, "owner")

@@ -64,11 +64,7 @@ extension Console {
     }
 
     func flow(_ request: Request) async throws -> FlowPage {
-        let types = journeyTypes
-        let journeyType = request.uri.queryParameters["type"].map(String.init) ?? types.first ?? ""
-        guard catalog.current(journeyType) != nil else {
-            throw ApiError(.notFound, "no journey type '\(journeyType.prefix(100))'; the types: \(types.joined(separator: ", "))")
-        }
+        let (journeyType, _) = try journeyType(request)
         let (journeys, visits, handoffs) = (api.view("journeys"), api.view("time_in_status"), api.view("handoffs"))
         let since = Date().addingTimeInterval(-Double(Self.flowWindowDays) * 86_400)
         let (matrix, dwell, variants, feedback) = try await api.readViews { transaction in

@@ -38,10 +38,7 @@ extension Console {
 
     func map(_ request: Request) async throws -> MapPage {
         let types = journeyTypes
-        let journeyType = request.uri.queryParameters["type"].map(String.init) ?? types.first ?? ""
-        guard let current = catalog.current(journeyType) else {
-            throw ApiError(.notFound, "no journey type '\(journeyType.prefix(100))'; the types: \(types.joined(separator: ", "))")
-        }
+        let (journeyType, current) = try journeyType(request)
         let versions = catalog.versions.filter { $0.journeyType == journeyType }.map(\.version.description).sorted()
         let version = try Self.choice(request, "version", versions) ?? current.version.description
         let definition = catalog.definition(version: version) ?? current

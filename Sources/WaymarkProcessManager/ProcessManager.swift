@@ -124,6 +124,7 @@ public final class ProcessManager: Service, Sendable {
 
     private func fireLoop() async throws {
         var failures = 0
+        var races = 0
         var candidate = Frontier(head: nil, readAt: .distantPast)
         var reached = Date.distantPast
         var seen: GlobalPosition?
@@ -134,6 +135,14 @@ public final class ProcessManager: Service, Sendable {
                 try await frontier(&candidate, reached: &reached, seen: &seen)
                 round = try await firing.fireDue(upTo: reached)
                 failures = 0
+                races = 0
+            } catch let error as WrongExpectedVersionError where races < 3 {
+                // A journey moved between the round's read of its version and its append (the
+                // department acted as its deadline came due): nothing was fired. The next round
+                // finds the journey ahead of the scheduler's watch and leaves it to the scheduler.
+                races += 1
+                logger.debug("a journey moved while its deadline fired; the round goes again", metadata: ["waymark.stream": "\(error.streamName)"])
+                continue
             } catch let error where !(error is CancellationError) {
                 // Shutting down: a statement or a wait for a connection cancelled is no failure.
                 if Task.isCancelled { return }

@@ -71,6 +71,7 @@ struct JourneyScripter {
         let definition = definitions.first { $0.journeyType == journeyType }!
         let tier = definition.tiers.contains(customer.tier) ? customer.tier : definition.tiers[0]
         var writer = ScriptWriter(definition: definition, journeyId: journeyId, now: start, until: until, random: random)
+        let (hour, day) = (writer.day / 24, writer.day)
         let fate = random.weighted([(JourneyFate.completed, 0.72), (.cancelled, 0.12), (.stalled, 0.16)])
         // Where a cancelled or stalled journey stops: a stage, and how far into its milestones.
         let stopStage = Int.random(in: 0..<definition.stages.count, using: &random)
@@ -86,16 +87,16 @@ struct JourneyScripter {
             let stageIndex = definition.stages.firstIndex(of: stage)!
             let stopping = fate != .completed && stageIndex == stopStage
             let stopAfter = stopping ? Int.random(in: 0...stage.milestones.count, using: &writer.random) : Int.max
-            let gap = Double(stage.maxDwell?.seconds ?? 86_400) / Double(stage.milestones.count + 1)
+            let gap = Double(stage.maxDwell?.seconds ?? Int64(day)) / Double(stage.milestones.count + 1)
             for (index, milestone) in stage.milestones.enumerated() {
                 if index == stopAfter { break walk }
                 if writer.random.chance(0.06) {
                     writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: gap * 0.3)
-                    writer.emit(.resume, after: Double.random(in: 3_600...(3 * 86_400), using: &writer.random))
+                    writer.emit(.resume, after: Double.random(in: hour...(3 * day), using: &writer.random))
                 }
                 writer.emit(.reachMilestone(milestone), after: gap * Double.random(in: 0.3...1.8, using: &writer.random))
                 if writer.random.chance(0.04) {
-                    writer.emit(.reassignOwner(to: Owners.pick(stage.department, &writer.random, not: writer.state.owner)), after: 1_800)
+                    writer.emit(.reassignOwner(to: Owners.pick(stage.department, &writer.random, not: writer.state.owner)), after: hour / 2)
                 }
             }
             if stopping {
@@ -117,27 +118,27 @@ struct JourneyScripter {
         }
         switch fate {
         case .completed where !writer.ended:
-            writer.emit(.complete, after: 3_600)
+            writer.emit(.complete, after: hour)
             if writer.random.chance(0.7) {
                 let score = writer.random.weighted([(5, 0.36), (4, 0.32), (3, 0.14), (2, 0.1), (1, 0.08)])
                 let comment = writer.random.chance(0.3) ? PersonalData(Reasons.comments[score - 1]) : nil
-                writer.emit(.recordFeedback(.init(kind: .csat, score: score, channel: "email-survey", comment: comment)), after: 86_400)
+                writer.emit(.recordFeedback(.init(kind: .csat, score: score, channel: "email-survey", comment: comment)), after: day)
             }
             if writer.random.chance(0.3) {
                 let score = writer.random.weighted([(10, 0.2), (9, 0.25), (8, 0.2), (7, 0.12), (6, 0.08), (5, 0.05), (3, 0.05), (0, 0.05)])
-                writer.emit(.recordFeedback(.init(kind: .nps, score: score, channel: "in-app")), after: 7 * 86_400)
+                writer.emit(.recordFeedback(.init(kind: .nps, score: score, channel: "in-app")), after: 7 * day)
             }
         case .cancelled where !writer.ended:
             // Many cancellations follow a wait on a customer who went quiet: the clocks stop paused.
             if writer.random.chance(0.3) {
-                writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: 4 * 3_600)
+                writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: 4 * hour)
             }
-            writer.emit(.cancel(reason: Reasons.cancelling.randomElement(using: &writer.random)!), after: 86_400)
+            writer.emit(.cancel(reason: Reasons.cancelling.randomElement(using: &writer.random)!), after: day)
             for compensation in writer.state.compensationsOwed where writer.random.chance(0.9) {
-                writer.emit(.recordCompensation(compensation), after: Double.random(in: 3_600...(5 * 86_400), using: &writer.random))
+                writer.emit(.recordCompensation(compensation), after: Double.random(in: hour...(5 * day), using: &writer.random))
             }
         case .stalled where !writer.ended && writer.random.chance(0.5) && writer.state.pendingHandoff == nil:
-            writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: 86_400)
+            writer.emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &writer.random)!), after: day)
         default:
             break
         }
@@ -160,6 +161,13 @@ private struct ScriptWriter {
     var commands: [ScriptedCommand] = []
     /// The simulated period ended: the journey is still running.
     var ended = false
+    /// What a day is to this journey type: a calendar day for types whose stages last days or
+    /// more, shorter for a type whose stages last minutes (the demo's), so that its waits, surveys
+    /// and cancellations come in proportion.
+    var day: Double {
+        let shortest = Double(definition.stages.compactMap { $0.maxDwell?.seconds }.min() ?? 86_400)
+        return shortest >= 3_600 ? 86_400 : 4 * shortest
+    }
 
     init(definition: JourneyDefinition, journeyId: String, now: Date, until: Date, random: SeededGenerator) {
         self.definition = definition
@@ -196,7 +204,7 @@ private struct ScriptWriter {
             let handoff = transition.handoff
         else { return }
         let facts = Dictionary(uniqueKeysWithValues: handoff.acceptanceCriteria.map { ($0, "\($0)-\(Int.random(in: 1...999, using: &draw))") })
-        emit(.requestHandoff(toStage: transition.to, facts: facts), after: 3_600 * Double.random(in: 1...8, using: &draw))
+        emit(.requestHandoff(toStage: transition.to, facts: facts), after: day / 24 * Double.random(in: 1...8, using: &draw))
     }
 
     /// Moves to the transition's stage: directly within a department, through a handoff across.
@@ -207,7 +215,7 @@ private struct ScriptWriter {
         }
         var facts = Dictionary(uniqueKeysWithValues: handoff.acceptanceCriteria.map { ($0, "\($0)-\(Int.random(in: 1...999, using: &random))") })
         let receiver = Owners.pick(handoff.toDepartment, &random)
-        let olaSeconds = Double(handoff.ola?.seconds ?? 86_400)
+        let olaSeconds = Double(handoff.ola?.seconds ?? Int64(day))
         if let missing = handoff.acceptanceCriteria.randomElement(using: &random), random.chance(0.12) {
             var incomplete = facts
             incomplete[missing] = nil
@@ -221,6 +229,6 @@ private struct ScriptWriter {
         let acceptedWhileWaiting = random.chance(0.04)
         if acceptedWhileWaiting { emit(.waitOnCustomer(reason: Reasons.waiting.randomElement(using: &random)!), after: olaSeconds * 0.02) }
         emit(.acceptHandoff(by: receiver), after: olaSeconds * Double.random(in: 0.05...1.6, using: &random))
-        if acceptedWhileWaiting { emit(.resume, after: Double.random(in: 3_600...(2 * 86_400), using: &random)) }
+        if acceptedWhileWaiting { emit(.resume, after: Double.random(in: (day / 24)...(2 * day), using: &random)) }
     }
 }

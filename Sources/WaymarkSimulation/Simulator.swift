@@ -25,10 +25,12 @@ public struct SimulationOptions: Sendable {
     public var journeysInFlight: Int
     /// The journey types to simulate; nil: every loaded type.
     public var journeyTypes: [String]?
+    /// When the journeys start; nil: spread over the `days` before `until`.
+    public var starts: DateInterval?
 
     public init(
         journeys: Int, seed: UInt64 = 1, commandsPerSecond: Double? = nil, until: Date, days: Int = 60, senders: Int = 4,
-        journeysInFlight: Int = 200, journeyTypes: [String]? = nil
+        journeysInFlight: Int = 200, journeyTypes: [String]? = nil, starts: DateInterval? = nil
     ) {
         self.journeys = journeys
         self.seed = seed
@@ -38,6 +40,7 @@ public struct SimulationOptions: Sendable {
         self.senders = senders
         self.journeysInFlight = journeysInFlight
         self.journeyTypes = journeyTypes
+        self.starts = starts
     }
 
     /// `until` for a run that did not name one: the start of the current hour, so that runs with
@@ -126,11 +129,12 @@ public final class Simulator: Sendable {
     /// The script of journey `index` of a simulation.
     static func script(_ index: Int, _ options: SimulationOptions, customers: Int, scripter: JourneyScripter) -> JourneyScript {
         let period = Double(options.days) * 86_400
-        let periodStart = options.until.addingTimeInterval(-period)
+        let starts = options.starts ?? DateInterval(start: options.until.addingTimeInterval(-period), duration: period)
         var random = SeededGenerator(seed: options.seed, salt: 1, index: index)
         let customerIndex = Int(random.next() % UInt64(customers))
         let customer = Self.journeyCustomer(Self.customer(customerIndex, seed: options.seed), customerIndex, journey: index, options)
-        let start = periodStart.addingTimeInterval(((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * period).rounded())
+        let start = starts.start.addingTimeInterval(
+            ((Double(index) + Double.random(in: 0..<1, using: &random)) / Double(options.journeys) * starts.duration).rounded())
         var script = scripter.script(journeyId: "\(Self.tag(options.seed))-\(index)", customer: customer, start: start, random: &random)
         Self.addIntegrationEvents(to: &script, journey: index, options)
         Self.addRuleTriggers(to: &script, journey: index, options, definition: scripter.definitions.first { $0.journeyType == script.journeyType })
@@ -158,7 +162,7 @@ public final class Simulator: Sendable {
         return SimulatedCustomer(id: "cust-\(tag(seed))-\(index)", random: &random)
     }
 
-    private func registerCustomers(_ indexes: [Int], _ options: SimulationOptions, pace: Double?, since started: ContinuousClock.Instant) async throws {
+    func registerCustomers(_ indexes: [Int], _ options: SimulationOptions, pace: Double?, since started: ContinuousClock.Instant) async throws {
         let directory = CustomerDirectory(client: client, tiers: client.catalog.tiers)
         let consents = ConsentRegistry(client: client)
         let periodStart = options.until.addingTimeInterval(-Double(options.days) * 86_400)

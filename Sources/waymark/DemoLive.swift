@@ -111,7 +111,9 @@ struct DemoKeys {
 }
 
 /// The simulator as the demo's traffic: a month of history at once, then a few journeys per round
-/// (each round a new seed, its events in the hours before now), so the board and the feeds move.
+/// (each round a new seed, its events in the hours before now), so the board and the feeds move;
+/// beside them, journeys of the minutes-long demo type played as they happen, so that stalls, SLA
+/// breaches, escalations and their notifications appear while a person watches.
 struct DemoTraffic: Service {
     let client: WaymarkClient
     let history: Int
@@ -119,9 +121,27 @@ struct DemoTraffic: Service {
     let interval: Duration
     let logger: Logger
 
+    /// The demo's journey type whose stages and SLAs last minutes: played as it happens.
+    static let realTimeType = "express-repair"
+
     func run() async throws {
         let simulator = Simulator(client: client, logger: logger)
         let seed = UInt64.random(in: 1...UInt64(UInt32.max))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            if client.catalog.current(Self.realTimeType) != nil {
+                // Its own seeds (the high bit set), so its ids never meet the rounds'.
+                let options = RealTimeOptions(
+                    journeyTypes: [Self.realTimeType], journeysPerRound: 2, interval: .seconds(5), seed: seed | (1 << 63))
+                tasks.addTask {
+                    do { try await cancelWhenGracefulShutdown { try await simulator.play(options) } } catch is CancellationError {}
+                }
+            }
+            tasks.addTask { try await playHistoryAndRounds(simulator, seed: seed) }
+            try await tasks.waitForAll()
+        }
+    }
+
+    private func playHistoryAndRounds(_ simulator: Simulator, seed: UInt64) async throws {
         if history > 0 {
             let counts = try await simulator.run(
                 SimulationOptions(journeys: history, seed: seed, commandsPerSecond: nil, until: Date(), days: 30, senders: 2, journeysInFlight: 50))

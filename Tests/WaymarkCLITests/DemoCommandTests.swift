@@ -58,6 +58,22 @@ struct DemoCommandTests {
                 return body.components(separatedBy: "\"journeyId\"").count - 1 > journeys
             }
             #expect(grew, "no new journeys after the history")
+            // The minutes-long demo type, played as it happens: journeys stall, clocks breach and
+            // escalations go out while a person watches (its first-response SLA is 45 s).
+            let analyst = try #require(banner["analyst"])
+            var live: [String: Bool] = [:]
+            let happened = try await eventually(timeout: .seconds(150)) {
+                for (what, path) in [
+                    ("stalled", "/v1/journeys?type=express-repair&status=stalled&limit=1"),
+                    ("breached", "/v1/sla?type=express-repair&everBreached=true&limit=1"),
+                    ("escalated", "/v1/escalations?type=express-repair&limit=1"),
+                ] where live[what] != true {
+                    let (status, body) = try await get(path, key: analyst)
+                    live[what] = status == 200 && body.contains("\"journeyId\"")
+                }
+                return live.values.allSatisfy { $0 } && live.count == 3
+            }
+            #expect(happened, "express-repair: \(live)")
             let (boardStatus, board) = try await get("/console/board", key: try #require(banner["operator"]), cookie: true)
             #expect(boardStatus == 200 && board.contains("class=\"card"), "\(board.prefix(500))")
             let (operations, _) = try await get("/console/operations", key: try #require(banner["operator"]), cookie: true)
@@ -73,5 +89,6 @@ struct DemoCommandTests {
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(demo.terminationStatus == 0, "\(output)")
         #expect(output.contains("stopped; the receiver verified"), "\(output)")
+        #expect(output.contains("webhook receiver: ") && output.contains("every signature valid"), "\(output)")
     }
 }

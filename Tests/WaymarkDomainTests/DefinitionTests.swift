@@ -62,10 +62,15 @@ func parse(_ yaml: String) throws -> JourneyDefinition {
 
 @Suite("Journey definitions")
 struct DefinitionTests {
-    @Test("the shipped configuration loads: four journey types, their calendars, handoffs and goals")
+    @Test("the shipped configuration loads: four journey types and the demo's, their calendars, handoffs and goals")
     func shippedConfiguration() throws {
         let configuration = try DefinitionLoader.load(directory: configDirectory)
-        #expect(Set(configuration.definitions.keys) == ["new-business", "order-to-cash", "support-case", "renewal"])
+        #expect(Set(configuration.definitions.keys) == ["new-business", "order-to-cash", "support-case", "renewal", "express-repair"])
+        // The demo's type runs around the clock in seconds and minutes.
+        let express = try #require(configuration.definitions["express-repair"])
+        #expect(express.stages.first?.maxDwell == BusinessDuration(parsing: "40s"))
+        #expect(express.slaGoal(forTier: "strategic")?.target == BusinessDuration(parsing: "30s"))
+        #expect(express.slaGoal(forTier: "strategic")?.calendar == nil)
         #expect(Set(configuration.calendars.keys) == ["emea-business", "us-business", "support-extended"])
         let newBusiness = try #require(configuration.definitions["new-business"])
         #expect(newBusiness.stages.first?.id == "qualification")

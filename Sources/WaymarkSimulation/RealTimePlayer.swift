@@ -42,16 +42,17 @@ extension Simulator {
             let clock = ContinuousClock()
             var next = clock.now
             while !Task.isCancelled {
-                let now = Date()
                 let horizon = Double(options.horizon.components.seconds)
-                let journeys = SimulationOptions(
-                    journeys: options.journeysPerRound, seed: options.seed &+ round, until: now.addingTimeInterval(horizon), days: 1,
-                    journeyTypes: options.journeyTypes, starts: DateInterval(start: now, duration: Double(options.interval.components.seconds)))
-                let customerCount = max(1, journeys.journeys / 3)
-                var customers = journeys
-                customers.until = now
+                let customers = SimulationOptions(journeys: options.journeysPerRound, seed: options.seed &+ round, until: Date(), days: 1)
+                let customerCount = max(1, customers.journeys / 3)
                 do {
                     try await registerCustomers(Array(0..<customerCount), customers, pace: nil, since: clock.now)
+                    // The journeys start from now, once their customers exist (on a busy server
+                    // registering them takes a while).
+                    let now = Date()
+                    let journeys = SimulationOptions(
+                        journeys: options.journeysPerRound, seed: customers.seed, until: now.addingTimeInterval(horizon), days: 1,
+                        journeyTypes: options.journeyTypes, starts: DateInterval(start: now, duration: Double(options.interval.components.seconds)))
                     let scripter = JourneyScripter(catalog: client.catalog, journeyTypes: options.journeyTypes, until: journeys.until)
                     for index in 0..<journeys.journeys {
                         let script = Self.script(index, journeys, customers: customerCount, scripter: scripter)

@@ -52,9 +52,9 @@ struct RealTimePlayerTests {
             try await store.query("SELECT count(*) FROM events WHERE event_type = \(type)").first!.decode(Int.self, at: 0)
         }
         // Journeys of several rounds start, and their first milestones come seconds later.
-        let played = try await eventually("journeys of three rounds started and their first milestones reached", timeout: .seconds(60)) {
+        let played = try await eventually("journeys of two rounds started and their first milestones reached", timeout: .seconds(90)) {
             let (started, milestones) = (try await count("JourneyStarted"), try await count("MilestoneReached"))
-            return started >= 9 && milestones >= 3
+            return started >= 6 && milestones >= 3
         }
         // Cancelled, the player returns once every journey it was playing has stopped.
         player.cancel()
@@ -63,7 +63,7 @@ struct RealTimePlayerTests {
         let progress = simulator.progress
         #expect(progress.rejected == 0, "\(progress)")
         // Nothing was written ahead of its time: each event was recorded once its time came, and
-        // soon after (not hours of a script sent up front).
+        // soon after (not hours of a script sent up front; a loaded machine may send a little late).
         let rows = try await store.query(
             """
             SELECT extract(epoch FROM recorded_at - (metadata->>'occurred_at')::timestamptz)::float8, event_type
@@ -72,7 +72,7 @@ struct RealTimePlayerTests {
         let lags = try rows.map { try $0.decode(Double.self, at: 0) }
         #expect(!lags.isEmpty)
         #expect(lags.min()! > -0.5, "an event recorded \(-lags.min()!) s before its time")
-        #expect(lags.max()! < 10, "an event recorded \(lags.max()!) s after its time")
+        #expect(lags.max()! < 20 * TestTime.scale, "an event recorded \(lags.max()!) s after its time")
         let firstStart = try await store.query(
             "SELECT min((metadata->>'occurred_at')::timestamptz) FROM events WHERE event_type = 'JourneyStarted'"
         ).first!.decode(Date.self, at: 0)

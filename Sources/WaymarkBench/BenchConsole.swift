@@ -93,9 +93,10 @@ struct BenchConsole: AsyncParsableCommand {
             "SELECT journey_id, coalesce(survivor_customer_id, customer_id) FROM \(identifier: analytics).journeys ORDER BY md5(journey_id) LIMIT \(requests)"
         ).map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }
         // The simulated type with the most open journeys (the demo's minutes-long type has none here).
-        let type = try await store.pool.query(
-            "SELECT journey_type FROM \(identifier: analytics).journeys WHERE ended_at IS NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
-        ).first?.decode(String.self, at: 0) ?? ""
+        let type =
+            try await store.pool.query(
+                "SELECT journey_type FROM \(identifier: analytics).journeys WHERE ended_at IS NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+            ).first?.decode(String.self, at: 0) ?? ""
         func segment(_ id: String) -> String { id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id }
         let pages: [(String, (Int) -> String)] = [
             ("/healthz (baseline)", { _ in "/healthz" }),

@@ -37,7 +37,8 @@ func requireAtLeast(_ minimum: Int, _ value: Int, _ option: String) throws {
 /// Runs `body` on an event store in a new schema of the configured database, and drops the schema
 /// afterwards, also when `body` fails.
 func withBenchStore(
-    _ options: RuntimeOptions, maxConnections: Int = 18, announceInterval: Duration = .milliseconds(20), _ body: (EventStore) async throws -> Void
+    _ options: RuntimeOptions, maxConnections: Int = 18, announceInterval: Duration = .milliseconds(20), existingSchema: String? = nil,
+    _ body: (EventStore) async throws -> Void
 ) async throws {
     let configured = try options.runtime()
     var logger = configured.logger
@@ -45,6 +46,16 @@ func withBenchStore(
     let runtime = WaymarkRuntime(configuration: configured.configuration, logger: logger)
     _ = Bench.metrics
     try await runtime.withDatabase { database in
+        if let existingSchema {
+            // A store filled before (a large one takes long to simulate): used as it is, and kept.
+            let store = try await database.store(for: .bench, schema: existingSchema, poolSize: maxConnections, announceInterval: announceInterval)
+            do { try await body(store) } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+            return
+        }
         let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let store = try await database.store(for: .bench, schema: schema, poolSize: maxConnections, announceInterval: announceInterval)
         // On a connection of its own: a bench may have run the store as a service, whose shutdown

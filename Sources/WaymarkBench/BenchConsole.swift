@@ -30,6 +30,12 @@ struct BenchConsole: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Requests per page, after three to warm up.")
     var requests: Int = 40
 
+    @Option(
+        help: ArgumentHelp(
+            "Measure the journeys a schema already holds (filled by `waymark simulate`) instead of simulating: nothing is simulated, the schema and the read models built in it are kept.",
+            valueName: "schema"))
+    var existingSchema: String?
+
     func validate() throws {
         try requireAtLeast(100, journeys, "--journeys")
         try requireAtLeast(5, requests, "--requests")
@@ -37,7 +43,7 @@ struct BenchConsole: AsyncParsableCommand {
 
     func run() async throws {
         let catalog = try database.runtime(definitions.overrides).catalog()
-        try await withBenchStore(database, maxConnections: 24) { store in
+        try await withBenchStore(database, maxConnections: 24, existingSchema: existingSchema) { store in
             var quiet = Logger(label: "waymark.bench")
             quiet.logLevel = .warning
             print("waymark bench console")
@@ -46,10 +52,15 @@ struct BenchConsole: AsyncParsableCommand {
             let client = WaymarkClient(store: store, catalog: catalog, logger: quiet)
             let clock = ContinuousClock()
             let started = clock.now
-            let counts = try await Simulator(client: client, logger: quiet).run(
-                SimulationOptions(journeys: journeys, seed: 1, until: Date(), days: 90, senders: 4, journeysInFlight: 200))
-            let events = try await store.pool.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
-            print(String(format: "simulated: %d journeys, %d events in %.0f s", counts.journeysStarted, events, (clock.now - started).seconds))
+            if existingSchema == nil {
+                let counts = try await Simulator(client: client, logger: quiet).run(
+                    SimulationOptions(journeys: journeys, seed: 1, until: Date(), days: 90, senders: 4, journeysInFlight: 200))
+                print(String(format: "simulated: %d journeys in %.0f s", counts.journeysStarted, (clock.now - started).seconds))
+            }
+            let stored = try await store.pool.query(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM events WHERE event_type = 'JourneyStarted')")[0]
+            let (events, journeysStored) = try stored.decode(Int64.self, Int64.self)
+            print("the store: \(journeysStored) journeys, \(events) events")
             try await store.pool.query("VACUUM ANALYZE events")
             let analytics = store.schema + "_analytics"
             let runner = try ProjectionRunner(

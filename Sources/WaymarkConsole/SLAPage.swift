@@ -4,7 +4,8 @@ import WaymarkPostgres
 import WaymarkServer
 
 /// SLA breaches and risk: clocks breached and still running, and clocks past 75 % of their
-/// target, the least time left first, with countdowns to the breach.
+/// target, by when they breach (the longest breached first, then the least time left), with
+/// countdowns to the breach.
 struct SLAPage {
     struct Row {
         var journeyId: String
@@ -54,14 +55,9 @@ extension Console {
         let department = try Self.choice(request, "department", departments)
         let goal = try Self.choice(request, "goal", goals)
         let type = try Self.choice(request, "type", journeyTypes)
-        var conditions: [PostgresQuery] = [
-            // Business time never runs faster than the wall clock: a clock started less than 75 % of
-            // its target ago cannot be at 75 %, which spares the calendar arithmetic for most clocks.
-            """
-            (s.state = 'breached-running'
-             OR (s.state IN ('running', 'paused') AND s.started_at <= now() - 0.75 * s.target AND s.percent_elapsed >= 75))
-            """
-        ]
+        // Both read stored instants (a running clock's breach_at, its 75 % mark), not business time
+        // counted per clock: on a large store most open clocks are long breached.
+        var conditions: [PostgresQuery] = ["(s.state = 'breached-running' OR (s.state IN ('running', 'paused') AND s.reached_75_at IS NOT NULL))"]
         if let tier { conditions.append("s.tier = \(tier)") }
         if let department { conditions.append("s.department = \(department)") }
         if let goal { conditions.append("s.goal = \(goal)") }
@@ -75,7 +71,7 @@ extension Console {
                     """
                     SELECT s.journey_id, s.goal, s.tier, coalesce(s.department, '') AS department, s.state, s.percent_elapsed::float8 AS percent,
                            extract(epoch FROM s.remaining)::float8 AS remaining, s.breach_at
-                    FROM \(sla) s WHERE \(filter) ORDER BY s.remaining, s.journey_id, s.goal LIMIT \(limit + 1)
+                    FROM \(sla) s WHERE \(filter) ORDER BY s.breach_at, s.journey_id, s.goal LIMIT \(limit + 1)
                     """),
                 try await transaction.query(
                     """

@@ -205,7 +205,7 @@ struct RunnerTests {
         #expect(try clocks.map { try $0.decode(String.self, at: 0) } == ["renewal-closed"])
         for statement in [
             "SELECT data FROM \(schema).events", "SELECT * FROM \(schema).proj_journeys_v4b1_journeys",
-            "SELECT * FROM \(schema).proj_sla_v4b1_calendar_intervals",
+            "SELECT * FROM \(schema).proj_sla_v5b1_calendar_intervals",
             "INSERT INTO \(schema).events (stream_name, stream_version, event_id, event_type, data) VALUES ('x-1', 1, gen_random_uuid(), 'X', '{}')",
             "DELETE FROM \(analytics).journeys", "CREATE TABLE \(analytics).mine (x int)", "CREATE TABLE public.mine (x int)",
         ] {

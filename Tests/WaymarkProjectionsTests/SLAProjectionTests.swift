@@ -268,8 +268,8 @@ struct SLARebuildTests {
             try await fixture.store.query(
                 PostgresQuery(
                     sql: """
-                        SELECT c::text FROM \(schema).proj_sla_v4b\(build)_clocks c
-                        UNION ALL SELECT j::text FROM \(schema).proj_sla_v4b\(build)_journeys j ORDER BY 1
+                        SELECT c::text FROM \(schema).proj_sla_v5b\(build)_clocks c
+                        UNION ALL SELECT j::text FROM \(schema).proj_sla_v5b\(build)_journeys j ORDER BY 1
                         """)
             )
             .map { try $0.decode(String.self, at: 0) }
@@ -287,9 +287,9 @@ struct SLARebuildTests {
             try await eventually("the tables and functions of build 1 to be dropped") {
                 try await fixture.store.query(
                     """
-                    SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_sla\\_v4b1\\_%')
+                    SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = \(fixture.store.schema) AND tablename LIKE 'proj\\_sla\\_v5b1\\_%')
                         + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                           WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj\\_sla\\_v4b1\\_%')
+                           WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj\\_sla\\_v5b1\\_%')
                     """)[0].decode(Int64.self, at: 0) == 0
             }
         }
@@ -298,7 +298,7 @@ struct SLARebuildTests {
         let leftovers = try await fixture.store.query(
             "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = \(fixture.store.schema) AND proname LIKE 'proj_sla_%' ORDER BY 1"
         )
-        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v4b2_business_add", "proj_sla_v4b2_business_seconds"])
+        #expect(try leftovers.map { try $0.decode(String.self, at: 0) } == ["proj_sla_v5b2_business_add", "proj_sla_v5b2_business_seconds"])
         #expect(try await fixture.view("sla", "count(*)::text", order: "1") == [["150"]])
     }
 }

@@ -150,6 +150,14 @@ public struct SLAClock: Sendable, Equatable, Codable {
         scheduleBreach(timeline)
     }
 
+    /// The instant the clock reaches threshold `index` of `thresholds` (50, 75, 100 %): when it
+    /// did, or while it runs, when it will if it keeps running; nil while paused short of it.
+    public func instant(ofThreshold index: Int, _ timeline: BusinessTimeline?) -> Date? {
+        if let reached = reached[index] { return reached }
+        guard state == .running, let since = runningSince else { return nil }
+        return Self.adding(targetSeconds * Self.thresholds[index] - elapsedBefore, to: since, timeline)
+    }
+
     /// While running and short of the target: the instant it will be reached.
     private mutating func scheduleBreach(_ timeline: BusinessTimeline?) {
         guard state == .running, let since = runningSince, elapsedBefore < targetMicros else { return }

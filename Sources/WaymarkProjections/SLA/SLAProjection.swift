@@ -22,7 +22,9 @@ public struct SLAProjection: Projection {
     /// 4: one breach rule by instants (reaching the target is a breach; the department holding the
     /// journey at `breach_at`; a clock stopped while paused gets the deadline as if the pause ended
     /// at the stop), counts in whole microseconds, holidays as rules, wall-clock hours at DST changes.
-    public let version = 4
+    /// 5: `due_75_at`, the instant a running clock reaches 75 %, stored, so that readers find the
+    /// clocks at risk (and the view its `reached_75_at`) without counting business time per clock.
+    public let version = 5
     public let source = SubscriptionSource.categories([CustomerDecider.category, JourneyDecider.category])
     /// The files' definitions and every version recorded in the log: a journey's goals are those of
     /// the version it started under, also after its file changed.
@@ -92,6 +94,7 @@ public struct SLAProjection: Projection {
                 reached_50_at timestamptz,
                 reached_75_at timestamptz,
                 reached_100_at timestamptz,
+                due_75_at timestamptz,
                 ever_breached boolean NOT NULL,
                 PRIMARY KEY (journey_id, clock)
             )
@@ -99,7 +102,7 @@ public struct SLAProjection: Projection {
         try await CalendarIntervals(tables: tables).create(timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state")] }
+    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state"), ("clocks", "state, due_75_at")] }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         let functions = CalendarIntervals(tables: tables)
@@ -135,7 +138,8 @@ public struct SLAProjection: Projection {
             round((100 * n.elapsed / c.target_seconds)::numeric, 1) AS percent_elapsed,
             CASE WHEN c.state = 'paused' AND c.elapsed_before < c.target_seconds
                 THEN \(adding)(c.calendar, greatest(now(), c.paused_since), c.target_seconds - c.elapsed_before) ELSE c.breach_at END AS breach_at,
-            c.original_breach_at, \(reached(50)) AS reached_50_at, \(reached(75)) AS reached_75_at,
+            c.original_breach_at, \(reached(50)) AS reached_50_at,
+            coalesce(c.reached_75_at, CASE WHEN c.state = 'running' AND now() >= c.due_75_at THEN c.due_75_at END) AS reached_75_at,
             coalesce(c.reached_100_at, CASE WHEN c.state = 'running' AND now() >= c.breach_at THEN c.breach_at END) AS reached_100_at,
             c.ever_breached OR \(breachedNow) AS ever_breached,
             c.department, coalesce(c.breach_department, CASE WHEN \(breachedNow) THEN c.department END) AS breach_department,
@@ -250,11 +254,12 @@ public struct SLAProjection: Projection {
             let sameJourneyColumns = before.map { $0.customerId == fold.customerId && $0.department == fold.department } ?? false
             for clock in fold.clocks {
                 horizon.check(clock, journeyId: fold.journeyId)
+                let timeline = clock.calendar.flatMap { timelines[$0] }
                 guard let storedClock = before?.clocks.first(where: { $0.name == clock.name }) else {
-                    ClockRow.write(clock, of: fold, into: &clockRows.new)
+                    ClockRow.write(clock, of: fold, timeline: timeline, into: &clockRows.new)
                     continue
                 }
-                if !sameJourneyColumns || storedClock != clock { ClockRow.write(clock, of: fold, into: &clockRows.changed) }
+                if !sameJourneyColumns || storedClock != clock { ClockRow.write(clock, of: fold, timeline: timeline, into: &clockRows.changed) }
             }
         }
         try await StagedUpsert(tables: tables, table: "journeys", columns: StoredClocks.journeyColumns, key: ["journey_id"])
@@ -340,10 +345,10 @@ enum ClockRow {
         "journey_id", "clock", "kind", "journey_type", "definition_version", "customer_id", "tier", "department", "breach_department", "handoff_no",
         "from_department", "to_department", "outcome", "calendar", "target_seconds", "pauses", "state", "started_at", "running_since", "paused_since",
         "stopped_at", "elapsed_before", "paused_before", "breach_at", "original_breach_at", "reached_50_at", "reached_75_at", "reached_100_at",
-        "ever_breached",
+        "due_75_at", "ever_breached",
     ]
 
-    static func write(_ clock: SLAClock, of fold: SLAClockFold, into rows: inout CopyBinary) {
+    static func write(_ clock: SLAClock, of fold: SLAClockFold, timeline: BusinessTimeline?, into rows: inout CopyBinary) {
         for text in [
             fold.journeyId, clock.name, clock.kind.rawValue, fold.journeyType, fold.definitionVersion, fold.customerId, clock.tier, fold.department,
             clock.breachDepartment,
@@ -360,6 +365,7 @@ enum ClockRow {
         rows.append(float8: Double(clock.elapsedBefore) / 1_000_000)
         rows.append(float8: Double(clock.pausedBefore) / 1_000_000)
         for time in [clock.breachAt, clock.originalBreachAt, clock.reached[0], clock.reached[1], clock.reached[2]] { rows.append(time) }
+        rows.append(clock.instant(ofThreshold: 1, timeline))
         rows.append(clock.everBreached)
         rows.endRow()
     }

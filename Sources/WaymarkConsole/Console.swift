@@ -21,12 +21,22 @@ public struct Console: Sendable {
     /// Set the session cookie `Secure` (the server runs over TLS).
     public let secureCookies: Bool
     public let logger: Logger
+    /// The map's and the flow page's figures over history, by type (and version).
+    let mapFigures: RecentFigures<MapStatistics>
+    let flowFigures: RecentFigures<FlowPage>
 
-    public init(api: ApiServer, catalog: JourneyCatalog, secureCookies: Bool = false, logger: Logger) async throws {
+    /// `figuresMaxAge`: how long the map and flow analytics reuse the figures over a journey
+    /// type's history a request computed (counts of open journeys are always read afresh).
+    public init(
+        api: ApiServer, catalog: JourneyCatalog, secureCookies: Bool = false, figuresMaxAge: Duration = .seconds(60), time: WallTime = .system,
+        logger: Logger
+    ) async throws {
         self.api = api
         self.catalog = catalog
         self.secureCookies = secureCookies
         self.logger = logger
+        mapFigures = RecentFigures(maxAge: figuresMaxAge, time: time)
+        flowFigures = RecentFigures(maxAge: figuresMaxAge, time: time)
         guard let folder = Bundle.module.resourceURL else {
             throw ConsoleError("cannot find the console's resource bundle (Waymark_WaymarkConsole.resources) beside the binary")
         }

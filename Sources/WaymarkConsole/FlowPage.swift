@@ -49,6 +49,8 @@ struct FlowPage {
     var hasMatrix: Bool
     var hasVariants: Bool
     var hasWeeks: Bool
+    /// When the figures were computed (`RecentFigures`).
+    var figuresAsOf: String
 }
 
 extension Console {
@@ -65,6 +67,14 @@ extension Console {
 
     func flow(_ request: Request) async throws -> FlowPage {
         let (journeyType, _) = try journeyType(request)
+        let figures = try await flowFigures.figures(journeyType) { [self] in try await computeFlow(of: journeyType) }
+        var page = figures.value
+        page.figuresAsOf = Formatting.time(figures.computedAt)
+        return page
+    }
+
+    /// The page's figures, from the views.
+    private func computeFlow(of journeyType: String) async throws -> FlowPage {
         let (journeys, visits, handoffs) = (api.view("journeys"), api.view("time_in_status"), api.view("handoffs"))
         let since = Date().addingTimeInterval(-Double(Self.flowWindowDays) * 86_400)
         let (matrix, dwell, variants, feedback) = try await api.readViews { transaction in
@@ -166,7 +176,7 @@ extension Console {
             },
             feedbackChart: Charts.lines(
                 weekRows.map { (String(Formatting.time($0.week).prefix(10)), $0.csat, $0.nps) }, title: "CSAT (1–5) and NPS (−100 to 100) by week"),
-            hasMatrix: !cells.isEmpty, hasVariants: !variants.isEmpty, hasWeeks: !weekRows.isEmpty)
+            hasMatrix: !cells.isEmpty, hasVariants: !variants.isEmpty, hasWeeks: !weekRows.isEmpty, figuresAsOf: "")
     }
 }
 

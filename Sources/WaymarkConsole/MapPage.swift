@@ -25,6 +25,9 @@ struct MapPage {
     var description: String
     var svg: String
     var transitions: [Transition]
+    /// When the medians and transition counts were computed (`RecentFigures`); open and stalled
+    /// counts are live.
+    var figuresAsOf: String
 }
 
 extension Console {
@@ -42,7 +45,7 @@ extension Console {
         let versions = catalog.versions.filter { $0.journeyType == journeyType }.map(\.version.description).sorted()
         let version = try Self.choice(request, "version", versions) ?? current.version.description
         let definition = catalog.definition(version: version) ?? current
-        let stats = try await mapStatistics(journeyType: journeyType, version: version)
+        let (stats, computedAt) = try await mapStatistics(journeyType: journeyType, version: version)
         var transitions: [MapPage.Transition] = []
         for transition in definition.transitions {
             let flow = stats.flows["\(transition.from)\u{1}\(transition.to)"]
@@ -55,7 +58,8 @@ extension Console {
         return MapPage(
             journeyType: journeyType, types: types.map { .init(value: $0, label: $0, selected: $0 == journeyType) },
             versions: versions.map { .init(value: $0, label: $0 == current.version.description ? "\($0) (current)" : $0, selected: $0 == version) },
-            version: version, description: definition.description, svg: MapDrawing(definition: definition, stats: stats).svg, transitions: transitions)
+            version: version, description: definition.description, svg: MapDrawing(definition: definition, stats: stats).svg, transitions: transitions,
+            figuresAsOf: Formatting.time(computedAt))
     }
 
     struct MapStatistics: Sendable {
@@ -73,18 +77,34 @@ extension Console {
         var flows: [String: Flow] = [:]
     }
 
-    /// What the views know of journeys of one definition version, per stage and per transition.
-    func mapStatistics(journeyType: String, version: String) async throws -> MapStatistics {
+    /// What the views know of journeys of one definition version, per stage and per transition:
+    /// open and stalled counts now, the rest as of when they were computed.
+    func mapStatistics(journeyType: String, version: String) async throws -> (MapStatistics, computedAt: Date) {
+        let history = try await mapFigures.figures("\(journeyType)\u{1}\(version)") { [self] in
+            try await mapHistory(journeyType: journeyType, version: version)
+        }
+        var stats = history.value
+        let journeys = api.view("journeys")
+        let open = try await api.readViews { transaction in
+            try await transaction.query(
+                """
+                SELECT stage, count(*) AS open, count(*) FILTER (WHERE status = 'stalled') AS stalled FROM \(journeys)
+                WHERE journey_type = \(journeyType) AND definition_version = \(version) AND ended_at IS NULL
+                GROUP BY stage
+                """)
+        }
+        for row in open {
+            stats.stages[try row.decode(String.self, column: "stage"), default: .init()].open = Int(try row.decode(Int64.self, column: "open"))
+            stats.stages[try row.decode(String.self, column: "stage"), default: .init()].stalled = Int(try row.decode(Int64.self, column: "stalled"))
+        }
+        return (stats, history.computedAt)
+    }
+
+    /// Medians in each stage, transitions taken and handoff waits of one definition version.
+    private func mapHistory(journeyType: String, version: String) async throws -> MapStatistics {
         let (journeys, visits, handoffs) = (api.view("journeys"), api.view("time_in_status"), api.view("handoffs"))
-        let (open, dwell, flows, waits) = try await api.readViews { transaction in
+        let (dwell, flows, waits) = try await api.readViews { transaction in
             (
-                Array(
-                    try await transaction.query(
-                        """
-                        SELECT stage, count(*) AS open, count(*) FILTER (WHERE status = 'stalled') AS stalled FROM \(journeys)
-                        WHERE journey_type = \(journeyType) AND definition_version = \(version) AND status IN ('active', 'waiting_on_customer', 'stalled')
-                        GROUP BY stage
-                        """)),
                 Array(
                     try await transaction.query(
                         """
@@ -108,10 +128,6 @@ extension Console {
             )
         }
         var stats = MapStatistics()
-        for row in open {
-            stats.stages[try row.decode(String.self, column: "stage"), default: .init()].open = Int(try row.decode(Int64.self, column: "open"))
-            stats.stages[try row.decode(String.self, column: "stage"), default: .init()].stalled = Int(try row.decode(Int64.self, column: "stalled"))
-        }
         for row in dwell {
             stats.stages[try row.decode(String.self, column: "stage"), default: .init()].medianSeconds = try row.decode(Double?.self, column: "median")
         }

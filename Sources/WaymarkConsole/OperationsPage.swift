@@ -72,7 +72,9 @@ extension Console {
     }
 
     func operations() async throws -> OperationsPage {
-        let builds = try await ProjectionRunner.status(store: api.store)
+        // The runner knows what each projection reads; lag counts only those events.
+        let builds: [ProjectionStatus]
+        if let projections = api.projections { builds = try await projections.status() } else { builds = try await ProjectionRunner.status(store: api.store) }
         let manager = try await ProcessManagerStatus.read(api.store, now: Date(), logger: logger)
         let notifications = api.view("notifications")
         let deliveries = try await api.readViews { transaction in

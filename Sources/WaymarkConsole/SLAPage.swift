@@ -41,6 +41,11 @@ struct SLAPage {
 extension Console {
     static let slaRows = 200
 
+    /// When a clock breaches: a running one at its `breach_at` (stored), a paused one short of its
+    /// target as if it resumed now (its business time left, from now), so that no calendar is
+    /// consulted to order the page.
+    static let slaOrder: PostgresQuery = "CASE WHEN s.state = 'paused' THEN now() + (s.target - s.elapsed) ELSE s.breach_at END"
+
     func addSLARoutes(to group: RouterGroup<ApiContext>) {
         group.get("sla") { request, context in
             _ = try context.require(Self.readers)
@@ -57,7 +62,9 @@ extension Console {
         let type = try Self.choice(request, "type", journeyTypes)
         // Both read stored instants (a running clock's breach_at, its 75 % mark), not business time
         // counted per clock: on a large store most open clocks are long breached.
-        var conditions: [PostgresQuery] = ["(s.state = 'breached-running' OR (s.state IN ('running', 'paused') AND s.reached_75_at IS NOT NULL))"]
+        var conditions: [PostgresQuery] = [
+            "s.stopped_at IS NULL", "(s.state = 'breached-running' OR (s.state IN ('running', 'paused') AND s.reached_75_at IS NOT NULL))",
+        ]
         if let tier { conditions.append("s.tier = \(tier)") }
         if let department { conditions.append("s.department = \(department)") }
         if let goal { conditions.append("s.goal = \(goal)") }
@@ -71,7 +78,7 @@ extension Console {
                     """
                     SELECT s.journey_id, s.goal, s.tier, coalesce(s.department, '') AS department, s.state, s.percent_elapsed::float8 AS percent,
                            extract(epoch FROM s.remaining)::float8 AS remaining, s.breach_at
-                    FROM \(sla) s WHERE \(filter) ORDER BY s.breach_at, s.journey_id, s.goal LIMIT \(limit + 1)
+                    FROM \(sla) s WHERE \(filter) ORDER BY \(Self.slaOrder), s.journey_id, s.goal LIMIT \(limit + 1)
                     """),
                 try await transaction.query(
                     """

@@ -109,7 +109,8 @@ public struct JourneysProjection: Projection {
     }
 
     public func readerIndexes() -> [(table: String, columns: PostgresQuery)] {
-        [("journeys", "status, journey_type"), ("journeys", "customer_id")]
+        // journey_type, ended_at: a type's open journeys (the console's board, list and map).
+        [("journeys", "status, journey_type"), ("journeys", "customer_id"), ("journeys", "journey_type, ended_at")]
     }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {

@@ -74,16 +74,23 @@ extension ProjectionRunner {
         case .all:
             return "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))"
         case .category(let category):
-            // Two row comparisons on the index's prefix bound its scan at both ends; beside
-            // `category = …` the scan would step through the category from its first entry.
-            return """
-                (category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
-                AND (category, tx_id, global_id) <= (\(category), '18446744073709551615'::xid8, \(Int64.max))
-                """
+            return inCategory(category, after: checkpoint)
         case .categories(let categories):
-            return
-                "(tx_id, global_id) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence)) AND category = ANY(\(PostgresArray(categories))::text[])"
+            // One bounded scan per category: bounded by the checkpoint alone, a projection of a
+            // quiet category (no notification yet) would count through the whole log.
+            var condition: PostgresQuery = "false"
+            for category in categories { condition = "\(condition) OR (\(inCategory(category, after: checkpoint)))" }
+            return "(\(condition))"
         }
+    }
+
+    /// Two row comparisons on the category index's prefix bound its scan at both ends; beside
+    /// `category = …` the scan would step through the category from its first entry.
+    private static func inCategory(_ category: String, after checkpoint: GlobalPosition) -> PostgresQuery {
+        """
+        (category, tx_id, global_id) > (\(category), \(String(checkpoint.transactionId))::xid8, \(checkpoint.sequence))
+        AND (category, tx_id, global_id) <= (\(category), '18446744073709551615'::xid8, \(Int64.max))
+        """
     }
 
     /// Every build not retired of the runner's projections, without their lag (which costs a

@@ -74,7 +74,8 @@ extension ApiServer {
         }
         router.get("v1/projections") { _, context in
             _ = try context.require(.operator)
-            let builds = try await ProjectionRunner.status(store: store)
+            let builds: [ProjectionStatus]
+            if let projections { builds = try await projections.status() } else { builds = try await ProjectionRunner.status(store: store) }
             return try jsonResponse(
                 builds.map {
                     ProjectionReply(

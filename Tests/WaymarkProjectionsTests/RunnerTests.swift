@@ -174,7 +174,7 @@ struct RunnerTests {
         #expect(
             try indexes.map { try $0.decode(String.self, at: 0) } == [
                 "proj_journeys_v4b2_customers_survivor_id_idx", "proj_journeys_v4b2_journeys_customer_id_idx",
-                "proj_journeys_v4b2_journeys_status_journey_type_idx",
+                "proj_journeys_v4b2_journeys_journey_type_ended_at_idx", "proj_journeys_v4b2_journeys_status_journey_type_idx",
             ])
         // A second rebuild with nothing appended meanwhile gives the same rows.
         try await withServices([fixture.runner]) {

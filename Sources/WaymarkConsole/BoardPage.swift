@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import WaymarkDomain
 import WaymarkPostgres
 import WaymarkServer
@@ -7,7 +8,7 @@ import WaymarkServer
 /// The journey board: a journey type's open journeys in columns by stage (each labelled with its
 /// department), with counts and ages, the stalled and breached ones first and marked.
 struct BoardPage {
-    struct Card {
+    struct Card: MustacheParent {
         var journeyId: String
         var href: String
         var tier: String
@@ -19,6 +20,24 @@ struct BoardPage {
         var breached: Bool
         var waiting: Bool
         var escalationLevel: Int?
+
+        // Looked up by name: a template otherwise reflects on the row for each field it shows.
+        func child(named name: String) -> Any? {
+            switch name {
+            case "journeyId": journeyId
+            case "href": href
+            case "tier": tier
+            case "owner": owner
+            case "status": status
+            case "statusWords": statusWords
+            case "age": age
+            case "stalled": stalled
+            case "breached": breached
+            case "waiting": waiting
+            case "escalationLevel": escalationLevel
+            default: nil
+            }
+        }
     }
     struct Column {
         var stage: String

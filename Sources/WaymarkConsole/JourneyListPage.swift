@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
+import Mustache
 import WaymarkPostgres
 import WaymarkServer
 
 /// Journeys in a list, oldest in its stage first: where a board column's "more" leads.
 struct JourneyListPage {
-    struct Row {
+    struct Row: MustacheParent {
         var journeyId: String
         var href: String
         var journeyType: String
@@ -17,6 +18,24 @@ struct JourneyListPage {
         var stalled: Bool
         var inStage: String
         var started: String
+
+        // Looked up by name: a template otherwise reflects on the row for each field it shows.
+        func child(named name: String) -> Any? {
+            switch name {
+            case "journeyId": journeyId
+            case "href": href
+            case "journeyType": journeyType
+            case "stage": stage
+            case "department": department
+            case "owner": owner
+            case "tier": tier
+            case "statusWords": statusWords
+            case "stalled": stalled
+            case "inStage": inStage
+            case "started": started
+            default: nil
+            }
+        }
     }
     var filters: [FilterField]
     var rows: [Row]
@@ -25,7 +44,7 @@ struct JourneyListPage {
 }
 
 extension Console {
-    static let listRows = 500
+    static let listRows = 200
 
     func addJourneyListRoutes(to group: RouterGroup<ApiContext>) {
         group.get("journeys") { request, context in

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import WaymarkPostgres
 import WaymarkServer
 
@@ -7,7 +8,7 @@ import WaymarkServer
 /// target, by when they breach (the longest breached first, then the least time left), with
 /// countdowns to the breach.
 struct SLAPage {
-    struct Row {
+    struct Row: MustacheParent {
         var journeyId: String
         var href: String
         var goal: String
@@ -22,6 +23,27 @@ struct SLAPage {
         var breachAtMachine: String
         var counting: Bool
         var breached: Bool
+
+        // Looked up by name: a template otherwise reflects on the row for each field it shows.
+        func child(named name: String) -> Any? {
+            switch name {
+            case "journeyId": journeyId
+            case "href": href
+            case "goal": goal
+            case "tier": tier
+            case "department": department
+            case "state": state
+            case "stateWords": stateWords
+            case "percent": percent
+            case "percentText": percentText
+            case "remaining": remaining
+            case "breachAt": breachAt
+            case "breachAtMachine": breachAtMachine
+            case "counting": counting
+            case "breached": breached
+            default: nil
+            }
+        }
     }
     struct Count {
         var label: String

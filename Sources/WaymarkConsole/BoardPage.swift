@@ -106,7 +106,7 @@ extension Console {
         let limit = Self.cardsPerStage
         let filter = Self.and(conditions)
         // The type's open journeys (an index on type and end), and the breached ones among the
-        // type's open clocks (an index on kind and stop), joined once: probing each journey's
+        // type's open clocks (an index on stop and type), joined once: probing each journey's
         // clocks cost more than reading the open clocks.
         let rows = try await api.readViews { transaction in
             try await transaction.query(

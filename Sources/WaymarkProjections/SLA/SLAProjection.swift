@@ -102,7 +102,7 @@ public struct SLAProjection: Projection {
         try await CalendarIntervals(tables: tables).create(timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state"), ("clocks", "kind, stopped_at")] }
+    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state"), ("clocks", "stopped_at, journey_type")] }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         let functions = CalendarIntervals(tables: tables)

@@ -139,12 +139,11 @@ extension ApiServer {
     package func readViews<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         do {
             return try await store.transaction { transaction in
-                // In one round trip. JIT compilation off: it spent most of a second compiling the
-                // console's queries over a large store, which run in milliseconds without it.
+                // In one round trip (JIT is off for the store's connections: `EventStore.sessionSettings`).
                 try await transaction.query(
                     """
                     SELECT set_config('TimeZone', 'UTC', true), set_config('intervalstyle', 'iso_8601', true),
-                           set_config('transaction_read_only', 'on', true), set_config('jit', 'off', true)
+                           set_config('transaction_read_only', 'on', true)
                     """)
                 return try await body(transaction)
             }

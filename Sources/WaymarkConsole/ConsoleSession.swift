@@ -26,6 +26,18 @@ struct ConsoleSession: RouterMiddleware {
                     return Self.signInRedirect(path: path, reason: "expired", clearing: true)
                 }
             }
+            // A key's console pages count against its rate as its API requests do (the assets and
+            // the live feed's reconnects do not).
+            if let limit = console.api.rateLimit, let principal = context.principal, !path.hasPrefix("/console/assets"), !path.hasSuffix("/live"),
+                let wait = limit.take(principal.keyId)
+            {
+                var response = try page(
+                    for: Problem(
+                        ApiError(.rateLimited, "key \(principal.keyId) made more than \(limit.perSecond) requests a second; try again in \(wait) s"),
+                        instance: path), context: context)
+                response.headers[.retryAfter] = "\(wait)"
+                return response
+            }
             if request.method == .post { try Self.requireSameOrigin(request) }
             return try await next(request, context)
         } catch let error as ApiError where error.code == .unauthorized && context.principal == nil {
@@ -35,10 +47,14 @@ struct ConsoleSession: RouterMiddleware {
             if path.hasSuffix("/live") || path.hasPrefix("/console/assets") { throw error }
             let problem = Problem(error, instance: path)
             if problem.status >= 500 { console.logger.error("console page failed", metadata: ["path": "\(path)", "error": "\(problem.detail)"]) }
-            return try console.render(
-                "problem", title: problem.title, page: ProblemPage(problem), context: context, current: "",
-                status: HTTPResponse.Status(code: problem.status))
+            return try page(for: problem, context: context)
         }
+    }
+
+    /// A problem as a page, with its status.
+    private func page(for problem: Problem, context: ApiContext) throws -> Response {
+        try console.render(
+            "problem", title: problem.title, page: ProblemPage(problem), context: context, current: "", status: HTTPResponse.Status(code: problem.status))
     }
 
     /// A form posted from another site would carry the cookie only if the browser ignored

@@ -27,7 +27,7 @@ public final class RateLimit: Sendable {
     private static let start = ContinuousClock.now
 
     /// Takes a token for `key`; nil when it may go, else the seconds to wait.
-    func take(_ key: String) -> Int? {
+    package func take(_ key: String) -> Int? {
         let now = self.now()
         return buckets.withLock { buckets in
             if buckets.count > 100_000 { buckets.removeAll() }

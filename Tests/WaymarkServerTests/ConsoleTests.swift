@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 import WaymarkClient
 import WaymarkDomain
@@ -163,6 +164,30 @@ struct ConsoleTests {
                 let reassigned = try #require(events.last)
                 #expect(reassigned.type == "OwnerReassigned" && reassigned.metadata.sourceSystem == "waymark-console")
                 #expect(reassigned.metadata.actor == String(operatorKey.split(separator: "_")[1]))
+            }
+        }
+    }
+
+    @Test("a key's console pages count against its rate with its API requests: past it a 429 page with Retry-After; assets are not counted")
+    func rateLimited() async throws {
+        let clock = Mutex<Double>(0)
+        let limit = RateLimit(perSecond: 0.5, burst: 3) { clock.withLock { $0 } }
+        try await ServerFixture.run(rateLimit: limit, console: true) { fixture in
+            try await fixture.catchUpProjections()
+            try await Browser.run(fixture) { browser in
+                let analyst = fixture.key(.analyst)
+                #expect(try await browser.request(.GET, "/console/escalations", session: analyst).status == 200)
+                #expect(try await fixture.request(.GET, "/v1/escalations", key: analyst).status == 200)
+                #expect(try await browser.request(.GET, "/console/assets/console.css", session: analyst).status == 200)
+                #expect(try await browser.request(.GET, "/console/escalations", session: analyst).status == 200)
+                let limited = try await browser.request(.GET, "/console/escalations", session: analyst)
+                #expect(limited.status == 429 && limited.contentType?.hasPrefix("text/html") == true, "\(limited.text)")
+                #expect(limited.headers.first(name: "retry-after") == "2" && limited.text.contains("try again in 2 s"), "\(limited.text)")
+                #expect(try await fixture.request(.GET, "/v1/escalations", key: analyst).status == 429)
+                // Another key has its own bucket; the refilled bucket lets the key go again.
+                #expect(try await browser.request(.GET, "/console/escalations", session: fixture.key(.operator)).status == 200)
+                clock.withLock { $0 += 2 }
+                #expect(try await browser.request(.GET, "/console/escalations", session: analyst).status == 200)
             }
         }
     }

@@ -76,6 +76,10 @@ struct BenchProjections: AsyncParsableCommand {
                     String(
                         format: "build vs COPY: %.2f× the plain COPY, %.2f× the indexed COPY (target ≥ 0.5 × plain) %@", ratio, build / copy.indexed,
                         ratio >= 0.5 ? "ok" : "BELOW TARGET"))
+                // Like each build, the delay starts on a settled store: the last switch's retired
+                // tables dropped and its fresh ones vacuumed, not left to run beside the appends.
+                try await tidyUp(runner)
+                try await settle(store)
                 try await measureDelay(client, store: store, analytics: analytics)
                 try await store.pool.query("DROP SCHEMA IF EXISTS \(identifier: analytics) CASCADE")
                 await services.triggerGracefulShutdown()

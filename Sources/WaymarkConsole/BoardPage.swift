@@ -105,29 +105,49 @@ extension Console {
         let sla = api.view("sla")
         let limit = Self.cardsPerStage
         let filter = Self.and(conditions)
-        // The type's open journeys (an index on type and end), and the breached ones among the
-        // type's open clocks (an index on stop and type), joined once: probing each journey's
-        // clocks cost more than reading the open clocks.
+        // The type's breached journeys first (an index of open SLA clocks by type), passed back as
+        // a value: PostgreSQL looks a value's members up in a hash, where a join on the breached
+        // rows it cannot estimate may become a loop over them for every journey. Then the type's
+        // open journeys (an index of open journeys by type and stage) are counted per stage, and
+        // only the cards that can rank in a stage's first `limit` are ranked: its longest-waiting
+        // ones, its longest-stalled ones and its breached ones (ranking all of them cost a sort of
+        // every open journey).
         let rows = try await api.readViews { transaction in
-            try await transaction.query(
+            let breached = try await transaction.query(
+                """
+                SELECT DISTINCT s.journey_id FROM \(sla) s
+                WHERE s.journey_type = \(journeyType) AND s.stopped_at IS NULL AND s.state = 'breached-running'
+                """
+            ).map { try $0.decode(String.self, at: 0) }
+            return try await transaction.query(
                 """
                 WITH open AS MATERIALIZED (
                   SELECT j.journey_id, j.stage, j.tier, coalesce(j.owner, '') AS owner, j.status, j.open_escalation_level,
-                         extract(epoch FROM j.time_in_stage)::float8 AS age, j.stage_entered_at
+                         j.stage_entered_at, j.journey_id = ANY(\(PostgresArray(breached))::text[]) AS breached
                   FROM \(journeys) j WHERE \(filter)
-                ), breached AS (
-                  SELECT DISTINCT s.journey_id FROM \(sla) s
-                  WHERE s.journey_type = \(journeyType) AND s.stopped_at IS NULL AND s.state = 'breached-running'
+                ), stages AS (
+                  SELECT o.stage, count(*) AS total, count(*) FILTER (WHERE o.status = 'stalled') AS stalled_count,
+                         count(*) FILTER (WHERE o.breached) AS breached_count, min(o.stage_entered_at) AS oldest_entered
+                  FROM open o GROUP BY o.stage
+                ), candidates AS (
+                  SELECT f.journey_id FROM stages s CROSS JOIN LATERAL (
+                    SELECT j.journey_id FROM \(journeys) j WHERE \(filter) AND j.stage = s.stage
+                    ORDER BY j.stage_entered_at, j.journey_id LIMIT \(limit)) f
+                  UNION
+                  SELECT f.journey_id FROM stages s CROSS JOIN LATERAL (
+                    SELECT j.journey_id FROM \(journeys) j WHERE \(filter) AND j.stage = s.stage AND j.status = 'stalled'
+                    ORDER BY j.stage_entered_at, j.journey_id LIMIT \(limit)) f
+                  UNION
+                  SELECT o.journey_id FROM open o WHERE o.breached
                 )
-                SELECT * FROM (
-                  SELECT o.*, b.journey_id IS NOT NULL AS breached,
-                         row_number() OVER (PARTITION BY o.stage ORDER BY o.status = 'stalled' DESC, b.journey_id IS NOT NULL DESC, o.stage_entered_at, o.journey_id) AS rank,
-                         count(*) OVER (PARTITION BY o.stage) AS total,
-                         count(*) FILTER (WHERE o.status = 'stalled') OVER (PARTITION BY o.stage) AS stalled_count,
-                         count(*) FILTER (WHERE b.journey_id IS NOT NULL) OVER (PARTITION BY o.stage) AS breached_count,
-                         max(o.age) OVER (PARTITION BY o.stage) AS oldest
-                  FROM open o LEFT JOIN breached b ON b.journey_id = o.journey_id
-                ) x WHERE rank <= \(limit) ORDER BY stage, rank
+                SELECT r.*, s.total, s.stalled_count, s.breached_count, extract(epoch FROM now() - s.oldest_entered)::float8 AS oldest
+                FROM (
+                  SELECT o.journey_id, o.stage, o.tier, o.owner, o.status, o.open_escalation_level, o.breached,
+                         extract(epoch FROM now() - o.stage_entered_at)::float8 AS age,
+                         row_number() OVER (PARTITION BY o.stage ORDER BY o.status = 'stalled' DESC, o.breached DESC, o.stage_entered_at, o.journey_id) AS rank
+                  FROM open o JOIN candidates c ON c.journey_id = o.journey_id
+                ) r JOIN stages s ON s.stage = r.stage
+                WHERE r.rank <= \(limit) ORDER BY r.stage, r.rank
                 """)
         }
         var columns = definition.stages.map { stage in

@@ -3,19 +3,26 @@ import Synchronization
 import WaymarkEventStore
 
 /// Figures over a journey type's history (medians and p90s, transitions taken, variants, CSAT and
-/// NPS by week) as one request computed them, kept for `maxAge`: on a large store they cost a
-/// good part of a second, and a minute changes them little. Requests meanwhile share them, and
-/// share one computation in flight; a failed computation is not kept. Pages say how old they are.
+/// NPS by week) as a computation left them, kept for `maxAge`: on a large store they cost a good
+/// part of a second, and a minute changes them little. Only the first request for a key waits for
+/// them; once they are older than `maxAge` a request gets them as they are and starts one
+/// computation in the background, whose figures the requests after it get. Requests share one
+/// computation in flight; a failed one keeps nothing and the next request tries again. Pages say
+/// how old their figures are.
 final class RecentFigures<Value: Sendable>: Sendable {
     struct Figures {
         var value: Value
         var computedAt: Date
     }
 
-    private struct Entry {
+    private struct Computation {
         var id: UInt64
-        var computedAt: Date
-        var task: Task<Value, any Error>
+        var task: Task<Figures, any Error>
+    }
+
+    private struct Entry {
+        var figures: Figures?
+        var computing: Computation?
     }
 
     private struct State {
@@ -32,23 +39,47 @@ final class RecentFigures<Value: Sendable>: Sendable {
         self.time = time
     }
 
-    /// The figures under `key`: those computed less than `maxAge` ago, else `compute`'s.
+    /// The figures under `key`: the last ones computed, when there are any (computed again in the
+    /// background once older than `maxAge`); else `compute`'s, waited for.
     func figures(_ key: String, compute: @escaping @Sendable () async throws -> Value) async throws -> Figures {
         let now = time.now()
-        let entry = state.withLock { state -> Entry in
-            if let entry = state.entries[key], now.timeIntervalSince(entry.computedAt) < WallTime.seconds(maxAge) { return entry }
-            state.nextId += 1
-            let entry = Entry(id: state.nextId, computedAt: now, task: Task { try await compute() })
-            state.entries[key] = entry
-            return entry
-        }
-        do {
-            return Figures(value: try await entry.task.value, computedAt: entry.computedAt)
-        } catch {
-            state.withLock { state in
-                if state.entries[key]?.id == entry.id { state.entries[key] = nil }
+        let (kept, computation) = state.withLock { state -> (Figures?, Computation?) in
+            var entry = state.entries[key] ?? Entry()
+            if let figures = entry.figures, now.timeIntervalSince(figures.computedAt) < WallTime.seconds(maxAge) { return (figures, nil) }
+            if entry.computing == nil {
+                state.nextId += 1
+                let id = state.nextId
+                entry.computing = Computation(
+                    id: id,
+                    task: Task {
+                        do {
+                            let figures = Figures(value: try await compute(), computedAt: now)
+                            self.finish(key, id, with: figures)
+                            return figures
+                        } catch {
+                            self.finish(key, id, with: nil)
+                            throw error
+                        }
+                    })
+                state.entries[key] = entry
             }
-            throw error
+            return (entry.figures, entry.computing)
+        }
+        if let kept { return kept }
+        return try await computation!.task.value
+    }
+
+    /// Waits for the computation under `key` in flight, if any (tests).
+    func settled(_ key: String) async {
+        let task = state.withLock { $0.entries[key]?.computing?.task }
+        _ = try? await task?.value
+    }
+
+    private func finish(_ key: String, _ id: UInt64, with figures: Figures?) {
+        state.withLock { state in
+            guard state.entries[key]?.computing?.id == id else { return }
+            state.entries[key]?.computing = nil
+            if let figures { state.entries[key]?.figures = figures }
         }
     }
 }

@@ -59,7 +59,7 @@ public struct EscalationsProjection: Projection {
             """)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("escalations", "raised_at")] }
+    public func readerIndexes() -> [ReaderIndex] { [.init("escalations", "raised_at")] }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         [

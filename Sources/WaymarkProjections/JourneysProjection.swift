@@ -108,9 +108,20 @@ public struct JourneysProjection: Projection {
         try await JourneyCustomers.createTable(tables, in: transaction)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] {
-        // journey_type, ended_at: a type's open journeys (the console's board, list and map).
-        [("journeys", "status, journey_type"), ("journeys", "customer_id"), ("journeys", "journey_type, ended_at")]
+    public func readerIndexes() -> [ReaderIndex] {
+        [
+            .init("journeys", "status, journey_type"), .init("journeys", "customer_id"),
+            // A type's open journeys (the console's list and map).
+            .init("journeys", "journey_type, ended_at"),
+            // A type's open journeys per stage, longest in it first, with what the board shows of
+            // each (the stalled status is worked out from these): counts and cards index-only.
+            // `customer_id` only because the view joins on it: PostgreSQL drops the unused join
+            // but still wants the column from the index.
+            .init(
+                "journeys", "journey_type, stage, stage_entered_at, journey_id",
+                include: ["status", "stage_max_dwell", "tier", "owner", "open_escalation_level", "customer_id"], where: "ended_at IS NULL",
+                name: "open_by_stage"),
+        ]
     }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {

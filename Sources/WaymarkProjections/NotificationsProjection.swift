@@ -60,7 +60,7 @@ public struct NotificationsProjection: Projection {
             """)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("notifications", "requested_at")] }
+    public func readerIndexes() -> [ReaderIndex] { [.init("notifications", "requested_at")] }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         [

@@ -29,13 +29,51 @@ public protocol Projection: Sendable {
     /// Indexes that only readers need, as table and column list: a build gets them when it goes
     /// live, since building them once over the full tables costs less than keeping them up to date
     /// row by row while the build catches up.
-    func readerIndexes() -> [(table: String, columns: PostgresQuery)]
+    func readerIndexes() -> [ReaderIndex]
 }
 
 extension Projection {
     public var metadata: MetadataFields { .occurredAt }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [] }
+    public func readerIndexes() -> [ReaderIndex] { [] }
+}
+
+/// An index only readers need, on one of a projection's tables. A plain one is named as
+/// PostgreSQL names an index it names itself (builds made before had some from the start, and are
+/// not indexed twice); a partial one (`where`) carries its own `name`. An index is made once
+/// under its name: one whose definition changes needs a new name.
+public struct ReaderIndex: Sendable {
+    public var table: String
+    /// Key columns, comma-separated.
+    public var columns: String
+    /// Columns stored beside the keys, so that a reader of only those gets an index-only scan.
+    public var include: [String]
+    /// The rows indexed; nil for all.
+    public var predicate: String?
+    public var name: String?
+
+    public init(_ table: String, _ columns: String, include: [String] = [], where predicate: String? = nil, name: String? = nil) {
+        precondition((predicate == nil) == (name == nil), "a partial reader index needs a name of its own")
+        self.table = table
+        self.columns = columns
+        self.include = include
+        self.predicate = predicate
+        self.name = name
+    }
+
+    /// The index's name for a build's table prefix (at most 63 bytes, as PostgreSQL keeps).
+    func indexName(prefix: String) -> String {
+        let parts = name.map { [$0] } ?? columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return String(decoding: ([prefix + table] + parts + ["idx"]).joined(separator: "_").utf8.prefix(63), as: UTF8.self)
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS` for `tables`.
+    func createStatement(_ tables: ProjectionTables) -> PostgresQuery {
+        var sql = "CREATE INDEX IF NOT EXISTS \(PostgresIdentifier.quote(indexName(prefix: tables.prefix))) ON \(tables.name(table).sql) (\(columns))"
+        if !include.isEmpty { sql += " INCLUDE (\(include.map(PostgresIdentifier.quote).joined(separator: ", ")))" }
+        if let predicate { sql += " WHERE \(predicate)" }
+        return PostgresQuery(sql: sql)
+    }
 }
 
 /// An event a projection could not apply: the projection stops there, named in

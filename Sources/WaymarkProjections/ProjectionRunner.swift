@@ -207,14 +207,9 @@ public final class ProjectionRunner: Service, Sendable {
     }
 
     /// Creates the indexes only readers need, unless they are there (a build gets them as it goes
-    /// live). They are named as PostgreSQL names an index it names itself, as builds made before
-    /// had them from the start, so those are not indexed twice.
+    /// live, and a live build gets those added since on the runner's start).
     private func createReaderIndexes(_ projection: any Projection, _ tables: ProjectionTables, in tx: Transaction) async throws {
-        for index in projection.readerIndexes() {
-            let columns = index.columns.sql.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let name = String(decoding: ([tables.prefix + index.table] + columns + ["idx"]).joined(separator: "_").utf8.prefix(63), as: UTF8.self)
-            try await tx.execute("CREATE INDEX IF NOT EXISTS \(identifier: name) ON \(tables.name(index.table)) (\(index.columns))")
-        }
+        for index in projection.readerIndexes() { try await tx.execute(index.createStatement(tables)) }
     }
 
     /// Serializes the runners' table and view changes in this schema until `tx` ends.

@@ -140,10 +140,12 @@ extension ApiServer {
         do {
             return try await store.transaction { transaction in
                 // In one round trip (JIT is off for the store's connections: `EventStore.sessionSettings`).
+                // Views are read with plans made for their values: a cached generic plan knows
+                // neither a journey type's share of the rows nor the members of an array.
                 try await transaction.query(
                     """
                     SELECT set_config('TimeZone', 'UTC', true), set_config('intervalstyle', 'iso_8601', true),
-                           set_config('transaction_read_only', 'on', true)
+                           set_config('transaction_read_only', 'on', true), set_config('plan_cache_mode', 'force_custom_plan', true)
                     """)
                 return try await body(transaction)
             }

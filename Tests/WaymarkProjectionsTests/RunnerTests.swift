@@ -174,8 +174,13 @@ struct RunnerTests {
         #expect(
             try indexes.map { try $0.decode(String.self, at: 0) } == [
                 "proj_journeys_v4b2_customers_survivor_id_idx", "proj_journeys_v4b2_journeys_customer_id_idx",
-                "proj_journeys_v4b2_journeys_journey_type_ended_at_idx", "proj_journeys_v4b2_journeys_status_journey_type_idx",
+                "proj_journeys_v4b2_journeys_journey_type_ended_at_idx", "proj_journeys_v4b2_journeys_open_by_stage_idx",
+                "proj_journeys_v4b2_journeys_status_journey_type_idx",
             ])
+        // A partial reader index indexes only its rows.
+        let partial = try await fixture.store.query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = \(fixture.store.schema) AND indexname = 'proj_journeys_v4b2_journeys_open_by_stage_idx'")
+        #expect(try partial.first?.decode(String.self, at: 0).hasSuffix("WHERE (ended_at IS NULL)") == true)
         // A second rebuild with nothing appended meanwhile gives the same rows.
         try await withServices([fixture.runner]) {
             try await fixture.runner.requestRebuild("journeys")

@@ -7,6 +7,7 @@ import Testing
 import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
+import WaymarkPostgres
 import WaymarkServer
 import WaymarkSimulation
 import WaymarkTesting
@@ -253,5 +254,106 @@ struct ConsoleAnalyticsTests {
                 if completedCount > 0 { #expect(flow.text.contains("Path through the stages"), "\(completedCount) completed, no variants") }
             }
         }
+    }
+}
+
+@Suite("Console: the board against every open journey ranked", .timeLimit(.minutes(4)))
+struct ConsoleBoardTests {
+    /// One stage's column as the board shows it.
+    struct Column: Equatable {
+        var count = 0
+        var stalled = 0
+        var breached = 0
+        var cards: [String] = []
+    }
+
+    @Test(
+        "each stage's counts and cards, for every filter, are what ranking all the type's open journeys gives (stalled, then breached, then longest in the stage)"
+    )
+    func boardMatchesFullRanking() async throws {
+        try await ServerFixture.run(console: true) { fixture in
+            _ = try await Simulator(client: fixture.client, logger: TestDatabase.quietLogger).run(
+                SimulationOptions(journeys: 400, seed: 11, until: Date(), days: 30, senders: 2, journeysInFlight: 40, journeyTypes: ["order-to-cash"]))
+            try await fixture.catchUpProjections()
+            let analytics = fixture.store.schema + "_analytics"
+            let owner = try await fixture.store.pool.query(
+                """
+                SELECT owner FROM \(identifier: analytics).journeys
+                WHERE journey_type = 'order-to-cash' AND ended_at IS NULL AND owner IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1
+                """
+            ).first?.decode(String.self, at: 0)
+            let filters: [(query: String, condition: PostgresQuery)] =
+                [
+                    ("", "true"), ("&tier=standard", "j.tier = 'standard'"), ("&status=stalled", "j.status = 'stalled'"),
+                    ("&status=waiting_on_customer", "j.status = 'waiting_on_customer'"),
+                ] + (owner.map { [("&owner=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)", "j.owner = \($0)")] } ?? [])
+            var crowded = false
+            try await ConsoleTests.Browser.run(fixture) { browser in
+                for filter in filters {
+                    // The statuses move with the clock: compare only when the ranking was the same
+                    // before and after the page.
+                    var compared = false
+                    for _ in 0..<3 where !compared {
+                        let before = try await Self.ranked(fixture, analytics: analytics, condition: filter.condition)
+                        let page = try await browser.request(.GET, "/console/board?type=order-to-cash" + filter.query, session: fixture.key(.analyst))
+                        let after = try await Self.ranked(fixture, analytics: analytics, condition: filter.condition)
+                        guard before == after else { continue }
+                        #expect(page.status == 200)
+                        #expect(Self.columns(page.text) == before, "filter '\(filter.query)'")
+                        compared = true
+                        if filter.query.isEmpty {
+                            crowded = before.values.contains { $0.count > 12 && $0.stalled > 0 && $0.breached > 0 }
+                        }
+                    }
+                    #expect(compared, "the ranking kept moving under filter '\(filter.query)'")
+                }
+            }
+            #expect(crowded, "no stage with more than a column's cards, stalled and breached ones: the simulation checks too little")
+        }
+    }
+
+    /// Every open journey of the type ranked per stage, as the board's order is defined.
+    static func ranked(_ fixture: ServerFixture, analytics: String, condition: PostgresQuery) async throws -> [String: Column] {
+        let rows = try await fixture.store.pool.query(
+            """
+            WITH open AS (
+              SELECT j.journey_id, j.stage, j.status, j.stage_entered_at,
+                     EXISTS (SELECT 1 FROM \(identifier: analytics).sla s
+                             WHERE s.journey_id = j.journey_id AND s.stopped_at IS NULL AND s.state = 'breached-running') AS breached
+              FROM \(identifier: analytics).journeys j
+              WHERE j.journey_type = 'order-to-cash' AND j.ended_at IS NULL AND \(condition)
+            )
+            SELECT stage, journey_id, status = 'stalled', breached,
+                   row_number() OVER (PARTITION BY stage ORDER BY status = 'stalled' DESC, breached DESC, stage_entered_at, journey_id)::int8
+            FROM open ORDER BY 1, 5
+            """)
+        var columns: [String: Column] = [:]
+        for row in rows {
+            let (stage, journey, stalled, breached, rank) = try row.decode(String.self, String.self, Bool.self, Bool.self, Int64.self)
+            columns[stage, default: Column()].count += 1
+            if stalled { columns[stage]!.stalled += 1 }
+            if breached { columns[stage]!.breached += 1 }
+            if rank <= 12 { columns[stage]!.cards.append(journey) }
+        }
+        return columns
+    }
+
+    /// The columns the page shows, by stage (columns without journeys left out).
+    static func columns(_ html: String) -> [String: Column] {
+        var columns: [String: Column] = [:]
+        for section in html.components(separatedBy: "<section class=\"column\" aria-labelledby=\"stage-").dropFirst() {
+            let stage = String(section.prefix { $0 != "\"" })
+            func number(after marker: String) -> Int {
+                guard let start = section.range(of: marker) else { return 0 }
+                return Int(section[start.upperBound...].prefix { $0.isNumber }) ?? 0
+            }
+            var column = Column()
+            column.count = number(after: #"<span class="count" title="open journeys">"#)
+            column.stalled = number(after: #"<span class="stalled-text">"#)
+            column.breached = number(after: #"<span class="breached-text">"#)
+            column.cards = section.components(separatedBy: "data-journey=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            if column.count > 0 { columns[stage] = column }
+        }
+        return columns
     }
 }

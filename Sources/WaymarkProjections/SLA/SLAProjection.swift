@@ -102,7 +102,16 @@ public struct SLAProjection: Projection {
         try await CalendarIntervals(tables: tables).create(timelines.values.sorted { $0.calendar < $1.calendar }, in: transaction)
     }
 
-    public func readerIndexes() -> [(table: String, columns: PostgresQuery)] { [("clocks", "kind, state"), ("clocks", "stopped_at, journey_type")] }
+    public func readerIndexes() -> [ReaderIndex] {
+        [
+            .init("clocks", "kind, state"), .init("clocks", "stopped_at, journey_type"),
+            // A type's running SLA clocks by state and breach instant, with what tells a breach:
+            // the board reads its type's breached journeys from this index alone.
+            .init(
+                "clocks", "journey_type, state, breach_at", include: ["journey_id", "elapsed_before", "target_seconds"],
+                where: "stopped_at IS NULL AND kind = 'sla'", name: "open_sla"),
+        ]
+    }
 
     public func views(_ tables: ProjectionTables) -> [(name: String, query: PostgresQuery)] {
         let functions = CalendarIntervals(tables: tables)

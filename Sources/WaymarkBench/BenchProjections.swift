@@ -36,6 +36,12 @@ struct BenchProjections: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Rebuilds of every read model after the first build, each timed alike (the ratio is the median's).")
     var rebuilds: Int = 2
 
+    @Option(
+        help:
+            "Measure only the delay, on a store filled before (e.g. by `waymark simulate`) whose read models are kept: nothing is simulated, copied or rebuilt, and nothing dropped."
+    )
+    var existingSchema: String?
+
     func validate() throws {
         try requireAtLeast(1_000, events, "--events")
         try requireAtLeast(10, rate, "--rate")
@@ -48,12 +54,16 @@ struct BenchProjections: AsyncParsableCommand {
 
     func run() async throws {
         let catalog = try database.runtime(definitions.overrides).catalog()
-        try await withBenchStore(database, maxConnections: 24) { store in
+        try await withBenchStore(database, maxConnections: 24, existingSchema: existingSchema) { store in
             var quiet = Logger(label: "waymark.bench")
             quiet.logLevel = .warning
             print("waymark bench projections")
             try await printServer(store)
             let client = WaymarkClient(store: store, catalog: catalog, logger: quiet)
+            if existingSchema != nil {
+                try await measureDelayOnly(client, catalog: catalog, logger: quiet)
+                return
+            }
             let total = try await simulate(client, catalog: catalog, logger: quiet)
             // Autovacuum of the freshly written log would otherwise run during one timed phase.
             try await store.pool.query("VACUUM ANALYZE events")
@@ -85,6 +95,31 @@ struct BenchProjections: AsyncParsableCommand {
                 await services.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
+        }
+    }
+
+    /// The delay alone, on a store filled before: its read models catch up (or are built, when
+    /// they never were) and are kept.
+    private func measureDelayOnly(_ client: WaymarkClient, catalog: JourneyCatalog, logger: Logger) async throws {
+        let store = client.store
+        let events = try await store.pool.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
+        print("the store: \(events) events")
+        let analytics = store.schema + "_analytics"
+        let runner = try ProjectionRunner(
+            store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analytics, batchSize: batchSize, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: runner)], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            for projection in runner.projections {
+                guard try await runner.waitUntilCaughtUp(projection.name, timeout: .seconds(3_600)) else {
+                    throw ValidationError("projection \(projection.name) did not catch up within an hour")
+                }
+            }
+            try await tidyUp(runner)
+            try await settle(store)
+            try await measureDelay(client, store: store, analytics: analytics)
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
@@ -247,13 +282,15 @@ struct BenchProjections: AsyncParsableCommand {
         let total = rate * seconds
         let start = clock.now + .milliseconds(100)
         let senders = 4
+        // A store kept between runs has the journeys of the runs before.
+        let run = UUID().uuidString.prefix(8).lowercased()
         let shared = DelayWatch(senders: senders)
         let delays = try await withThrowingTaskGroup(of: [Duration].self) { group in
             for sender in 0..<senders {
                 group.addTask {
                     for index in stride(from: sender, to: total, by: senders) {
                         try await clock.sleep(until: start + .seconds(Double(index) / Double(rate)))
-                        let id = "bench-visible-\(index)"
+                        let id = "bench-visible-\(run)-\(index)"
                         try await client.send(.start(.init(journeyId: id, customerId: "bench", journeyType: "support-case", tier: "standard")), to: id)
                         let committed = clock.now
                         shared.pending.withLock { $0[id] = committed }

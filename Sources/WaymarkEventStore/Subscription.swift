@@ -55,13 +55,18 @@ public final class CatchUpSubscription: Service, Sendable {
     private let atEnd = Atomic(false)
     /// What the handler gets of each event's metadata.
     let metadata: MetadataFields
+    /// A subscription to one category keeps its checkpoint at the category's last event while only
+    /// other categories' events come (no write, so no transaction id, per idle poll), until the
+    /// log has moved this many transactions past the stored checkpoint: then it writes where it is.
+    let idleCheckpointSpan: UInt64
     let logger: Logger
     let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
         pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false,
-        metadata: MetadataFields = .all, clock: any Clock<Duration> = ContinuousClock(), logger: Logger? = nil, handler: @escaping Handler
+        metadata: MetadataFields = .all, clock: any Clock<Duration> = ContinuousClock(), idleCheckpointSpan: UInt64 = 100_000, logger: Logger? = nil,
+        handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -85,6 +90,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.pages = pages
         self.paced = paced
         self.metadata = metadata
+        self.idleCheckpointSpan = idleCheckpointSpan
         self.logger = logger ?? store.logger
         self.metrics = EventStoreMetrics.Subscription(name: name)
     }
@@ -301,7 +307,8 @@ public final class CatchUpSubscription: Service, Sendable {
                 )
                 rows = try await connection.query(readCheckpoint)
             }
-            var checkpoint = try GlobalPosition(rows[0])
+            let stored = try GlobalPosition(rows[0])
+            var checkpoint = stored
             // (checkpoint, known] held none of its events: the log below the horizon never changes.
             if case .category = source { checkpoint = max(checkpoint, known) }
             var slice = try await read(on: connection, after: checkpoint, limit: min(batchSize, Self.pageSize))
@@ -315,7 +322,13 @@ public final class CatchUpSubscription: Service, Sendable {
             }
             // A page of other categories' events only moves the checkpoint past them.
             guard slice.nextPosition != checkpoint else { return (0, checkpoint, true) }
-            if slice.events.isEmpty, case .category = source { return (0, slice.nextPosition, slice.isEnd) }
+            // Past more than `idleCheckpointSpan` transactions of other categories the checkpoint is
+            // written all the same: a start would otherwise read them all again.
+            if slice.events.isEmpty, case .category = source,
+                slice.nextPosition.transactionId < stored.transactionId + idleCheckpointSpan
+            {
+                return (0, slice.nextPosition, slice.isEnd)
+            }
             if !slice.events.isEmpty { try await handler(slice.events, Transaction(store: store, connection: connection)) }
             if let newest = slice.events.last?.recordedAt {
                 let metrics = self.metrics

@@ -81,6 +81,9 @@ public struct WebhookSender: Sendable {
     public static func clientConfiguration() -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.connectionPool.retryConnectionEstablishment = false
+        // An endpoint's `concurrency` is the limit (`EndpointGate`): the client's own default of
+        // 8 connections per host would queue the rest of the sends behind those.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = NotificationSettings.concurrencyRange.upperBound
         return configuration
     }
 

@@ -235,6 +235,33 @@ struct SubscriptionTests {
         #expect(try await subscription.checkpoint() == all.last!.position)
     }
 
+    @Test("a subscription to a quiet category writes its checkpoint past other categories' events once they span its idle span, and not before")
+    func quietCategoryCheckpoint() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        try await store.append(to: "notice-1", events: [event()])
+        // Shared pages show each subscriber the other category's events it passes (as the
+        // projections' runner shares them).
+        let pages = LogPageCache(source: .categories(["journey", "notice"]))
+        func subscriber(_ name: String, span: UInt64) throws -> CatchUpSubscription {
+            try CatchUpSubscription(
+                store: store, name: name, source: .category("notice"), pages: pages, idleCheckpointSpan: span, logger: TestDatabase.quietLogger
+            ) { _, _ in }
+        }
+        let brief = try subscriber("brief", span: 20)
+        let usual = try subscriber("usual", span: 100_000)
+        let notice = try await store.readAll().events[0].position
+        try await withServices([brief, usual]) {
+            try await eventually("both at the notice", observing: { [try await brief.checkpoint(), try await usual.checkpoint()] }, until: { $0 == [notice, notice] })
+            // Thirty transactions of another category.
+            for index in 0..<30 { try await store.append(to: "journey-\(index)", events: [event()]) }
+            let last = try await store.head().lastPosition!
+            try await eventually("the brief span's checkpoint past the journeys", observing: { try await brief.checkpoint() }, until: { $0 > notice })
+            #expect(try await brief.checkpoint() <= last)
+        }
+        #expect(try await usual.checkpoint() == notice, "within its span an idle subscription writes nothing")
+    }
+
     @Test("a batch larger than a page is read page by page in one transaction and handed over whole")
     func batchesSpanPages() async throws {
         let store = try await TestDatabase.freshStore()

@@ -26,6 +26,21 @@ import WaymarkWebhookReceiver
         }
     }
 
+    @Test("an endpoint's concurrency is reached, above the HTTP client's default of 8 connections per host")
+    func concurrencyAboveTheClientDefault() async throws {
+        let fixture = try await DeliveryFixture.make()
+        try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .slow(.milliseconds(400), status: 204)) { receiver, url in
+            try await withHTTPClient { client in
+                for index in 0..<36 { try await fixture.request(.role("desk"), journeyId: "j-\(index)") }
+                let worker = try fixture.worker(fixture.settings(url: url, concurrency: 12), options: DeliveryOptions(concurrency: 16), client: client)
+                try await withServices([worker]) {
+                    try await expectEventually { try await Self.count(in: fixture, state: "delivered") == 36 }
+                }
+                #expect(receiver.mostAtOnce == 12)
+            }
+        }
+    }
+
     @Test("after repeated failures the circuit opens: later notifications wait without spending attempts, and go once it closes")
     func circuitOpensAndCloses() async throws {
         let fixture = try await DeliveryFixture.make()

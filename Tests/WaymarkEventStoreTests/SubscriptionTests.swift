@@ -252,7 +252,8 @@ struct SubscriptionTests {
         let usual = try subscriber("usual", span: 100_000)
         let notice = try await store.readAll().events[0].position
         try await withServices([brief, usual]) {
-            try await eventually("both at the notice", observing: { [try await brief.checkpoint(), try await usual.checkpoint()] }, until: { $0 == [notice, notice] })
+            try await eventually(
+                "both at the notice", observing: { [try await brief.checkpoint(), try await usual.checkpoint()] }, until: { $0 == [notice, notice] })
             // Thirty transactions of another category.
             for index in 0..<30 { try await store.append(to: "journey-\(index)", events: [event()]) }
             let last = try await store.head().lastPosition!

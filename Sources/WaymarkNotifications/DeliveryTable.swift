@@ -77,7 +77,7 @@ struct DeliveryTable: Sendable {
         let closing = ClosedRows(
             ids: outcomes.map(\.claimed.request.notificationId), states: outcomes.map(\.state), at: outcomes.map { TimestampText.iso8601($0.now) },
             statuses: outcomes.map { $0.status.map(String.init) }, errors: outcomes.map(\.error), workers: outcomes.map { _ in worker })
-        try await store.pool.query(closing.query(seenAt: outcomes.map(\.now).max() ?? Date()))
+        try await store.pool.query(closing.query(seenAt: outcomes.map(\.now).max() ?? Date(), skippingLocked: true))
     }
 
     /// The earliest time a pending notification is due or its lease runs out.
@@ -114,24 +114,37 @@ struct ClosedRows {
     }
 
     /// Closes the rows still pending and counts them; `seenAt` marks the workers as seen then.
-    func query(seenAt: Date) -> PostgresQuery {
-        """
-        WITH closed AS (
-            UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL,
-                last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
-            FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(states))::text[], \(PostgresArray(at))::text[],
-                        \(PostgresArray(statuses))::text[], \(PostgresArray(errors))::text[], \(PostgresArray(workers))::text[])
-                AS c(id, state, at, status, error, worker)
-            WHERE d.notification_id = c.id AND d.state = 'pending'
-            RETURNING c.state, c.worker
-        )
-        INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
-        SELECT w.worker, \(seenAt), \(seenAt), count(c.state) FILTER (WHERE c.state = 'delivered'), count(c.state) FILTER (WHERE c.state = 'failed'),
-               count(c.state) FILTER (WHERE c.state = 'suppressed')
-        FROM (SELECT DISTINCT unnest(\(PostgresArray(workers))::text[]) AS worker) w LEFT JOIN closed c ON c.worker = w.worker
-        GROUP BY w.worker
-        ON CONFLICT (worker) DO UPDATE SET seen_at = greatest(nt_workers.seen_at, excluded.seen_at), delivered = nt_workers.delivered + excluded.delivered,
-            failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
-        """
+    ///
+    /// Rows are locked in id order first, so that the recorder and the feed closing the same rows
+    /// at once (the feed reads an outcome between its append and the recorder's close) never
+    /// deadlock; and the recorder (`skippingLocked`) leaves a row another closes at that moment to
+    /// it: whoever closes a row counts it. The feed waits instead, so no outcome it read is left
+    /// pending.
+    func query(seenAt: Date, skippingLocked: Bool = false) -> PostgresQuery {
+        let lock: PostgresQuery = skippingLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
+        return """
+            WITH c AS (
+                SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(states))::text[], \(PostgresArray(at))::text[],
+                                     \(PostgresArray(statuses))::text[], \(PostgresArray(errors))::text[], \(PostgresArray(workers))::text[])
+                    AS c(id, state, at, status, error, worker)
+            ), locked AS (
+                SELECT d.notification_id FROM nt_deliveries d
+                WHERE d.notification_id IN (SELECT c.id FROM c) AND d.state = 'pending'
+                ORDER BY d.notification_id \(lock)
+            ), closed AS (
+                UPDATE nt_deliveries d SET state = c.state, closed_at = c.at::timestamptz, leased_by = NULL, leased_until = NULL,
+                    last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
+                FROM c JOIN locked l ON l.notification_id = c.id
+                WHERE d.notification_id = c.id AND d.state = 'pending'
+                RETURNING c.state, c.worker
+            )
+            INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
+            SELECT w.worker, \(seenAt), \(seenAt), count(c.state) FILTER (WHERE c.state = 'delivered'), count(c.state) FILTER (WHERE c.state = 'failed'),
+                   count(c.state) FILTER (WHERE c.state = 'suppressed')
+            FROM (SELECT DISTINCT unnest(\(PostgresArray(workers))::text[]) AS worker) w LEFT JOIN closed c ON c.worker = w.worker
+            GROUP BY w.worker
+            ON CONFLICT (worker) DO UPDATE SET seen_at = greatest(nt_workers.seen_at, excluded.seen_at), delivered = nt_workers.delivered + excluded.delivered,
+                failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
+            """
     }
 }

@@ -69,12 +69,7 @@ struct BenchProjections: AsyncParsableCommand {
             try await store.pool.query("VACUUM ANALYZE events")
 
             let copy = try await copyBaseline(store, total: total)
-            let analytics = store.schema + "_analytics"
-            let runner = try ProjectionRunner(
-                store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analytics, batchSize: batchSize, logger: quiet)
-            let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: runner)], logger: quiet))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await services.run() }
+            try await withRunner(store, catalog: catalog, logger: quiet) { runner, analytics in
                 var rates = [try await timeBuild(runner, total: total, rebuild: false)]
                 for _ in 0..<rebuilds { rates.append(try await timeBuild(runner, total: total, rebuild: true)) }
                 let build = rates.sorted()[rates.count / 2]
@@ -92,9 +87,23 @@ struct BenchProjections: AsyncParsableCommand {
                 try await settle(store)
                 try await measureDelay(client, store: store, analytics: analytics)
                 try await store.pool.query("DROP SCHEMA IF EXISTS \(identifier: analytics) CASCADE")
-                await services.triggerGracefulShutdown()
-                try await group.waitForAll()
             }
+        }
+    }
+
+    /// Runs `body` beside the store and a runner of every standard projection, which it stops after.
+    private func withRunner(
+        _ store: EventStore, catalog: JourneyCatalog, logger: Logger, _ body: @escaping (ProjectionRunner, _ analytics: String) async throws -> Void
+    ) async throws {
+        let analytics = store.schema + "_analytics"
+        let runner = try ProjectionRunner(
+            store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analytics, batchSize: batchSize, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: runner)], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            try await body(runner, analytics)
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
@@ -104,12 +113,7 @@ struct BenchProjections: AsyncParsableCommand {
         let store = client.store
         let events = try await store.pool.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
         print("the store: \(events) events")
-        let analytics = store.schema + "_analytics"
-        let runner = try ProjectionRunner(
-            store: store, projections: standardProjections(catalog: catalog), analyticsSchema: analytics, batchSize: batchSize, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: runner)], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
+        try await withRunner(store, catalog: catalog, logger: logger) { runner, analytics in
             for projection in runner.projections {
                 guard try await runner.waitUntilCaughtUp(projection.name, timeout: .seconds(3_600)) else {
                     throw ValidationError("projection \(projection.name) did not catch up within an hour")
@@ -118,8 +122,6 @@ struct BenchProjections: AsyncParsableCommand {
             try await tidyUp(runner)
             try await settle(store)
             try await measureDelay(client, store: store, analytics: analytics)
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
         }
     }
 

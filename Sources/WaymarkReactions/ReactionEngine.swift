@@ -90,10 +90,13 @@ public final class ReactionEngine: Service, Sendable {
                 case .fired(let journey, _): (journeyId, skipped) = (journey, nil)
                 case .skipped(let journey, let reason):
                     (journeyId, skipped) = (journey, reason)
+                    // Once, by the attempt that commits: a batch may run more than once before one does.
                     if reason != RuleFiring.conditionsNotMet {
-                        logger.notice(
-                            "a rule could not judge an event",
-                            metadata: ["rule.id": "\(rule.id)", "event.id": "\(event.id)", "event.type": "\(event.type)", "waymark.reason": "\(reason)"])
+                        transaction.afterCommit {
+                            logger.notice(
+                                "a rule could not judge an event",
+                                metadata: ["rule.id": "\(rule.id)", "event.id": "\(event.id)", "event.type": "\(event.type)", "waymark.reason": "\(reason)"])
+                        }
                     }
                 }
                 try await transaction.execute(

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Testing
 import WaymarkNotifications
+import WaymarkTesting
 import WaymarkWebhookReceiver
 
 /// The sender against a real receiver on loopback that verifies every signature.

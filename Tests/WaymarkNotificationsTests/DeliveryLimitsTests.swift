@@ -12,31 +12,31 @@ import WaymarkWebhookReceiver
 @Suite(.timeLimit(.minutes(3))) struct DeliveryLimitsTests {
     @Test("an endpoint never holds more deliveries at once than its concurrency, however many the worker may send")
     func perEndpointConcurrency() async throws {
-        let fixture = try await DeliveryFixture.make()
-        try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .slow(.milliseconds(100), status: 204)) { receiver, url in
-            try await withHTTPClient { client in
-                for index in 0..<12 { try await fixture.request(.role("desk"), journeyId: "j-\(index)") }
-                let worker = try fixture.worker(fixture.settings(url: url, concurrency: 2), options: DeliveryOptions(concurrency: 16), client: client)
-                try await withServices([worker]) {
-                    try await expectEventually { try await Self.count(in: fixture, state: "delivered") == 12 }
-                }
-                #expect(receiver.mostAtOnce == 2)
-                #expect(Set(receiver.deliveries.compactMap(\.id)).count == 12)
-            }
-        }
+        let (mostAtOnce, delivered) = try await Self.deliverSlowly(12, endpointConcurrency: 2, answerAfter: .milliseconds(100))
+        #expect(mostAtOnce == 2)
+        #expect(delivered.count == 12)
     }
 
     @Test("an endpoint's concurrency is reached, above the HTTP client's default of 8 connections per host")
     func concurrencyAboveTheClientDefault() async throws {
+        let (mostAtOnce, _) = try await Self.deliverSlowly(36, endpointConcurrency: 12, answerAfter: .milliseconds(400))
+        #expect(mostAtOnce == 12)
+    }
+
+    /// Delivers `count` notifications to one endpoint of `endpointConcurrency` whose receiver
+    /// answers each after `answerAfter`, by a worker that may send 16 at once; returns the most the
+    /// receiver held at once and the webhook ids it saw.
+    static func deliverSlowly(_ count: Int, endpointConcurrency: Int, answerAfter delay: Duration) async throws -> (Int, Set<String>) {
         let fixture = try await DeliveryFixture.make()
-        try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .slow(.milliseconds(400), status: 204)) { receiver, url in
+        return try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .slow(delay, status: 204)) { receiver, url in
             try await withHTTPClient { client in
-                for index in 0..<36 { try await fixture.request(.role("desk"), journeyId: "j-\(index)") }
-                let worker = try fixture.worker(fixture.settings(url: url, concurrency: 12), options: DeliveryOptions(concurrency: 16), client: client)
+                for index in 0..<count { try await fixture.request(.role("desk"), journeyId: "j-\(index)") }
+                let worker = try fixture.worker(
+                    fixture.settings(url: url, concurrency: endpointConcurrency), options: DeliveryOptions(concurrency: 16), client: client)
                 try await withServices([worker]) {
-                    try await expectEventually { try await Self.count(in: fixture, state: "delivered") == 36 }
+                    try await expectEventually { try await Self.count(in: fixture, state: "delivered") == count }
                 }
-                #expect(receiver.mostAtOnce == 12)
+                return (receiver.mostAtOnce, Set(receiver.deliveries.compactMap(\.id)))
             }
         }
     }

@@ -26,6 +26,29 @@ enum BenchComparison {
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
+    /// CPU seconds used so far by each PostgreSQL server process on this machine (Linux), by
+    /// process id; nil where /proc cannot tell. A server elsewhere shows no processes.
+    static func localPostgresCPU() -> [Int: Double]? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        var seconds: [Int: Double] = [:]
+        for entry in entries {
+            guard let pid = Int(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8), stat.contains(" (postgres) ")
+            else { continue }
+            // After the command's closing parenthesis: state is field 3, utime and stime 14 and 15.
+            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            seconds[pid] = (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
+        return seconds
+    }
+
+    /// The PostgreSQL CPU seconds since `before` (`localPostgresCPU()`): of the processes running
+    /// now, so a backend or autovacuum worker that ended meanwhile is missed, not subtracted.
+    static func localPostgresCPU(since before: [Int: Double]?) -> Double? {
+        guard let before, let now = localPostgresCPU() else { return nil }
+        return now.reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
+    }
+
     /// Runs `operation` `count` times split over `writers` concurrent tasks.
     static func measure(writers: Int, count: Int, eventsPerOperation: Int, _ operation: @escaping @Sendable (_ writer: Int, _ index: Int) async throws -> Void)
         async throws -> (Duration, [Duration])

@@ -51,7 +51,9 @@ struct BenchNotifications: AsyncParsableCommand {
                     print("waymark bench notifications")
                     try await printServer(store)
                     print("  \(notifications) notifications per phase to a loopback receiver that checks every signature; \(concurrency) deliveries at once")
+                    let plainCPU = BenchComparison.processCPU()
                     let plain = try await plainPosts(client: client, endpoint: endpoint, templates: templates)
+                    let plainMicroseconds = (BenchComparison.processCPU() - plainCPU) / Double(notifications) * 1e6
                     func worker() throws -> DeliveryWorker {
                         try DeliveryWorker(
                             store: store, settings: settings, templates: templates, httpClient: client, options: DeliveryOptions(concurrency: concurrency),
@@ -63,13 +65,23 @@ struct BenchNotifications: AsyncParsableCommand {
                     let backlogCount = try await appendBacklog(store)
                     let clock = ContinuousClock()
                     let started = clock.now
+                    let cpu = (process: BenchComparison.processCPU(), server: BenchComparison.localPostgresCPU())
                     try await running([try worker()], logger: quiet) { try await waitForDeliveries(receiver, count: before + backlogCount) }
                     let backlog = Double(backlogCount) / (clock.now - started).seconds
+                    let processMicroseconds = (BenchComparison.processCPU() - cpu.process) / Double(backlogCount) * 1e6
+                    let serverMicroseconds = BenchComparison.localPostgresCPU(since: cpu.server).map { $0 / Double(backlogCount) * 1e6 }
                     let ratio = backlog / plain
                     print(
                         String(
                             format: "backlog: delivered %.0f/s | plain POSTs of the same bodies %.0f/s | ratio %.2f (target ≥ 0.7) %@",
                             backlog, plain, ratio, ratio >= 0.7 ? "ok" : "BELOW TARGET"))
+                    // Both sides share the machine with the receiver: where it is CPU-bound, the
+                    // ratio is the plain POSTs' CPU over the worker's (and the server's).
+                    print(
+                        String(
+                            format: "  CPU per notification: this process %.0f µs (a plain POST %.0f µs, the receiver's half included)", processMicroseconds,
+                            plainMicroseconds)
+                            + (serverMicroseconds.map { String(format: ", local PostgreSQL %.0f µs", $0) } ?? ""))
                     let rate = backlog * load
                     let latency = try await running([try worker()], logger: quiet) {
                         try await deliverSteadily(store, receiver: receiver, perSecond: rate)

@@ -28,8 +28,9 @@ struct DeliveryTable: Sendable {
     let codec: EventCodec
     let worker: String
 
-    /// Claims up to `limit` pending notifications due at `now` whose lease (if any) ran out.
-    func claim(limit: Int, now: Date, lease: Duration) async throws -> [ClaimedDelivery] {
+    /// Claims up to `limit` pending notifications due at `now` whose lease (if any) ran out. Their
+    /// requests come from `memory` where the feed of this process read them, else from the rows.
+    func claim(limit: Int, now: Date, lease: Duration, memory: WorkerMemory) async throws -> [ClaimedDelivery] {
         let until = now.addingTimeInterval(WallTime.seconds(lease))
         let rows = try await store.pool.query(
             """
@@ -41,12 +42,32 @@ struct DeliveryTable: Sendable {
                 FOR UPDATE SKIP LOCKED
             ) c
             WHERE d.notification_id = c.notification_id
-            RETURNING d.stream, d.request::text, d.attempts
+            RETURNING d.notification_id, d.request_event_id, d.stream, d.attempts
             """)
-        return try rows.map { row in
-            let (stream, text, attempts) = try row.decode(String.self, String.self, Int.self)
-            return ClaimedDelivery(request: try codec.decode(NotificationEvent.Requested.self, from: text), stream: stream, attempt: attempts)
+        var claimed: [ClaimedDelivery] = []
+        var unknown: [(id: String, stream: String, attempts: Int)] = []
+        for row in rows {
+            let (id, eventId, stream, attempts) = try row.decode(String.self, UUID.self, String.self, Int.self)
+            if let request = memory.request(id, eventId: eventId) {
+                claimed.append(ClaimedDelivery(request: request, stream: stream, attempt: attempts))
+            } else {
+                unknown.append((id, stream, attempts))
+            }
         }
+        guard !unknown.isEmpty else { return claimed }
+        // Leased to this worker now, so the rows cannot change under this read.
+        let texts = try await store.pool.query(
+            "SELECT notification_id, request::text FROM nt_deliveries WHERE notification_id = ANY(\(PostgresArray(unknown.map(\.id)))::text[])")
+        var requests: [String: String] = [:]
+        for row in texts {
+            let (id, text) = try row.decode(String.self, String.self)
+            requests[id] = text
+        }
+        for row in unknown {
+            guard let text = requests[row.id] else { continue }
+            claimed.append(ClaimedDelivery(request: try codec.decode(NotificationEvent.Requested.self, from: text), stream: row.stream, attempt: row.attempts))
+        }
+        return claimed
     }
 
     /// Puts a claimed notification off to `at`: after a failed attempt (`counted`), or because the
@@ -66,7 +87,9 @@ struct DeliveryTable: Sendable {
     /// the feed closes when it reads them. Throws when the append fails (nothing of it is stored):
     /// e.g. another worker, whose lease had run out, recorded a different outcome under an
     /// outcome's one id.
-    func close(_ outcomes: [Outcome]) async throws {
+    /// Returns the notifications whose rows it closed: not those another worker, or the feed,
+    /// closed first.
+    func close(_ outcomes: [Outcome]) async throws -> [String] {
         var byStream: [String: [EventData]] = [:]
         for outcome in outcomes {
             byStream[outcome.claimed.stream, default: []] += try outcome.events.map {
@@ -77,7 +100,8 @@ struct DeliveryTable: Sendable {
         let closing = ClosedRows(
             ids: outcomes.map(\.claimed.request.notificationId), states: outcomes.map(\.state), at: outcomes.map { TimestampText.iso8601($0.now) },
             statuses: outcomes.map { $0.status.map(String.init) }, errors: outcomes.map(\.error), workers: outcomes.map { _ in worker })
-        try await store.pool.query(closing.query(seenAt: outcomes.map(\.now).max() ?? Date(), skippingLocked: true))
+        let closed = try await store.pool.query(closing.query(seenAt: outcomes.map(\.now).max() ?? Date(), skippingLocked: true))
+        return try closed.map { try $0.decode(String.self, at: 0) }
     }
 
     /// The earliest time a pending notification is due or its lease runs out.
@@ -113,7 +137,8 @@ struct ClosedRows {
         workers.append(worker)
     }
 
-    /// Closes the rows still pending and counts them; `seenAt` marks the workers as seen then.
+    /// Closes the rows still pending, counts them and returns their ids; `seenAt` marks the workers
+    /// as seen then.
     ///
     /// Rows are locked in id order first, so that the recorder and the feed closing the same rows
     /// at once (the feed reads an outcome between its append and the recorder's close) never
@@ -136,15 +161,17 @@ struct ClosedRows {
                     last_status = coalesce(c.status::int, d.last_status), last_error = coalesce(c.error, d.last_error)
                 FROM c JOIN locked l ON l.notification_id = c.id
                 WHERE d.notification_id = c.id AND d.state = 'pending'
-                RETURNING c.state, c.worker
+                RETURNING c.id, c.state, c.worker
+            ), counted AS (
+                INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
+                SELECT w.worker, \(seenAt), \(seenAt), count(c.state) FILTER (WHERE c.state = 'delivered'), count(c.state) FILTER (WHERE c.state = 'failed'),
+                       count(c.state) FILTER (WHERE c.state = 'suppressed')
+                FROM (SELECT DISTINCT unnest(\(PostgresArray(workers))::text[]) AS worker) w LEFT JOIN closed c ON c.worker = w.worker
+                GROUP BY w.worker
+                ON CONFLICT (worker) DO UPDATE SET seen_at = greatest(nt_workers.seen_at, excluded.seen_at), delivered = nt_workers.delivered + excluded.delivered,
+                    failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
             )
-            INSERT INTO nt_workers (worker, started_at, seen_at, delivered, failed, suppressed)
-            SELECT w.worker, \(seenAt), \(seenAt), count(c.state) FILTER (WHERE c.state = 'delivered'), count(c.state) FILTER (WHERE c.state = 'failed'),
-                   count(c.state) FILTER (WHERE c.state = 'suppressed')
-            FROM (SELECT DISTINCT unnest(\(PostgresArray(workers))::text[]) AS worker) w LEFT JOIN closed c ON c.worker = w.worker
-            GROUP BY w.worker
-            ON CONFLICT (worker) DO UPDATE SET seen_at = greatest(nt_workers.seen_at, excluded.seen_at), delivered = nt_workers.delivered + excluded.delivered,
-                failed = nt_workers.failed + excluded.failed, suppressed = nt_workers.suppressed + excluded.suppressed
+            SELECT id FROM closed
             """
     }
 }

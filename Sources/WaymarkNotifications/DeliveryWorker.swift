@@ -29,6 +29,7 @@ public final class DeliveryWorker: Service, Sendable {
     let options: DeliveryOptions
     let time: WallTime
     let wake = ChangeSignal()
+    let memory: WorkerMemory
     /// Deliveries this worker has started and not yet handed to the recorder.
     let inFlight = Atomic(0)
     /// Claimed notifications not yet started.
@@ -50,13 +51,15 @@ public final class DeliveryWorker: Service, Sendable {
         self.time = time
         self.logger = logger
         table = DeliveryTable(store: store, codec: codec, worker: worker)
+        let memory = WorkerMemory()
+        self.memory = memory
         let circuit = EndpointGate.Circuit(failuresToOpen: options.circuitFailures, openFor: options.circuitOpenFor)
         delivery = Delivery(
-            table: table, recorder: OutcomeRecorder(table: table, written: wake), settings: settings, templates: templates,
+            table: table, recorder: OutcomeRecorder(table: table, memory: memory, written: wake), settings: settings, templates: templates,
             sender: WebhookSender(client: httpClient, logger: logger),
             gates: settings.endpoints.mapValues { EndpointGate(limit: $0.concurrency, circuit: circuit) }, options: options, time: time, worker: worker,
             logger: logger)
-        let feed = OutboxFeed(codec: codec, channel: Self.channel(store), fed: wake)
+        let feed = OutboxFeed(codec: codec, memory: memory, channel: Self.channel(store), fed: wake)
         subscription = try CatchUpSubscription(
             store: store, name: Self.subscriptionName, source: .category(JourneyDecider.category), logger: logger,
             handler: { events, transaction in try await feed.handle(events, in: transaction) })
@@ -137,7 +140,7 @@ public final class DeliveryWorker: Service, Sendable {
             let limit = claimAhead - queued
             let claimed: [ClaimedDelivery]
             do {
-                claimed = try await table.claim(limit: limit, now: time.now(), lease: options.lease)
+                claimed = try await table.claim(limit: limit, now: time.now(), lease: options.lease, memory: memory)
                 failures = 0
             } catch let error where !(error is CancellationError) {
                 if Task.isCancelled { return }

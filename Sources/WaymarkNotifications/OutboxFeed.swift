@@ -10,6 +10,7 @@ import WaymarkPostgres
 /// what the log says up to the checkpoint.
 struct OutboxFeed: Sendable {
     let codec: EventCodec
+    let memory: WorkerMemory
     let channel: String
     let fed: ChangeSignal
 
@@ -24,8 +25,11 @@ struct OutboxFeed: Sendable {
         var requests: [String] = []
         var eventIds: [String] = []
         var requestedAt: [String] = []
+        var read: [NotificationEvent.Requested] = []
         var closed = ClosedRows()
         for recorded in events where NotificationEvent.storedTypes.contains(recorded.type) {
+            // An outcome this process's recorder wrote and closed: its row is closed already.
+            if recorded.type != NotificationEvent.requestedType, memory.takeClosedOutcome(recorded.id) { continue }
             guard let event = try NotificationEvent.decode(type: recorded.type, data: recorded.data, codec: codec) else { continue }
             switch event {
             case .requested(let request):
@@ -34,6 +38,7 @@ struct OutboxFeed: Sendable {
                 requests.append(recorded.data)
                 eventIds.append(recorded.id.uuidString)
                 requestedAt.append(TimestampText.iso8601(request.requestedAt))
+                read.append(request)
             case .suppressed(let suppressed):
                 // Suppressed at request: there is no row to close.
                 guard suppressed.check == .atDelivery else { continue }
@@ -54,8 +59,11 @@ struct OutboxFeed: Sendable {
                 ON CONFLICT (notification_id) DO NOTHING
                 """)
             try await transaction.execute("SELECT pg_notify(\(channel), 'requested')")
-            let fed = self.fed
-            transaction.afterCommit { fed.bump() }
+            let (fed, memory, read) = (self.fed, self.memory, read)
+            transaction.afterCommit {
+                memory.remember(read)
+                fed.bump()
+            }
         }
         if !closed.isEmpty {
             // The worker that recorded the outcome closed the row already, unless this read the

@@ -15,13 +15,15 @@ final class OutcomeRecorder: Sendable {
     }
 
     let table: DeliveryTable
+    let memory: WorkerMemory
     let batchSize: Int
     /// Bumped after each batch: the worker waits on it while too many outcomes are queued.
     let written: ChangeSignal
     private let state = Mutex(State())
 
-    init(table: DeliveryTable, batchSize: Int = 256, written: ChangeSignal) {
+    init(table: DeliveryTable, memory: WorkerMemory, batchSize: Int = 256, written: ChangeSignal) {
         self.table = table
+        self.memory = memory
         self.batchSize = batchSize
         self.written = written
     }
@@ -53,12 +55,12 @@ final class OutcomeRecorder: Sendable {
             guard !batch.isEmpty else { return }
             defer { written.bump() }
             do {
-                try await table.close(batch.map(\.0))
+                memory.closed(try await table.close(batch.map(\.0)))
                 for (_, continuation) in batch { continuation.resume() }
             } catch {
                 for (outcome, continuation) in batch {
                     do {
-                        try await table.close([outcome])
+                        memory.closed(try await table.close([outcome]))
                         continuation.resume()
                     } catch let error as EventStoreError where error.code == .idempotencyConflict {
                         // Another worker recorded a different outcome under the notification's

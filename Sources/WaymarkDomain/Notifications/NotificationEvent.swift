@@ -222,7 +222,7 @@ public enum NotificationEvent: DomainEvent, Equatable {
 
     public var type: String {
         switch self {
-        case .requested: return "NotificationRequested"
+        case .requested: return Self.requestedType
         case .suppressed: return "NotificationSuppressed"
         case .delivered: return "NotificationDelivered"
         case .failed: return "NotificationFailed"
@@ -238,11 +238,12 @@ public enum NotificationEvent: DomainEvent, Equatable {
         }
     }
 
-    public static let storedTypes: Set<String> = ["NotificationRequested", "NotificationSuppressed", "NotificationDelivered", "NotificationFailed"]
+    public static let requestedType = "NotificationRequested"
+    public static let storedTypes: Set<String> = [requestedType, "NotificationSuppressed", "NotificationDelivered", "NotificationFailed"]
 
     public static func decode(type: String, data: String, codec: EventCodec) throws -> NotificationEvent? {
         switch type {
-        case "NotificationRequested": return .requested(try codec.decode(Requested.self, from: data))
+        case requestedType: return .requested(try codec.decode(Requested.self, from: data))
         case "NotificationSuppressed": return .suppressed(try codec.decode(Suppressed.self, from: data))
         case "NotificationDelivered": return .delivered(try codec.decode(Delivered.self, from: data))
         case "NotificationFailed": return .failed(try codec.decode(Failed.self, from: data))

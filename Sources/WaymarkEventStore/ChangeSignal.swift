@@ -39,6 +39,13 @@ public final class ChangeSignal: Sendable {
         }
     }
 
+    /// Returns once the generation differs from `generation`, or on cancellation: for a loop that
+    /// every change it waits for bumps, without a timer per wait.
+    public func wait(after generation: UInt64) async {
+        guard self.generation == generation else { return }
+        await waitForChange(after: generation)
+    }
+
     private func waitForChange(after generation: UInt64) async {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter &+= 1

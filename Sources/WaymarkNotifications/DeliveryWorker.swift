@@ -15,9 +15,11 @@ import WaymarkPostgres
 /// is at least once (a worker that dies after sending and before recording leaves its claim to run
 /// out, and another sends again with the same `webhook-id`); the outcome is recorded once.
 ///
-/// Wake-ups: the feed's commits (in this process at once, from others by NOTIFY), a delivery
-/// finishing, the next due time, and at least every `maxIdle`. Due times and backoff are in `time`
-/// (a test clock in tests).
+/// Two loops: one claims into a local queue, one starts deliveries from it. The claim loop wakes
+/// on the feed's commits (in this process at once, from others by NOTIFY), the queue running low,
+/// the next due time, and at least every `maxIdle`; the delivery loop on a place freed, claims
+/// queued and outcomes written, and nothing else, so it waits without a timer. Due times and
+/// backoff are in `time` (a test clock in tests).
 public final class DeliveryWorker: Service, Sendable {
     public static let subscriptionName = "notifications:outbox"
 
@@ -28,7 +30,11 @@ public final class DeliveryWorker: Service, Sendable {
     let delivery: Delivery
     let options: DeliveryOptions
     let time: WallTime
+    /// Wakes the delivery loop: a place freed, claims queued, outcomes written.
     let wake = ChangeSignal()
+    /// Wakes the claim loop: requests fed (here or, by NOTIFY, elsewhere), the local queue below
+    /// half, a delivery ended while it is (a put-off moves the next due time).
+    let claimable = ChangeSignal()
     let memory: WorkerMemory
     /// Deliveries this worker has started and not yet handed to the recorder.
     let inFlight = Atomic(0)
@@ -59,7 +65,7 @@ public final class DeliveryWorker: Service, Sendable {
             sender: WebhookSender(client: httpClient, logger: logger),
             gates: settings.endpoints.mapValues { EndpointGate(limit: $0.concurrency, circuit: circuit) }, options: options, time: time, worker: worker,
             logger: logger)
-        let feed = OutboxFeed(codec: codec, memory: memory, channel: Self.channel(store), fed: wake)
+        let feed = OutboxFeed(codec: codec, memory: memory, channel: Self.channel(store), fed: claimable)
         subscription = try CatchUpSubscription(
             store: store, name: Self.subscriptionName, source: .category(JourneyDecider.category), logger: logger,
             handler: { events, transaction in try await feed.handle(events, in: transaction) })
@@ -76,8 +82,10 @@ public final class DeliveryWorker: Service, Sendable {
             INSERT INTO nt_workers (worker, started_at, seen_at) VALUES (\(worker), \(now), \(now))
             ON CONFLICT (worker) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at
             """)
-        let wake = self.wake
-        let listener = PostgresListener(configuration: store.pool.configuration, channels: [Self.channel(store)], logger: logger) { _ in wake.bump() }
+        let claimable = self.claimable
+        let listener = PostgresListener(configuration: store.pool.configuration, channels: [Self.channel(store)], logger: logger) { _ in
+            claimable.bump()
+        }
         listener.start()
         do {
             try await withThrowingDiscardingTaskGroup { group in
@@ -109,16 +117,19 @@ public final class DeliveryWorker: Service, Sendable {
                 // Outcomes are recorded behind the sends; past a bound this waits for the recorder
                 // rather than queue without end.
                 while inFlight.load(ordering: .acquiring) < options.concurrency && delivery.recorder.queued < claimAhead * 4,
-                    let item = local.withLock({ $0.isEmpty ? nil : $0.removeFirst() })
+                    let (item, low) = local.withLock({ $0.isEmpty ? nil : ($0.removeFirst(), $0.count < claimAhead / 2) })
                 {
+                    if low { claimable.bump() }
                     inFlight.add(1, ordering: .acquiringAndReleasing)
                     let done = Once {
                         self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
                         self.wake.bump()
+                        if self.local.withLock({ $0.count < self.claimAhead / 2 }) { self.claimable.bump() }
                     }
                     group.addTask { await self.delivery.deliver(item, done: done) }
                 }
-                await wake.wait(after: generation, timeout: options.maxIdle)
+                // Every change this waits for bumps `wake`: no timer needed (one per delivery cost CPU).
+                await wake.wait(after: generation)
             }
         }
     }
@@ -131,10 +142,10 @@ public final class DeliveryWorker: Service, Sendable {
     private func claimLoop() async throws {
         var failures = 0
         while !Task.isCancelled {
-            let generation = wake.generation
+            let generation = claimable.generation
             let queued = local.withLock { $0.count }
             guard queued < claimAhead / 2 else {
-                await wake.wait(after: generation, timeout: options.maxIdle)
+                await claimable.wait(after: generation, timeout: options.maxIdle)
                 continue
             }
             let limit = claimAhead - queued
@@ -165,10 +176,10 @@ public final class DeliveryWorker: Service, Sendable {
             wait = min(wait, WallTime.duration(next.timeIntervalSince(time.now())))
         }
         if wait > .zero {
-            await wake.wait(after: generation, timeout: wait, clock: time.clock)
+            await claimable.wait(after: generation, timeout: wait, clock: time.clock)
         } else {
             // Due, yet none could be claimed: another worker holds them. Look again shortly.
-            await wake.wait(after: generation, timeout: .milliseconds(50))
+            await claimable.wait(after: generation, timeout: .milliseconds(50))
         }
     }
 }

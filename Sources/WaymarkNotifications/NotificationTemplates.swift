@@ -12,10 +12,17 @@ public enum TemplateValue: Sendable, Equatable, ExpressibleByStringLiteral, Expr
 
     var rendered: Any {
         switch self {
-        case .text(let text): return text
+        case .text(let text): return RenderedText(renderText: text)
         case .flag(let flag): return flag
         }
     }
+}
+
+/// Text as swift-mustache renders it: found by its first cast, where a `String` went through
+/// several failed casts and a reflection of its value per variable.
+struct RenderedText: MustacheCustomRenderable {
+    let renderText: String
+    var isNull: Bool { false }
 }
 
 /// The notification channels Waymark delivers on.

@@ -36,4 +36,22 @@ import WaymarkTesting
         await waiter.value
         #expect(signal.generation == 0)
     }
+
+    @Test("a timed wait returns on a bump or on cancellation before its timeout, and leaves no timer behind")
+    func timedWaitEndsEarly() async throws {
+        let signal = ChangeSignal()
+        let clock = TestClock()
+        let bumped = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
+        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        signal.bump()
+        await bumped.value
+        while clock.sleepers > 0 { try await Task.sleep(for: .milliseconds(1)) }
+
+        let cancelled = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
+        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        cancelled.cancel()
+        await cancelled.value
+        while clock.sleepers > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(signal.generation == 1 && clock.now.offset == .zero)
+    }
 }

@@ -30,8 +30,7 @@ import WaymarkTesting
     func timedWait() async throws {
         let signal = ChangeSignal()
         let clock = TestClock()
-        let waiter = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
-        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let waiter = try await Self.timedWait(on: signal, clock: clock)
         clock.advance(by: .seconds(30))
         await waiter.value
         #expect(signal.generation == 0)
@@ -41,17 +40,22 @@ import WaymarkTesting
     func timedWaitEndsEarly() async throws {
         let signal = ChangeSignal()
         let clock = TestClock()
-        let bumped = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
-        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let bumped = try await Self.timedWait(on: signal, clock: clock)
         signal.bump()
         await bumped.value
         while clock.sleepers > 0 { try await Task.sleep(for: .milliseconds(1)) }
 
-        let cancelled = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
-        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let cancelled = try await Self.timedWait(on: signal, clock: clock)
         cancelled.cancel()
         await cancelled.value
         while clock.sleepers > 0 { try await Task.sleep(for: .milliseconds(1)) }
         #expect(signal.generation == 1 && clock.now.offset == .zero)
+    }
+
+    /// A wait of 30 s on `clock`, started, its timer asleep.
+    static func timedWait(on signal: ChangeSignal, clock: TestClock) async throws -> Task<Void, Never> {
+        let waiter = Task { await signal.wait(after: signal.generation, timeout: .seconds(30), clock: clock) }
+        while clock.sleepers == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        return waiter
     }
 }

@@ -6,10 +6,7 @@ public final class ChangeSignal: Sendable {
         var generation: UInt64 = 0
         var nextWaiter: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Waits begun and not yet returned.
-        var live: Set<UInt64> = []
-        /// Live waits released (timed out or cancelled) before they registered.
-        var released: Set<UInt64> = []
+        var cancelled: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -34,58 +31,43 @@ public final class ChangeSignal: Sendable {
     public func wait(after generation: UInt64, timeout: Duration, clock: any Clock<Duration> = ContinuousClock()) async {
         // Changed already: no timer (a test clock then sees only waits that really wait).
         guard self.generation == generation else { return }
-        let id = begin()
-        // One task for the timer, cancelled when a change comes first: loops wait once per batch
-        // or delivery, and a task group of a timer and a waiter cost twice the tasks.
-        let timer = Task {
-            guard (try? await clock.sleep(for: timeout)) != nil else { return }
-            self.release(id)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(for: timeout) }
+            group.addTask { await self.waitForChange(after: generation) }
+            await group.next()
+            group.cancelAll()
         }
-        await waitForChange(after: generation, id: id)
-        timer.cancel()
     }
 
     /// Returns once the generation differs from `generation`, or on cancellation: for a loop that
     /// every change it waits for bumps, without a timer per wait.
     public func wait(after generation: UInt64) async {
         guard self.generation == generation else { return }
-        await waitForChange(after: generation, id: begin())
+        await waitForChange(after: generation)
     }
 
-    private func begin() -> UInt64 {
-        state.withLock { state in
+    private func waitForChange(after generation: UInt64) async {
+        let id = state.withLock { state -> UInt64 in
             state.nextWaiter &+= 1
-            state.live.insert(state.nextWaiter)
             return state.nextWaiter
         }
-    }
-
-    /// Ends wait `id` now (its timeout or cancellation), or as soon as it registers.
-    private func release(_ id: UInt64) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-            if state.live.contains(id) { state.released.insert(id) }
-            return nil
-        }
-        waiter?.resume()
-    }
-
-    private func waitForChange(after generation: UInt64, id: UInt64) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.generation != generation || state.released.remove(id) != nil { return true }
+                    if state.generation != generation || state.cancelled.remove(id) != nil { return true }
                     state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            release(id)
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                state.cancelled.insert(id)
+                return nil
+            }
+            waiter?.resume()
         }
-        state.withLock { state in
-            state.live.remove(id)
-            state.released.remove(id)
-        }
+        state.withLock { _ = $0.cancelled.remove(id) }
     }
 }

@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 import Synchronization
 
 /// Sends libpq's cancel request for the statement a connection is running, when the task waiting
@@ -33,12 +34,22 @@ final class QueryCanceller: Sendable {
     func end() { state.withLock { $0.inFlight = false } }
 
     /// Asks the server to cancel the statement in flight, if one is.
+    ///
+    /// The request is sent from a thread of its own: `PQcancel` connects to the server and waits
+    /// for it, and the caller is the cancelling task's thread, one of the cooperative pool's few.
+    /// The thread holds this object, so the handle lives until the request is sent.
     func cancel() {
-        state.withLock { state in
-            guard state.inFlight, !state.sent, let handle = state.handle else { return }
+        let handle = state.withLock { state -> UnsafeSendablePointer? in
+            guard state.inFlight, !state.sent, let handle = state.handle else { return nil }
             state.sent = true
-            var buffer = [CChar](repeating: 0, count: 256)
-            _ = PQcancel(handle.pointer, &buffer, Int32(buffer.count))
+            return handle
+        }
+        guard let handle else { return }
+        Thread.detachNewThread { [self] in
+            withExtendedLifetime(self) {
+                var buffer = [CChar](repeating: 0, count: 256)
+                _ = PQcancel(handle.pointer, &buffer, Int32(buffer.count))
+            }
         }
     }
 }

@@ -74,3 +74,11 @@ public func caughtUp(
         sourceLocation: sourceLocation)
     return false
 }
+
+extension Trait where Self == TimeLimitTrait {
+    /// A time limit of `minutes` times `WAYMARK_TEST_TIME_SCALE`, rounded up: a limit catches a
+    /// hang, and on a slow machine a healthy test under the whole suite's load takes longer.
+    public static func scaledTimeLimit(minutes: Int) -> Self {
+        .timeLimit(.minutes(Int((Double(minutes) * TestTime.scale).rounded(.up))))
+    }
+}

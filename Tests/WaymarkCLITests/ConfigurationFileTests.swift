@@ -33,11 +33,11 @@ private func configuration(url: String, schema: String, analytics: String) -> St
 @Suite("waymark from a configuration file")
 struct ConfigurationFileTests {
     @Test("migrate finds the shipped migrations from any working directory")
-    func migrateElsewhere() throws {
+    func migrateElsewhere() async throws {
         let url = try TestDatabase.url()
         let schema = TestDatabase.uniqueSchemaName("cwd")
         let elsewhere = FileManager.default.temporaryDirectory
-        let (status, output) = try waymark(["migrate", "--database-url", url, "--schema", schema], directory: elsewhere)
+        let (status, output) = try await waymark(["migrate", "--database-url", url, "--schema", schema], directory: elsewhere)
         #expect(status == 0, "\(output)")
         #expect(output.contains("applied 0001_event_store.sql"), "\(output)")
         #expect(output.contains("0009_analyst_cannot_hold_back.sql to schema \(schema)"), "\(output)")
@@ -50,7 +50,7 @@ struct ConfigurationFileTests {
         let analytics = schema + "_an"
         let folder = try folder(withConfiguration: configuration(url: url, schema: schema, analytics: analytics))
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (simulated, output) = try waymark(["simulate", "--journeys", "30", "--seed", "4", "--until", "2026-06-01T00:00:00Z"], directory: folder)
+        let (simulated, output) = try await waymark(["simulate", "--journeys", "30", "--seed", "4", "--until", "2026-06-01T00:00:00Z"], directory: folder)
         #expect(simulated == 0, "\(output)")
 
         let runner = try startWaymark(["projections", "run"], directory: folder)
@@ -75,7 +75,7 @@ struct ConfigurationFileTests {
         var components = URLComponents(string: url)!
         components.user = role
         components.password = nil
-        let (status, statusOutput) = try waymark(["projections", "status", "--database-url", components.string!], directory: folder)
+        let (status, statusOutput) = try await waymark(["projections", "status", "--database-url", components.string!], directory: folder)
         try await pool.query("DROP OWNED BY \(identifier: role)")
         try await pool.query("DROP ROLE \(identifier: role)")
         await pool.close()
@@ -84,12 +84,12 @@ struct ConfigurationFileTests {
     }
 
     @Test("the demo runs from waymark.yaml alone")
-    func demoFromFile() throws {
+    func demoFromFile() async throws {
         let url = try TestDatabase.url()
         let schema = TestDatabase.uniqueSchemaName("demo")
         let folder = try folder(withConfiguration: configuration(url: url, schema: schema, analytics: schema + "_an"))
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (status, output) = try waymark(["demo", "--script"], directory: folder)
+        let (status, output) = try await waymark(["demo", "--script"], directory: folder)
         #expect(status == 0, "\(output)")
         #expect(output.contains("schema \(schema)"), "\(output)")
         #expect(output.contains("journeys projection caught up: true"), "\(output)")
@@ -97,13 +97,13 @@ struct ConfigurationFileTests {
     }
 
     @Test("an unknown key in waymark.yaml is refused with its line; an option overrides the file")
-    func unknownKeyAndOverride() throws {
+    func unknownKeyAndOverride() async throws {
         let folder = try folder(withConfiguration: "database:\n  schema: one\nprojections:\n  batchsize: 10\n")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (status, output) = try waymark(["projections", "status"], directory: folder)
+        let (status, output) = try await waymark(["projections", "status"], directory: folder)
         #expect(status != 0)
         #expect(output.contains("waymark.yaml:4: projections.batchsize: unknown key"), "\(output)")
-        let (bad, badOutput) = try waymark(["projections", "status", "--batch-size", "0"], directory: folder)
+        let (bad, badOutput) = try await waymark(["projections", "status", "--batch-size", "0"], directory: folder)
         #expect(bad != 0)
         #expect(badOutput.contains("--batch-size: must be between 1 and 100000, not 0"), "\(badOutput)")
     }
@@ -112,10 +112,10 @@ struct ConfigurationFileTests {
 @Suite("waymark config show")
 struct ConfigShowTests {
     @Test("config show prints every value with the file line, variable or option that set it, and hides a URL's password")
-    func show() throws {
+    func show() async throws {
         let folder = try folder(withConfiguration: "database:\n  url: postgresql://app:secret@db.internal/waymark\nclient:\n  command_timeout: 1500ms\n")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (status, output) = try waymark(["config", "show", "--log-level", "warning"], environment: ["WAYMARK_SCHEMA": "journeys"], directory: folder)
+        let (status, output) = try await waymark(["config", "show", "--log-level", "warning"], environment: ["WAYMARK_SCHEMA": "journeys"], directory: folder)
         #expect(status == 0, "\(output)")
         #expect(output.contains("database.url: postgresql://app:***@db.internal/waymark  # waymark.yaml:2"), "\(output)")
         #expect(!output.contains("secret"), "\(output)")

@@ -12,7 +12,7 @@ import WaymarkTesting
 /// Schemathesis keeps both cores busy for a minute, which starves the timing of the tests running
 /// beside it; `scripts/test.sh` runs it on its own after the rest (WAYMARK_CONTRACT_FUZZ=1).
 @Suite(
-    "The HTTP API against its contract (schemathesis)", .timeLimit(.minutes(8)),
+    "The HTTP API against its contract (schemathesis)", .scaledTimeLimit(minutes: 8),
     .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_CONTRACT_FUZZ"] == "1", "run on its own by scripts/test.sh"))
 struct ContractFuzzTests {
     static var schemathesis: URL? {
@@ -28,11 +28,11 @@ struct ContractFuzzTests {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let schema = TestDatabase.uniqueSchemaName("stz")
         let database = ["--database-url", try TestDatabase.url(), "--schema", schema, "--log-level", "warning"]
-        let (migrated, migrateOutput) = try waymark(["migrate"] + database)
+        let (migrated, migrateOutput) = try await waymark(["migrate"] + database)
         #expect(migrated == 0, "\(migrateOutput)")
         var keys: [String: String] = [:]
         for role in ["service", "analyst", "operator", "admin"] {
-            keys[role] = try ServeCommandTests.createKey(["--role", role] + database)
+            keys[role] = try await ServeCommandTests.createKey(["--role", role] + database)
         }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-st-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
@@ -83,10 +83,10 @@ struct ContractFuzzTests {
             process.standardError = handle
             process.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
             try process.run()
-            process.waitUntilExit()
+            let status = await process.exited()
             try handle.close()
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-            #expect(process.terminationStatus == 0, "schemathesis as \(role):\n\(text.suffix(6_000))")
+            #expect(status == 0, "schemathesis as \(role):\n\(text.suffix(6_000))")
         }
     }
 }

@@ -8,7 +8,7 @@ import WaymarkTesting
 /// The whole platform and the simulator keep both cores busy for a minute: `./scripts/test.sh` runs
 /// this on its own after the rest (WAYMARK_ALONE_TESTS=1).
 @Suite(
-    "waymark demo, the main job", .timeLimit(.minutes(5)),
+    "waymark demo, the main job", .scaledTimeLimit(minutes: 5),
     .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_ALONE_TESTS"] == "1", "run on its own by scripts/test.sh"))
 struct DemoCommandTests {
     @Test("the demo prints the console and keys that work, fills the views from the simulator, keeps writing, and stops cleanly on SIGINT")
@@ -85,7 +85,7 @@ struct DemoCommandTests {
         }
         try await http.shutdown()
         kill(demo.processIdentifier, SIGINT)
-        demo.waitUntilExit()
+        _ = await demo.exited()
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(demo.terminationStatus == 0, "\(output)")
         #expect(output.contains("stopped; the receiver verified"), "\(output)")

@@ -11,7 +11,7 @@ import WaymarkTesting
 /// A simulation, a server and promtool's 28-day rule test keep both cores busy: `./scripts/test.sh`
 /// runs this on its own after the rest (WAYMARK_ALONE_TESTS=1).
 @Suite(
-    "deploy/: Prometheus, alerts and the Grafana dashboard", .timeLimit(.minutes(5)),
+    "deploy/: Prometheus, alerts and the Grafana dashboard", .scaledTimeLimit(minutes: 5),
     .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_ALONE_TESTS"] == "1", "run on its own by scripts/test.sh"))
 struct DeployKitTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -28,28 +28,22 @@ struct DeployKitTests {
             })
     }
 
-    static func run(_ executable: String, _ arguments: [String], in directory: URL) throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try await process.runCollectingOutput()
     }
 
     @Test("promtool loads the configuration and the rules, and the rules' unit tests pass")
-    func promtool() throws {
+    func promtool() async throws {
         let promtool = try #require(
             ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) },
             "promtool is missing: apt-get install prometheus (./scripts/test.sh does)")
         let folder = Self.deploy.appendingPathComponent("prometheus")
         for arguments in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts-test.yml"], ["check", "config", "--syntax-only", "prometheus.yml"]] {
-            let (status, output) = try Self.run(promtool, arguments, in: folder)
+            let (status, output) = try await Self.run(promtool, arguments, in: folder)
             #expect(status == 0, "promtool \(arguments.joined(separator: " ")):\n\(output)")
         }
     }
@@ -71,10 +65,10 @@ struct DeployKitTests {
         let schema = TestDatabase.uniqueSchemaName("kit")
         let config = Self.repository.appendingPathComponent("config").path
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
-        #expect(try waymark(["migrate"] + database).0 == 0)
-        let (simulated, simulateOutput) = try waymark(["simulate", "--journeys", "120", "--days", "2", "--definitions", config] + database)
+        #expect(try await waymark(["migrate"] + database).0 == 0)
+        let (simulated, simulateOutput) = try await waymark(["simulate", "--journeys", "120", "--days", "2", "--definitions", config] + database)
         #expect(simulated == 0, "\(simulateOutput)")
-        let operatorKey = try ServeCommandTests.createKey(["--role", "operator"] + database)
+        let operatorKey = try await ServeCommandTests.createKey(["--role", "operator"] + database)
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-kit-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
         let server = try startWaymark(

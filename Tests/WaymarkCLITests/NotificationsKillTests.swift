@@ -7,7 +7,7 @@ import WaymarkPostgres
 import WaymarkTesting
 import WaymarkWebhookReceiver
 
-@Suite("waymark notifications", .timeLimit(.minutes(5)))
+@Suite("waymark notifications", .scaledTimeLimit(minutes: 5))
 struct NotificationsKillTests {
     /// The repository's configuration with a notifications.yaml that sends one role to `url`.
     static func configuration(url: URL) throws -> URL {
@@ -41,7 +41,7 @@ struct NotificationsKillTests {
             let databaseURL = try TestDatabase.url()
             let schema = TestDatabase.uniqueSchemaName("ntk")
             let database = ["--database-url", databaseURL, "--schema", schema, "--log-level", "warning"]
-            let (migrated, output) = try waymark(["migrate"] + database)
+            let (migrated, output) = try await waymark(["migrate"] + database)
             #expect(migrated == 0, "\(output)")
             let store = try cliStore(url: databaseURL, schema: schema, maxConnections: 4)
             defer { Task { await store.close() } }
@@ -68,7 +68,7 @@ struct NotificationsKillTests {
                 try await Task.sleep(for: .milliseconds(250 + 100 * (kills % 4)))
                 let seen = try await recorded()
                 kill(running[1].processIdentifier, SIGKILL)
-                running[1].waitUntilExit()
+                _ = await running[1].exited()
                 kills += 1
                 if seen > 0 && seen < ids.count { killsMidway += 1 }
                 running[1] = try worker("nt-b")
@@ -79,11 +79,11 @@ struct NotificationsKillTests {
             let finished = try await eventually(timeout: .seconds(120)) { try await recorded() == ids.count }
             let delivered = try await recorded()
             #expect(finished, "\(delivered) of \(ids.count) delivered")
-            let (status, statusOutput) = try waymark(["notifications", "status", "--definitions", folder.path] + database)
+            let (status, statusOutput) = try await waymark(["notifications", "status", "--definitions", folder.path] + database)
             #expect(status == 0 && statusOutput.contains("pending 0, delivered \(ids.count)"), "\(statusOutput)")
             for process in running {
                 process.terminate()
-                process.waitUntilExit()
+                _ = await process.exited()
             }
 
             let outcomes = try await store.query(

@@ -50,7 +50,7 @@ struct ProcessLifetimeTests {
         defer { kill(child, SIGKILL) }
         #expect(isRunning(child))
         kill(shell.processIdentifier, SIGKILL)
-        shell.waitUntilExit()
+        _ = await shell.exited()
         try await eventually("the orphaned command \(child) to end") { !isRunning(child) }
     }
 
@@ -83,7 +83,7 @@ struct ProcessLifetimeTests {
         defer { if isRunning(server) { kill(server, SIGQUIT) } }
         #expect(isRunning(server))
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = await process.exited()
         try await eventually("the server \(server) of the killed command to stop") { !isRunning(server) }
     }
 }

@@ -53,7 +53,7 @@ private let expectedDecisions: [String: [String]] = [
     "stall/1": ["JourneyStalled"],
 ]
 
-@Suite("waymark process-manager", .timeLimit(.minutes(5)))
+@Suite("waymark process-manager", .scaledTimeLimit(minutes: 5))
 struct ProcessManagerKillTests {
     /// A configuration folder with the repository's calendars and the drill journey alone.
     static func drillConfiguration() throws -> URL {
@@ -77,7 +77,7 @@ struct ProcessManagerKillTests {
         let schema = TestDatabase.uniqueSchemaName("pmk")
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
         let common = database + ["--definitions", folder.path]
-        let (migrated, output) = try waymark(["migrate"] + database)
+        let (migrated, output) = try await waymark(["migrate"] + database)
         #expect(migrated == 0, "\(output)")
         let store = try cliStore(url: url, schema: schema)
         defer { Task { await store.close() } }
@@ -132,7 +132,7 @@ struct ProcessManagerKillTests {
         while try await recorded() < expectedCount, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(500 + 200 * (kills % 4)))
             kill(running[1].processIdentifier, SIGKILL)
-            running[1].waitUntilExit()
+            _ = await running[1].exited()
             kills += 1
             let seen = try await recorded()
             if seen > 0 && seen < expectedCount { killsMidway += 1 }
@@ -140,7 +140,7 @@ struct ProcessManagerKillTests {
         }
         #expect(killsMidway >= 5, "only \(killsMidway) kills came while deadlines were firing; the test proved little")
 
-        let (status, statusOutput) = try waymark(["process-manager", "status"] + common)
+        let (status, statusOutput) = try await waymark(["process-manager", "status"] + common)
         #expect(status == 0, "\(statusOutput)")
         // Left: the stalls of the moved-on journeys' next stage, due in 30 days.
         #expect(statusOutput.contains("pending deadlines: \(movedOn.count), overdue: 0"), "\(statusOutput)")
@@ -148,7 +148,7 @@ struct ProcessManagerKillTests {
         #expect(statusOutput.contains("instance pm-a") && statusOutput.contains("instance pm-b"), "\(statusOutput)")
         for process in running {
             process.terminate()
-            process.waitUntilExit()
+            _ = await process.exited()
         }
 
         var byJourney: [String: [String: [String]]] = [:]

@@ -12,7 +12,7 @@ struct ProjectionsCommandTests {
         let schema = TestDatabase.uniqueSchemaName("pk")
         let analytics = schema + "_an"
         let common = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
-        let (simulated, output) = try waymark(["simulate", "--journeys", "300", "--seed", "5", "--until", "2026-06-01T00:00:00Z"] + common)
+        let (simulated, output) = try await waymark(["simulate", "--journeys", "300", "--seed", "5", "--until", "2026-06-01T00:00:00Z"] + common)
         #expect(simulated == 0, "\(output)")
         let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 2, logger: TestDatabase.quietLogger)
         defer { Task { await pool.close() } }
@@ -44,7 +44,7 @@ struct ProjectionsCommandTests {
             }
             let atKill = try await handled()
             kill(first.processIdentifier, SIGKILL)
-            first.waitUntilExit()
+            _ = await first.exited()
             return atKill
         }
         #expect(atKill > 0 && atKill < events, "the kill came after the build finished; nothing was tested")
@@ -66,12 +66,12 @@ struct ProjectionsCommandTests {
         }
         let resumed = try await snapshot()
         #expect(resumed.count == 301)
-        let (rebuilt, rebuildOutput) = try waymark(["projections", "rebuild", "journeys", "--analytics-schema", analytics] + common)
+        let (rebuilt, rebuildOutput) = try await waymark(["projections", "rebuild", "journeys", "--analytics-schema", analytics] + common)
         #expect(rebuilt == 0, "\(rebuildOutput)")
         #expect(rebuildOutput.contains("is live"), "\(rebuildOutput)")
         #expect(try await snapshot() == resumed)
         second.terminate()
-        second.waitUntilExit()
+        _ = await second.exited()
     }
 }
 

@@ -6,7 +6,7 @@ import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
 
-@Suite("waymark process-manager: the rules engine", .timeLimit(.minutes(5)))
+@Suite("waymark process-manager: the rules engine", .scaledTimeLimit(minutes: 5))
 struct RulesKillTests {
     @Test(
         "two process managers judging delayed shipments, one killed with SIGKILL again and again: every event judged, each rule fired once, nothing recorded twice"
@@ -17,7 +17,7 @@ struct RulesKillTests {
         let url = try TestDatabase.url()
         let schema = TestDatabase.uniqueSchemaName("rxk")
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
-        let (migrated, output) = try waymark(["migrate"] + database)
+        let (migrated, output) = try await waymark(["migrate"] + database)
         #expect(migrated == 0, "\(output)")
         let store = try cliStore(url: url, schema: schema)
         defer { Task { await store.close() } }
@@ -85,7 +85,7 @@ struct RulesKillTests {
             if !batches.isEmpty { try await store.append(batches.removeFirst()) }
             try await Task.sleep(for: .milliseconds(300 + 200 * (kills % 4)))
             kill(running[1].processIdentifier, SIGKILL)
-            running[1].waitUntilExit()
+            _ = await running[1].exited()
             kills += 1
             let seen = try await judged()
             if seen > 0 && seen < triggers.count { killsMidway += 1 }
@@ -93,7 +93,7 @@ struct RulesKillTests {
         }
         for process in running {
             process.terminate()
-            process.waitUntilExit()
+            _ = await process.exited()
         }
         let instanceLogs = (try? String(contentsOf: logs, encoding: .utf8))?.suffix(3_000) ?? ""
         #expect(try await judged() == triggers.count, "the instances logged:\n\(instanceLogs)")

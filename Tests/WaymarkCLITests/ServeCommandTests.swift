@@ -6,7 +6,7 @@ import NIOSSL
 import Testing
 import WaymarkTesting
 
-@Suite("waymark serve and waymark keys", .timeLimit(.minutes(5)))
+@Suite("waymark serve and waymark keys", .scaledTimeLimit(minutes: 5))
 struct ServeCommandTests {
     @Test(
         "keys made on the command line open the API of a running `waymark serve`; it becomes ready once its projections are live; a key revoked elsewhere stops within seconds; SIGTERM stops it cleanly"
@@ -16,13 +16,13 @@ struct ServeCommandTests {
         let url = try TestDatabase.url()
         let schema = TestDatabase.uniqueSchemaName("srv")
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
-        let (migrated, migrateOutput) = try waymark(["migrate"] + database)
+        let (migrated, migrateOutput) = try await waymark(["migrate"] + database)
         #expect(migrated == 0 && migrateOutput.contains("the HTTP API's 0001_api_keys.sql"), "\(migrateOutput)")
-        let admin = try Self.createKey(["--role", "admin", "--label", "ops"] + database)
-        let service = try Self.createKey(["--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
+        let admin = try await Self.createKey(["--role", "admin", "--label", "ops"] + database)
+        let service = try await Self.createKey(["--role", "service", "--source-system", "erp", "--expires", "30d"] + database)
         let serviceId = String(service.split(separator: "_")[1])
-        let operatorKey = try Self.createKey(["--role", "operator"] + database)
-        let (refused, refusedOutput) = try waymark(["keys", "create", "--role", "owner"] + database)
+        let operatorKey = try await Self.createKey(["--role", "operator"] + database)
+        let (refused, refusedOutput) = try await waymark(["keys", "create", "--role", "owner"] + database)
         #expect(refused != 0 && refusedOutput.contains("--role 'owner' is no role"), "\(refusedOutput)")
 
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-serve-\(UUID().uuidString).log")
@@ -59,12 +59,12 @@ struct ServeCommandTests {
             let (listed, listReply) = try await call(.GET, "/v1/keys", key: admin)
             #expect(listed == 200 && listReply.contains(serviceId) && listReply.contains(#""sourceSystem":"erp""#), "\(listReply)")
 
-            let (revoked, revokeOutput) = try waymark(["keys", "revoke", serviceId] + database)
+            let (revoked, revokeOutput) = try await waymark(["keys", "revoke", serviceId] + database)
             #expect(revoked == 0 && revokeOutput.contains("revoked"), "\(revokeOutput)")
             // Another process revoked it: this server's lookup cache lets it through for at most 5 s.
             let stopped = try await eventually(timeout: .seconds(15)) { try await call(.GET, "/v1/events", key: service).0 == 401 }
             #expect(stopped)
-            let (_, listOutput) = try waymark(["keys", "list"] + database)
+            let (_, listOutput) = try await waymark(["keys", "list"] + database)
             #expect(listOutput.contains("\(serviceId)  service  erp  revoked"), "\(listOutput)")
             try await http.shutdown()
         } catch {
@@ -73,7 +73,7 @@ struct ServeCommandTests {
             throw error
         }
         server.terminate()
-        server.waitUntilExit()
+        _ = await server.exited()
         #expect(server.terminationStatus == 0, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
 
@@ -82,7 +82,7 @@ struct ServeCommandTests {
         let url = try TestDatabase.url()
         let schema = TestDatabase.uniqueSchemaName("srvtls")
         let database = ["--database-url", url, "--schema", schema, "--log-level", "warning"]
-        #expect(try waymark(["migrate"] + database).0 == 0)
+        #expect(try await waymark(["migrate"] + database).0 == 0)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wm-clitls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -91,7 +91,7 @@ struct ServeCommandTests {
         try TestCertificateAuthority.write(certificate, to: folder + "/server.pem")
         try TestCertificateAuthority.write(key, to: folder + "/server.key")
 
-        let (halfStatus, halfOutput) = try waymark(["serve", "--api-only", "--port", "0", "--tls-cert", folder + "/server.pem"] + database)
+        let (halfStatus, halfOutput) = try await waymark(["serve", "--api-only", "--port", "0", "--tls-cert", folder + "/server.pem"] + database)
         #expect(halfStatus != 0 && halfOutput.contains("server.tls_key") && halfOutput.contains("must be set"), "\(halfOutput)")
 
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("waymark-serve-tls-\(UUID().uuidString).log")
@@ -113,13 +113,13 @@ struct ServeCommandTests {
             throw error
         }
         server.terminate()
-        server.waitUntilExit()
+        _ = await server.exited()
         #expect(server.terminationStatus == 0, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
 
     /// `waymark keys create` with `arguments`; the secret it prints once.
-    static func createKey(_ arguments: [String]) throws -> String {
-        let (status, output) = try waymark(["keys", "create"] + arguments)
+    static func createKey(_ arguments: [String]) async throws -> String {
+        let (status, output) = try await waymark(["keys", "create"] + arguments)
         #expect(status == 0, "\(output)")
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("secret, shown this once: ") }, "\(output)")
         return String(line.dropFirst("secret, shown this once: ".count))

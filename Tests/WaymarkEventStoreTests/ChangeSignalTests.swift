@@ -3,7 +3,7 @@ import WaymarkEventStore
 import WaymarkTesting
 
 /// The counter the workers' loops wait on, timed and untimed.
-@Suite(.timeLimit(.minutes(3))) struct ChangeSignalTests {
+@Suite(.scaledTimeLimit(minutes: 3)) struct ChangeSignalTests {
     @Test("an untimed wait returns on a bump, at once when one came already, and on cancellation")
     func untimedWait() async throws {
         let signal = ChangeSignal()

@@ -8,7 +8,7 @@ import WaymarkTesting
 
 /// Closing outbox rows from two sides at once: the worker's recorder, right after it appended the
 /// outcomes, and the outbox feed, which may read those outcomes before the recorder closes them.
-@Suite(.timeLimit(.minutes(2))) struct ClosedRowsTests {
+@Suite(.scaledTimeLimit(minutes: 2)) struct ClosedRowsTests {
     @Test("the recorder skips rows the feed is closing instead of waiting on them; each row is closed and counted once")
     func recorderSkipsRowsTheFeedHolds() async throws {
         let store = try await TestDatabase.freshStore()

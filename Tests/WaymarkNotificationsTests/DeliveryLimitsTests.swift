@@ -9,7 +9,7 @@ import WaymarkTesting
 import WaymarkWebhookReceiver
 
 /// The per-endpoint limit, the circuit, and several workers on one outbox.
-@Suite(.timeLimit(.minutes(3))) struct DeliveryLimitsTests {
+@Suite(.scaledTimeLimit(minutes: 3)) struct DeliveryLimitsTests {
     @Test("an endpoint never holds more deliveries at once than its concurrency, however many the worker may send")
     func perEndpointConcurrency() async throws {
         let (mostAtOnce, delivered) = try await Self.deliverSlowly(12, endpointConcurrency: 2, answerAfter: .milliseconds(100))

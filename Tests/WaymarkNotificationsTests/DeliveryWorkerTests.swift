@@ -8,7 +8,7 @@ import WaymarkTesting
 import WaymarkWebhookReceiver
 
 /// The delivery worker against a real PostgreSQL and a real receiver on loopback.
-@Suite(.timeLimit(.minutes(3))) struct DeliveryWorkerTests {
+@Suite(.scaledTimeLimit(minutes: 3)) struct DeliveryWorkerTests {
     @Test("a role's notification reaches its webhook signed, once, and its delivery is recorded with the attempt count")
     func deliversARoleNotification() async throws {
         let fixture = try await DeliveryFixture.make()

@@ -7,7 +7,7 @@ import WaymarkWebhookReceiver
 
 /// What a receiver's answer asks of the worker beyond "failed": wait (429 and 503 with
 /// `Retry-After`), or stop (410 Gone).
-@Suite(.timeLimit(.minutes(3))) struct ReceiverSignalsTests {
+@Suite(.scaledTimeLimit(minutes: 3)) struct ReceiverSignalsTests {
     @Test("a 429 with Retry-After puts the retry off that long, and a throttling endpoint's circuit stays closed")
     func throttledWaitsAsAsked() async throws {
         let fixture = try await DeliveryFixture.make()

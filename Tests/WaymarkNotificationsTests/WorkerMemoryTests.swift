@@ -9,7 +9,7 @@ import WaymarkTesting
 
 /// A worker's memory of the requests its feed read and the outcomes its recorder closed: a
 /// shortcut that must never change what is delivered or closed.
-@Suite(.timeLimit(.minutes(2))) struct WorkerMemoryTests {
+@Suite(.scaledTimeLimit(minutes: 2)) struct WorkerMemoryTests {
     @Test("a claim takes the request the feed read; one it did not read, or whose row holds another request event, comes from the row")
     func claimUsesRememberedRequests() async throws {
         let fixture = try await DeliveryFixture.make()

@@ -5,7 +5,7 @@ import WaymarkTesting
 
 /// A private server with `ssl = on` and a certificate of the test's CA, for `localhost` only: libpq
 /// checks what the URL's `sslmode` asks for, in every connection Waymark opens.
-@Suite("PostgreSQL over TLS (sslmode=verify-full)", .serialized, .timeLimit(.minutes(3)))
+@Suite("PostgreSQL over TLS (sslmode=verify-full)", .serialized, .scaledTimeLimit(minutes: 3))
 struct PostgresTLSTests {
     @Test("verify-full connects to the certified name and checks the CA; another CA, or another name, is refused; verify-ca skips the name")
     func verifyFull() async throws {

@@ -9,7 +9,7 @@ import WaymarkTesting
 // @testable: the firing's round is called directly, with the scheduler stopped behind the stream.
 @testable import WaymarkProcessManager
 
-@Suite("Process manager: consent deadlines fire only on the stream version their watch folded", .timeLimit(.minutes(5)))
+@Suite("Process manager: consent deadlines fire only on the stream version their watch folded", .scaledTimeLimit(minutes: 5))
 struct ConsentFiringCheckTests {
     @Test("a consent stream that moved past its watch is not fired on; once the scheduler folds the move, the deadlines fire")
     func streamAheadOfItsWatch() async throws {

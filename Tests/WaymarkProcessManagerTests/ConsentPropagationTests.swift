@@ -11,7 +11,7 @@ import WaymarkTesting
 /// Consent propagation deadlines, against config/consent.yaml: `propagation` gives every system
 /// 4 h and billing 1 d; marketing goes to marketing-automation and crm, service updates to the
 /// support desk and billing.
-@Suite("Process manager: consent decisions downstream systems have not applied in time", .timeLimit(.minutes(5)))
+@Suite("Process manager: consent decisions downstream systems have not applied in time", .scaledTimeLimit(minutes: 5))
 struct ConsentPropagationTests {
     static let marketingEmail = ConsentScope(purpose: "marketing", channel: "email")
     static let marketingSMS = ConsentScope(purpose: "marketing", channel: "sms")

@@ -7,7 +7,7 @@ import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkTesting
 
-@Suite("Process manager: deadlines fire when due, once", .timeLimit(.minutes(5)))
+@Suite("Process manager: deadlines fire when due, once", .scaledTimeLimit(minutes: 5))
 struct FiringTests {
     @Test("a strategic support case left in triage: 50 and 75 %, the breach, both ladder levels (reassigned), then the stall, each at its due time")
     func strategicCaseLeftInTriage() async throws {

@@ -8,7 +8,7 @@ import WaymarkPostgres
 import WaymarkProcessManager
 import WaymarkTesting
 
-@Suite("Process manager: status, rebuild from the log, an unmigrated schema", .timeLimit(.minutes(5)))
+@Suite("Process manager: status, rebuild from the log, an unmigrated schema", .scaledTimeLimit(minutes: 5))
 struct OperatorTests {
     @Test("a rebuild drops the deadline table; derived again from the log, the deadlines that fired count as fired and nothing fires twice")
     func rebuildFiresNothingTwice() async throws {

@@ -10,7 +10,7 @@ import WaymarkProjections
 import WaymarkSimulation
 import WaymarkTesting
 
-@Suite("Process manager and SLA view agree", .timeLimit(.minutes(10)))
+@Suite("Process manager and SLA view agree", .scaledTimeLimit(minutes: 10))
 struct SLAAgreementTests {
     /// Each fired crossing by journey, goal and share, at the instant it records.
     static func fired(_ store: EventStore) async throws -> [String: Date] {

@@ -14,7 +14,7 @@ import WaymarkTesting
 /// 12:30-22:00, Saturday 09:00-15:00. emea-business (Europe/Berlin, UTC+1 in December): Monday to
 /// Thursday 08:00-18:00, Friday 08:00-16:00, a business day of 48 h / 5 = 9.6 h; 24-26 December
 /// closed. The fixture's origin is Monday 7 December 2026, 08:00 UTC.
-@Suite("Process manager: pauses, tier changes, merges, rework loops and cancels", .timeLimit(.minutes(5)))
+@Suite("Process manager: pauses, tier changes, merges, rework loops and cancels", .scaledTimeLimit(minutes: 5))
 struct ScenarioTests {
     @Test(
         "a strategic case paused on a Friday afternoon and resumed on Monday: 75 %, the breach and level 2 at Monday's business instants, nothing while paused"

@@ -5,7 +5,7 @@ import WaymarkProcessManager
 import WaymarkRuntime
 import WaymarkTesting
 
-@Suite("Runtime: the process manager's role", .timeLimit(.minutes(5)))
+@Suite("Runtime: the process manager's role", .scaledTimeLimit(minutes: 5))
 struct ProcessManagerRoleTests {
     let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -6,7 +6,7 @@ import WaymarkRuntime
 import WaymarkServer
 import WaymarkTesting
 
-@Suite("Runtime: the API's role", .timeLimit(.minutes(5)))
+@Suite("Runtime: the API's role", .scaledTimeLimit(minutes: 5))
 struct ServeRoleTests {
     let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -3,8 +3,9 @@ import NIOHTTP1
 import Synchronization
 import Testing
 import WaymarkServer
+import WaymarkTesting
 
-@Suite("HTTP API: who may do what", .timeLimit(.minutes(3)))
+@Suite("HTTP API: who may do what", .scaledTimeLimit(minutes: 3))
 struct AccessTests {
     /// Every operation that needs credentials, with the roles that may call it.
     static let operations: [(method: String, path: String, body: String?, roles: Set<ApiRole>)] = [
@@ -102,7 +103,7 @@ struct AccessTests {
     }
 }
 
-@Suite("HTTP API: rate limits", .timeLimit(.minutes(3)))
+@Suite("HTTP API: rate limits", .scaledTimeLimit(minutes: 3))
 struct RateLimitTests {
     @Test("a key past its rate gets 429 with Retry-After, other keys go on, and the key goes again once its bucket refills")
     func perKey() async throws {
@@ -130,7 +131,7 @@ struct RateLimitTests {
     }
 }
 
-@Suite("HTTP API: metrics", .timeLimit(.minutes(3)))
+@Suite("HTTP API: metrics", .scaledTimeLimit(minutes: 3))
 struct MetricsTests {
     @Test("/metrics counts requests by route template, method and status, and times them, in Prometheus' text format")
     func counted() async throws {

@@ -4,6 +4,7 @@ import JWTKit
 import NIOHTTP1
 import Testing
 import WaymarkServer
+import WaymarkTesting
 import _CryptoExtras
 
 /// An identity provider of the tests: an RS256 and an ES256 key, their JWKS, and tokens.
@@ -64,7 +65,7 @@ extension Data {
     }
 }
 
-@Suite("HTTP API: single sign-on tokens", .timeLimit(.minutes(3)))
+@Suite("HTTP API: single sign-on tokens", .scaledTimeLimit(minutes: 3))
 struct AccessTokenTests {
     @Test("RS256 and ES256 tokens from the configured JWKS act with their roles claim; a service token writes as its source system")
     func validTokens() async throws {

@@ -10,7 +10,7 @@ import WaymarkSimulation
 import WaymarkTesting
 
 // About 7 s alone; its 1,000 requests one after another wait their turn for the cores in a full run.
-@Suite("HTTP API: a journey command over HTTP writes what it writes in process", .timeLimit(.minutes(6)))
+@Suite("HTTP API: a journey command over HTTP writes what it writes in process", .scaledTimeLimit(minutes: 6))
 struct CommandBodyTests {
     @Test("every simulated journey's commands, sent as JourneyCommandBody over HTTP and in process to another schema: the same events, ids and outcomes")
     func sameAsInProcess() async throws {

@@ -4,8 +4,9 @@ import Testing
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkServer
+import WaymarkTesting
 
-@Suite("HTTP API: journey commands", .timeLimit(.minutes(3)))
+@Suite("HTTP API: journey commands", .scaledTimeLimit(minutes: 3))
 struct CommandRoutesTests {
     static let start =
         #"{"type":"start","customerId":"c-1","journeyType":"order-to-cash","tier":"strategic","commandId":"6f1c3a52-95c8-4e44-9b7a-0a4b1f1c2d3e"}"#

@@ -14,7 +14,7 @@ import WaymarkTesting
 /// the rest (WAYMARK_ALONE_TESTS=1): chromium keeps both cores busy, which starves the timing of
 /// the tests beside it.
 @Suite(
-    "Console in a browser", .timeLimit(.minutes(6)),
+    "Console in a browser", .scaledTimeLimit(minutes: 6),
     .enabled(if: ProcessInfo.processInfo.environment["WAYMARK_ALONE_TESTS"] == "1", "run on its own by scripts/test.sh"))
 struct ConsoleBrowserTests {
     @Test("board highlights a stalled journey and updates live; an analyst is refused operations; a countdown moves; an operator acknowledges")
@@ -63,18 +63,6 @@ struct ConsoleBrowserTests {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // Read on a thread of its own: the script blocks when the pipe fills.
-        let output = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                continuation.resume(returning: String(decoding: data, as: UTF8.self))
-            }
-        }
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        return try await process.runCollectingOutput()
     }
 }

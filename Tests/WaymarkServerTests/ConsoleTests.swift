@@ -15,7 +15,7 @@ import WaymarkTesting
 /// The console over plain HTTP: sign-in and its cookie, the pages each role may see, the forms'
 /// origin check, and what bad input shows. The browser tests (`ConsoleBrowserTests`) click through
 /// the same pages in chromium.
-@Suite("Console: pages, sign-in and roles", .timeLimit(.minutes(4)))
+@Suite("Console: pages, sign-in and roles", .scaledTimeLimit(minutes: 4))
 struct ConsoleTests {
     /// A client that shows redirects instead of following them, and sends the console's cookie.
     struct Browser {
@@ -194,7 +194,7 @@ struct ConsoleTests {
     }
 }
 
-@Suite("Console: the journey map and flow analytics", .timeLimit(.minutes(4)))
+@Suite("Console: the journey map and flow analytics", .scaledTimeLimit(minutes: 4))
 struct ConsoleAnalyticsTests {
     @Test(
         "the map draws every stage of the definition with the views' figures, and each transition's count is what the visits say; flow analytics agrees with the views"
@@ -257,7 +257,7 @@ struct ConsoleAnalyticsTests {
     }
 }
 
-@Suite("Console: the board against every open journey ranked", .timeLimit(.minutes(4)))
+@Suite("Console: the board against every open journey ranked", .scaledTimeLimit(minutes: 4))
 struct ConsoleBoardTests {
     /// One stage's column as the board shows it.
     struct Column: Equatable {

@@ -10,7 +10,7 @@ import WaymarkServer
 import WaymarkTesting
 import Yams
 
-@Suite("HTTP API: the contract", .timeLimit(.minutes(3)))
+@Suite("HTTP API: the contract", .scaledTimeLimit(minutes: 3))
 struct ContractTests {
     static let committed = repositoryDirectory.appendingPathComponent("Sources/WaymarkServer/Resources/openapi.yaml")
 

@@ -5,8 +5,9 @@ import WaymarkClient
 import WaymarkDomain
 import WaymarkEventStore
 import WaymarkServer
+import WaymarkTesting
 
-@Suite("HTTP API: customer and consent commands", .timeLimit(.minutes(3)))
+@Suite("HTTP API: customer and consent commands", .scaledTimeLimit(minutes: 3))
 struct CustomerConsentRoutesTests {
     @Test("a customer registered, linked, moved up a tier and merged over HTTP; a clash and a typo refused with their codes")
     func customers() async throws {

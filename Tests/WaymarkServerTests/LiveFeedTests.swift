@@ -7,7 +7,7 @@ import WaymarkEventStore
 import WaymarkServer
 import WaymarkTesting
 
-@Suite("HTTP API: live feeds (Server-Sent Events)", .timeLimit(.minutes(3)))
+@Suite("HTTP API: live feeds (Server-Sent Events)", .scaledTimeLimit(minutes: 3))
 struct LiveFeedTests {
     static func delayed(_ hours: Int) -> EventData {
         EventData(type: "ShipmentDelayed", data: #"{"delayHours":\#(hours)}"#, metadata: EventMetadata(sourceSystem: "erp"))

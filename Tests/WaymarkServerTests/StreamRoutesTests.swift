@@ -5,7 +5,7 @@ import WaymarkEventStore
 import WaymarkServer
 import WaymarkTesting
 
-@Suite("HTTP API: raw events", .timeLimit(.minutes(3)))
+@Suite("HTTP API: raw events", .scaledTimeLimit(minutes: 3))
 struct StreamRoutesTests {
     static func delayed(_ hours: Int, id: String? = nil) -> String {
         let idField = id.map { #""id":"\#($0)","# } ?? ""

@@ -6,7 +6,7 @@ import Testing
 import WaymarkServer
 import WaymarkTesting
 
-@Suite("HTTP API: TLS", .timeLimit(.minutes(3)))
+@Suite("HTTP API: TLS", .scaledTimeLimit(minutes: 3))
 struct TLSTests {
     static func get(_ url: String, trusting authority: TestCertificateAuthority?) async throws -> Int {
         var configuration = HTTPClient.Configuration()

@@ -9,7 +9,7 @@ import WaymarkProcessManager
 import WaymarkServer
 import WaymarkTesting
 
-@Suite("HTTP API: views and operations", .timeLimit(.minutes(4)))
+@Suite("HTTP API: views and operations", .scaledTimeLimit(minutes: 4))
 struct ViewRoutesTests {
     /// Five orders for two customers, one of them strategic with a name and a feedback comment
     /// that no analyst may see; a low CSAT that the process manager escalates.

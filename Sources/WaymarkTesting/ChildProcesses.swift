@@ -8,11 +8,10 @@ extension Process {
     /// tasks: statements waiting for their replies, timers and cancellations stalled for as long as
     /// the child ran (minutes for schemathesis).
     public func exited() async -> Int32 {
-        nonisolated(unsafe) let process = self
-        return await withCheckedContinuation { continuation in
+        await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
+                self.waitUntilExit()
+                continuation.resume(returning: self.terminationStatus)
             }
         }
     }
@@ -27,12 +26,11 @@ extension Process {
         standardOutput = pipe
         standardError = pipe
         try run()
-        nonisolated(unsafe) let process = self
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+                self.waitUntilExit()
+                continuation.resume(returning: (self.terminationStatus, String(decoding: data, as: UTF8.self)))
             }
         }
     }

@@ -70,6 +70,7 @@ struct ReactionFixture {
         return id
     }
 
+    @discardableResult
     func delay(_ journeyId: String, order: String, hours: Int, journeyField: String? = nil) async throws -> UUID {
         try await integration(
             "ShipmentDelayed", on: "shipment-\(order)",

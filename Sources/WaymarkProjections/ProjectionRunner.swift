@@ -32,6 +32,10 @@ public final class ProjectionRunner: Service, Sendable {
     /// Bumped when the registry announces a change (a rebuild or a retry asked for, here or in
     /// another process): the runner looks at once instead of at its next round.
     let registryChanged = ChangeSignal()
+    /// Each projection's signal, bumped after a batch of any of its builds commits: a reader in
+    /// this process that waits for a view to show a change looks after each commit instead of
+    /// polling the database.
+    public let committed: [String: ChangeSignal]
 
     /// A runner of `projections` (`ProjectionSet.standard(definitions:)` and what other modules add).
     public convenience init(
@@ -60,6 +64,7 @@ public final class ProjectionRunner: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.registry = ProjectionRegistry(store: store)
+        self.committed = Dictionary(uniqueKeysWithValues: projections.map { ($0.name, ChangeSignal()) })
         self.pages = LogPageCache(
             source: .union(projections.map(\.source)), metadata: projections.allSatisfy { $0.metadata == .occurredAt } ? .occurredAt : .all,
             capacity: pageCacheEvents)
@@ -164,6 +169,7 @@ public final class ProjectionRunner: Service, Sendable {
     /// the shared pages; at the head it never waits for them.
     private func subscription(_ projection: any Projection, build: Int, skipping skipped: Set<UUID>) throws -> CatchUpSubscription {
         let tables = projection.tables(schema: store.schema, build: build)
+        let committed = self.committed[projection.name]
         return try CatchUpSubscription(
             store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: true,
             metadata: projection.metadata, clock: clock, logger: logger
@@ -181,6 +187,7 @@ public final class ProjectionRunner: Service, Sendable {
                     events_skipped = events_skipped + \(batch.count - events.count), updated_at = now()
                 WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)
                 """)
+            if let committed { transaction.afterCommit { committed.bump() } }
         }
     }
 

@@ -61,6 +61,34 @@ struct RunnerTests {
         #expect(counts == [["DefinitionVersionRecorded", "1"], ["FeedbackReceived", "1"], ["JourneyStarted", "1"]])
     }
 
+    @Test("each projection has a commit signal; it wakes a reader once the batch with its event has committed")
+    func commitSignal() async throws {
+        let fixture = try await Fixture { [JourneysProjection(catalog: $0), CountingProjection(failOn: Locked(nil))] }
+        defer { Task { await fixture.store.close() } }
+        #expect(fixture.runner.committed.keys.sorted() == ["counts", "journeys"])
+        let journeys = try #require(fixture.runner.committed["journeys"])
+        try await fixture.client.send(.start(.init(journeyId: "s-0", customerId: "c", journeyType: "support-case", tier: "standard")), to: "s-0")
+        try await withServices([fixture.runner]) {
+            try await fixture.caughtUp("journeys")
+            try await fixture.caughtUp("counts")
+            let before = journeys.generation
+            try await fixture.client.send(.start(.init(journeyId: "s-1", customerId: "c", journeyType: "support-case", tier: "standard")), to: "s-1")
+            // Read once per bump, as a waiting reader does. The first bump may still be s-0's batch
+            // (its commit hook can run after the checkpoint showed it caught up); then s-1's comes.
+            var generation = before
+            var rows: [[String?]] = []
+            for _ in 0..<2 where rows.count < 2 {
+                await journeys.wait(after: generation, timeout: TestTime.scaled(TestTime.standard))
+                let bumped = journeys.generation != generation
+                #expect(bumped, "the journeys projection's batch committed without a bump")
+                if !bumped { break }
+                generation = journeys.generation
+                rows = try await fixture.view("journeys", "journey_id", order: "journey_id")
+            }
+            #expect(rows == [["s-0"], ["s-1"]])
+        }
+    }
+
     @Test("a rebuild or a retry asked for in another process is announced to the runners when it commits")
     func changesAreAnnounced() async throws {
         let failOn = Locked<String?>("JourneyStarted")

@@ -57,13 +57,13 @@ struct SLAAgreementTests {
             store: fixture.store, definitions: fixture.client.definitions, settings: fixture.settings, time: WallTime(fixture.clock, origin: until),
             logger: TestDatabase.quietLogger)
         try await withServices([runner, manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: .seconds(120)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(.seconds(120))))
             try await eventually("every deadline due by the end of the period to fire", timeout: .seconds(120)) {
                 try await fixture.store.query("SELECT count(*) FROM pm_deadlines WHERE state = 'pending' AND due_at <= \(until)")[0].decode(
                     Int64.self, at: 0) == 0
             }
-            #expect(try await manager.waitUntilScheduled(timeout: .seconds(120)))
-            #expect(try await runner.waitUntilCaughtUp("sla", timeout: .seconds(120)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(.seconds(120))))
+            #expect(try await runner.waitUntilCaughtUp("sla", timeout: TestTime.scaled(.seconds(120))))
         }
         let fired = try await Self.fired(fixture.store)
         var viewed: [String: Date] = [:]

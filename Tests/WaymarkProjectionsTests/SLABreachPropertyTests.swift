@@ -112,7 +112,9 @@ struct SLABreachPropertyTests {
                     "j-\(index)", tier: random.chance(0.5) ? "west" : "east", targets: targets, olas: olas, sql: sql, client: client, random: &random)
                 for (key, row) in journey { expected[key] = row }
             }
-            guard try await runner.waitUntilCaughtUp("sla") else { throw CheckFailure("the SLA build did not catch up") }
+            guard try await runner.waitUntilCaughtUp("sla", timeout: TestTime.scaled(TestTime.standard)) else {
+                throw CheckFailure("the SLA build did not catch up")
+            }
             let columns =
                 "(extract(epoch FROM breach_at) * 1000000)::int8::text, state, ever_breached::text, breach_department, (extract(epoch FROM reached_100_at) * 1000000)::int8::text"
             var actual: [String: [String?]] = [:]

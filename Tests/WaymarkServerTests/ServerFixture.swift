@@ -157,7 +157,7 @@ struct ServerFixture {
     func catchUpProjections(_ also: [any Service] = []) async throws {
         try await withServices([runner] + also) {
             for name in runner.projections.map(\.name) {
-                let caughtUp = try await runner.waitUntilCaughtUp(name, timeout: .seconds(60))
+                let caughtUp = try await runner.waitUntilCaughtUp(name, timeout: TestTime.scaled(.seconds(60)))
                 #expect(caughtUp, "projection \(name) did not catch up")
             }
             // Caught up is not yet published on an empty log: a first build's views come a moment

@@ -7,8 +7,8 @@ import Synchronization
 ///
 /// A cancel request travels on a connection of its own and may reach the server after the
 /// statement finished; it would then cancel whatever that session runs next. So the request is
-/// sent only while a statement is in flight, and a connection that sent one is not reused: the
-/// pool closes it when it comes back.
+/// sent only while (or just after) a statement is in flight, and a connection that asked for one
+/// is not reused: the pool closes it when it comes back.
 final class QueryCanceller: Sendable {
     private struct State {
         var handle: UnsafeSendablePointer?
@@ -37,7 +37,8 @@ final class QueryCanceller: Sendable {
     ///
     /// The request is sent from a thread of its own: `PQcancel` connects to the server and waits
     /// for it, and the caller is the cancelling task's thread, one of the cooperative pool's few.
-    /// The thread holds this object, so the handle lives until the request is sent.
+    /// The thread holds this object, so the handle lives until the request is sent; it sends
+    /// nothing when the statement ended meanwhile (the connection is not reused either way).
     func cancel() {
         let handle = state.withLock { state -> UnsafeSendablePointer? in
             guard state.inFlight, !state.sent, let handle = state.handle else { return nil }
@@ -46,10 +47,9 @@ final class QueryCanceller: Sendable {
         }
         guard let handle else { return }
         Thread.detachNewThread { [self] in
-            withExtendedLifetime(self) {
-                var buffer = [CChar](repeating: 0, count: 256)
-                _ = PQcancel(handle.pointer, &buffer, Int32(buffer.count))
-            }
+            guard state.withLock({ $0.inFlight }) else { return }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(handle.pointer, &buffer, Int32(buffer.count))
         }
     }
 }

@@ -32,9 +32,9 @@ public final class ProjectionRunner: Service, Sendable {
     /// Bumped when the registry announces a change (a rebuild or a retry asked for, here or in
     /// another process): the runner looks at once instead of at its next round.
     let registryChanged = ChangeSignal()
-    /// Each projection's signal, bumped after a batch of any of its builds commits: a reader in
-    /// this process that waits for a view to show a change looks after each commit instead of
-    /// polling the database.
+    /// Each projection's signal, bumped after a batch of any of its builds commits and after its
+    /// views switch to a new build: a reader in this process that waits for a view to show a
+    /// change looks after each commit instead of polling the database.
     public let committed: [String: ChangeSignal]
 
     /// A runner of `projections` (`ProjectionSet.standard(definitions:)` and what other modules add).
@@ -258,6 +258,8 @@ public final class ProjectionRunner: Service, Sendable {
                 "UPDATE projections SET state = 'live', updated_at = now() WHERE name = \(projection.name) AND version = \(projection.version) AND build = \(build)"
             )
             try await self.createViews(projection, tables, in: tx)
+            // The views now read another build: a change for whoever waits on the signal.
+            if let committed = self.committed[projection.name] { tx.afterCommit { committed.bump() } }
         }
         logger.info("projection switched to a new build", metadata: ["waymark.projection": "\(projection.name)", "waymark.build": "\(build)"])
     }

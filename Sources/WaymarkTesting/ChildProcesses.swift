@@ -1,23 +1,28 @@
 import Foundation
 
 extension Process {
-    /// Waits for the process to end and returns its exit status, on a thread of its own.
+    /// Waits for the process to end and returns its exit status, without holding a thread.
     ///
     /// `waitUntilExit()` blocks the thread it runs on. Called from a test, that thread is one of
     /// the cooperative pool's (two on CI), so a test waiting for a child blocked every other test's
     /// tasks: statements waiting for their replies, timers and cancellations stalled for as long as
-    /// the child ran (minutes for schemathesis).
+    /// the child ran (minutes for schemathesis). Nor can it move to a thread of its own: off the
+    /// thread that started the process, Foundation's wait spins on an empty run loop, a core at
+    /// full load. So this looks every 20 ms, asleep in between.
     public func exited() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                self.waitUntilExit()
-                continuation.resume(returning: self.terminationStatus)
+        while isRunning {
+            do {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                // Cancelled: the child still has to end before its status can be read.
+                usleep(20_000)
             }
         }
+        return terminationStatus
     }
 
-    /// Runs the process with its output and errors into one pipe, reads the pipe to its end and
-    /// waits for the process, both on a thread of their own (see `exited()`).
+    /// Runs the process with its output and errors into one pipe, reads the pipe to its end on a
+    /// thread of its own, and waits for the process (see `exited()`).
     ///
     /// Only for a process that starts no long-lived child of its own: a child inheriting the pipe's
     /// writing end would keep the read from ending.
@@ -26,12 +31,12 @@ extension Process {
         standardOutput = pipe
         standardError = pipe
         try run()
-        return await withCheckedContinuation { continuation in
+        let output = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                self.waitUntilExit()
-                continuation.resume(returning: (self.terminationStatus, String(decoding: data, as: UTF8.self)))
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
             }
         }
+        return (await exited(), output)
     }
 }

@@ -61,31 +61,32 @@ struct RunnerTests {
         #expect(counts == [["DefinitionVersionRecorded", "1"], ["FeedbackReceived", "1"], ["JourneyStarted", "1"]])
     }
 
-    @Test("each projection has a commit signal; it wakes a reader once the batch with its event has committed")
+    @Test("each projection has a commit signal, bumped after its batches commit and after its views switch builds")
     func commitSignal() async throws {
         let fixture = try await Fixture { [JourneysProjection(catalog: $0), CountingProjection(failOn: Locked(nil))] }
         defer { Task { await fixture.store.close() } }
         #expect(fixture.runner.committed.keys.sorted() == ["counts", "journeys"])
         let journeys = try #require(fixture.runner.committed["journeys"])
+        // s-0 and its definition's record, one transaction: the first build takes them in one batch.
         try await fixture.client.send(.start(.init(journeyId: "s-0", customerId: "c", journeyType: "support-case", tier: "standard")), to: "s-0")
         try await withServices([fixture.runner]) {
             try await fixture.caughtUp("journeys")
-            try await fixture.caughtUp("counts")
+            // The first build is live from its start: one bump, for its batch.
+            try await eventually("the batch announced", observing: { journeys.generation }, until: { $0 == 1 })
             let before = journeys.generation
             try await fixture.client.send(.start(.init(journeyId: "s-1", customerId: "c", journeyType: "support-case", tier: "standard")), to: "s-1")
-            // Read once per bump, as a waiting reader does. The first bump may still be s-0's batch
-            // (its commit hook can run after the checkpoint showed it caught up); then s-1's comes.
-            var generation = before
-            var rows: [[String?]] = []
-            for _ in 0..<2 where rows.count < 2 {
-                await journeys.wait(after: generation, timeout: TestTime.scaled(TestTime.standard))
-                let bumped = journeys.generation != generation
-                #expect(bumped, "the journeys projection's batch committed without a bump")
-                if !bumped { break }
-                generation = journeys.generation
-                rows = try await fixture.view("journeys", "journey_id", order: "journey_id")
+            await journeys.wait(after: before, timeout: TestTime.scaled(TestTime.standard))
+            #expect(journeys.generation != before, "the journeys projection's batch committed without a bump")
+            // Bumped after the commit, not before: the reader it wakes finds the journey at once.
+            #expect(try await fixture.view("journeys", "journey_id", order: "journey_id") == [["s-0"], ["s-1"]])
+
+            // A rebuild: its one batch, then the views switching to it.
+            try await eventually("s-1's batch announced", observing: { journeys.generation }, until: { $0 == before + 1 })
+            let build = try await fixture.runner.requestRebuild("journeys")
+            try await eventually("the rebuild live") {
+                try await fixture.runner.builds().contains { $0.name == "journeys" && $0.build == build && $0.state == .live }
             }
-            #expect(rows == [["s-0"], ["s-1"]])
+            try await eventually("the rebuild's batch and switch announced", observing: { journeys.generation }, until: { $0 == before + 3 })
         }
     }
 

@@ -21,6 +21,10 @@ public enum TestTime {
     /// `base` times the scale.
     public static func scaled(_ base: Duration) -> Duration { .seconds(base / .seconds(1) * scale) }
 
+    /// `standard` times the scale: the timeout to hand to a library's own wait
+    /// (`waitUntilScheduled`, `waitUntilCaughtUp`), whose default does not scale.
+    public static let deadline: Duration = scaled(standard)
+
     /// A duration as seconds for a message (`10 s`).
     static func text(_ duration: Duration) -> String {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

@@ -20,7 +20,7 @@ struct ConsentFiringCheckTests {
         let first = try fixture.processManager(instance: "pm-1")
         let second = try fixture.processManager(instance: "pm-2")
         try await withServices([first]) {
-            let scheduled = try await first.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard))
+            let scheduled = try await first.waitUntilScheduled(timeout: TestTime.deadline)
             #expect(scheduled)
         }
         // With no scheduler running, an integration event moves the subject's stream on.
@@ -33,7 +33,7 @@ struct ConsentFiringCheckTests {
         #expect(try await fixture.deadlineStates("s-6").values.allSatisfy { $0 == ["pending"] })
 
         try await withServices([second]) {
-            #expect(try await second.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await second.waitUntilScheduled(timeout: TestTime.deadline))
             try await eventually("both systems overdue", observing: { try await fixture.overdue("s-6").count }) { $0 == 2 }
         }
         #expect(try await fixture.overdue("s-6").allSatisfy { $0.dueAt == fixture.at(240) && $0.audit.instance == "pm-2" })

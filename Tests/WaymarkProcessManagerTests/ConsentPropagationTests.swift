@@ -31,8 +31,8 @@ struct ConsentPropagationTests {
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let manager = try fixture.processManager()
         try await withServices([runner, manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
-            #expect(try await runner.waitUntilCaughtUp("escalations", timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
+            #expect(try await runner.waitUntilCaughtUp("escalations", timeout: TestTime.deadline))
             // The operators' view names the subject and the system that owes the decision.
             let pending = try await fixture.store.query(
                 "SELECT coalesce(journey_id, '-'), kind, subject_id, system FROM \(identifier: analytics).deadlines ORDER BY system")
@@ -49,7 +49,7 @@ struct ConsentPropagationTests {
             // Long past: nothing more fires.
             try await fixture.advance(to: 3 * 24 * 60)
             try await fixture.advance(to: 3 * 24 * 60)
-            #expect(try await runner.waitUntilCaughtUp("consent", timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await runner.waitUntilCaughtUp("consent", timeout: TestTime.deadline))
         }
         let overdue = try await fixture.overdue("s-1")
         #expect(overdue.count == 1)
@@ -80,7 +80,7 @@ struct ConsentPropagationTests {
         try await fixture.report(Self.serviceEmail, decision, system: "billing", subject: "s-2", at: 20, error: "timeout")
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let status = try await ProcessManagerStatus.read(fixture.store, now: fixture.at(0), logger: TestDatabase.quietLogger)
             #expect(status.kinds.map { [$0.kind, "\($0.pending)"] } == [[ConsentDeadline.kind, "2"]])
             try await fixture.advance(to: 240)
@@ -105,7 +105,7 @@ struct ConsentPropagationTests {
         try await withServices([manager]) {
             let email = try await fixture.give(Self.marketingEmail, subject: "s-3", at: 0)
             let given = try await fixture.give(Self.marketingSMS, subject: "s-3", at: 0)
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             #expect(try await fixture.deadlineStates("s-3").values.map { $0 } == [["pending"], ["pending"], ["pending"], ["pending"]])
             try await fixture.advance(to: 60)
             for system in ["crm", "marketing-automation"] {
@@ -113,7 +113,7 @@ struct ConsentPropagationTests {
             }
             try await fixture.advance(to: 120)
             refused = try await fixture.consents.record(.refuse(fixture.record(Self.marketingSMS)), subject: "s-3", context: fixture.on(120)).decisionId!
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let states = try await fixture.deadlineStates("s-3")
             func of(_ decision: UUID) -> [[String]] { states.filter { $0.key.contains(decision.uuidString.lowercased()) }.values.map { $0 } }
             #expect(of(email) == [["cancelled"], ["cancelled"]], "applied in time")
@@ -140,7 +140,7 @@ struct ConsentPropagationTests {
         let stale = try await fixture.give(Self.serviceEmail, subject: "s-5", at: -2 * 24 * 60 - 1)
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await eventually("four overdue at once", observing: { try await fixture.overdue("s-5").count }) { $0 == 4 }
         }
         let overdue = try await fixture.overdue("s-5")
@@ -165,7 +165,7 @@ struct ConsentPropagationTests {
         try await fixture.report(Self.marketingEmail, decision, system: "marketing-automation", subject: "s-7", at: -60)
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await eventually("marketing-automation's overdue", observing: { try await fixture.overdue("s-7").map(\.system) }) {
                 $0 == ["marketing-automation"]
             }
@@ -185,14 +185,14 @@ struct ConsentPropagationTests {
         let first = try fixture.processManager(instance: "pm-1")
         let second = try fixture.processManager(instance: "pm-2")
         try await withServices([first]) {
-            #expect(try await first.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await first.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 241)
             try await eventually("the support desk overdue", observing: { try await fixture.overdue("s-4").count }) { $0 == 1 }
         }
         try await ProcessManagerRebuild.rebuild(fixture.store, logger: TestDatabase.quietLogger)
         #expect(try await fixture.store.pool.query("SELECT 1 FROM pm_consent_watches").isEmpty)
         try await withServices([second]) {
-            #expect(try await second.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await second.waitUntilScheduled(timeout: TestTime.deadline))
             // Only billing's deadline is pending again. (The support desk's may have been scheduled
             // and cancelled on the way, when a long transaction elsewhere held the overdue event
             // back from the scheduler's first batch.)

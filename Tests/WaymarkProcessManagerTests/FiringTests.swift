@@ -16,7 +16,7 @@ struct FiringTests {
         try await fixture.startCase("case-1")
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 30)
             try await eventually("50 % and the first level", observing: { try await fixture.decisions("case-1").map(\.label) }) { $0.count == 2 }
             try await fixture.advance(to: 61)
@@ -66,7 +66,7 @@ struct FiringTests {
         try await fixture.client.send(.moveToStage("investigation"), to: "moved", context: fixture.on(20))
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 5 * 60)
             try await eventually("the case left in triage to stall", observing: { try await fixture.decisions("left").map(\.label) }) {
                 $0.contains("stalled:stage")
@@ -88,7 +88,7 @@ struct FiringTests {
         try await fixture.startCase("case-1")
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 31)
             try await eventually("the first level", observing: { try await fixture.decisions("case-1").map(\.label) }) {
                 $0.contains("escalation:support-lead:1")
@@ -99,7 +99,7 @@ struct FiringTests {
             }[0]
             try await fixture.client.send(
                 .acknowledgeEscalation(escalationId: escalationId, by: "lead-ann", note: "calling them"), to: "case-1", context: fixture.on(31))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 61)
             try await eventually("the breach", observing: { try await fixture.decisions("case-1").map(\.label) }) { $0.contains("breach:first-response") }
         }

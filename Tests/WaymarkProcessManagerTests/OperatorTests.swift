@@ -19,7 +19,7 @@ struct OperatorTests {
         let first = try fixture.processManager(instance: "pm-1")
         let second = try fixture.processManager(instance: "pm-2")
         try await withServices([first]) {
-            #expect(try await first.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await first.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 61)
             try await eventually("50 %, 75 %, the breach and two levels", observing: { try await fixture.decisions("case-1").map(\.label) }) {
                 $0.count == 5
@@ -35,7 +35,7 @@ struct OperatorTests {
             try await fixture.store.pool.query("SELECT 1 FROM subscription_checkpoints WHERE subscription_name = \(ProcessManager.subscriptionName)").isEmpty)
 
         try await withServices([second]) {
-            #expect(try await second.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await second.waitUntilScheduled(timeout: TestTime.deadline))
             // Idle on the clock means a firing round found nothing due: the five are not due again.
             try await fixture.advance(to: 62)
             #expect(try await fixture.decisions("case-1").map(\.label) == before)
@@ -71,11 +71,11 @@ struct OperatorTests {
             store: fixture.store, definitions: DefinitionLibrary(fixture.catalog), settings: fixture.settings, time: fixture.time, instance: "pm-1",
             batchSize: 1, logger: TestDatabase.quietLogger)
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // Enterprise: 50 % at 2 h, the first level at 3 h. Strategic's 50 % and level (30 m) are past.
             try await fixture.advance(to: 40)
             try await ProcessManagerRebuild.rebuild(fixture.store, logger: TestDatabase.quietLogger)
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             #expect(try await fixture.decisions("case-t").isEmpty, "fired on the strategic schedule while the rebuild had not folded the tier change")
             try await fixture.advance(to: 121)
             try await eventually("enterprise's 50 %", observing: { try await fixture.decisions("case-t").map(\.label) }) { $0 == ["sla:first-response:50"] }
@@ -92,7 +92,7 @@ struct OperatorTests {
         let empty = try await ProcessManagerStatus.read(fixture.store, now: fixture.at(0), logger: TestDatabase.quietLogger)
         #expect(empty.pending == 0 && empty.instances.isEmpty && empty.lastFired == nil)
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let scheduled = try await ProcessManagerStatus.read(fixture.store, now: fixture.at(0), logger: TestDatabase.quietLogger)
             #expect(scheduled.pending > 0)
             #expect(scheduled.overdue == 0 && scheduled.oldestOverdue == nil)

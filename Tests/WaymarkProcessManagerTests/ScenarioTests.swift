@@ -29,14 +29,14 @@ struct ScenarioTests {
             context: fixture.context(utc("2026-12-11T11:50:00Z")))
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // 11:50-12:00 and 12:30-12:50 make 30 minutes: 50 % and level 1.
             try await fixture.advance(until: utc("2026-12-11T12:51:00Z"))
             try await eventually("50 % and level 1", observing: { try await fixture.decisions("case-p").map(\.label) }) { $0.count == 2 }
             // Paused at 13:00 with 40 minutes counted; unpaused, 75 % would be at 13:05, the breach
             // and level 2 at 13:20, the stall (4 h, wall clock) at 15:50.
             try await fixture.client.send(.waitOnCustomer(reason: "logs requested"), to: "case-p", context: fixture.context(utc("2026-12-11T13:00:00Z")))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             #expect(try await fixture.pending("case-p").isEmpty)
             // Past all of those, and into Saturday's open hours, which a paused clock does not count.
             try await fixture.advance(until: utc("2026-12-12T12:00:00Z"))
@@ -48,7 +48,7 @@ struct ScenarioTests {
             // dwell), not from Friday 15:50, when it waited on the customer.
             try await fixture.advance(until: utc("2026-12-14T11:45:00Z"))
             try await fixture.client.send(.resume, to: "case-p", context: fixture.context(utc("2026-12-14T11:45:00Z")))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // (The stall, due now, may have fired already.)
             let afterResume = try await fixture.pending("case-p").filter { $0.key != "stall/1" }
             #expect(
@@ -91,7 +91,7 @@ struct ScenarioTests {
             .start(.init(customerId: "c-t", journeyType: "support-case", tier: "strategic", owner: "agent-1")), to: "case-t", context: fixture.on(10))
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // Opened 08:10: 50 % and level 1 (30 m) at 08:40.
             try await fixture.advance(to: 41)
             try await eventually("50 % and level 1", observing: { try await fixture.decisions("case-t").map(\.label) }) { $0.count == 2 }
@@ -99,7 +99,7 @@ struct ScenarioTests {
             // breach (4 h) 3 h 20 m later: 3 h 10 m to noon, 10 m after the lunch break, 12:40.
             // Enterprise's only level (3 h) has the id of the level that fired. The stall stays 12:10.
             try await customers.changeTier(customerId: "c-t", to: "enterprise", context: fixture.on(50))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let afterTierChange = try await fixture.pending("case-t")
             #expect(
                 afterTierChange == [
@@ -137,14 +137,14 @@ struct ScenarioTests {
         try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 2, channel: "survey")), to: "f", context: fixture.on(40))
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 50)
             try await eventually("the low score", observing: { try await fixture.decisions("f").map(\.label) }) { $0.count == 1 }
             try await customers.changeTier(customerId: "c-f", to: "strategic", context: fixture.on(60))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 65)
             try await fixture.client.send(.recordFeedback(.init(kind: .csat, score: 3, channel: "survey")), to: "f", context: fixture.on(70))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 71)
             try await eventually("the strategic customer's low score", observing: { try await fixture.decisions("f").map(\.label) }) { $0.count >= 2 }
         }
@@ -169,12 +169,12 @@ struct ScenarioTests {
         }
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             try await fixture.advance(to: 15)
             // Merged at 08:20 with 10 minutes counted: strategic's 50 % and level 1 (30 m) at 08:40,
             // 75 % at 08:55, the breach and level 2 (1 h) at 09:10; the stall stays 12:10.
             try await customers.merge("c-dup", into: "c-main", context: fixture.on(20))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let afterMerge = try await fixture.pending("case-dup")
             #expect(
                 afterMerge == [
@@ -229,7 +229,7 @@ struct ScenarioTests {
         }
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // 50 % = 72 h: Wednesday 16 at 13:00 Berlin; level 1 = 76.8 h: 17:48 Berlin.
             try await fixture.advance(until: utc("2026-12-16T16:49:00Z"))
             try await fixture.waitForDecisions(["nb-rework": 2, "nb-forward": 2])
@@ -238,7 +238,7 @@ struct ScenarioTests {
                     .acknowledgeEscalation(escalationId: "\(journey)/escalation/lead-to-live/1", by: "lead-lou"), to: journey,
                     context: fixture.context(utc("2026-12-16T17:00:00Z")))
             }
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // Qualification's 10 d (wall clock) since 7 December 08:00 UTC.
             try await fixture.advance(until: utc("2026-12-17T08:01:00Z"))
             try await fixture.waitForDecisions(["nb-rework": 3, "nb-forward": 3])
@@ -248,7 +248,7 @@ struct ScenarioTests {
                 try await fixture.client.send(.moveToStage("proposal"), to: journey, context: fixture.context(utc("2026-12-17T09:00:00Z")))
             }
             try await fixture.client.send(.moveToStage("qualification"), to: "nb-rework", context: fixture.context(utc("2026-12-17T10:00:00Z")))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             let afterRework = try await fixture.pending("nb-rework")
             #expect(
                 afterRework == [
@@ -309,13 +309,13 @@ struct ScenarioTests {
         }
         let manager = try fixture.processManager()
         try await withServices([manager]) {
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             // The OLA (4 h, support-extended) from 08:20: 3 h 40 m to noon, 20 m after the lunch break, 12:50.
             #expect(try await fixture.pending("cancelled") == ["handoff/1": fixture.at(290), "stall/2": utc("2026-12-09T08:10:00Z")])
             try await fixture.advance(to: 100)
             try await fixture.client.send(.cancel(reason: "customer withdrew"), to: "cancelled", context: fixture.on(120))
             try await fixture.client.send(.acceptHandoff(by: "eng-eve"), to: "accepted", context: fixture.on(180))
-            #expect(try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await manager.waitUntilScheduled(timeout: TestTime.deadline))
             #expect(try await fixture.pending("cancelled").isEmpty)
             #expect(try await fixture.pending("accepted") == ["stall/3": utc("2026-12-12T11:00:00Z")])
             try await fixture.advance(to: 291)

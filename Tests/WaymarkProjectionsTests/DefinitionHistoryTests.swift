@@ -54,8 +54,8 @@ struct DefinitionHistoryTests {
             store: store, projections: standardProjections(catalog: edited), analyticsSchema: store.schema + "_analytics",
             standbyInterval: .milliseconds(100), logger: TestDatabase.quietLogger)
         let caughtUp = try await withServices([runner]) {
-            let journeys = try await runner.waitUntilCaughtUp("journeys", timeout: TestTime.scaled(TestTime.standard))
-            let sla = try await runner.waitUntilCaughtUp("sla", timeout: TestTime.scaled(TestTime.standard))
+            let journeys = try await runner.waitUntilCaughtUp("journeys", timeout: TestTime.deadline)
+            let sla = try await runner.waitUntilCaughtUp("sla", timeout: TestTime.deadline)
             return journeys && sla
         }
         #expect(caughtUp)

@@ -137,7 +137,7 @@ struct EscalationsProjectionTests {
             let manager = try ProcessManager(
                 store: fixture.store, definitions: DefinitionLibrary(catalog), settings: settings, time: WallTime(TestClock(), origin: origin),
                 instance: "pm-1", logger: TestDatabase.quietLogger)
-            let scheduled = try await withServices([manager]) { try await manager.waitUntilScheduled(timeout: TestTime.scaled(TestTime.standard)) }
+            let scheduled = try await withServices([manager]) { try await manager.waitUntilScheduled(timeout: TestTime.deadline) }
             #expect(scheduled)
         }
         try await schedule()

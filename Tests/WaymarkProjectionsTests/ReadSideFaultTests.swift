@@ -44,7 +44,7 @@ struct ReadSideFaultTests {
 
         try await withServices([fixture.runner]) {
             // The customers projection reads another category and goes on past the bad event.
-            #expect(try await fixture.runner.waitUntilCaughtUp("customers", timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await fixture.runner.waitUntilCaughtUp("customers", timeout: TestTime.deadline))
             #expect(
                 try await eventually {
                     try await fixture.runner.builds().contains { $0.name == "journeys" && $0.state == .failed }
@@ -61,7 +61,7 @@ struct ReadSideFaultTests {
             await #expect(throws: ProjectionCommandError.self) { try await fixture.runner.skip("journeys", event: bad, reason: "  ", by: "ops") }
             #expect(try await fixture.runner.skips().isEmpty)
             #expect(try await fixture.runner.skip("journeys", event: bad, reason: "ERP sent words for a date", by: "ops-lead") == 1)
-            #expect(try await fixture.runner.waitUntilCaughtUp("journeys", timeout: TestTime.scaled(TestTime.standard)))
+            #expect(try await fixture.runner.waitUntilCaughtUp("journeys", timeout: TestTime.deadline))
             #expect(try await fixture.view("journeys", "journey_id", order: "journey_id") == [["u-1"], ["u-2"]])
             let skips = try await fixture.runner.skips("journeys")
             #expect(skips.map(\.eventId) == [bad] && skips[0].skippedBy == "ops-lead" && skips[0].reason == "ERP sent words for a date")

@@ -75,7 +75,7 @@ struct RunnerTests {
             try await eventually("the batch announced", observing: { journeys.generation }, until: { $0 == 1 })
             let before = journeys.generation
             try await fixture.client.send(.start(.init(journeyId: "s-1", customerId: "c", journeyType: "support-case", tier: "standard")), to: "s-1")
-            await journeys.wait(after: before, timeout: TestTime.scaled(TestTime.standard))
+            await journeys.wait(after: before, timeout: TestTime.deadline)
             #expect(journeys.generation != before, "the journeys projection's batch committed without a bump")
             // Bumped after the commit, not before: the reader it wakes finds the journey at once.
             #expect(try await fixture.view("journeys", "journey_id", order: "journey_id") == [["s-0"], ["s-1"]])

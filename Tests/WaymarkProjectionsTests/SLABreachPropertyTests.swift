@@ -112,7 +112,7 @@ struct SLABreachPropertyTests {
                     "j-\(index)", tier: random.chance(0.5) ? "west" : "east", targets: targets, olas: olas, sql: sql, client: client, random: &random)
                 for (key, row) in journey { expected[key] = row }
             }
-            guard try await runner.waitUntilCaughtUp("sla", timeout: TestTime.scaled(TestTime.standard)) else {
+            guard try await runner.waitUntilCaughtUp("sla", timeout: TestTime.deadline) else {
                 throw CheckFailure("the SLA build did not catch up")
             }
             let columns =

@@ -44,7 +44,7 @@ struct SealedEventsTests {
         sealing.opened.withLock { $0.removeAll() }
         try await withServices([runner]) {
             for name in ["journeys", "customers", "sla", "consent"] {
-                let caughtUp = try await runner.waitUntilCaughtUp(name, timeout: TestTime.scaled(TestTime.standard))
+                let caughtUp = try await runner.waitUntilCaughtUp(name, timeout: TestTime.deadline)
                 #expect(caughtUp, "\(name) caught up")
             }
         }

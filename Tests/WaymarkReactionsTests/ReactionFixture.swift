@@ -111,7 +111,7 @@ struct ReactionFixture {
     func runUntilCaughtUp(_ engines: [ReactionEngine], _ body: () async throws -> Void = {}) async throws {
         try await withServices(engines) {
             try await body()
-            for engine in engines { #expect(try await engine.waitUntilCaughtUp(timeout: TestTime.scaled(TestTime.standard))) }
+            for engine in engines { #expect(try await engine.waitUntilCaughtUp(timeout: TestTime.deadline)) }
         }
     }
 }

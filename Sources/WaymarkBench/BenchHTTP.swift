@@ -127,9 +127,14 @@ struct BenchHTTP: AsyncParsableCommand {
                 figures.p50.milliseconds, figures.p99.milliseconds, figures.clientCPU))
     }
 
-    /// The in-process side's event: what the HTTP side's body makes.
-    static let delayed = EventData(
-        type: "ShipmentDelayed", data: #"{"delayHours":24,"journeyId":"j-1","orderId":"SO-1"}"#, metadata: EventMetadata(correlationId: "j-1", actor: "bench"))
+    /// The in-process side's event: what the HTTP side's body makes, with an id of its own each
+    /// time (one shared id made every append after a stream's first an idempotent no-op, and the
+    /// first to the next stream a conflict).
+    static var delayed: EventData {
+        EventData(
+            type: "ShipmentDelayed", data: #"{"delayHours":24,"journeyId":"j-1","orderId":"SO-1"}"#,
+            metadata: EventMetadata(correlationId: "j-1", actor: "bench"))
+    }
 
     /// One integration event per append, each to a stream of its own side and writer.
     private func appends(_ caller: Caller, _ client: WaymarkClient) async throws {

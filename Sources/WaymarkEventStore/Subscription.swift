@@ -32,6 +32,14 @@ public enum SubscriptionSource: Sendable, Equatable {
 /// Subscriptions of one process that follow the log side by side (projections catching up) can
 /// share a `LogPageCache`: each stretch of log is then read from the database once between them.
 ///
+/// With `synchronousCommit` false a batch commits without waiting for its commit record to
+/// reach disk (`synchronous_commit` off for its transaction alone). That suits handlers whose
+/// writes are derived from the log and nothing else, such as read models: a server crash can
+/// lose the last such commits, each with its checkpoint, so those batches are handled again
+/// from the log, which commits durably. A transaction that commits durably after reading such
+/// a write flushes it too (the server writes its log to disk in order). A handler that appends
+/// events or acts outside the database keeps the default.
+///
 /// Wake-ups: in-process appends wake it at once; appends from other processes via LISTEN on the
 /// store's channel; and it polls every `pollInterval` regardless, so a missed notification only
 /// delays delivery. Its polls and retry delays are timed by `clock` (a test clock in tests: one
@@ -59,14 +67,16 @@ public final class CatchUpSubscription: Service, Sendable {
     /// other categories' events come (no write, so no transaction id, per idle poll), until the
     /// log has moved this many transactions past the stored checkpoint: then it writes where it is.
     let idleCheckpointSpan: UInt64
+    /// Whether a batch's commit waits for its commit record to reach disk (see the type's notes).
+    let synchronousCommit: Bool
     let logger: Logger
     let metrics: EventStoreMetrics.Subscription
 
     public init(
         store: EventStore, name: String, source: SubscriptionSource = .all, batchSize: Int = 500,
         pollInterval: Duration = .seconds(1), listen: Bool = true, pages: LogPageCache? = nil, paced: Bool = false,
-        metadata: MetadataFields = .all, clock: any Clock<Duration> = ContinuousClock(), idleCheckpointSpan: UInt64 = 100_000, logger: Logger? = nil,
-        handler: @escaping Handler
+        metadata: MetadataFields = .all, clock: any Clock<Duration> = ContinuousClock(), idleCheckpointSpan: UInt64 = 100_000,
+        synchronousCommit: Bool = true, logger: Logger? = nil, handler: @escaping Handler
     ) throws {
         try EventStore.validateName(name, what: "subscription name")
         switch source {
@@ -91,6 +101,7 @@ public final class CatchUpSubscription: Service, Sendable {
         self.paced = paced
         self.metadata = metadata
         self.idleCheckpointSpan = idleCheckpointSpan
+        self.synchronousCommit = synchronousCommit
         self.logger = logger ?? store.logger
         self.metrics = EventStoreMetrics.Subscription(name: name)
     }
@@ -276,6 +287,14 @@ public final class CatchUpSubscription: Service, Sendable {
         "SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(schema):\(name)"), 0))"
     }
 
+    /// The batch's lock, and with `synchronousCommit` false its transaction's `SET LOCAL
+    /// synchronous_commit TO off`, in the one statement each batch begins with.
+    private var batchStart: PostgresQuery {
+        if synchronousCommit { return Self.batchLock(schema: store.schema, name: name) }
+        let lock = "waymark-subscription:\(store.schema):\(name)"
+        return "SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 0)), set_config('synchronous_commit', 'off', true)"
+    }
+
     /// Makes subscription `name` start again from the log's start: in `transaction`, waits for its
     /// running batch (if any) and holds off the next until the transaction ends, then forgets its
     /// checkpoint. What the handler derived must be dropped in the same transaction. Running
@@ -297,7 +316,7 @@ public final class CatchUpSubscription: Service, Sendable {
             // The lock makes a second instance wait here until this batch ends. Unlike a lock on
             // the checkpoint row it takes no transaction id, so a long batch holds the log's
             // readers back (see `EventStore.horizon`) only from its first write, not while it reads.
-            try await connection.query(Self.batchLock(schema: store.schema, name: name))
+            try await connection.query(batchStart)
             // The row exists after the first batch; only the very first one creates it.
             let readCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)"
             var rows = try await connection.query(readCheckpoint)

@@ -6,6 +6,8 @@ import WaymarkPostgres
 
 /// Keeps projections up to date: each build is fed by a subscription of its own, whose batches
 /// write the read model and the checkpoint in one transaction (exactly once, also after kill -9).
+/// Those transactions commit without waiting for the disk: a read model is derived from the log
+/// alone, so a batch a server crash loses is handled again, checkpoint and all.
 ///
 /// Several runners may run at once (several `waymark projections run`): each projection is led by
 /// one at a time (a `Leadership` per projection: a session-level advisory lock on a connection of
@@ -172,7 +174,7 @@ public final class ProjectionRunner: Service, Sendable {
         let committed = self.committed[projection.name]
         return try CatchUpSubscription(
             store: store, name: tables.subscriptionName, source: projection.source, batchSize: batchSize, pages: pages, paced: true,
-            metadata: projection.metadata, clock: clock, logger: logger
+            metadata: projection.metadata, clock: clock, synchronousCommit: false, logger: logger
         ) { batch, transaction in
             var events = batch
             if !skipped.isEmpty { events.removeAll { skipped.contains($0.id) } }

@@ -40,3 +40,21 @@ extension Process {
         return (await exited(), output)
     }
 }
+
+/// Runs `body` while `process` runs, then stops it (SIGTERM) and waits for it to end without
+/// holding a thread, also when `body` throws. A `defer` cannot await, and `waitUntilExit()` in one
+/// blocks a thread of the cooperative pool (see `Process.exited()`).
+public func whileRunning<T>(_ process: Process, _ body: () async throws -> T) async throws -> T {
+    func stop() async {
+        if process.isRunning { process.terminate() }
+        _ = await process.exited()
+    }
+    do {
+        let value = try await body()
+        await stop()
+        return value
+    } catch {
+        await stop()
+        throw error
+    }
+}

@@ -66,6 +66,16 @@ public enum TestDatabase {
         return try EventStore(pool: pool, schema: store.schema, logger: quietLogger, knownStreamVersions: knownStreamVersions)
     }
 
+    /// Another event store on `store`'s tables whose sessions wait for the disk at each commit
+    /// (`synchronous_commit` on). The tests' private server starts with it off, so that a
+    /// transaction turning it off would otherwise change nothing a test can see.
+    public static func waitingForTheDisk(sharing store: EventStore, maxConnections: Int = 2) throws -> EventStore {
+        var configuration = store.pool.configuration
+        configuration.settings["synchronous_commit"] = "on"
+        let pool = PostgresPool(configuration: configuration, maxConnections: maxConnections, logger: quietLogger)
+        return try EventStore(pool: pool, schema: store.schema, logger: quietLogger)
+    }
+
     /// An event store on a new, migrated schema.
     public static func freshStore(maxConnections: Int = 6, processManager: Bool = true) async throws -> EventStore {
         let (pool, schema) = try await freshPool(maxConnections: maxConnections, forEventStore: true)

@@ -54,33 +54,31 @@ struct ConfigurationFileTests {
         #expect(simulated == 0, "\(output)")
 
         let runner = try startWaymark(["projections", "run"], directory: folder)
-        defer {
-            runner.terminate()
-            runner.waitUntilExit()
-        }
-        let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 2, logger: TestDatabase.quietLogger)
-        func journeys() async throws -> Int {
-            let exists = try await pool.query("SELECT to_regclass(\(analytics + ".journeys")) IS NOT NULL")[0].decode(Bool.self, at: 0)
-            guard exists else { return 0 }
-            return try await pool.query("SELECT count(*) FROM \(identifier: analytics).journeys")[0].decode(Int.self, at: 0)
-        }
-        try await eventually("the journeys view shows the 30 journeys", timeout: .seconds(60), observing: { try await journeys() }, until: { $0 == 30 })
+        try await whileRunning(runner) {
+            let pool = PostgresPool(configuration: PostgresConfiguration(url: url, searchPath: [schema]), maxConnections: 2, logger: TestDatabase.quietLogger)
+            func journeys() async throws -> Int {
+                let exists = try await pool.query("SELECT to_regclass(\(analytics + ".journeys")) IS NOT NULL")[0].decode(Bool.self, at: 0)
+                guard exists else { return 0 }
+                return try await pool.query("SELECT count(*) FROM \(identifier: analytics).journeys")[0].decode(Int.self, at: 0)
+            }
+            try await eventually("the journeys view shows the 30 journeys", timeout: .seconds(60), observing: { try await journeys() }, until: { $0 == 30 })
 
-        // A reader: it may read the schema's tables, create nothing, and (since 0009) take no
-        // advisory lock, so a status that migrated would fail for it.
-        let role = "wm_reader_" + UUID().uuidString.lowercased().prefix(8)
-        try await pool.query("CREATE ROLE \(identifier: role) LOGIN")
-        try await pool.query("GRANT USAGE ON SCHEMA \(identifier: schema) TO \(identifier: role)")
-        try await pool.query("GRANT SELECT ON ALL TABLES IN SCHEMA \(identifier: schema) TO \(identifier: role)")
-        var components = URLComponents(string: url)!
-        components.user = role
-        components.password = nil
-        let (status, statusOutput) = try await waymark(["projections", "status", "--database-url", components.string!], directory: folder)
-        try await pool.query("DROP OWNED BY \(identifier: role)")
-        try await pool.query("DROP ROLE \(identifier: role)")
-        await pool.close()
-        #expect(status == 0, "\(statusOutput)")
-        #expect(statusOutput.contains("journeys v") && statusOutput.contains("live"), "\(statusOutput)")
+            // A reader: it may read the schema's tables, create nothing, and (since 0009) take no
+            // advisory lock, so a status that migrated would fail for it.
+            let role = "wm_reader_" + UUID().uuidString.lowercased().prefix(8)
+            try await pool.query("CREATE ROLE \(identifier: role) LOGIN")
+            try await pool.query("GRANT USAGE ON SCHEMA \(identifier: schema) TO \(identifier: role)")
+            try await pool.query("GRANT SELECT ON ALL TABLES IN SCHEMA \(identifier: schema) TO \(identifier: role)")
+            var components = URLComponents(string: url)!
+            components.user = role
+            components.password = nil
+            let (status, statusOutput) = try await waymark(["projections", "status", "--database-url", components.string!], directory: folder)
+            try await pool.query("DROP OWNED BY \(identifier: role)")
+            try await pool.query("DROP ROLE \(identifier: role)")
+            await pool.close()
+            #expect(status == 0, "\(statusOutput)")
+            #expect(statusOutput.contains("journeys v") && statusOutput.contains("live"), "\(statusOutput)")
+        }
     }
 
     @Test("the demo runs from waymark.yaml alone")

@@ -4,23 +4,13 @@ import WaymarkEventStore
 import WaymarkPostgres
 import WaymarkTesting
 
-/// An event store on `store`'s tables whose sessions wait for the disk at each commit: the tests'
-/// private server is started with `synchronous_commit` off, so that a batch turning it off would
-/// otherwise change nothing a test can see.
-func storeWaitingForTheDisk(sharing store: EventStore) throws -> EventStore {
-    var configuration = store.pool.configuration
-    configuration.settings["synchronous_commit"] = "on"
-    let pool = PostgresPool(configuration: configuration, maxConnections: 2, logger: TestDatabase.quietLogger)
-    return try EventStore(pool: pool, schema: store.schema, logger: TestDatabase.quietLogger)
-}
-
 @Suite("Subscriptions' commits")
 struct SubscriptionCommitTests {
     @Test("a subscription asked not to wait for the disk runs each batch with synchronous_commit off; by default a batch keeps the session's setting")
     func commitModes() async throws {
         let fresh = try await TestDatabase.freshStore()
         defer { Task { await fresh.close() } }
-        let store = try storeWaitingForTheDisk(sharing: fresh)
+        let store = try TestDatabase.waitingForTheDisk(sharing: fresh)
         defer { Task { await store.close() } }
         for index in 0..<3 { try await store.append(to: "journey-\(index)", events: [event()]) }
         var seen: [String: Set<String>] = [:]

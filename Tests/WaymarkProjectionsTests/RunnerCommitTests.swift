@@ -31,10 +31,7 @@ struct RunnerCommitTests {
     func batchesCommitAsynchronously() async throws {
         let fresh = try await TestDatabase.freshStore()
         defer { Task { await fresh.close() } }
-        var configuration = fresh.pool.configuration
-        configuration.settings["synchronous_commit"] = "on"
-        let pool = PostgresPool(configuration: configuration, maxConnections: 6, logger: TestDatabase.quietLogger)
-        let store = try EventStore(pool: pool, schema: fresh.schema, logger: TestDatabase.quietLogger)
+        let store = try TestDatabase.waitingForTheDisk(sharing: fresh, maxConnections: 6)
         defer { Task { await store.close() } }
         let analytics = store.schema + "_analytics"
         let runner = try ProjectionRunner(

@@ -9,6 +9,9 @@ import Synchronization
 /// A private PostgreSQL server on loopback, in a folder of its own: what the demo, the benchmark
 /// and the tests use when no database URL is given.
 ///
+/// Several processes may use one server: the first starts it, the others reuse it, and the last
+/// to stop using it stops it (see `ServerUsers`), unless it is kept running on purpose.
+///
 /// `initdb` creates the cluster on first use (trust authentication, user `waymark`, UTF-8, C
 /// locale); the server listens on 127.0.0.1 only, with Unix sockets off. When run as root, the
 /// server runs as the `postgres` system user, which PostgreSQL requires.
@@ -16,21 +19,25 @@ public final class LocalPostgresCluster: Sendable {
     public let dataDirectory: String
     public let port: Int
     public let binDirectory: String
-    /// Whether this object started the server (and so `stop()` should stop it).
+    /// Whether this object started the server.
     public let startedHere: Bool
     private let runAsUser: String?
+    /// This process's place among the server's users (a locked file), until `stop()`; nil for a
+    /// server found by `running(dataDirectory:)`.
+    private let usage: Mutex<Int32?>
     private let stopped = Mutex(false)
     private let watcher = Mutex<ServerWatcher?>(nil)
 
     /// The superuser URL of the cluster's `postgres` database.
     public var url: String { "postgresql://waymark@127.0.0.1:\(port)/postgres" }
 
-    private init(dataDirectory: String, port: Int, binDirectory: String, startedHere: Bool, runAsUser: String?) {
+    private init(dataDirectory: String, port: Int, binDirectory: String, startedHere: Bool, runAsUser: String?, usage: Int32?) {
         self.dataDirectory = dataDirectory
         self.port = port
         self.binDirectory = binDirectory
         self.startedHere = startedHere
         self.runAsUser = runAsUser
+        self.usage = Mutex(usage)
     }
 
     /// Settings for a throwaway test cluster: durability off, room for many connections.
@@ -43,8 +50,9 @@ public final class LocalPostgresCluster: Sendable {
     public static let durableSettings: [String: String] = ["max_connections": "200", "shared_buffers": "256MB"]
 
     /// Starts (creating if need be) the cluster in `dataDirectory`. If a server already runs there,
-    /// it is reused and `startedHere` is false. The server listens on `port` when given (for example
-    /// to come back where clients expect it after a restart), else on a free one.
+    /// it is reused and `startedHere` is false; either way this process counts among its users
+    /// until `stop()`. The server listens on `port` when given (for example to come back where
+    /// clients expect it after a restart), else on a free one.
     public static func start(
         dataDirectory: String, settings: [String: String] = durableSettings, port fixedPort: Int? = nil,
         logger: Logger
@@ -53,11 +61,32 @@ public final class LocalPostgresCluster: Sendable {
         let runAsUser: String? = geteuid() == 0 ? "postgres" : nil
         let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         let fileManager = FileManager.default
+        let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
+        do {
+            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw PostgresError(
+                code: PostgresError.invalidArgument,
+                message: "cannot create the data directory \(directory) for the private PostgreSQL server (\(Self.reason(error)))")
+        }
+        // Joined before anything else: a process stopping the server as its last user finishes
+        // first, and this one then starts a new server.
+        let usage = try ServerUsers.join(directory)
+        do {
+            return try startJoined(
+                directory: directory, binDirectory: binDirectory, runAsUser: runAsUser, settings: settings, port: fixedPort, usage: usage, logger: logger)
+        } catch {
+            close(usage)
+            throw error
+        }
+    }
 
+    private static func startJoined(
+        directory: String, binDirectory: String, runAsUser: String?, settings: [String: String], port fixedPort: Int?, usage: Int32, logger: Logger
+    ) throws -> LocalPostgresCluster {
+        let fileManager = FileManager.default
         if !fileManager.fileExists(atPath: directory + "/PG_VERSION") {
-            let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
             do {
-                try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
                 if !fileManager.fileExists(atPath: directory) {
                     try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
                 }
@@ -76,7 +105,8 @@ public final class LocalPostgresCluster: Sendable {
 
         if let port = runningPort(dataDirectory: directory, binDirectory: binDirectory, as: runAsUser) {
             logger.info("reusing the private PostgreSQL server already running", metadata: ["waymark.postgres.port": "\(port)"])
-            return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: false, runAsUser: runAsUser)
+            return LocalPostgresCluster(
+                dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: false, runAsUser: runAsUser, usage: usage)
         }
 
         var lastError: Error?
@@ -93,8 +123,8 @@ public final class LocalPostgresCluster: Sendable {
                     as: runAsUser)
                 logger.info(
                     "started a private PostgreSQL server", metadata: ["waymark.postgres.port": "\(port)", "waymark.postgres.data_directory": "\(directory)"])
-                let cluster = LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser)
-                return cluster
+                return LocalPostgresCluster(
+                    dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser, usage: usage)
             } catch {
                 lastError = error
                 if fixedPort == nil {
@@ -106,13 +136,13 @@ public final class LocalPostgresCluster: Sendable {
     }
 
     /// The server running in `dataDirectory`, if one is. `stop()` on it stops that server, whoever
-    /// started it (`waymark local stop`).
+    /// started it and whoever uses it, also one kept running (`waymark local stop`).
     public static func running(dataDirectory: String) throws -> LocalPostgresCluster? {
         let binDirectory = try findBinDirectory()
         let runAsUser: String? = geteuid() == 0 ? "postgres" : nil
         let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         guard let port = runningPort(dataDirectory: directory, binDirectory: binDirectory, as: runAsUser) else { return nil }
-        return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser)
+        return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser, usage: nil)
     }
 
     /// A short reason for a file-system error: the system's words, not Foundation's error domain.
@@ -145,22 +175,42 @@ public final class LocalPostgresCluster: Sendable {
         return cluster
     }
 
-    /// Makes sure the server stops when this process ends without stopping it (a crash, SIGKILL):
-    /// a watcher process then shuts it down at once and deletes `folder` when given. Nothing
-    /// happens after a normal `stop()`. Only for a server this object started.
+    /// Makes sure this process stops using the server when it ends without `stop()` (a crash,
+    /// SIGKILL): a watcher process then shuts the server down at once, if no other process uses it
+    /// and it is not kept running, and deletes `folder` when given. Nothing happens after a normal
+    /// `stop()`.
     public func stopWhenThisProcessEnds(removing folder: String? = nil) throws {
-        guard startedHere else { return }
         let started = try ServerWatcher.start(dataDirectory: dataDirectory, removing: folder)
         watcher.withLock { $0 = started }
     }
 
-    /// Stops the server if this object started it. With `removeData`, deletes its folder too.
+    /// Leaves the server running when this process ends, whoever else uses it, until it is stopped
+    /// by hand (`waymark local stop`).
+    public func keepRunning() throws {
+        try ServerUsers.markKept(dataDirectory)
+    }
+
+    /// Ends this process's use of the server, and stops it when no other process uses it and it is
+    /// not kept running. On a server found by `running(dataDirectory:)`, stops it regardless. With
+    /// `removeData`, deletes its folder too when it stopped.
     public func stop(removeData: Bool = false) {
         let already = stopped.withLock { value -> Bool in
             defer { value = true }
             return value
         }
-        guard !already, startedHere else { return }
+        guard !already else { return }
+        let usage = self.usage.withLock { $0.take() }
+        // The lock is let go after the shutdown, so that a process arriving meanwhile waits for it.
+        defer {
+            if let usage { close(usage) }
+            watcher.withLock { $0.take() }?.release()
+        }
+        if let usage {
+            guard ServerUsers.isLastToLeave(usage, dataDirectory: dataDirectory) else { return }
+        } else {
+            guard startedHere else { return }
+            ServerUsers.forgetKept(dataDirectory)
+        }
         // Signal the postmaster directly (SIGINT = fast shutdown) rather than running pg_ctl: this
         // also works from an atexit handler, where Foundation can no longer wait for a child process.
         if let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
@@ -174,7 +224,6 @@ public final class LocalPostgresCluster: Sendable {
         if removeData {
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path)
         }
-        watcher.withLock { $0.take() }?.release()
     }
 
     // MARK: Helpers

@@ -4,10 +4,12 @@ import Foundation
     import Glibc
 #endif
 
-/// A small shell process that stops a private server once the process that started it is gone,
+/// A small shell process that stops a private server once the process that used it is gone,
 /// however it ended (a crash, SIGKILL): an immediate shutdown (SIGQUIT to the postmaster), then,
-/// for a temporary cluster, the removal of its folder. After a normal `stop()` it finds no server
-/// and leaves everything as it is.
+/// for a temporary cluster, the removal of its folder; unless another process still uses the
+/// server or it is kept running (`ServerUsers`: with util-linux's `flock` on the users' file, held
+/// exclusively through the shutdown). After a normal `stop()` it finds no server, or the server
+/// in use, and leaves everything as it is.
 ///
 /// It waits for the end of a pipe whose only writer is this process: the kernel closes the writing
 /// end when the process ends, whatever the cause, so no polling and no pid reuse. The writing end
@@ -22,6 +24,11 @@ struct ServerWatcher: Sendable {
         trap '' INT TERM HUP
         cat >/dev/null
         [ -f "$1/postmaster.pid" ] || exit 0
+        if command -v flock >/dev/null 2>&1; then
+            exec 9>>"$3"
+            flock -n -x 9 || exit 0
+            [ -e "$4" ] && exit 0
+        fi
         pid=$(head -n 1 "$1/postmaster.pid")
         case "$pid" in '' | *[!0-9]*) exit 0 ;; esac
         if [ "$(cat /proc/$pid/comm 2>/dev/null)" = postgres ]; then
@@ -54,7 +61,10 @@ struct ServerWatcher: Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
         // POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not import.
         posix_spawnattr_setflags(&attributes, 0x80)
-        let argv = ["/bin/sh", "-c", script, "waymark-postgres-watcher", dataDirectory, folder ?? ""]
+        let argv = [
+            "/bin/sh", "-c", script, "waymark-postgres-watcher", dataDirectory, folder ?? "", ServerUsers.lockPath(dataDirectory),
+            ServerUsers.keptPath(dataDirectory),
+        ]
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0

@@ -73,8 +73,9 @@ public struct WaymarkRuntime: Sendable {
     }
 
     /// Runs `body` on the configured database, or on the private local server in
-    /// `database.local_data_dir`, which it starts and, unless `keepLocalServer`, stops afterwards
-    /// (also when this process is killed).
+    /// `database.local_data_dir`, which it starts (or joins, when another process started it) and,
+    /// unless `keepLocalServer` or another process still uses it, stops afterwards (also when this
+    /// process is killed).
     public func withDatabase<T>(keepLocalServer: Bool = false, _ body: (RuntimeDatabase) async throws -> T) async throws -> T {
         if let url = configuration.database.url { return try await body(RuntimeDatabase(runtime: self, url: url)) }
         let cluster: LocalPostgresCluster
@@ -86,8 +87,9 @@ public struct WaymarkRuntime: Sendable {
                 .invalidValue, key: "database.local_data_dir", source: configuration.origins["database.local_data_dir"] ?? "",
                 message: "\(configuration.database.localDataDirectory): \(error.message)")
         }
-        if !keepLocalServer { try cluster.stopWhenThisProcessEnds() }
-        defer { if !keepLocalServer { cluster.stop() } }
+        if keepLocalServer { try cluster.keepRunning() } else { try cluster.stopWhenThisProcessEnds() }
+        // Stops the server only when no other process uses it and it is not kept running.
+        defer { cluster.stop() }
         return try await body(RuntimeDatabase(runtime: self, url: cluster.url))
     }
 

@@ -109,6 +109,8 @@ public final class LocalPostgresCluster: Sendable {
                 dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: false, runAsUser: runAsUser, usage: usage)
         }
 
+        // A marker left by a kept server that ended otherwise (a reboot) does not keep this one.
+        ServerUsers.forgetKept(directory)
         var lastError: Error?
         for _ in 0..<(fixedPort == nil ? 3 : 1) {
             let port = try fixedPort ?? freeLoopbackPort()

@@ -52,5 +52,11 @@ struct SharedServerTests {
         let again = try join()
         again.stop()
         #expect(try LocalPostgresCluster.running(dataDirectory: data) == nil)
+        // Nor does a marker left behind by a kept server that ended otherwise (a reboot) keep the next one.
+        #expect(FileManager.default.createFile(atPath: data + ".kept", contents: Data()))
+        let afterReboot = try join()
+        #expect(afterReboot.startedHere)
+        afterReboot.stop()
+        #expect(try LocalPostgresCluster.running(dataDirectory: data) == nil, "a stale marker kept a new server running")
     }
 }

@@ -137,24 +137,15 @@ struct ProcessLifetimeTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let data = folder + "/data"
-        let output = folder + "/out"
-        let process = Process()
-        process.executableURL = try waymarkBinary()
-        process.arguments = ["projections", "run", "--data-dir", data, "--schema", "killed", "--log-level", "warning"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["WAYMARK_EXIT_WITH_PARENT": "\(getpid())"]) { $1 }
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        defer { try? handle.close() }
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        defer { kill(process.processIdentifier, SIGKILL) }
+        let (process, output) = try projectionsRun(data: data, schema: "killed", output: folder + "/out")
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            try? output.close()
+        }
         // initdb and a first start: give it the time of a slow server start.
         try await eventually("the command to start its server and migrate", timeout: .seconds(60)) {
-            guard let port = text(data + "/postmaster.pid").split(separator: "\n", omittingEmptySubsequences: false).dropFirst(3).first, !port.isEmpty else {
-                return false
-            }
-            return await migrated("postgresql://waymark@127.0.0.1:\(port)/postgres", "killed")
+            guard let url = serverURL(data) else { return false }
+            return await migrated(url, "killed")
         }
         let server = try #require(pid_t(text(data + "/postmaster.pid").split(separator: "\n").first ?? ""))
         defer { if isRunning(server) { kill(server, SIGQUIT) } }

@@ -8,8 +8,9 @@ import Foundation
 /// however it ended (a crash, SIGKILL): an immediate shutdown (SIGQUIT to the postmaster), then,
 /// for a temporary cluster, the removal of its folder; unless another process still uses the
 /// server or it is kept running (`ServerUsers`: with util-linux's `flock` on the users' file, held
-/// exclusively through the shutdown). After a normal `stop()` it finds no server, or the server
-/// in use, and leaves everything as it is.
+/// exclusively through the shutdown). It waits briefly for that lock: the dead process's own lock
+/// is let go with its descriptors, in no set order with the pipe's. After a normal `stop()` the
+/// process ends the watcher itself.
 ///
 /// It waits for the end of a pipe whose only writer is this process: the kernel closes the writing
 /// end when the process ends, whatever the cause, so no polling and no pid reuse. The writing end
@@ -23,12 +24,12 @@ struct ServerWatcher: Sendable {
     private static let script = """
         trap '' INT TERM HUP
         cat >/dev/null
-        [ -f "$1/postmaster.pid" ] || exit 0
         if command -v flock >/dev/null 2>&1; then
             exec 9>>"$3"
-            flock -n -x 9 || exit 0
+            flock -x -w 5 9 || exit 0
             [ -e "$4" ] && exit 0
         fi
+        [ -f "$1/postmaster.pid" ] || exit 0
         pid=$(head -n 1 "$1/postmaster.pid")
         case "$pid" in '' | *[!0-9]*) exit 0 ;; esac
         if [ "$(cat /proc/$pid/comm 2>/dev/null)" = postgres ]; then
@@ -78,6 +79,9 @@ struct ServerWatcher: Sendable {
 
     /// Lets the watcher go after a normal stop: it finds no server and ends.
     func release() {
+        // The process left the server itself: the watcher has nothing to do. (Its parent until
+        // reaped below, so the pid names it.)
+        kill(pid, SIGKILL)
         close(writer)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}

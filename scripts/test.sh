@@ -49,14 +49,14 @@ if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
     grep -Eq 'Test run with [1-9][0-9]* tests?' "$fuzz_log" || { echo "the contract check did not run" >&2; status=1; }
     rm -f "$fuzz_log"
 fi
-# The console in chromium, the demo as the main job and the operations kit run after the rest too,
-# for the same reason (WAYMARK_ALONE_TESTS=1).
+# The console in chromium, the demo as the main job, the operations kit and every bench at its
+# smallest sizes run after the rest too, for the same reason (WAYMARK_ALONE_TESTS=1).
 if [ $# -eq 0 ] && [ "$status" -eq 0 ]; then
     alone_log=$(mktemp)
-    WAYMARK_ALONE_TESTS=1 timeout --kill-after=30 900 swift test --skip-build --filter "ConsoleBrowserTests|DemoCommandTests|DeployKitTests" 2>&1 \
+    WAYMARK_ALONE_TESTS=1 timeout --kill-after=30 900 swift test --skip-build --filter "ConsoleBrowserTests|DemoCommandTests|DeployKitTests|BenchSmokeTests" 2>&1 \
         | tee "$alone_log" || status=$?
-    if grep -Eq '^✘ Test ".*" failed' "$alone_log"; then echo "the browser, demo or deploy-kit tests failed" >&2; status=1; fi
-    grep -Eq 'Test run with [4-9][0-9]* tests?|Test run with [1-9][0-9]+ tests?' "$alone_log" || { echo "the browser, demo and deploy-kit tests did not run" >&2; status=1; }
+    if grep -Eq '^✘ Test ".*" failed' "$alone_log"; then echo "the browser, demo, deploy-kit or bench tests failed" >&2; status=1; fi
+    grep -Eq 'Test run with [4-9][0-9]* tests?|Test run with [1-9][0-9]+ tests?' "$alone_log" || { echo "the browser, demo, deploy-kit and bench tests did not run" >&2; status=1; }
     rm -f "$alone_log"
 fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then

@@ -282,16 +282,12 @@ public final class CatchUpSubscription: Service, Sendable {
         }
     }
 
-    /// The lock every batch of subscription `name` takes in its transaction.
-    static func batchLock(schema: String, name: String) -> PostgresQuery {
-        "SELECT pg_advisory_xact_lock(hashtextextended(\("waymark-subscription:\(schema):\(name)"), 0))"
-    }
-
-    /// The batch's lock, and with `synchronousCommit` false its transaction's `SET LOCAL
-    /// synchronous_commit TO off`, in the one statement each batch begins with.
-    private var batchStart: PostgresQuery {
-        if synchronousCommit { return Self.batchLock(schema: store.schema, name: name) }
-        let lock = "waymark-subscription:\(store.schema):\(name)"
+    /// The lock every batch of subscription `name` takes in its transaction; with
+    /// `synchronousCommit` false, in the same statement, the transaction's `SET LOCAL
+    /// synchronous_commit TO off`.
+    static func batchLock(schema: String, name: String, synchronousCommit: Bool = true) -> PostgresQuery {
+        let lock = "waymark-subscription:\(schema):\(name)"
+        if synchronousCommit { return "SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 0))" }
         return "SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 0)), set_config('synchronous_commit', 'off', true)"
     }
 
@@ -316,7 +312,7 @@ public final class CatchUpSubscription: Service, Sendable {
             // The lock makes a second instance wait here until this batch ends. Unlike a lock on
             // the checkpoint row it takes no transaction id, so a long batch holds the log's
             // readers back (see `EventStore.horizon`) only from its first write, not while it reads.
-            try await connection.query(batchStart)
+            try await connection.query(Self.batchLock(schema: store.schema, name: name, synchronousCommit: synchronousCommit))
             // The row exists after the first batch; only the very first one creates it.
             let readCheckpoint: PostgresQuery = "SELECT tx_id, global_id FROM subscription_checkpoints WHERE subscription_name = \(name)"
             var rows = try await connection.query(readCheckpoint)

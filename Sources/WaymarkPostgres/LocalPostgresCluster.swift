@@ -65,9 +65,7 @@ public final class LocalPostgresCluster: Sendable {
         do {
             try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
-            throw PostgresError(
-                code: PostgresError.invalidArgument,
-                message: "cannot create the data directory \(directory) for the private PostgreSQL server (\(Self.reason(error)))")
+            throw cannotCreate(directory, error)
         }
         // Joined before anything else: a process stopping the server as its last user finishes
         // first, and this one then starts a new server.
@@ -91,9 +89,7 @@ public final class LocalPostgresCluster: Sendable {
                     try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
                 }
             } catch {
-                throw PostgresError(
-                    code: PostgresError.invalidArgument,
-                    message: "cannot create the data directory \(directory) for the private PostgreSQL server (\(Self.reason(error)))")
+                throw cannotCreate(directory, error)
             }
             if let runAsUser { try changeOwner(directory, to: runAsUser) }
             logger.info("creating a private PostgreSQL cluster", metadata: ["waymark.postgres.data_directory": "\(directory)"])
@@ -145,6 +141,12 @@ public final class LocalPostgresCluster: Sendable {
         let directory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         guard let port = runningPort(dataDirectory: directory, binDirectory: binDirectory, as: runAsUser) else { return nil }
         return LocalPostgresCluster(dataDirectory: directory, port: port, binDirectory: binDirectory, startedHere: true, runAsUser: runAsUser, usage: nil)
+    }
+
+    private static func cannotCreate(_ directory: String, _ error: Error) -> PostgresError {
+        PostgresError(
+            code: PostgresError.invalidArgument,
+            message: "cannot create the data directory \(directory) for the private PostgreSQL server (\(reason(error)))")
     }
 
     /// A short reason for a file-system error: the system's words, not Foundation's error domain.

@@ -77,10 +77,9 @@ struct ServerWatcher: Sendable {
         return ServerWatcher(pid: pid, writer: ends[1])
     }
 
-    /// Lets the watcher go after a normal stop: it finds no server and ends.
+    /// Ends the watcher after a normal stop: the process left the server itself, so the watcher
+    /// has nothing to do. (This process is its parent until it is reaped below, so the pid names it.)
     func release() {
-        // The process left the server itself: the watcher has nothing to do. (Its parent until
-        // reaped below, so the pid names it.)
         kill(pid, SIGKILL)
         close(writer)
         var status: Int32 = 0

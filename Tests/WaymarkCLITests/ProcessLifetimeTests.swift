@@ -48,6 +48,11 @@ private func projectionsRun(data: String, schema: String, output: String) throws
     return (process, handle)
 }
 
+/// The private server's process in `data`, once its pid file is there.
+private func serverPID(_ data: String) -> pid_t? {
+    pid_t(text(data + "/postmaster.pid").split(separator: "\n").first ?? "")
+}
+
 /// The URL of the private server in `data` once its pid file names its port.
 private func serverURL(_ data: String) -> String? {
     guard let port = text(data + "/postmaster.pid").split(separator: "\n", omittingEmptySubsequences: false).dropFirst(3).first, !port.isEmpty else {
@@ -104,7 +109,7 @@ struct ProcessLifetimeTests {
             return await migrated(url, "first")
         }
         let url = try #require(serverURL(data))
-        let server = try #require(pid_t(text(data + "/postmaster.pid").split(separator: "\n").first ?? ""))
+        let server = try #require(serverPID(data))
         defer { if isRunning(server) { kill(server, SIGQUIT) } }
         let (second, secondOutput) = try projectionsRun(data: data, schema: "second", output: folder + "/second")
         defer {
@@ -146,7 +151,7 @@ struct ProcessLifetimeTests {
             guard let url = serverURL(data) else { return false }
             return await migrated(url, "killed")
         }
-        let server = try #require(pid_t(text(data + "/postmaster.pid").split(separator: "\n").first ?? ""))
+        let server = try #require(serverPID(data))
         defer { if isRunning(server) { kill(server, SIGQUIT) } }
         #expect(isRunning(server))
         kill(process.processIdentifier, SIGKILL)

@@ -13,7 +13,7 @@ import WaymarkNotifications
 public final class LoopbackReceiver: Sendable {
     public enum Answer: Sendable {
         case status(Int)
-        /// Holds every request until the test is done with it: slower than any timeout.
+        /// Holds every request until `release()` or until the test is done with it: slower than any timeout.
         case stall
         /// Answers `status` after holding the request for `delay` (a slow receiver).
         case slow(Duration, status: Int)
@@ -45,6 +45,11 @@ public final class LoopbackReceiver: Sendable {
     private let gate = Gate()
 
     public var deliveries: [Delivery] { seen.withLock { $0.all } }
+    /// Requests it holds now (answering or stalled).
+    public var holding: Int { concurrency.withLock { $0.now } }
+
+    /// Answers every stalled request, and every later one at once (`Answer.stall`).
+    public func release() async { await gate.open() }
     public var count: Int { seen.withLock { $0.all.count } }
 
     public init(secrets: [WebhookSecret], answer: Answer) {

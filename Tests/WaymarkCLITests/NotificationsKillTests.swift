@@ -55,8 +55,10 @@ struct NotificationsKillTests {
                     ]
                         + database, output: logs, environment: ["KILL_TEST_WEBHOOK_SECRET": secret.serialized()])
             }
-            var running = [try worker("nt-a"), try worker("nt-b")]
+            // Requested before the workers start: appended while they ran, most were delivered
+            // before the kills began on a loaded machine (CI: 2 kills midway).
             let ids = try await Self.request(1_500, in: store)
+            var running = [try worker("nt-a"), try worker("nt-b")]
 
             func recorded() async throws -> Int {
                 try await store.query("SELECT count(*)::int8 FROM events WHERE event_type = 'NotificationDelivered'")[0].decode(Int.self, at: 0)
@@ -103,9 +105,11 @@ struct NotificationsKillTests {
         }
     }
 
-    /// Requests `count` notifications for the fulfilment lead across 60 journeys; returns their ids.
+    /// Requests `count` notifications for the fulfilment lead across 60 journeys, in multi-stream
+    /// appends of 250; returns their ids.
     static func request(_ count: Int, in store: EventStore) async throws -> Set<String> {
         var ids: Set<String> = []
+        var pending: [String: [EventData]] = [:]
         for index in 0..<count {
             let journeyId = "kill-\(index % 60)"
             let cause = DerivedUUID.of(Data("kill-test-\(index)".utf8))
@@ -123,14 +127,15 @@ struct NotificationsKillTests {
                     department: "fulfilment", tier: "strategic"),
                 requestedAt: Date())
             let event = NotificationEvent.requested(request)
-            try await store.append(
-                to: "journey-\(journeyId)",
-                events: [
-                    EventData(
-                        id: NotificationEvent.requestEventId(notificationId: request.notificationId), type: event.type,
-                        data: try event.encode(with: .standard, subject: nil), metadata: EventMetadata(correlationId: journeyId, actor: "kill-test"))
-                ])
+            pending["journey-\(journeyId)", default: []].append(
+                EventData(
+                    id: NotificationEvent.requestEventId(notificationId: request.notificationId), type: event.type,
+                    data: try event.encode(with: .standard, subject: nil), metadata: EventMetadata(correlationId: journeyId, actor: "kill-test")))
             ids.insert(request.notificationId)
+            if (index + 1) % 250 == 0 || index == count - 1 {
+                try await store.append(pending.keys.sorted().map { StreamAppend(to: $0, events: pending[$0]!) })
+                pending = [:]
+            }
         }
         return ids
     }

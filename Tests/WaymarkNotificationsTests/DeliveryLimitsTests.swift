@@ -12,28 +12,37 @@ import WaymarkWebhookReceiver
 @Suite(.scaledTimeLimit(minutes: 3)) struct DeliveryLimitsTests {
     @Test("an endpoint never holds more deliveries at once than its concurrency, however many the worker may send")
     func perEndpointConcurrency() async throws {
-        let (mostAtOnce, delivered) = try await Self.deliverSlowly(12, endpointConcurrency: 2, answerAfter: .milliseconds(100))
+        let (mostAtOnce, delivered) = try await Self.deliverHeld(12, endpointConcurrency: 2)
         #expect(mostAtOnce == 2)
         #expect(delivered.count == 12)
     }
 
     @Test("an endpoint's concurrency is reached, above the HTTP client's default of 8 connections per host")
     func concurrencyAboveTheClientDefault() async throws {
-        let (mostAtOnce, _) = try await Self.deliverSlowly(36, endpointConcurrency: 12, answerAfter: .milliseconds(400))
+        let (mostAtOnce, delivered) = try await Self.deliverHeld(36, endpointConcurrency: 12)
         #expect(mostAtOnce == 12)
+        #expect(delivered.count == 36)
     }
 
-    /// Delivers `count` notifications to one endpoint of `endpointConcurrency` whose receiver
-    /// answers each after `answerAfter`, by a worker that may send 16 at once; returns the most the
-    /// receiver held at once and the webhook ids it saw.
-    static func deliverSlowly(_ count: Int, endpointConcurrency: Int, answerAfter delay: Duration) async throws -> (Int, Set<String>) {
+    /// Delivers `count` notifications to one endpoint of `endpointConcurrency`, by a worker that may
+    /// send 16 at once. The receiver holds every request until the worker has claimed all of them
+    /// and the endpoint is full; then it answers them all. Returns the most the receiver held at
+    /// once and the webhook ids it saw. Waiting for the claims (not for time) keeps it independent
+    /// of how fast the feed reads the requests on a loaded machine.
+    static func deliverHeld(_ count: Int, endpointConcurrency: Int) async throws -> (Int, Set<String>) {
         let fixture = try await DeliveryFixture.make()
-        return try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .slow(delay, status: 204)) { receiver, url in
+        return try await LoopbackReceiver.run(secrets: [fixture.secret], answer: .stall) { receiver, url in
             try await withHTTPClient { client in
                 for index in 0..<count { try await fixture.request(.role("desk"), journeyId: "j-\(index)") }
                 let worker = try fixture.worker(
-                    fixture.settings(url: url, concurrency: endpointConcurrency), options: DeliveryOptions(concurrency: 16), client: client)
+                    fixture.settings(url: url, concurrency: endpointConcurrency, timeout: .seconds(120)), options: DeliveryOptions(concurrency: 16),
+                    client: client)
                 try await withServices([worker]) {
+                    try await expectEventually {
+                        let claimed = try await fixture.store.pool.query("SELECT count(*) FROM nt_deliveries WHERE leased_by IS NOT NULL")
+                        return try claimed[0].decode(Int.self, at: 0) == count && receiver.holding >= endpointConcurrency
+                    }
+                    await receiver.release()
                     try await expectEventually { try await Self.count(in: fixture, state: "delivered") == count }
                 }
                 return (receiver.mostAtOnce, Set(receiver.deliveries.compactMap(\.id)))

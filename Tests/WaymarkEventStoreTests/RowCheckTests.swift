@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import WaymarkEventStore
+import WaymarkPostgres
+import WaymarkTesting
+
+/// The rules every row of the log meets, whoever writes it: a SQL client that inserts by hand is
+/// refused as the store's own append would be, with the rule named.
+@Suite("The log's row checks")
+struct RowCheckTests {
+    @Test(
+        "a row that breaks a rule is refused with check_violation naming the rule, and nothing is stored",
+        arguments: [
+            ("'probe-1'", "0", "'Probe'", "'{}'", "events_stream_version_check"),
+            ("''", "1", "'Probe'", "'{}'", "events_stream_name_check"),
+            ("'probe 1'", "1", "'Probe'", "'{}'", "events_stream_name_check"),
+            ("'-probe'", "1", "'Probe'", "'{}'", "events_stream_name_check"),
+            ("repeat('p', 201)", "1", "'Probe'", "'{}'", "events_stream_name_check"),
+            ("'probe-1'", "1", "E'Pro\\tbe'", "'{}'", "events_event_type_check"),
+            ("'probe-1'", "1", "''", "'{}'", "events_event_type_check"),
+            ("'probe-1'", "1", "'Probe'", "'[]'", "events_metadata_check"),
+            ("'probe-1'", "1", "'Probe'", #"'{"occurred_at": "next tuesday"}'"#, "events_occurred_at_check"),
+            ("'probe-1'", "1", "'Probe'", #"'{"occurred_at": 1763712000}'"#, "events_occurred_at_check"),
+        ])
+    func refused(stream: String, version: String, type: String, metadata: String, rule: String) async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        let insert =
+            "INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata) VALUES (\(stream), \(version), gen_random_uuid(), \(type), '{}', \(metadata)::jsonb)"
+        do {
+            try await store.query(PostgresQuery(sql: insert, binds: []))
+            Issue.record("the log took a row that breaks \(rule)")
+        } catch let error as PostgresError {
+            #expect(error.code == SQLState.checkViolation, "\(error)")
+            #expect(error.constraint == rule && error.message.contains(rule), "\(error)")
+        }
+        let count = try await store.query("SELECT count(*) FROM events")[0].decode(Int.self, at: 0)
+        #expect(count == 0)
+    }
+
+    @Test("a row that meets every rule is stored, at the largest sizes the rules allow")
+    func accepted() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        try await store.query(
+            """
+            INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
+            VALUES (repeat('p', 200), 1, gen_random_uuid(), repeat('T', 200), '{}', '{"occurred_at": "2026-11-21T10:00:00+02:00"}'),
+                   ('probe-1', 1, gen_random_uuid(), 'Probe', '{}', '{}')
+            """)
+        #expect(try await store.query("SELECT count(*) FROM events")[0].decode(Int.self, at: 0) == 2)
+    }
+
+    /// PostgreSQL prepares a table's CHECK expressions again for every statement that writes it, so
+    /// each one added to the log costs every append; the rules live in one function instead.
+    @Test("the log's rows are checked by one call of event_row_holds and no other CHECK expression")
+    func oneCheck() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        let checks = try await store.query(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'events'::regclass AND contype = 'c' ORDER BY 1"
+        ).map { try $0.decode(String.self, String.self) }
+        #expect(checks.count == 1 && checks.first?.0 == "events_row_check", "\(checks)")
+        #expect(checks.first?.1.contains("event_row_holds(stream_name, stream_version, event_type, metadata)") == true, "\(checks)")
+    }
+}

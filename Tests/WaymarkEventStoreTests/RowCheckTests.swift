@@ -63,4 +63,35 @@ struct RowCheckTests {
         #expect(checks.count == 1 && checks.first?.0 == "events_row_check", "\(checks)")
         #expect(checks.first?.1.contains("event_row_holds(stream_name, stream_version, event_type, metadata)") == true, "\(checks)")
     }
+
+    /// The check's function is not pinned to a search_path (each call would save and restore it):
+    /// it names every operator and function with its schema instead, so a session whose path puts
+    /// look-alikes first cannot make it pass a bad row.
+    @Test("a session whose search_path puts a look-alike ~ and length before pg_catalog cannot slip a bad row past the check")
+    func searchPathCannotStandIn() async throws {
+        let store = try await TestDatabase.freshStore()
+        defer { Task { await store.close() } }
+        let hostile = TestDatabase.uniqueSchemaName("hostile")
+        try await store.query("CREATE SCHEMA \(identifier: hostile)")
+        try await store.query("CREATE FUNCTION \(identifier: hostile).never(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT false'")
+        try await store.query("CREATE OPERATOR \(identifier: hostile).~ (LEFTARG = text, RIGHTARG = text, FUNCTION = \(identifier: hostile).never)")
+        try await store.query("CREATE FUNCTION \(identifier: hostile).length(text) RETURNS integer LANGUAGE sql AS 'SELECT 5'")
+        let session = try await PostgresConnection.connect(PostgresConfiguration(url: try TestDatabase.url()))
+        defer { Task { await session.close() } }
+        try await session.query(PostgresQuery(sql: "SET search_path = \(hostile), pg_catalog, \(store.schema)", binds: []))
+        for (stream, type) in [("probe 1", "Probe"), (String(repeating: "p", count: 201), "Probe"), ("probe-1", "Pro be")] {
+            do {
+                try await session.query(
+                    """
+                    INSERT INTO events (stream_name, stream_version, event_id, event_type, data, metadata)
+                    VALUES (\(stream), 1, gen_random_uuid(), \(type), '{}', '{}')
+                    """)
+                Issue.record("a look-alike let \(stream) / \(type) through")
+            } catch let error as PostgresError {
+                #expect(error.code == SQLState.checkViolation, "\(error)")
+            }
+        }
+        try await store.query("DROP SCHEMA \(identifier: hostile) CASCADE")
+        #expect(try await store.query("SELECT count(*) FROM events")[0].decode(Int.self, at: 0) == 0)
+    }
 }

@@ -74,27 +74,28 @@ struct Decided<State: Sendable> {
 }
 
 extension WaymarkClient {
-    /// Sends `command` within `commandTimeout`, on one session: the stream is loaded, decided and
-    /// appended on one connection's thread.
+    /// Sends `command` within `commandTimeout`. On the remembered state of its stream the command is
+    /// decided without a read and appended in one statement, sent from this task's thread (a brief
+    /// lease); only the loading path (what the command wrote before, the stream folded, a decision
+    /// again after a conflict) holds a session, whose statements run on one connection's thread.
     func send<State>(_ command: StreamCommand<State>, context: ResolvedContext) async throws -> CommandResult {
-        try await withTimeout(commandId: context.commandId) { try await self.store.withSession { try await self.send(command, context: context, session: $0) } }
-    }
-
-    /// Decides `command` and appends what it produces, deciding again when another writer got there
-    /// first; a command handled before returns what it wrote.
-    func send<State>(_ command: StreamCommand<State>, context: ResolvedContext, session: Session) async throws -> CommandResult {
-        if let result = try await sendRemembered(command, context: context, session: session) { return result }
-        return try await sendLoading(command, context: context, session: session)
+        try await withTimeout(commandId: context.commandId) {
+            if let result = try await self.sendRemembered(command, context: context, append: self.store.append(to:expected:events:)) { return result }
+            return try await self.store.withSession { try await self.sendLoading(command, context: context, session: $0) }
+        }
     }
 
     /// The one-round-trip path: the command decided on the remembered state of its stream (or on no
-    /// stream, for one that creates it) and appended with the remembered version. Nil when the
-    /// stream is not remembered, the command is refused on it (perhaps only because it was handled
-    /// before), or the stream moved on: then the loading path decides.
-    private func sendRemembered<State>(_ command: StreamCommand<State>, context: ResolvedContext, session: Session) async throws -> CommandResult? {
+    /// stream, for one that creates it) and appended with the remembered version through `append`.
+    /// Nil when the stream is not remembered, the command is refused on it (perhaps only because it
+    /// was handled before), or the stream moved on: then the loading path decides.
+    private func sendRemembered<State>(
+        _ command: StreamCommand<State>, context: ResolvedContext,
+        append: (String, ExpectedVersion, [EventData]) async throws -> AppendResult
+    ) async throws -> CommandResult? {
         guard let decided = decideRemembered(command, context: context) else { return nil }
         do {
-            let result = try await session.append(to: command.stream, expected: .exact(decided.expectedVersion), events: decided.events)
+            let result = try await append(command.stream, .exact(decided.expectedVersion), decided.events)
             if result.replayed {
                 command.cache.forget(command.key)
             } else {

@@ -6,7 +6,7 @@ import WaymarkTesting
 
 /// The rules every row of the log meets, whoever writes it: a SQL client that inserts by hand is
 /// refused as the store's own append would be, with the rule named.
-@Suite("The log's row checks")
+@Suite("The log's row checks", .scaledTimeLimit(minutes: 2))
 struct RowCheckTests {
     @Test(
         "a row that breaks a rule is refused with check_violation naming the rule, and nothing is stored",
@@ -93,5 +93,39 @@ struct RowCheckTests {
         }
         try await store.query("DROP SCHEMA \(identifier: hostile) CASCADE")
         #expect(try await store.query("SELECT count(*) FROM events")[0].decode(Int.self, at: 0) == 0)
+    }
+
+    @Test("migration 0010 behind a reader of the log gives up at its lock timeout, changing nothing, and goes through once the reader is done")
+    func migrationGivesUpBehindAReader() async throws {
+        let (pool, schema) = try await TestDatabase.freshPool(forEventStore: true)
+        defer { Task { await pool.close() } }
+        let all = try EventStore.migrations()
+        try await Migrator(migrations: all.filter { $0.version < 10 }, schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
+        let reader = try await PostgresConnection.connect(PostgresConfiguration(url: try TestDatabase.url(), searchPath: [schema]))
+        defer { Task { await reader.close() } }
+        try await reader.query("BEGIN")
+        try await reader.query("SELECT count(*) FROM events")
+        // Without its lock timeout the migration would wait for the reader for ever: the reader lets
+        // go after a minute, and the migration then goes through, which fails the test, not hangs it.
+        let backstop = Task {
+            try await Task.sleep(for: TestTime.scaled(.seconds(60)))
+            try await reader.query("COMMIT")
+        }
+        do {
+            try await Migrator(migrations: all, schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
+            Issue.record("0010 took the log's lock while a reader held it")
+        } catch let error as PostgresError {
+            #expect(error.code == "55P03", "\(error)")
+        }
+        backstop.cancel()
+        _ = await backstop.result
+        func checks() async throws -> [String] {
+            try await pool.query("SELECT conname FROM pg_constraint WHERE conrelid = \(schema + ".events")::regclass AND contype = 'c' ORDER BY 1")
+                .map { try $0.decode(String.self, at: 0) }
+        }
+        #expect(try await checks().count == 5)
+        try await reader.query("COMMIT")
+        try await Migrator(migrations: all, schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
+        #expect(try await checks() == ["events_row_check"])
     }
 }

@@ -129,7 +129,9 @@ extension ApiServer {
         let raw = try context.parameters.require(name)
         // Most ids hold no escape: Foundation's decoding is left for those that do.
         guard let id = raw.contains("%") ? raw.removingPercentEncoding : raw, !id.isEmpty, id.unicodeScalars.count <= 200,
-            !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            // Unicode's control characters (Cc) are exactly U+0000–U+001F and U+007F–U+009F: no
+            // look-up of each character's properties needed.
+            !id.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
         else {
             throw ApiError(.invalidValue, "\(name) must be 1 to 200 characters without control characters", field: "path.\(name)")
         }

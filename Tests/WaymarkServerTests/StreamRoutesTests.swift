@@ -122,6 +122,22 @@ struct StreamRoutesTests {
         }
     }
 
+    @Test("a path parameter with a control character (C0, DEL or C1) is refused naming it; other characters beyond ASCII are kept")
+    func controlCharactersInPaths() async throws {
+        try await ServerFixture.run { fixture in
+            for control in ["%00", "%1F", "%7F", "%C2%80", "%C2%85", "%C2%9F"] {
+                let reply = try await fixture.request(.POST, "/v1/streams/shipment-a\(control)b/events", key: fixture.key(.service), json: Self.delayed(1))
+                #expect(reply.status == 400 && reply.json["field"] as? String == "path.stream", "\(control): \(reply.text)")
+            }
+            // ¡ (U+00A1, just past the C1 block) and é are not controls.
+            for (encoded, name) in [("a%C2%A1b", "shipment-a\u{A1}b"), ("caf%C3%A9", "shipment-caf\u{E9}")] {
+                let reply = try await fixture.request(.POST, "/v1/streams/shipment-\(encoded)/events", key: fixture.key(.service), json: Self.delayed(1))
+                #expect(reply.status == 201, "\(encoded): \(reply.text)")
+                #expect(try await fixture.store.readStream(name).events.count == 1)
+            }
+        }
+    }
+
     @Test("a stream, the log and a category read in pages; each page says where the next begins")
     func pages() async throws {
         try await ServerFixture.run { fixture in

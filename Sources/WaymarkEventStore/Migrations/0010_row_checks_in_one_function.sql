@@ -2,9 +2,8 @@
 -- expressions. PostgreSQL reads a table's CHECK expressions back from their stored form and
 -- prepares them again for every statement that writes the table, not once per session: for the five
 -- checks of 0001 and 0007 that cost a single-event append more server CPU than the INSERT itself
--- (measured: 29 µs per INSERT without them, 69–95 µs with them, 30–45 µs with this function). A
--- function's expressions are prepared once per session, and the check that calls it is one call to
--- read back.
+-- (docs/benchmarks.md). A function's expressions are prepared once per session, and the check
+-- that calls it is one call to read back.
 --
 -- The rules are those of 0001 and 0007, unchanged. A row that breaks one is still refused with
 -- check_violation (23514), and the error names the rule as its constraint, as before.

@@ -37,37 +37,4 @@ struct CommandTimeoutClockTests {
         } catch is CancellationError {}
         #expect(try await client.timeline(journey: "c-1").count == 1)
     }
-
-    /// A command on a stream the client remembers is decided without a read and sent as one
-    /// statement through a brief lease (no session): its timeout must still cancel that statement.
-    @Test("a command decided on a remembered stream, blocked behind another writer, times out too and stores nothing")
-    func rememberedPathTimesOut() async throws {
-        let client = try await freshClient()
-        defer { Task { await client.store.close() } }
-        let clock = TestClock()
-        let impatient = WaymarkClient(
-            store: client.store, catalog: client.catalog, configuration: ClientConfiguration(commandTimeout: .seconds(30), clock: clock),
-            logger: TestDatabase.quietLogger)
-        // Sent by this client, so it remembers the stream at version 1.
-        try await impatient.send(startCommand("c-2"), to: "c-2")
-        // The watcher of that command's timeout ends once the clock passes it with nothing in flight.
-        clock.advance(by: .seconds(31))
-        try await eventually("the first command's watcher to end", observing: { clock.sleepers }, until: { $0 == 0 })
-        do {
-            try await client.store.transaction(maxAttempts: 1) { transaction in
-                try await transaction.append(to: "journey-c-2", expected: .exact(1), events: [EventData(type: "CRMNoteSynced", data: "{}")])
-                let sent = Task { try await impatient.send(.reachMilestone("budget-confirmed"), to: "c-2") }
-                try await eventually("the command to wait on its timeout", observing: { clock.sleepers }, until: { $0 == 1 })
-                clock.advance(by: .seconds(30))
-                do {
-                    _ = try await sent.value
-                    Issue.record("the command did not time out")
-                } catch let error as ClientError {
-                    #expect(error.code == .timedOut, "\(error)")
-                }
-                throw CancellationError()  // rolls the blocker back
-            }
-        } catch is CancellationError {}
-        #expect(try await client.timeline(journey: "c-2").count == 1)
-    }
 }

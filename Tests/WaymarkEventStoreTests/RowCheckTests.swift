@@ -57,11 +57,9 @@ struct RowCheckTests {
     func oneCheck() async throws {
         let store = try await TestDatabase.freshStore()
         defer { Task { await store.close() } }
-        let checks = try await store.query(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'events'::regclass AND contype = 'c' ORDER BY 1"
-        ).map { try $0.decode(String.self, String.self) }
-        #expect(checks.count == 1 && checks.first?.0 == "events_row_check", "\(checks)")
-        #expect(checks.first?.1.contains("event_row_holds(stream_name, stream_version, event_type, metadata)") == true, "\(checks)")
+        let checks = try await Self.checks(store.pool)
+        #expect(checks.count == 1 && checks.first?.name == "events_row_check", "\(checks)")
+        #expect(checks.first?.definition.contains("event_row_holds(stream_name, stream_version, event_type, metadata)") == true, "\(checks)")
     }
 
     /// The check's function is not pinned to a search_path (each call would save and restore it):
@@ -119,13 +117,16 @@ struct RowCheckTests {
         }
         backstop.cancel()
         _ = await backstop.result
-        func checks() async throws -> [String] {
-            try await pool.query("SELECT conname FROM pg_constraint WHERE conrelid = \(schema + ".events")::regclass AND contype = 'c' ORDER BY 1")
-                .map { try $0.decode(String.self, at: 0) }
-        }
-        #expect(try await checks().count == 5)
+        #expect(try await Self.checks(pool).count == 5)
         try await reader.query("COMMIT")
         try await Migrator(migrations: all, schema: schema, logger: TestDatabase.quietLogger).migrate(pool)
-        #expect(try await checks() == ["events_row_check"])
+        #expect(try await Self.checks(pool).map(\.name) == ["events_row_check"])
+    }
+
+    /// The CHECK constraints of the events table in the pool's schema (its search path), by name.
+    static func checks(_ pool: PostgresPool) async throws -> [(name: String, definition: String)] {
+        try await pool.query(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'events'::regclass AND contype = 'c' ORDER BY 1"
+        ).map { try $0.decode(String.self, String.self) }
     }
 }
